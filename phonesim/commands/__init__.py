@@ -1,0 +1,1 @@
+"""Subcommands of the ``phonesim`` command line, one module each (see :mod:`phonesim.cli`)."""

@@ -1,0 +1,150 @@
+"""Events: frozen dataclasses that flow from devices and detectors to the call flow.
+
+Events are plain data.  Devices (keypads, audio ports, the far end) and
+detectors (DTMF, three-way) produce them; :class:`phonesim.facility.callflow.CallFlow`
+consumes them.  Times are in frames or samples of the 8 kHz line (see
+:mod:`phonesim.clock`), never wall-clock seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+KEYS = "0123456789*#ABCD"
+
+
+# --- the handset and the keypad ----------------------------------------------
+@dataclass(frozen=True, slots=True)
+class KeyDown:
+    """A key went down on the keypad.  ``seq`` is the device's sequence number (or -1)."""
+
+    key: str
+    seq: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUp:
+    """A key was released."""
+
+    key: str
+    seq: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class HookChanged:
+    """The handset was lifted (``off_hook=True``) or put back."""
+
+    off_hook: bool
+    seq: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class LinkChanged:
+    """The keypad link went down or came back (``up``), with a reason for the log."""
+
+    up: bool
+    reason: str = ""
+
+
+# --- detectors ----------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class DigitDetected:
+    """A DTMF digit decoded from the handset's uplink audio.
+
+    ``start_sample``/``end_sample`` count samples of the 8 kHz stream since the
+    detector started; levels are per tone in dBm0; ``twist_db`` is high minus low.
+    """
+
+    digit: str
+    start_sample: int = 0
+    end_sample: int = 0
+    low_dbm0: float = 0.0
+    high_dbm0: float = 0.0
+    twist_db: float = 0.0
+    channel: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FarEndDigit:
+    """A DTMF digit decoded from the far end's audio (or received as RFC 4733)."""
+
+    digit: str
+    start_sample: int = 0
+    end_sample: int = 0
+    low_dbm0: float = 0.0
+    high_dbm0: float = 0.0
+    source: str = "inband"
+
+
+@dataclass(frozen=True, slots=True)
+class ThreeWaySuspected:
+    """A three-way-call detector fired on the far-end audio, with its evidence."""
+
+    kind: str
+    confidence: float
+    at_frame: int
+    evidence: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+# --- the far end ----------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class FarEndRinging:
+    """The outside line is ringing (ringback is heard by the caller)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FarEndAnswered:
+    """The called party picked up."""
+
+
+@dataclass(frozen=True, slots=True)
+class FarEndBusy:
+    """The called number is busy."""
+
+
+@dataclass(frozen=True, slots=True)
+class FarEndNoAnswer:
+    """Nobody answered within the ring timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class FarEndFailed:
+    """The outside line could not place the call (network error, SIP 4xx/5xx)."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FarEndHungUp:
+    """The called party hung up."""
+
+
+@dataclass(frozen=True, slots=True)
+class InboundCall:
+    """Someone tried to call into a facility line; inmates cannot receive calls."""
+
+    caller: str = ""
+
+
+# --- the platform -----------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PromptFinished:
+    """A prompt (or a queue of prompts) finished playing in one direction."""
+
+    tag: str
+    direction: str = "inmate"
+    interrupted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    """A timer the call flow set has expired."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """The program is stopping (Ctrl-C, SIGTERM): end any call cleanly."""
+
+    reason: str = "shutdown"
