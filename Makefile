@@ -14,7 +14,7 @@ PIP    := $(VENV)/bin/pip
 # baresip and SIPp (SIP peers).
 TEST_DEBS := gcc make portaudio19-dev libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils \
              espeak-ng sox codec2-examples libspandsp-dev multimon-ng tmux socat \
-             baresip-core sip-tester systemd
+             baresip-core sip-tester systemd pocketsphinx-testdata
 DEMO_DEBS := $(empty)
 
 .PHONY: demo test bench lint debs venv-demo venv-dev clean
