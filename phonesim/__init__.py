@@ -20,7 +20,14 @@ plus :mod:`phonesim.config`, :mod:`phonesim.clock`, :mod:`phonesim.events`,
 
 __version__ = "0.1.0"
 
-from phonesim.clock import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE_HZ, Clock, RealTimeClock, VirtualClock
+from phonesim.clock import (
+    FRAME_MS,
+    FRAME_SAMPLES,
+    SAMPLE_RATE_HZ,
+    Clock,
+    RealTimeClock,
+    VirtualClock,
+)
 from phonesim.config import Config, load_config
 from phonesim.exc import PhoneSimError
 

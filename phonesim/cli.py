@@ -14,6 +14,7 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 
 from phonesim import __version__
 from phonesim.exc import PhoneSimError
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except PhoneSimError as err:
         if args.verbose:
-            log.exception("error")
+            traceback.print_exc()
         print(f"phonesim: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

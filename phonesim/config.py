@@ -69,11 +69,10 @@ def profile_names() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-def _read_profile_file(name: str) -> dict[str, Any]:
+def _read_profile_file(name: str, *, source: str = "built-in defaults") -> dict[str, Any]:
     if name not in profile_names():
-        raise ConfigError(
-            f"expected one of {', '.join(profile_names())}, got {name!r}", key="facility.profile"
-        )
+        raise ConfigError(f"expected one of {', '.join(profile_names())}, got {name!r}",
+                          source=source, key="facility.profile")
     text = (resources.files("phonesim.facility") / "profiles" / f"{name}.toml").read_text()
     return tomllib.loads(text)
 
@@ -249,7 +248,8 @@ def load_config(path: str | os.PathLike | None = None, *, search: bool = True,
     profile_name = top["facility"]["profile"]
     profile = _read_profile_file(BASE_PROFILE)
     if profile_name != BASE_PROFILE:
-        _merge(profile, _read_profile_file(profile_name), origins,
+        chosen = _read_profile_file(profile_name, source=origins.get("facility.profile", source))
+        _merge(profile, chosen, origins,
                source=f"profile {profile_name}", prefix="profile.")
     profile_overrides = user.get("profile", {})
     if not isinstance(profile_overrides, dict):
@@ -287,8 +287,10 @@ def load_config(path: str | os.PathLike | None = None, *, search: bool = True,
 def _validate_semantics(tree: dict, origins: dict[str, str]) -> None:
     """Checks beyond types: digit keys, windows, positive durations."""
     def fail(path: str, expected: str, value: Any) -> None:
-        raise ConfigError(f"expected {expected}, got {value!r}",
-                          source=origins.get(path, "built-in default"), key=path)
+        source = origins.get(path) or next(
+            (origins[k] for k in origins if k.startswith(path + ".") and origins[k] != "built-in default"),
+            "built-in default")
+        raise ConfigError(f"expected {expected}, got {value!r}", source=source, key=path)
 
     keys = tree["profile"]["called_party"]
     for name, value in keys.items():

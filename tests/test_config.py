@@ -1,0 +1,117 @@
+"""Configuration: precedence, profiles, overrides and the errors a broken file gets."""
+
+from __future__ import annotations
+
+import pytest
+
+from phonesim.config import format_config, load_config, parse_window, profile_names
+from phonesim.exc import ConfigError
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "phonesim.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_are_the_missouri_profile():
+    cfg = load_config(search=False)
+    assert cfg.facility.profile == "missouri-doc"
+    assert cfg.profile.called_party.accept == "1"
+    assert cfg.profile.billing.rates[0].cents_per_min == 5
+    assert "800" in cfg.profile.numbers.blocked_prefixes
+    assert cfg.profile.threeway.action == "disconnect"
+
+
+def test_federal_bop_profile_overrides_keys_and_intervals(tmp_path):
+    cfg = load_config(write(tmp_path, '[facility]\nprofile = "federal-bop"\n'))
+    assert cfg.profile.called_party.accept == "5"
+    assert cfg.profile.called_party.block == "9"
+    assert cfg.profile.warning.interval_s == 300
+    assert cfg.profile.limits.call_limit_s == 900
+    # keys the BOP file does not set come from the base profile
+    assert cfg.profile.pin.inter_digit_timeout_s == 5
+    assert cfg.origin("profile.called_party.accept") == "profile federal-bop"
+    assert cfg.origin("profile.pin.inter_digit_timeout_s") == "profile missouri-doc"
+
+
+def test_file_overrides_profile_and_records_origin(tmp_path):
+    path = write(tmp_path, '[profile.called_party]\naccept = "3"\n[devices]\naudio = "null://"\n')
+    cfg = load_config(path)
+    assert cfg.profile.called_party.accept == "3"
+    assert cfg.devices.audio == "null://"
+    assert cfg.origin("profile.called_party.accept") == str(path)
+    assert cfg.origin("devices.keypad") == "built-in default"
+    shown = format_config(cfg)
+    assert f'accept = "3"  # {path}' in shown
+
+
+def test_precedence_explicit_then_env_then_cwd(tmp_path, monkeypatch):
+    cwd_file = write(tmp_path, '[facility]\nname = "from cwd"\n')
+    env_file = tmp_path / "env.toml"
+    env_file.write_text('[facility]\nname = "from env"\n')
+    explicit = tmp_path / "explicit.toml"
+    explicit.write_text('[facility]\nname = "explicit"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PHONESIM_CONFIG", raising=False)
+    assert load_config().facility.name == "from cwd"
+    monkeypatch.setenv("PHONESIM_CONFIG", str(env_file))
+    assert load_config().facility.name == "from env"
+    assert load_config(explicit).facility.name == "explicit"
+    assert cwd_file.exists()
+
+
+def test_command_line_overrides_come_last(tmp_path):
+    cfg = load_config(search=False, overrides={"devices.far_end": "robot://decline"})
+    assert cfg.devices.far_end == "robot://decline"
+    assert cfg.origin("devices.far_end") == "command line"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "expected", "bad"),
+    [
+        ('[facility]\nnmae = "x"\n', "facility.nmae", "unknown key", "'nmae'"),
+        ('[profile.limits]\ncall_limit_s = "15m"\n', "profile.limits.call_limit_s", "expected an integer", "'15m'"),
+        ('[devices]\nkeypad = "ttyACM0"\n', "devices.keypad", "expected a backend URL", "'ttyACM0'"),
+        ('[facility]\nprofile = "texas"\n', "facility.profile", "expected one of federal-bop, missouri-doc", "'texas'"),
+        ('[profile.called_party]\naccept = "55"\n', "profile.called_party.accept", "one keypad key", "'55'"),
+        ('[profile.called_party]\naccept = "6"\n', "profile.called_party", "a different key for each choice", "'6'"),
+        ('[profile.hours]\nwindows = ["6am-10pm"]\n', "profile.hours.windows", "'HH:MM-HH:MM'", "'6am-10pm'"),
+        ('[profile.threeway]\naction = "shout"\n', "profile.threeway.action", "log, warn, disconnect", "'shout'"),
+        ('[extras]\nx = 1\n', "extras", "unknown section", "[extras]"),
+        ('[facility]\narea_codes = [573]\n', "facility.area_codes", "expected a list of strings", "[573]"),
+        ('[[profile.billing.rates]]\neffective = "2026-01-01"\ncall_type = "*"\njurisdiction = "*"\n',
+         "profile.billing.rates[0]", "missing keys", "cents_per_min"),
+        ('[facility\n', None, "expected valid TOML", ""),
+    ],
+)
+def test_broken_config_names_file_key_expected_and_value(tmp_path, text, key, expected, bad):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(str(path)), message
+    if key:
+        assert f": {key}: " in message, message
+    assert expected in message, message
+    assert bad in message, message
+
+
+def test_missing_explicit_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_profiles_shipped():
+    assert {"missouri-doc", "federal-bop"} <= set(profile_names())
+
+
+def test_parse_window():
+    assert parse_window("06:00-22:30") == (360, 1350)
+    with pytest.raises(ValueError):
+        parse_window("25:00-26:00")
+
+
+def test_relative_paths_resolve_against_the_config_file(tmp_path):
+    cfg = load_config(write(tmp_path, '[paths]\ndatabase = "db/x.sqlite3"\n'))
+    assert cfg.resolve_path(cfg.paths.database) == tmp_path / "db" / "x.sqlite3"
