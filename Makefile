@@ -47,11 +47,11 @@ debs:
 	fi
 
 lint: $(VENV)/.dev-installed
-	$(VENV)/bin/ruff check phonesim tests benchmarks firmware_stubs/host
+	$(VENV)/bin/ruff check .
 
 # The private PulseAudio is started here and stopped by PID whatever pytest returns.
 test: debs $(VENV)/.dev-installed
-	$(VENV)/bin/ruff check phonesim tests benchmarks firmware_stubs/host
+	$(VENV)/bin/ruff check .
 	@eval "$$(bash tests/audio_server.sh start)"; \
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PHONESIM_REQUIRE_AUDIO=$${PHONESIM_REQUIRE_AUDIO:-1} \
 	  $(PY) -m pytest -q $(PYTEST_ARGS); status=$$?; \
