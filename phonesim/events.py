@@ -148,3 +148,52 @@ class Shutdown:
     """The program is stopping (Ctrl-C, SIGTERM): end any call cleanly."""
 
     reason: str = "shutdown"
+
+
+# --- results of the call flow's look-ups (the line's executor feeds them back) -----
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    """The ledger's answer to an ``Authenticate`` action (PIN check)."""
+
+    ok: bool
+    inmate_id: str = ""
+    name_prompt: str = "inmate_name_default"
+    locked: bool = False
+    failures: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CallAllowedResult:
+    """The policy's answer to ``CheckCallAllowed`` (status, hours, wait, quota)."""
+
+    ok: bool
+    reason: str = ""
+    prompt: str = ""
+    max_call_s: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NumberResult:
+    """The policy's answer to ``CheckNumber`` (blocks, approved list, funds, rate)."""
+
+    ok: bool
+    number: str = ""
+    reason: str = ""
+    prompt: str = ""
+    disposition: str = ""
+    jurisdiction: str = ""
+    privileged: bool = False
+    cents_per_min: int = 0
+    payer_kind: str = ""
+    payer_id: str = ""
+    affordable_minutes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeResult:
+    """The ledger's answer to a ``Charge`` action for one billed minute."""
+
+    minute_index: int
+    ok: bool
+    balance_after_cents: int = 0
+    duplicate: bool = False
