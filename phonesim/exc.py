@@ -108,6 +108,10 @@ class RateNotFound(LedgerError, LookupError):
     """No rate applies to a call type and jurisdiction on a date."""
 
 
+class InvalidNumber(PhoneSimError, ValueError):
+    """A telephone number given to the ledger or the admin CLI is malformed (e.g. 9 digits, letters)."""
+
+
 class AccountLocked(PhoneSimError, PermissionError):
     """Too many wrong PINs: the account is locked until the lockout expires."""
 
