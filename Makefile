@@ -28,7 +28,7 @@ $(VENV)/.demo-installed: pyproject.toml
 $(VENV)/.dev-installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[dev,audio,hid,plot]'
+	$(PIP) install -q -e '.[dev,audio,hid,plot,sip]'
 	touch $(VENV)/.demo-installed $@
 
 demo: $(VENV)/.demo-installed
