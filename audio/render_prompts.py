@@ -1,0 +1,222 @@
+"""Render every recorded prompt of phonesim with espeak-ng (Debian package ``espeak-ng``).
+
+    .venv/bin/python audio/render_prompts.py            # all prompts, and README.md's table
+    .venv/bin/python audio/render_prompts.py warning    # just these
+
+The text of every prompt lives in :data:`PROMPTS` below and nowhere else.  Each
+prompt is spoken by espeak-ng (US English, 150 words/min, 22 050 Hz), then:
+
+1. resampled to the 8 kHz line with phonesim's own polyphase resampler (its
+   anti-alias filter also band-limits the speech to 3.4 kHz, like a phone line),
+2. DC removed (a 100 Hz high-pass),
+3. leading and trailing silence trimmed (10 ms windows quieter than -45 dBm0),
+   leaving 20 ms of margin, with 5 ms fades at both ends so a prompt never clicks,
+4. normalised so its *active speech level* (the RMS of the 20 ms frames within
+   25 dB of the loudest one) is -16 dBm0, a customary IVR prompt level, with
+   the peak kept below -1 dBFS,
+
+and written as 8 kHz 16-bit mono WAV.  espeak-ng is deterministic, so re-running
+reproduces the committed files.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import wave
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from scipy import signal
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from phonesim.dsp.levels import dbm0_to_rms, signal_dbm0  # noqa: E402
+from phonesim.dsp.resample import resample_once  # noqa: E402
+
+RATE_HZ = 8000
+TARGET_SPEECH_DBM0 = -16.0
+VOICE = "en-us"
+WORDS_PER_MIN = 150
+
+_NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                 "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
+                 "seventeen", "eighteen", "nineteen"]
+_TENS_WORDS = {20: "twenty", 30: "thirty", 40: "forty", 50: "fifty", 60: "sixty", 70: "seventy",
+               80: "eighty", 90: "ninety"}
+
+# name -> (exact text, where it is used)
+PROMPTS: dict[str, tuple[str, str]] = {
+    # --- the wall phone, before the call
+    "welcome": ("Welcome to the inmate telephone system.", "wall phone: off hook"),
+    "enter_pin": ("Please enter your PIN.", "wall phone: PIN entry"),
+    "invalid_pin": ("The PIN you entered is not valid.", "wall phone: PIN entry"),
+    "account_locked": ("Your account is locked. Please try again later.", "wall phone: PIN lockout"),
+    "restricted": ("Your calling privileges are restricted.", "wall phone: policy"),
+    "outside_hours": ("The phones are not available at this time.", "wall phone: phone hours"),
+    "wait_between_calls": ("You must wait before placing another call.", "wall phone: policy"),
+    "quota_reached": ("You have used all of your calling minutes for this month.", "wall phone: quota"),
+    "call_type_menu": ("For a debit call press 1, for a collect call press 2, for a prepaid call press 3.",
+                       "wall phone: call type"),
+    "enter_number": ("Please enter the number you wish to call, including the area code.",
+                     "wall phone: dialling"),
+    "number_toll_free": ("Toll free numbers cannot be called from this phone.", "wall phone: number check"),
+    "number_blocked": ("This number is blocked.", "wall phone: number check"),
+    "number_not_approved": ("This number is not on your approved list.", "wall phone: number check"),
+    "number_invalid": ("The number you entered is not valid.", "wall phone: number check"),
+    "number_blocked_by_party": ("The party you are calling has blocked calls from this facility.",
+                                "wall phone: number check"),
+    "insufficient_funds": ("You do not have enough funds for this call.", "wall phone: funds check"),
+    "please_hold": ("Please hold while your call is connected.", "wall phone: dialling out"),
+    "call_limit_is": ("This call is limited to", "wall phone: before the call (+ number + minutes)"),
+    "minutes": ("minutes", "numbers: after a number"),
+    "minute": ("minute", "numbers: after one"),
+    "no_answer": ("The party you called did not answer.", "wall phone: call result"),
+    "busy": ("The number you called is busy.", "wall phone: call result"),
+    "call_declined": ("The party you called has declined the call.", "wall phone: call result"),
+    "goodbye": ("Goodbye.", "everywhere: before hanging up"),
+    # --- in the call
+    "one_minute_remaining": ("You have one minute remaining.", "in call: to both parties"),
+    "time_limit_reached": ("The time limit for this call has been reached.", "in call: at the limit"),
+    "funds_exhausted": ("The funds for this call have run out.", "in call: balance empty"),
+    "threeway_not_allowed": ("Three way calls are not allowed.", "in call: three-way detected"),
+    "warning": ("This call is from a correctional facility.", "in call: injected into both directions"),
+    # --- the called party's announcement
+    "party_prepaid_call_from": ("This is a prepaid call from", "called party: announcement"),
+    "party_collect_call_from": ("This is a collect call from", "called party: announcement"),
+    "party_debit_call_from": ("This is a debit call from", "called party: announcement"),
+    "party_an_inmate_at": ("an inmate at", "called party: announcement"),
+    "facility_name": ("Jefferson City Correctional Center", "called party: announcement (default facility)"),
+    "party_monitored": ("This call is subject to monitoring and recording.", "called party: announcement"),
+    "party_press_to_accept": ("To accept this call, press", "called party: menu (+ digit)"),
+    "party_press_to_decline": ("To decline this call, press", "called party: menu (+ digit)"),
+    "party_press_to_block": ("To block future calls from this facility, press", "called party: menu (+ digit)"),
+    "party_press_for_rates": ("To hear the rates, press", "called party: menu (+ digit)"),
+    "party_rate_is": ("This call costs", "called party: rate quote (+ amount)"),
+    "cents_per_minute": ("cents per minute", "called party: rate quote"),
+    "party_accepted": ("Thank you, your call is being connected.", "called party: accepted"),
+    "party_blocked": ("Calls from this facility to your number are now blocked.", "called party: blocked"),
+    "party_no_response": ("No response was received. Goodbye.", "called party: accept timeout"),
+    "inmate_name_default": ("John Doe", "called party: announcement (demo inmate's recorded name)"),
+    # --- the kiosk
+    "kiosk_welcome": ("Welcome to the inmate kiosk.", "kiosk: start"),
+    "kiosk_menu": ("For your balances press 1. To buy phone time press 2. For your recent calls press 3. "
+                   "To request a phone number press 4. To log out press star.", "kiosk: main menu"),
+    "kiosk_trust_balance_is": ("Your trust account balance is", "kiosk: balances (+ amount)"),
+    "kiosk_phone_balance_is": ("Your phone account balance is", "kiosk: balances (+ amount)"),
+    "kiosk_enter_amount": ("Enter the amount in dollars, then press pound.", "kiosk: buy phone time"),
+    "kiosk_confirm_purchase": ("To confirm this purchase press 1. To cancel press 2.", "kiosk: buy phone time"),
+    "kiosk_purchase_done": ("Your purchase is complete.", "kiosk: buy phone time"),
+    "kiosk_request_number": ("Enter the phone number you want to add, then press pound.",
+                             "kiosk: number request"),
+    "kiosk_request_received": ("Your request has been received.", "kiosk: number request"),
+    "kiosk_logged_out": ("You are logged out. Goodbye.", "kiosk: log out"),
+    # --- words for numbers, amounts and phone numbers
+    **{f"digit_{d}": (_NUMBER_WORDS[d], "numbers: phone numbers, digit by digit") for d in range(10)},
+    "star": ("star", "numbers: keys"),
+    "pound": ("pound", "numbers: keys"),
+    **{f"n_{n}": (_NUMBER_WORDS[n], "numbers: amounts and minutes") for n in range(20)},
+    **{f"n_{n}": (word, "numbers: amounts and minutes") for n, word in _TENS_WORDS.items()},
+    "hundred": ("hundred", "numbers: amounts"),
+    "thousand": ("thousand", "numbers: amounts"),
+    "dollar": ("dollar", "numbers: amounts"),
+    "dollars": ("dollars", "numbers: amounts"),
+    "cent": ("cent", "numbers: amounts"),
+    "cents": ("cents", "numbers: amounts"),
+    "and": ("and", "numbers: amounts"),
+}
+
+
+def speak(text: str) -> tuple[np.ndarray, int]:
+    """espeak-ng's rendering of ``text``: (float samples, rate)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "out.wav"
+        subprocess.run(["espeak-ng", "-v", VOICE, "-s", str(WORDS_PER_MIN), "-w", str(path), text],
+                       check=True, capture_output=True)
+        with wave.open(str(path), "rb") as w:
+            rate = w.getframerate()
+            data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(float)
+            if w.getnchannels() > 1:
+                data = data.reshape(-1, w.getnchannels()).mean(axis=1)
+    return data, rate
+
+
+def condition(raw: np.ndarray, rate_hz: int) -> np.ndarray:
+    """Resample, trim, fade and normalise one rendering (see the module docstring)."""
+    x = resample_once(raw, rate_hz, RATE_HZ)
+    sos = signal.butter(2, 100, "highpass", fs=RATE_HZ, output="sos")
+    x = signal.sosfiltfilt(sos, x)
+    win = RATE_HZ // 100  # 10 ms
+    n_win = len(x) // win
+    levels = np.array([signal_dbm0(x[i * win:(i + 1) * win]) for i in range(n_win)])
+    loud = np.flatnonzero(levels > -45.0)
+    if loud.size == 0:
+        raise RuntimeError("espeak-ng produced silence")
+    margin = 2 * win
+    start = max(0, loud[0] * win - margin)
+    stop = min(len(x), (loud[-1] + 1) * win + margin)
+    x = x[start:stop]
+    fade = RATE_HZ * 5 // 1000
+    ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, fade))
+    x[:fade] *= ramp
+    x[-fade:] *= ramp[::-1]
+    frame = RATE_HZ // 50
+    frames = x[: len(x) // frame * frame].reshape(-1, frame)
+    if len(frames) == 0:
+        frames = x.reshape(1, -1)
+    power = np.mean(frames**2, axis=1)
+    active = frames[power >= power.max() * 10 ** (-25 / 10)]
+    active_rms = np.sqrt(np.mean(active**2))
+    gain = dbm0_to_rms(TARGET_SPEECH_DBM0) / active_rms
+    peak_limit = 32767 * 10 ** (-1 / 20)
+    gain = min(gain, peak_limit / np.abs(x).max())
+    return np.clip(np.rint(x * gain), -32768, 32767).astype(np.int16)
+
+
+def render(name: str) -> tuple[str, float, float]:
+    text, _where = PROMPTS[name]
+    raw, rate = speak(text)
+    pcm = condition(raw, rate)
+    with wave.open(str(HERE / f"{name}.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE_HZ)
+        w.writeframes(pcm.astype("<i2").tobytes())
+    return name, len(pcm) / RATE_HZ, signal_dbm0(pcm)
+
+
+def write_readme(durations: dict[str, float]) -> None:
+    """Regenerate the table in README.md between its markers."""
+    readme = HERE / "README.md"
+    text = readme.read_text()
+    begin, end = "<!-- prompts:begin -->", "<!-- prompts:end -->"
+    rows = ["| file | exact text | duration s | where used |", "|---|---|---|---|"]
+    for name, (spoken, where) in PROMPTS.items():
+        rows.append(f"| `{name}.wav` | {spoken} | {durations[name]:.2f} | {where} |")
+    head, _, rest = text.partition(begin)
+    _, _, tail = rest.partition(end)
+    readme.write_text(head + begin + "\n" + "\n".join(rows) + "\n" + end + tail)
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(PROMPTS)
+    unknown = [n for n in names if n not in PROMPTS]
+    if unknown:
+        print(f"render_prompts: expected prompt names from PROMPTS, got {unknown}", file=sys.stderr)
+        return 2
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for name, duration_s, level in pool.map(render, names):
+            print(f"{name:28s} {duration_s:5.2f} s  {level:6.1f} dBm0")
+    durations = {}
+    for name in PROMPTS:
+        with wave.open(str(HERE / f"{name}.wav"), "rb") as w:
+            durations[name] = w.getnframes() / w.getframerate()
+    write_readme(durations)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
