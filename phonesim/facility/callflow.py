@@ -1,0 +1,699 @@
+"""The call flow: a pure transition function from (state, event) to (state, actions).
+
+``CallFlow(cfg).handle(state, event, now_frame) -> (state, actions)`` holds every
+rule of a call on a facility line — greeting, PIN, policy, call type, number,
+dialling, the called-party announcement and keys, billing, warnings, limits,
+three-way decisions, and how each attempt ends — and nothing else.  It performs
+no I/O and reads no clock: time is the ``now_frame`` argument, timers are
+absolute frames kept in the state, and look-ups (PIN, policy, numbers, charges)
+are actions whose answers come back as result events.  So every transition is a
+line of a table in ``tests/facility/test_callflow.py``, and the same flow runs
+under the virtual clock in a test and paced by a headset on a Raspberry Pi.
+
+How an attempt ends (the CDR disposition), when the flow decides it:
+
+* ``abandoned`` — the inmate hung up, timed out or fumbled a menu before a call
+  was connected; ``invalid-PIN`` when this happened after a wrong PIN;
+* ``locked`` — ``pin.max_failures`` wrong PINs in a row, or the ledger says the
+  account is locked;
+* ``restricted``/``outside-hours``/``wait-required``/``quota-reached`` — the policy;
+* ``not-allowed-number``/``toll-free-attempt``/``insufficient-funds`` — the number check;
+* ``busy``, ``no-answer`` (no answer within ``ring_timeout_s``, or answered but
+  no key within ``accept_timeout_s``: the called party never accepted, so the
+  call is not billed), ``declined`` (decline key, or the called party hung up
+  during the announcement), ``blocked-by-called-party``;
+* ``completed`` (the called party hung up), ``hung-up`` (the inmate hung up while
+  connected), ``time-limit``, ``funds-exhausted``, ``three-way-detected``.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, replace
+
+from phonesim.clock import frames_from_ms, frames_from_s
+from phonesim.events import (
+    AuthResult,
+    CallAllowedResult,
+    ChargeResult,
+    DigitDetected,
+    FarEndAnswered,
+    FarEndBusy,
+    FarEndDigit,
+    FarEndFailed,
+    FarEndHungUp,
+    FarEndNoAnswer,
+    FarEndRinging,
+    HookChanged,
+    InboundCall,
+    NumberResult,
+    PromptFinished,
+    Shutdown,
+    ThreeWaySuspected,
+    Timer,
+)
+from phonesim.facility.actions import (
+    FAR,
+    INMATE,
+    Authenticate,
+    BlockNumber,
+    Bridge,
+    Charge,
+    CheckCallAllowed,
+    CheckNumber,
+    Dial,
+    EndCall,
+    HangUpFarEnd,
+    LogEvent,
+    OpenCdr,
+    PlayPrompt,
+    PlayTone,
+    RejectInbound,
+    SetCdr,
+    StartRecording,
+    StartWarnings,
+    StopPrompt,
+    StopRecording,
+    StopTone,
+    StopWarnings,
+    Unbridge,
+)
+
+CALL_TYPES = {"1": "debit", "2": "collect", "3": "prepaid"}
+#: A digit seen from both the audio and RFC 4733 within this window is one key.
+DUPLICATE_KEY_WINDOW_FRAMES = frames_from_ms(250)
+#: After 10 digits (11 with a leading 1) the number is taken after this pause even without '#'.
+NUMBER_COMPLETE_PAUSE_FRAMES = frames_from_s(2)
+#: Prompts that end an attempt get this long to play before the call is ended anyway.
+ENDING_GRACE_FRAMES = frames_from_s(30)
+#: A "warn" three-way decision speaks at most this often.
+THREEWAY_WARN_GAP_FRAMES = frames_from_s(10)
+MAX_MENU_TRIES = 3
+
+#: Policy prompt -> disposition, when the policy's verdict does not name one.
+_REFUSAL_DISPOSITIONS = {
+    "restricted": "restricted",
+    "outside_hours": "outside-hours",
+    "wait_between_calls": "wait-required",
+    "quota_reached": "quota-reached",
+    "account_locked": "locked",
+}
+_KNOWN_DISPOSITIONS = {
+    "completed", "declined", "blocked-by-called-party", "no-answer", "busy", "invalid-PIN",
+    "locked", "restricted", "not-allowed-number", "toll-free-attempt", "insufficient-funds",
+    "time-limit", "funds-exhausted", "three-way-detected", "hung-up", "outside-hours",
+    "wait-required", "quota-reached", "abandoned",
+}
+_KEY_WORDS = {"*": "star", "#": "pound"}
+
+
+class Phase(enum.Enum):
+    IDLE = "idle"                        # handset down
+    PIN = "pin"                          # greeting and PIN entry
+    AUTHENTICATING = "authenticating"
+    CHECKING_ALLOWED = "checking-allowed"
+    CALL_TYPE = "call-type"
+    NUMBER = "number"
+    CHECKING_NUMBER = "checking-number"
+    HOLD = "hold"                        # "please hold, this call is limited to N minutes"
+    RINGING = "ringing"
+    ANNOUNCING = "announcing"            # the called party hears who calls and the keys
+    CONNECTED = "connected"
+    ENDING = "ending"                    # final prompts play, then the call ends
+    DONE = "done"                        # the attempt is over; waiting for on-hook
+
+
+@dataclass(frozen=True, slots=True)
+class CallState:
+    """Everything the flow remembers about one line; timers are absolute frames."""
+
+    phase: Phase = Phase.IDLE
+    digits: str = ""
+    pin_failures: int = 0
+    menu_tries: int = 0
+    inmate_id: str = ""
+    name_prompt: str = "inmate_name_default"
+    call_type: str = ""
+    number: str = ""
+    privileged: bool = False
+    cents_per_min: int = 0
+    max_call_s: int = 0
+    limit_frames: int = 0
+    limit_disposition: str = "time-limit"
+    timers: tuple[tuple[str, int], ...] = ()
+    inmate_prompt: str = ""              # tag of the barge-in prompt playing to the inmate
+    far_active: bool = False             # dialled and not yet hung up
+    ringback: bool = False
+    bridged: bool = False
+    recording: bool = False
+    warnings: bool = False
+    connected_frame: int = -1
+    minutes_started: int = 0
+    disposition: str = ""                # decided, pending the final prompts
+    awaiting: tuple[str, ...] = ()       # final prompt tags still playing
+    last_far_key: tuple[str, int, str] = ("", -10**9, "")
+    threeway_warned_frame: int = -10**9
+
+    def timer(self, name: str) -> int | None:
+        for n, frame in self.timers:
+            if n == name:
+                return frame
+        return None
+
+
+def _set_timer(state: CallState, name: str, frame: int) -> CallState:
+    timers = tuple((n, f) for n, f in state.timers if n != name) + ((name, frame),)
+    return replace(state, timers=timers)
+
+
+def _clear_timers(state: CallState, *names: str) -> CallState:
+    if not names:
+        return replace(state, timers=())
+    return replace(state, timers=tuple((n, f) for n, f in state.timers if n not in names))
+
+
+class CallFlow:
+    """The rules of one facility line, from the configuration's facility profile.
+
+    Parameters
+    ----------
+    cfg
+        A :class:`phonesim.config.Config`; only ``cfg.profile`` is read.
+    threeway_policy
+        Something with ``.decide(event, *, privileged) -> "log"|"warn"|"disconnect"|None``;
+        by default :class:`phonesim.facility.threeway.ThreeWayPolicy` of the profile.
+    """
+
+    def __init__(self, cfg, *, threeway_policy=None) -> None:
+        p = cfg.profile
+        self.profile = p
+        self.keys = {name: str(p.called_party[name]) for name in ("accept", "decline", "rates", "block")}
+        self.pin_max_failures = int(p.pin.max_failures)
+        self.first_digit_frames = frames_from_s(p.pin.first_digit_timeout_s)
+        self.inter_digit_frames = frames_from_s(p.pin.inter_digit_timeout_s)
+        self.call_limit_s = int(p.limits.call_limit_s)
+        self.warn_before_s = tuple(int(w) for w in p.limits.warn_before_limit_s)
+        self.ring_timeout_frames = frames_from_s(p.limits.ring_timeout_s)
+        self.accept_timeout_frames = frames_from_s(p.limits.accept_timeout_s)
+        self.minute_frames = frames_from_s(60)
+        if threeway_policy is None:
+            threeway_policy = _default_threeway_policy(p)
+        self.threeway_policy = threeway_policy
+
+    # --- the entry points ---------------------------------------------------------
+    def initial_state(self) -> CallState:
+        return CallState()
+
+    def due_timers(self, state: CallState, now_frame: int) -> list[Timer]:
+        """The timers that have expired at ``now_frame``, earliest first."""
+        due = sorted((f, n) for n, f in state.timers if f <= now_frame)
+        return [Timer(n) for _, n in due]
+
+    def handle(self, state: CallState, event, now_frame: int) -> tuple[CallState, list]:
+        """Apply one event; return the new state and the actions to carry out."""
+        if isinstance(event, HookChanged):
+            return self._on_hook(state, event, now_frame)
+        if isinstance(event, Shutdown):
+            if state.phase in (Phase.IDLE, Phase.DONE):
+                return state, []
+            return self._finish(state, self._abandon_disposition(state), extra=[
+                StopPrompt(INMATE), StopPrompt(FAR), LogEvent.of("shutdown", reason=event.reason)])
+        if isinstance(event, InboundCall):
+            return state, [RejectInbound(event.caller),
+                           LogEvent.of("inbound-refused", caller=event.caller)]
+        if isinstance(event, Timer):
+            if state.timer(event.name) is None:
+                return state, []                       # stale: cancelled or already handled
+            state = _clear_timers(state, event.name)
+        if isinstance(event, PromptFinished) and event.direction == INMATE \
+                and event.tag == state.inmate_prompt:
+            state = replace(state, inmate_prompt="")
+        handler = getattr(self, f"_in_{state.phase.name.lower()}")
+        return handler(state, event, now_frame)
+
+    # --- hook and teardown -------------------------------------------------------------
+    def _on_hook(self, state: CallState, event: HookChanged, now: int):
+        if event.off_hook:
+            if state.phase is not Phase.IDLE:
+                return state, []
+            state = replace(CallState(), phase=Phase.PIN, inmate_prompt="enter_pin")
+            return state, [OpenCdr(), SetCdr.of(offhook_frame=now),
+                           PlayPrompt(("welcome", "enter_pin"), INMATE, "enter_pin", barge_in=True)]
+        if state.phase in (Phase.IDLE, Phase.DONE):
+            return CallState(), []
+        if state.phase is Phase.ENDING:
+            disposition = state.disposition
+        else:
+            disposition = self._abandon_disposition(state)
+        state, actions = self._finish(state, disposition, extra=[
+            StopPrompt(INMATE), StopPrompt(FAR), LogEvent.of("inmate-hung-up")])
+        return CallState(), actions
+
+    def _abandon_disposition(self, state: CallState) -> str:
+        if state.phase is Phase.CONNECTED:
+            return "hung-up"
+        if state.phase is Phase.ENDING:
+            return state.disposition
+        if not state.inmate_id and state.pin_failures > 0:
+            return "invalid-PIN"
+        return "abandoned"
+
+    def _teardown(self, state: CallState) -> tuple[CallState, list]:
+        actions: list = []
+        if state.ringback:
+            actions.append(StopTone(INMATE))
+        if state.warnings:
+            actions.append(StopWarnings())
+        if state.recording:
+            actions.append(StopRecording())
+        if state.bridged:
+            actions.append(Unbridge())
+        state = replace(_clear_timers(state), ringback=False, warnings=False, recording=False,
+                        bridged=False)
+        return state, actions
+
+    def _end(self, state: CallState, disposition: str, now: int, *,
+             inmate: tuple[str, ...] = (), far: tuple[str, ...] = (), hang_up_far: bool = True):
+        """End the attempt: tear down, play the final prompts, then EndCall."""
+        state, actions = self._teardown(state)
+        actions.append(LogEvent.of("ending", disposition=disposition))
+        awaiting: tuple[str, ...] = ()
+        if inmate:
+            actions.append(PlayPrompt(inmate, INMATE, "final"))
+            awaiting += ("final",)
+        if far and state.far_active:
+            actions.append(PlayPrompt(far, FAR, "final_far"))
+            awaiting += ("final_far",)
+        elif state.far_active and hang_up_far:
+            actions.append(HangUpFarEnd())
+            state = replace(state, far_active=False)
+        if not awaiting:
+            state, more = self._finish(state, disposition)
+            return state, actions + more
+        state = replace(state, phase=Phase.ENDING, disposition=disposition, awaiting=awaiting,
+                        inmate_prompt="")
+        state = _set_timer(state, "end", now + ENDING_GRACE_FRAMES)
+        return state, actions
+
+    def _finish(self, state: CallState, disposition: str, *, extra: list | None = None):
+        state, actions = self._teardown(state)
+        actions = list(extra or []) + actions
+        if state.far_active:
+            actions.append(HangUpFarEnd())
+        actions.append(EndCall(disposition))
+        return replace(state, phase=Phase.DONE, far_active=False, disposition=disposition,
+                       awaiting=(), timers=()), actions
+
+    # --- PIN ---------------------------------------------------------------------------
+    def _in_idle(self, state, event, now):
+        return state, []
+
+    def _in_done(self, state, event, now):
+        if isinstance(event, FarEndHungUp):
+            return replace(state, far_active=False), []
+        return state, []
+
+    def _barge(self, state: CallState) -> tuple[CallState, list]:
+        if state.inmate_prompt:
+            return replace(state, inmate_prompt=""), [StopPrompt(INMATE)]
+        return state, []
+
+    def _in_pin(self, state, event, now):
+        if isinstance(event, PromptFinished) and event.direction == INMATE and event.tag == "enter_pin":
+            if not event.interrupted and not state.digits:
+                return _set_timer(state, "pin_first", now + self.first_digit_frames), []
+            return state, []
+        if isinstance(event, DigitDetected):
+            state, actions = self._barge(state)
+            state = _clear_timers(state, "pin_first")
+            if event.digit == "#":
+                return self._submit_pin(state, actions)
+            if event.digit == "*":
+                return replace(state, digits=""), actions
+            if event.digit.isdigit():
+                state = replace(state, digits=state.digits + event.digit)
+                state = _set_timer(state, "digit", now + self.inter_digit_frames)
+            return state, actions
+        if isinstance(event, Timer):
+            if event.name == "digit" and state.digits:
+                return self._submit_pin(state, [])
+            if event.name == "pin_first":
+                if state.menu_tries + 1 < MAX_MENU_TRIES:
+                    state = replace(state, menu_tries=state.menu_tries + 1, inmate_prompt="enter_pin")
+                    return state, [PlayPrompt(("enter_pin",), INMATE, "enter_pin", barge_in=True)]
+                return self._end(state, self._abandon_disposition(state), now, inmate=("goodbye",))
+        return state, []
+
+    def _submit_pin(self, state: CallState, actions: list):
+        pin = state.digits
+        state = replace(_clear_timers(state, "digit", "pin_first"), digits="",
+                        phase=Phase.AUTHENTICATING)
+        return state, actions + [LogEvent.of("pin-entered", digits=len(pin)), Authenticate(pin)]
+
+    def _in_authenticating(self, state, event, now):
+        if not isinstance(event, AuthResult):
+            return state, []
+        if event.ok:
+            state = replace(state, inmate_id=event.inmate_id, name_prompt=event.name_prompt or
+                            "inmate_name_default", phase=Phase.CHECKING_ALLOWED, menu_tries=0)
+            return state, [SetCdr.of(inmate_id=event.inmate_id), LogEvent.of("pin-ok"),
+                           CheckCallAllowed(event.inmate_id)]
+        failures = state.pin_failures + 1
+        state = replace(state, pin_failures=failures)
+        if event.locked or failures >= self.pin_max_failures:
+            return self._end(state, "locked", now, inmate=("account_locked", "goodbye"))
+        state = replace(state, phase=Phase.PIN, inmate_prompt="enter_pin", menu_tries=0)
+        return state, [LogEvent.of("pin-invalid", failures=failures),
+                       PlayPrompt(("invalid_pin", "enter_pin"), INMATE, "enter_pin", barge_in=True)]
+
+    # --- policy, call type, number ------------------------------------------------------
+    def _in_checking_allowed(self, state, event, now):
+        if not isinstance(event, CallAllowedResult):
+            return state, []
+        if not event.ok:
+            disposition = event.reason if event.reason in _KNOWN_DISPOSITIONS else \
+                _REFUSAL_DISPOSITIONS.get(event.prompt, "restricted")
+            prompts = tuple(x for x in (event.prompt, "goodbye") if x)
+            return self._end(state, disposition, now, inmate=prompts)
+        max_call_s = int(event.max_call_s) if event.max_call_s else self.call_limit_s
+        state = replace(state, max_call_s=max_call_s, phase=Phase.CALL_TYPE, inmate_prompt="menu")
+        return state, [PlayPrompt(("call_type_menu",), INMATE, "menu", barge_in=True)]
+
+    def _menu_retry(self, state: CallState, now: int):
+        tries = state.menu_tries + 1
+        if tries >= MAX_MENU_TRIES:
+            return self._end(replace(state, menu_tries=tries), "abandoned", now, inmate=("goodbye",))
+        state = replace(_clear_timers(state, "menu"), menu_tries=tries, inmate_prompt="menu")
+        return state, [PlayPrompt(("call_type_menu",), INMATE, "menu", barge_in=True)]
+
+    def _in_call_type(self, state, event, now):
+        if isinstance(event, PromptFinished) and event.direction == INMATE and event.tag == "menu":
+            if not event.interrupted:
+                return _set_timer(state, "menu", now + self.first_digit_frames), []
+            return state, []
+        if isinstance(event, DigitDetected):
+            state, actions = self._barge(state)
+            call_type = CALL_TYPES.get(event.digit)
+            if call_type is None:
+                state, more = self._menu_retry(state, now)
+                return state, actions + more
+            state = replace(_clear_timers(state, "menu"), call_type=call_type, phase=Phase.NUMBER,
+                            digits="", menu_tries=0, inmate_prompt="enter_number")
+            return state, actions + [SetCdr.of(call_type=call_type),
+                                     PlayPrompt(("enter_number",), INMATE, "enter_number", barge_in=True)]
+        if isinstance(event, Timer) and event.name == "menu":
+            return self._menu_retry(state, now)
+        return state, []
+
+    def _in_number(self, state, event, now):
+        if isinstance(event, PromptFinished) and event.direction == INMATE and event.tag == "enter_number":
+            if not event.interrupted and not state.digits:
+                return _set_timer(state, "number_first", now + self.first_digit_frames), []
+            return state, []
+        if isinstance(event, DigitDetected):
+            state, actions = self._barge(state)
+            state = _clear_timers(state, "number_first")
+            if event.digit == "#":
+                if state.digits:
+                    return self._submit_number(state, actions)
+                return state, actions
+            if event.digit == "*":
+                return replace(_clear_timers(state, "number_done"), digits=""), actions
+            if event.digit.isdigit():
+                digits = state.digits + event.digit
+                state = _set_timer(replace(state, digits=digits), "digit", now + self.inter_digit_frames)
+                complete = (len(digits) == 10 and digits[0] not in "01") or \
+                    (len(digits) == 11 and digits[0] == "1")
+                if complete:
+                    state = _set_timer(state, "number_done", now + NUMBER_COMPLETE_PAUSE_FRAMES)
+                else:
+                    state = _clear_timers(state, "number_done")
+            return state, actions
+        if isinstance(event, Timer):
+            if event.name in ("digit", "number_done") and state.digits:
+                return self._submit_number(state, [])
+            if event.name == "number_first":
+                return self._end(state, "abandoned", now, inmate=("goodbye",))
+        return state, []
+
+    def _submit_number(self, state: CallState, actions: list):
+        number = state.digits
+        state = replace(_clear_timers(state, "digit", "number_done", "number_first"), digits="",
+                        number=number, phase=Phase.CHECKING_NUMBER)
+        return state, actions + [SetCdr.of(dialled_number=number),
+                                 LogEvent.of("number-entered", number=number),
+                                 CheckNumber(number, state.call_type)]
+
+    def _in_checking_number(self, state, event, now):
+        if not isinstance(event, NumberResult):
+            return state, []
+        if not event.ok:
+            disposition = event.disposition if event.disposition in _KNOWN_DISPOSITIONS \
+                else "not-allowed-number"
+            prompt = event.prompt or "number_invalid"
+            return self._end(state, disposition, now, inmate=(prompt, "goodbye"))
+        number = event.number or state.number
+        cents = 0 if event.privileged else int(event.cents_per_min)
+        limit_s = state.max_call_s or self.call_limit_s
+        limit_disposition = "time-limit"
+        if cents > 0 and event.affordable_minutes is not None:
+            if event.affordable_minutes <= 0:
+                return self._end(state, "insufficient-funds", now, inmate=("insufficient_funds", "goodbye"))
+            funds_s = int(event.affordable_minutes) * 60
+            if funds_s < limit_s:
+                limit_s, limit_disposition = funds_s, "funds-exhausted"
+        minutes = max(1, math.ceil(limit_s / 60))
+        state = replace(state, number=number, privileged=event.privileged, cents_per_min=cents,
+                        limit_frames=frames_from_s(limit_s), limit_disposition=limit_disposition,
+                        phase=Phase.HOLD)
+        return state, [
+            SetCdr.of(dialled_number=number, jurisdiction=event.jurisdiction, privileged=event.privileged,
+                      cents_per_min=cents, payer_kind=event.payer_kind, payer_id=event.payer_id),
+            PlayPrompt(("please_hold", "call_limit_is", f"say_number:{minutes}",
+                        "minute" if minutes == 1 else "minutes"), INMATE, "hold"),
+        ]
+
+    # --- dialling and the called party --------------------------------------------------
+    def _in_hold(self, state, event, now):
+        if isinstance(event, PromptFinished) and event.direction == INMATE and event.tag == "hold":
+            state = _set_timer(replace(state, phase=Phase.RINGING, far_active=True), "ring",
+                               now + self.ring_timeout_frames)
+            return state, [SetCdr.of(dialled_frame=now), LogEvent.of("dial", number=state.number),
+                           Dial(state.number)]
+        return state, []
+
+    def _in_ringing(self, state, event, now):
+        if isinstance(event, FarEndRinging):
+            if state.ringback:
+                return state, []
+            return replace(state, ringback=True), [PlayTone("ringback", INMATE)]
+        if isinstance(event, FarEndBusy):
+            state = replace(state, far_active=False)
+            return self._end(state, "busy", now, inmate=("busy", "goodbye"))
+        if isinstance(event, FarEndNoAnswer) or (isinstance(event, Timer) and event.name == "ring"):
+            return self._end(state, "no-answer", now, inmate=("no_answer", "goodbye"))
+        if isinstance(event, FarEndFailed):
+            state = replace(state, far_active=False)
+            state, actions = self._end(state, "no-answer", now, inmate=("no_answer", "goodbye"))
+            return state, [LogEvent.of("far-end-failed", reason=event.reason)] + actions
+        if isinstance(event, FarEndHungUp):
+            state = replace(state, far_active=False)
+            return self._end(state, "no-answer", now, inmate=("no_answer", "goodbye"))
+        if isinstance(event, FarEndAnswered):
+            state = replace(_clear_timers(state, "ring"), phase=Phase.ANNOUNCING)
+            return state, [SetCdr.of(answered_frame=now), LogEvent.of("answered"),
+                           PlayPrompt(self.announcement(state), FAR, "announce", barge_in=True)]
+        return state, []
+
+    def key_words(self, key: str) -> str:
+        return _KEY_WORDS.get(key, f"digit_{key}")
+
+    def choices(self) -> tuple[str, ...]:
+        """The called party's keys, spoken: accept, decline, block, rates."""
+        k = self.keys
+        return ("party_press_to_accept", self.key_words(k["accept"]),
+                "party_press_to_decline", self.key_words(k["decline"]),
+                "party_press_to_block", self.key_words(k["block"]),
+                "party_press_for_rates", self.key_words(k["rates"]))
+
+    def announcement(self, state: CallState) -> tuple[str, ...]:
+        """What the called party hears on answering (the monitoring notice not for privileged)."""
+        call_type = state.call_type or "collect"
+        names = (f"party_{call_type}_call_from", state.name_prompt, "party_an_inmate_at", "facility_name")
+        if not state.privileged:
+            names += ("party_monitored",)
+        return names + self.choices()
+
+    def rate_quote(self, state: CallState) -> tuple[str, ...]:
+        return ("party_rate_is", f"say_cents:{state.cents_per_min}", "cents_per_minute") + self.choices()
+
+    def _far_key(self, state: CallState, event: FarEndDigit, now: int) -> tuple[CallState, str | None]:
+        """Merge in-band and RFC 4733 digits: the same digit from the other source is one key."""
+        digit, frame, source = state.last_far_key
+        if digit == event.digit and source != event.source and now - frame <= DUPLICATE_KEY_WINDOW_FRAMES:
+            return state, None
+        return replace(state, last_far_key=(event.digit, now, event.source)), event.digit
+
+    def _in_announcing(self, state, event, now):
+        if isinstance(event, PromptFinished) and event.direction == FAR:
+            if event.tag in ("announce", "rates") and not event.interrupted:
+                return _set_timer(state, "accept", now + self.accept_timeout_frames), []
+            return state, []
+        if isinstance(event, Timer) and event.name == "accept":
+            return self._end(state, "no-answer", now, inmate=("no_answer", "goodbye"),
+                             far=("party_no_response",))
+        if isinstance(event, FarEndHungUp):
+            state = replace(state, far_active=False)
+            return self._end(state, "declined", now, inmate=("call_declined", "goodbye"))
+        if not isinstance(event, FarEndDigit):
+            return state, []
+        state, key = self._far_key(state, event, now)
+        if key is None:
+            return state, []
+        log = LogEvent.of("far-key", digit=key, source=event.source)
+        k = self.keys
+        if key == k["rates"]:
+            state = _clear_timers(state, "accept")
+            return state, [log, StopPrompt(FAR), PlayPrompt(self.rate_quote(state), FAR, "rates",
+                                                            barge_in=True)]
+        if key == k["decline"]:
+            state, actions = self._end(state, "declined", now, inmate=("call_declined", "goodbye"))
+            return state, [log, StopPrompt(FAR)] + actions
+        if key == k["block"]:
+            state, actions = self._end(state, "blocked-by-called-party", now,
+                                       inmate=("number_blocked_by_party", "goodbye"),
+                                       far=("party_blocked",))
+            return state, [log, StopPrompt(FAR), BlockNumber(state.number)] + actions
+        if key == k["accept"]:
+            return self._accept(state, now, [log, StopPrompt(FAR)])
+        return state, [log]
+
+    def _accept(self, state: CallState, now: int, actions: list):
+        if state.ringback:
+            actions.append(StopTone(INMATE))
+        actions += [PlayPrompt(("party_accepted",), FAR, "accepted"), Bridge()]
+        recording = not state.privileged
+        if recording:
+            actions.append(StartRecording())
+        actions += [StartWarnings(), SetCdr.of(accepted_frame=now), LogEvent.of("accepted")]
+        state = replace(_clear_timers(state, "accept"), phase=Phase.CONNECTED, ringback=False,
+                        bridged=True, recording=recording, warnings=True, connected_frame=now,
+                        minutes_started=0)
+        state = _set_timer(state, "limit", now + state.limit_frames)
+        for w in self.warn_before_s:
+            at = now + state.limit_frames - frames_from_s(w)
+            if at > now:
+                state = _set_timer(state, f"warn_{w}", at)
+        state, more = self._start_minute(state, now)
+        return state, actions + more
+
+    # --- connected -----------------------------------------------------------------------
+    def _start_minute(self, state: CallState, now: int):
+        index = state.minutes_started
+        actions: list = [SetCdr.of(billed_minutes=index + 1)]
+        if state.cents_per_min > 0:
+            actions.insert(0, Charge(index, state.cents_per_min))
+        state = replace(state, minutes_started=index + 1)
+        next_at = state.connected_frame + (index + 1) * self.minute_frames
+        if next_at < state.connected_frame + state.limit_frames:
+            state = _set_timer(state, "minute", next_at)
+        return state, actions
+
+    def _in_connected(self, state, event, now):
+        if isinstance(event, Timer):
+            if event.name == "minute":
+                return self._start_minute(state, now)
+            if event.name == "limit":
+                prompt = "time_limit_reached" if state.limit_disposition == "time-limit" \
+                    else "funds_exhausted"
+                return self._end(state, state.limit_disposition, now, inmate=(prompt, "goodbye"),
+                                 far=(prompt,))
+            if event.name.startswith("warn_"):
+                return state, [PlayPrompt(("one_minute_remaining",), INMATE, "one_minute"),
+                               PlayPrompt(("one_minute_remaining",), FAR, "one_minute"),
+                               LogEvent.of("limit-warning", before_s=int(event.name[5:]))]
+            return state, []
+        if isinstance(event, ChargeResult):
+            if event.ok:
+                return state, []
+            state, actions = self._end(state, "funds-exhausted", now, inmate=("funds_exhausted", "goodbye"),
+                                       far=("funds_exhausted",))
+            return state, [LogEvent.of("charge-refused", minute_index=event.minute_index)] + actions
+        if isinstance(event, FarEndHungUp):
+            state = replace(state, far_active=False)
+            return self._end(state, "completed", now, inmate=("goodbye",))
+        if isinstance(event, ThreeWaySuspected):
+            return self._threeway(state, event, now)
+        if isinstance(event, FarEndDigit):
+            state, key = self._far_key(state, event, now)
+            if key is None:
+                return state, []
+            return state, [LogEvent.of("far-key", digit=key, source=event.source)]
+        if isinstance(event, DigitDetected):
+            return state, [LogEvent.of("inmate-key", digit=event.digit)]
+        return state, []
+
+    def _threeway(self, state: CallState, event: ThreeWaySuspected, now: int):
+        decision = self.threeway_policy.decide(event, privileged=state.privileged)
+        if decision is None:
+            return state, []
+        log = LogEvent.of("three-way", kind=event.kind, confidence=round(float(event.confidence), 3),
+                          action=decision)
+        if decision == "disconnect":
+            state, actions = self._end(state, "three-way-detected", now,
+                                       inmate=("threeway_not_allowed", "goodbye"),
+                                       far=("threeway_not_allowed",))
+            return state, [log] + actions
+        if decision == "warn" and now - state.threeway_warned_frame >= THREEWAY_WARN_GAP_FRAMES:
+            state = replace(state, threeway_warned_frame=now)
+            return state, [log, PlayPrompt(("threeway_not_allowed",), INMATE, "threeway"),
+                           PlayPrompt(("threeway_not_allowed",), FAR, "threeway")]
+        return state, [log]
+
+    # --- ending ------------------------------------------------------------------------
+    def _in_ending(self, state, event, now):
+        if isinstance(event, FarEndHungUp):
+            state = replace(state, far_active=False, awaiting=tuple(a for a in state.awaiting
+                                                                    if a != "final_far"))
+            if not state.awaiting:
+                return self._finish(state, state.disposition)
+            return state, []
+        if isinstance(event, Timer) and event.name == "end":
+            return self._finish(state, state.disposition)
+        if isinstance(event, PromptFinished) and event.tag in state.awaiting and \
+                event.direction == (INMATE if event.tag == "final" else FAR):
+            state = replace(state, awaiting=tuple(a for a in state.awaiting if a != event.tag))
+            actions: list = []
+            if event.tag == "final_far" and state.far_active:
+                actions.append(HangUpFarEnd())
+                state = replace(state, far_active=False)
+            if not state.awaiting:
+                state, more = self._finish(state, state.disposition)
+                actions += more
+            return state, actions
+        return state, []
+
+
+class _ProfileThreeWayPolicy:
+    """The profile's rule, used only when :mod:`phonesim.facility.threeway` is absent."""
+
+    def __init__(self, section) -> None:
+        self.action = str(section.action)
+        self.min_confidence = float(section.min_confidence)
+        self.detect_on_privileged = bool(section.detect_on_privileged)
+
+    def decide(self, event, *, privileged: bool):
+        if privileged and not self.detect_on_privileged:
+            return None
+        if float(event.confidence) < self.min_confidence:
+            return None
+        return self.action
+
+
+def _default_threeway_policy(profile):
+    try:
+        from phonesim.facility.threeway import ThreeWayPolicy
+    except ImportError:
+        return _ProfileThreeWayPolicy(profile.threeway)
+    return ThreeWayPolicy(profile.threeway)

@@ -1,0 +1,411 @@
+"""Table-driven tests of the pure call flow with frame time.
+
+Each scenario is a script of events (with pauses, during which the flow's timers
+fire exactly as the line fires them); the test checks the disposition and the
+actions that matter.  No devices, no ledger: the look-up results are events.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from phonesim.clock import FRAMES_PER_SECOND, frames_from_s
+from phonesim.config import load_config
+from phonesim.events import (
+    AuthResult,
+    CallAllowedResult,
+    ChargeResult,
+    DigitDetected,
+    FarEndAnswered,
+    FarEndBusy,
+    FarEndDigit,
+    FarEndHungUp,
+    FarEndRinging,
+    HookChanged,
+    InboundCall,
+    NumberResult,
+    PromptFinished,
+    Shutdown,
+    ThreeWaySuspected,
+)
+from phonesim.facility import actions as A
+from phonesim.facility.callflow import CallFlow, CallState, Phase
+
+
+class Run:
+    """Drives a CallFlow like the line does: events in, due timers fired as time passes."""
+
+    def __init__(self, cfg=None, **kw):
+        self.cfg = cfg or load_config(search=False)
+        self.flow = CallFlow(self.cfg, **kw)
+        self.state = CallState()
+        self.now = 0
+        self.actions: list = []
+
+    def send(self, *events):
+        for event in events:
+            self.state, actions = self.flow.handle(self.state, event, self.now)
+            self.actions += actions
+            self._auto_finish(actions)
+        return self
+
+    def _auto_finish(self, actions):
+        """Prompts that nothing interrupts finish at once (as if they were short)."""
+        for a in actions:
+            if isinstance(a, A.PlayPrompt) and a.tag in ("final", "final_far"):
+                self.send(PromptFinished(a.tag, a.to))
+
+    def wait_s(self, seconds: float):
+        end = self.now + frames_from_s(seconds)
+        while self.now < end:
+            self.now += 1
+            for timer in self.flow.due_timers(self.state, self.now):
+                self.send(timer)
+        return self
+
+    def digits(self, text: str, gap_s: float = 0.2):
+        for d in text:
+            self.send(DigitDetected(d))
+            self.wait_s(gap_s)
+        return self
+
+    def of(self, kind):
+        return [a for a in self.actions if isinstance(a, kind)]
+
+    @property
+    def disposition(self):
+        ends = self.of(A.EndCall)
+        assert len(ends) <= 1, ends
+        return ends[0].disposition if ends else None
+
+    def prompts(self, to="inmate"):
+        return [n for a in self.of(A.PlayPrompt) if a.to == to for n in a.names]
+
+    # --- steps of a normal call -----------------------------------------------------
+    def login(self, *, pin="1234#"):
+        self.send(HookChanged(True), PromptFinished("enter_pin"))
+        self.digits(pin)
+        return self
+
+    def authenticated(self, max_call_s=900):
+        self.send(AuthResult(True, "A100", "inmate_name_default"),
+                  CallAllowedResult(True, max_call_s=max_call_s), PromptFinished("menu"))
+        return self
+
+    def number(self, call_type="3", number="5735550100#", **result):
+        self.digits(call_type)
+        self.send(PromptFinished("enter_number"))
+        self.digits(number)
+        fields = dict(ok=True, number=number.rstrip("#"), jurisdiction="local", cents_per_min=5,
+                      payer_kind="prepaid", payer_id=number.rstrip("#"), affordable_minutes=100)
+        fields.update(result)
+        self.send(NumberResult(**fields))
+        return self
+
+    def answered(self):
+        self.send(PromptFinished("hold"), FarEndRinging())
+        self.wait_s(6)
+        self.send(FarEndAnswered())
+        self.wait_s(3)
+        self.send(PromptFinished("announce", "far"))
+        return self
+
+    def accepted(self, key="1", **number):
+        self.login().authenticated().number(**number).answered()
+        self.send(FarEndDigit(key))
+        return self
+
+
+def test_happy_path_actions_in_order():
+    r = Run().accepted()
+    kinds = [type(a).__name__ for a in r.actions]
+    for first, then in [("OpenCdr", "Authenticate"), ("Authenticate", "CheckCallAllowed"),
+                        ("CheckCallAllowed", "CheckNumber"), ("CheckNumber", "Dial"),
+                        ("Dial", "PlayTone"), ("PlayTone", "Bridge"), ("Bridge", "StartRecording"),
+                        ("StartRecording", "StartWarnings"), ("StartWarnings", "Charge")]:
+        assert kinds.index(first) < kinds.index(then), (first, then, kinds)
+    assert r.of(A.Authenticate)[0].pin == "1234"
+    assert r.of(A.CheckNumber)[0] == A.CheckNumber("5735550100", "prepaid")
+    assert r.of(A.Charge) == [A.Charge(0, 5)]
+    assert r.state.phase is Phase.CONNECTED
+    assert r.prompts("inmate")[:2] == ["welcome", "enter_pin"]
+    assert "say_number:15" in r.prompts("inmate")
+    far = r.prompts("far")
+    assert far[:5] == ["party_prepaid_call_from", "inmate_name_default", "party_an_inmate_at",
+                       "facility_name", "party_monitored"]
+    assert far[far.index("party_press_to_accept") + 1] == "digit_1"
+    assert far[far.index("party_press_to_block") + 1] == "digit_6"
+    assert far[-1] == "party_accepted"
+
+
+def test_billing_per_started_minute_and_far_hang_up_completes():
+    r = Run().accepted()
+    r.wait_s(4 * 60 - 1)
+    r.send(FarEndHungUp())
+    assert [c.minute_index for c in r.of(A.Charge)] == [0, 1, 2, 3]
+    assert r.disposition == "completed"
+    assert r.state.phase is Phase.DONE
+    assert A.StopRecording() in r.actions and A.Unbridge() in r.actions
+    assert A.HangUpFarEnd() not in r.actions  # the far end already hung up
+
+
+def test_time_limit_warns_one_minute_before_and_bills_every_minute():
+    r = Run().accepted()
+    r.wait_s(14 * 60 - 0.02)
+    assert "one_minute_remaining" not in r.prompts()
+    r.wait_s(0.04)
+    assert "one_minute_remaining" in r.prompts() and "one_minute_remaining" in r.prompts("far")
+    r.wait_s(61)
+    assert r.disposition == "time-limit"
+    assert len(r.of(A.Charge)) == 15
+    assert "time_limit_reached" in r.prompts()
+
+
+def test_funds_limit_shortens_the_call_and_ends_funds_exhausted():
+    r = Run().accepted(affordable_minutes=3)
+    assert "say_number:3" in r.prompts()
+    r.wait_s(2 * 60 + 1)
+    assert "one_minute_remaining" in r.prompts()
+    r.wait_s(60)
+    assert r.disposition == "funds-exhausted"
+    assert len(r.of(A.Charge)) == 3
+
+
+def test_refused_charge_ends_funds_exhausted():
+    r = Run().accepted()
+    r.wait_s(61)
+    r.send(ChargeResult(1, ok=False, balance_after_cents=3))
+    assert r.disposition == "funds-exhausted"
+    assert "funds_exhausted" in r.prompts("far")
+
+
+@pytest.mark.parametrize("script, disposition, inmate_prompt", [
+    ("decline", "declined", "call_declined"),
+    ("block", "blocked-by-called-party", "number_blocked_by_party"),
+    ("hangup-announcing", "declined", "call_declined"),
+    ("accept-timeout", "no-answer", "no_answer"),
+    ("busy", "busy", "busy"),
+    ("ring-timeout", "no-answer", "no_answer"),
+    ("inmate-hangs-up-connected", "hung-up", None),
+    ("inmate-hangs-up-ringing", "abandoned", None),
+    ("threeway", "three-way-detected", "threeway_not_allowed"),
+])
+def test_far_end_outcomes(script, disposition, inmate_prompt):
+    r = Run().login().authenticated().number()
+    if script == "busy":
+        r.send(PromptFinished("hold"), FarEndBusy())
+    elif script == "ring-timeout":
+        r.send(PromptFinished("hold"), FarEndRinging())
+        r.wait_s(46)
+    elif script == "inmate-hangs-up-ringing":
+        r.send(PromptFinished("hold"), FarEndRinging(), HookChanged(False))
+    else:
+        r.answered()
+        if script == "decline":
+            r.send(FarEndDigit("2"))
+        elif script == "block":
+            r.send(FarEndDigit("6"))
+            assert r.of(A.BlockNumber) == [A.BlockNumber("5735550100")]
+            assert "party_blocked" in r.prompts("far")
+        elif script == "hangup-announcing":
+            r.send(FarEndHungUp())
+        elif script == "accept-timeout":
+            r.wait_s(21)
+            assert "party_no_response" in r.prompts("far")
+        elif script == "inmate-hangs-up-connected":
+            r.send(FarEndDigit("1"))
+            r.wait_s(30)
+            r.send(HookChanged(False))
+            assert r.state.phase is Phase.IDLE
+        elif script == "threeway":
+            r.send(FarEndDigit("1"))
+            r.wait_s(30)
+            r.send(ThreeWaySuspected("flash", 0.95, r.now))
+    assert r.disposition == disposition
+    if inmate_prompt:
+        assert inmate_prompt in r.prompts()
+    if script not in ("busy", "hangup-announcing"):
+        assert A.HangUpFarEnd() in r.actions
+    assert not r.of(A.Charge) or script in ("inmate-hangs-up-connected", "threeway")
+
+
+def test_rates_key_quotes_the_rate_then_repeats_the_choices_and_restarts_the_timer():
+    r = Run().login().authenticated().number().answered()
+    r.wait_s(15)
+    r.send(FarEndDigit("0"))
+    quote = r.of(A.PlayPrompt)[-1]
+    assert quote.to == "far" and quote.names[:3] == ("party_rate_is", "say_cents:5", "cents_per_minute")
+    assert "party_press_to_accept" in quote.names
+    r.wait_s(15)   # 30 s after the announcement: the first timer would have fired
+    assert r.disposition is None
+    r.send(PromptFinished("rates", "far"))
+    r.wait_s(5)
+    r.send(FarEndDigit("1"))
+    assert r.state.phase is Phase.CONNECTED
+
+
+def test_rfc4733_and_inband_copy_of_one_key_count_once():
+    r = Run().login().authenticated().number().answered()
+    r.send(FarEndDigit("0", source="rfc4733"))
+    r.wait_s(0.1)
+    r.send(FarEndDigit("0", source="inband"))
+    assert sum(isinstance(a, A.PlayPrompt) and a.tag == "rates" for a in r.actions) == 1
+    r.wait_s(1)
+    r.send(FarEndDigit("0", source="inband"))  # a second press later counts
+    assert sum(isinstance(a, A.PlayPrompt) and a.tag == "rates" for a in r.actions) == 2
+
+
+@pytest.mark.parametrize("pins, disposition, prompt", [
+    (["9999#", "8888#", "7777#"], "locked", "account_locked"),
+])
+def test_pin_lockout_after_max_failures(pins, disposition, prompt):
+    r = Run()
+    r.send(HookChanged(True))
+    for i, pin in enumerate(pins):
+        r.digits(pin)
+        r.send(AuthResult(False, failures=i + 1))
+    assert r.disposition == disposition
+    assert r.prompts().count("invalid_pin") == len(pins) - 1
+    assert prompt in r.prompts()
+
+
+def test_ledger_lock_ends_at_once_and_wrong_pin_then_hang_up_is_invalid_pin():
+    r = Run().login().send(AuthResult(False, locked=True))
+    assert r.disposition == "locked"
+    r = Run().login().send(AuthResult(False))
+    r.send(HookChanged(False))
+    assert r.disposition == "invalid-PIN"
+
+
+def test_pin_by_inter_digit_timeout_and_star_clears():
+    r = Run().send(HookChanged(True))
+    r.digits("12*1234")
+    assert not r.of(A.Authenticate)
+    r.wait_s(5.1)
+    assert r.of(A.Authenticate)[0].pin == "1234"
+
+
+def test_no_pin_at_all_abandons_after_reprompts():
+    r = Run().send(HookChanged(True), PromptFinished("enter_pin"))
+    r.wait_s(10.1)
+    assert r.prompts().count("enter_pin") == 2
+    r.send(PromptFinished("enter_pin"))
+    r.wait_s(10.1)
+    r.send(PromptFinished("enter_pin"))
+    r.wait_s(10.1)
+    assert r.disposition == "abandoned"
+
+
+def test_barge_in_stops_the_greeting():
+    r = Run().send(HookChanged(True), DigitDetected("1"))
+    assert r.of(A.StopPrompt) == [A.StopPrompt("inmate")]
+    r.send(DigitDetected("2"))
+    assert len(r.of(A.StopPrompt)) == 1
+
+
+@pytest.mark.parametrize("verdict, disposition", [
+    (CallAllowedResult(False, reason="restricted", prompt="restricted"), "restricted"),
+    (CallAllowedResult(False, reason="outside-hours", prompt="outside_hours"), "outside-hours"),
+    (CallAllowedResult(False, reason="", prompt="wait_between_calls"), "wait-required"),
+    (CallAllowedResult(False, reason="quota", prompt="quota_reached"), "quota-reached"),
+])
+def test_policy_refusals(verdict, disposition):
+    r = Run().login().send(AuthResult(True, "A100"), verdict)
+    assert r.disposition == disposition
+    assert verdict.prompt in r.prompts()
+    assert not r.of(A.Dial)
+
+
+@pytest.mark.parametrize("result, disposition", [
+    (dict(ok=False, reason="toll-free", prompt="number_toll_free", disposition="toll-free-attempt"),
+     "toll-free-attempt"),
+    (dict(ok=False, prompt="number_blocked", disposition="not-allowed-number"), "not-allowed-number"),
+    (dict(ok=False, prompt="insufficient_funds", disposition="insufficient-funds"), "insufficient-funds"),
+    (dict(affordable_minutes=0), "insufficient-funds"),
+])
+def test_number_refusals(result, disposition):
+    r = Run().login().authenticated().number(**result)
+    assert r.disposition == disposition
+    assert not r.of(A.Dial)
+
+
+def test_number_taken_after_ten_digits_and_a_pause():
+    r = Run().login().authenticated()
+    r.digits("3")
+    r.digits("5735550100")
+    assert not r.of(A.CheckNumber)
+    r.wait_s(2.1)
+    assert r.of(A.CheckNumber) == [A.CheckNumber("5735550100", "prepaid")]
+
+
+def test_bad_call_type_reprompts_then_gives_up():
+    r = Run().login().authenticated()
+    r.digits("797")
+    assert r.prompts().count("call_type_menu") == 3
+    assert r.disposition == "abandoned"
+
+
+def test_privileged_call_is_not_recorded_not_monitored_and_free():
+    r = Run().accepted(privileged=True, cents_per_min=0, affordable_minutes=None)
+    assert A.StartRecording() not in r.actions
+    assert "party_monitored" not in r.prompts("far")
+    r.wait_s(130)
+    assert not r.of(A.Charge)
+    assert r.of(A.SetCdr)[-1].as_dict() == {"billed_minutes": 3}
+    r.send(ThreeWaySuspected("flash", 0.99, r.now))   # not detected on privileged calls
+    assert r.state.phase is Phase.CONNECTED
+    r.send(HookChanged(False))
+    assert r.disposition == "hung-up"
+
+
+@pytest.mark.parametrize("action, disposition, spoken", [
+    ("log", None, False), ("warn", None, True), ("disconnect", "three-way-detected", True)])
+def test_threeway_policy_actions(action, disposition, spoken):
+    cfg = load_config(search=False, overrides={"profile.threeway.action": action})
+    r = Run(cfg).accepted()
+    r.wait_s(40)
+    r.send(ThreeWaySuspected("stutter", 0.9, r.now))
+    assert r.disposition == disposition
+    assert ("threeway_not_allowed" in r.prompts()) == spoken
+    assert any(a.kind == "three-way" for a in r.of(A.LogEvent))
+    r.send(ThreeWaySuspected("stutter", 0.5, r.now))  # below min_confidence: nothing
+    assert sum(a.kind == "three-way" for a in r.of(A.LogEvent)) == 1
+
+
+def test_bop_profile_keys_and_inbound_refused(tmp_path):
+    (tmp_path / "phonesim.toml").write_text('[facility]\nprofile = "federal-bop"\n')
+    cfg = load_config(tmp_path / "phonesim.toml")
+    r = Run(cfg).login(pin="123456789#").authenticated().number(call_type="1").answered()
+    far = r.prompts("far")
+    assert far[0] == "party_debit_call_from"
+    assert far[far.index("party_press_to_accept") + 1] == "digit_5"
+    r.send(FarEndDigit("1"))
+    assert r.state.phase is Phase.ANNOUNCING
+    r.send(InboundCall("5551234567"))
+    assert r.of(A.RejectInbound) == [A.RejectInbound("5551234567")]
+    r.send(FarEndDigit("5"))
+    assert r.state.phase is Phase.CONNECTED
+
+
+def test_shutdown_ends_a_connected_call_and_idle_ignores_it():
+    r = Run().accepted()
+    r.send(Shutdown())
+    assert r.disposition == "hung-up"
+    assert A.HangUpFarEnd() in r.actions
+    assert Run().send(Shutdown()).actions == []
+
+
+def test_stale_timers_are_ignored_and_on_hook_resets():
+    r = Run().login()
+    r.send(HookChanged(False))
+    assert r.state == CallState()
+    r.wait_s(30)
+    assert len(r.of(A.EndCall)) == 1
+
+
+def test_every_frame_time_is_exact():
+    r = Run().accepted()
+    start = r.state.connected_frame
+    assert r.state.timer("limit") == start + 900 * FRAMES_PER_SECOND
+    assert r.state.timer("warn_60") == start + 840 * FRAMES_PER_SECOND
+    assert r.state.timer("minute") == start + 60 * FRAMES_PER_SECOND
