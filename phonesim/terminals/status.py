@@ -1,0 +1,177 @@
+"""What a person at a wall phone sees in the terminal, and what other programs read.
+
+:class:`PhoneStatus` keeps a one-line summary of a line — the call's phase, the
+digits entered (a PIN is always masked), the call timer, the payer's balance and
+the latest warning — from the events that pass and the call flow's state.
+:func:`event_record` turns any event (a frozen dataclass of
+:mod:`phonesim.events`) into a JSON-ready dict for ``phonesim phone --json-events``,
+masking PIN digits the same way: a PIN never reaches a screen, a log or a pipe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from typing import Any, TextIO
+
+from phonesim.clock import FRAMES_PER_SECOND
+
+#: Call-flow phases in which the digits typed are a PIN.
+PIN_PHASES = frozenset({"pin", "authenticating"})
+#: Event types that carry one key or digit.
+_KEY_FIELDS = {"KeyDown": "key", "KeyUp": "key", "DigitDetected": "digit"}
+MASK = "\u2022"  # a bullet: unlike '*', it is not a key of the keypad
+
+
+def phase_name(state: Any) -> str:
+    """The call flow's phase as a string (``"idle"``, ``"pin"``, ``"connected"`` ...)."""
+    phase = getattr(state, "phase", state)
+    if isinstance(phase, enum.Enum):
+        return str(phase.value)
+    return str(phase) if phase is not None else "?"
+
+
+def format_duration(seconds: float) -> str:
+    """``75.3`` -> ``"01:15"``; an hour or more -> ``"1:02:03"``."""
+    whole = max(0, int(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{minutes:02d}:{secs:02d}"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return str(value)
+
+
+def event_record(event: Any, *, frame: int, mask_keys: bool = False) -> dict[str, Any]:
+    """A JSON-ready dict for one event: ``{"event": "KeyDown", "frame": 12, "t_s": 0.24, ...}``.
+
+    With ``mask_keys`` (the digits are a PIN) the key or digit is replaced by a
+    bullet, so a PIN never leaves the process.
+    """
+    name = type(event).__name__
+    record: dict[str, Any] = {"event": name, "frame": int(frame),
+                              "t_s": round(frame / FRAMES_PER_SECOND, 2)}
+    if dataclasses.is_dataclass(event):
+        for f in dataclasses.fields(event):
+            if f.repr:
+                record[f.name] = _plain(getattr(event, f.name))
+    if mask_keys and name in _KEY_FIELDS and str(record.get(_KEY_FIELDS[name], "")).isdigit():
+        record[_KEY_FIELDS[name]] = MASK
+        record["masked"] = True
+    return record
+
+
+class JsonEventWriter:
+    """Writes one JSON object per line to ``stream`` (flushed: a pipe reader sees it at once)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.written = 0
+
+    def __repr__(self) -> str:
+        return f"<JsonEventWriter written={self.written}>"
+
+    def write(self, record: dict[str, Any]) -> None:
+        try:
+            self.stream.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+            self.stream.flush()
+        except BrokenPipeError:
+            # The reader went away; the phone keeps working.
+            self.stream = _NullStream()
+        self.written += 1
+
+
+class _NullStream:
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+class PhoneStatus:
+    """The status line of one wall phone.
+
+    Feed it every event (:meth:`update`); ask for the line with :meth:`render`,
+    passing the call flow's state (duck-typed: ``phase``, ``digits``, ``number``,
+    ``connected_frame``, ``call_type``) and the current frame.
+    """
+
+    def __init__(self) -> None:
+        self.off_hook = False
+        self.balance_cents: int | None = None
+        self.warning = ""
+        self.keypad_up = True
+        self.last_prompt = ""
+
+    def __repr__(self) -> str:
+        return f"<PhoneStatus off_hook={self.off_hook} balance_cents={self.balance_cents}>"
+
+    def update(self, event: Any) -> None:
+        name = type(event).__name__
+        if name == "HookChanged":
+            self.off_hook = bool(event.off_hook)
+            if self.off_hook:
+                self.warning = ""
+        elif name == "LinkChanged":
+            self.keypad_up = bool(event.up)
+            self.warning = "" if event.up else f"keypad link down ({event.reason})"
+        elif name == "ChargeResult":
+            self.balance_cents = int(event.balance_after_cents)
+            if not event.ok:
+                self.warning = "funds exhausted"
+        elif name == "ThreeWaySuspected":
+            self.warning = f"three-way call suspected ({event.kind}, {event.confidence:.2f})"
+        elif name == "FarEndBusy":
+            self.warning = "busy"
+        elif name == "FarEndNoAnswer":
+            self.warning = "no answer"
+        elif name == "FarEndFailed":
+            self.warning = f"call failed: {event.reason}"
+        elif name == "PromptFinished" and event.tag in ("one_minute_remaining", "time_limit_reached",
+                                                        "funds_exhausted", "threeway_not_allowed"):
+            self.warning = event.tag.replace("_", " ")
+
+    def set_balance(self, cents: int | None) -> None:
+        """The payer's balance when the call is placed (before the first charge)."""
+        self.balance_cents = None if cents is None else int(cents)
+
+    def render(self, state: Any, *, frame: int) -> str:
+        phase = phase_name(state)
+        parts = [f"[{phase}]"]
+        if not self.off_hook and phase == "idle":
+            parts.append("on hook: lift the handset")
+        digits = str(getattr(state, "digits", "") or "")
+        if digits:
+            shown = MASK * len(digits) if phase in PIN_PHASES else digits
+            parts.append(f"keys {shown}")
+        number = str(getattr(state, "number", "") or "")
+        if number and phase not in PIN_PHASES:
+            parts.append(f"to {number}")
+        call_type = str(getattr(state, "call_type", "") or "")
+        if call_type and phase not in PIN_PHASES:
+            parts.append(call_type)
+        connected = int(getattr(state, "connected_frame", -1))
+        if connected >= 0 and phase in ("connected", "ending"):
+            parts.append(format_duration((frame - connected) / FRAMES_PER_SECOND))
+        if self.balance_cents is not None:
+            sign = "-" if self.balance_cents < 0 else ""
+            cents = abs(self.balance_cents)
+            parts.append(f"balance {sign}${cents // 100}.{cents % 100:02d}")
+        if self.warning:
+            parts.append(f"! {self.warning}")
+        return "  ".join(parts)

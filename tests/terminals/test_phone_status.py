@@ -1,0 +1,147 @@
+"""The wall phone's status line, its JSON events (PINs masked) and the stop signals."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import threading
+from dataclasses import dataclass
+
+import pytest
+
+from phonesim.events import (
+    ChargeResult,
+    DigitDetected,
+    HookChanged,
+    KeyDown,
+    LinkChanged,
+    ThreeWaySuspected,
+)
+from phonesim.terminals.phone_app import StopSignals
+from phonesim.terminals.status import (
+    MASK,
+    JsonEventWriter,
+    PhoneStatus,
+    event_record,
+    format_duration,
+    phase_name,
+)
+
+
+@dataclass
+class State:
+    phase: str = "idle"
+    digits: str = ""
+    number: str = ""
+    call_type: str = ""
+    connected_frame: int = -1
+
+
+def test_pin_digits_are_masked_and_the_number_is_shown():
+    status = PhoneStatus()
+    status.update(HookChanged(True))
+    line = status.render(State("pin", digits="1234"), frame=100)
+    assert "1234" not in line
+    assert f"keys {MASK * 4}" in line
+    line = status.render(State("number", digits="57355"), frame=100)
+    assert "keys 57355" in line
+
+
+def test_call_timer_runs_from_the_connection_frame():
+    status = PhoneStatus()
+    state = State("connected", number="5735550100", call_type="debit", connected_frame=500)
+    assert "00:00" in status.render(state, frame=500)
+    line = status.render(state, frame=500 + 50 * 75)
+    assert "01:15" in line and "to 5735550100" in line and "debit" in line
+
+
+@pytest.mark.parametrize(("event", "text"), [
+    (ChargeResult(minute_index=0, ok=True, balance_after_cents=495), "balance $4.95"),
+    (ChargeResult(minute_index=3, ok=False, balance_after_cents=0), "! funds exhausted"),
+    (ThreeWaySuspected("flash", 0.93, 10), "! three-way call suspected (flash, 0.93)"),
+    (LinkChanged(False, "unplugged"), "! keypad link down (unplugged)"),
+])
+def test_events_reach_the_status_line(event, text):
+    status = PhoneStatus()
+    status.update(event)
+    assert text in status.render(State("connected", connected_frame=0), frame=60)
+
+
+def test_idle_on_hook_says_what_to_do():
+    assert "lift the handset" in PhoneStatus().render(State(), frame=0)
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0, "00:00"), (75.9, "01:15"), (3723, "1:02:03"), (-3, "00:00")])
+def test_format_duration(seconds, text):
+    assert format_duration(seconds) == text
+
+
+def test_event_record_is_json_with_frame_and_time():
+    record = event_record(DigitDetected("5", 160, 800, -8.1, -6.0, 2.1), frame=25)
+    assert record["event"] == "DigitDetected" and record["digit"] == "5"
+    assert record["frame"] == 25 and record["t_s"] == 0.5
+    assert json.loads(json.dumps(record)) == record
+
+
+def test_event_record_masks_pin_digits_but_not_star_or_pound():
+    assert event_record(KeyDown("7"), frame=1, mask_keys=True)["key"] == MASK
+    assert event_record(DigitDetected("7"), frame=1, mask_keys=True)["masked"] is True
+    assert event_record(KeyDown("#"), frame=1, mask_keys=True)["key"] == "#"
+    assert event_record(KeyDown("7"), frame=1)["key"] == "7"
+
+
+def test_json_writer_writes_lines_and_survives_a_closed_pipe():
+    out = io.StringIO()
+    writer = JsonEventWriter(out)
+    writer.write(event_record(HookChanged(True), frame=0))
+    writer.write(event_record(KeyDown("1"), frame=3))
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["event"] for r in lines] == ["HookChanged", "KeyDown"]
+
+    class Closed:
+        def write(self, text):
+            raise BrokenPipeError
+
+        def flush(self):
+            pass
+
+    writer = JsonEventWriter(Closed())
+    writer.write({"event": "x"})
+    writer.write({"event": "y"})  # no exception: the phone keeps working
+    assert writer.written == 2
+
+
+def test_phase_name_accepts_enums_and_strings():
+    import enum
+
+    class Phase(enum.Enum):
+        PIN = "pin"
+
+    assert phase_name(State(Phase.PIN)) == "pin"
+    assert phase_name("ringing") == "ringing"
+
+
+@pytest.mark.timeout(10)
+def test_sigterm_asks_to_stop_and_handlers_are_restored():
+    stopped = threading.Event()
+    before = signal.getsignal(signal.SIGTERM)
+    with StopSignals(stopped.set) as stopper:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stopped.wait(5)
+        assert stopper.received == ["SIGTERM"]
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.timeout(10)
+def test_second_ctrl_c_raises_keyboard_interrupt():
+    calls = []
+    with StopSignals(lambda: calls.append(1)):
+        os.kill(os.getpid(), signal.SIGINT)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            # the handler runs between bytecodes of this thread: give it one
+            for _ in range(1000):
+                pass
+    assert calls == [1]
