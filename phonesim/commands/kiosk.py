@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     clock = RealTimeClock()
     database = args.database or cfg.resolve_path(cfg.paths.database)
     keypad_url = args.keypad or cfg.devices.keypad
-    with Ledger.open(database, clock=clock) as ledger:
+    with Ledger.open(database, clock=clock, cfg=cfg) as ledger:
         if args.seed_demo:
             ledger.seed_demo(cfg)
         backend = LedgerKioskBackend(ledger, cfg, clock=clock)

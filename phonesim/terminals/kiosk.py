@@ -492,12 +492,15 @@ class LedgerKioskBackend:
         The configuration (facility and profile: rates, taxes).
     clock
         For the date the rates are looked up on.
+    terminal
+        This kiosk's name: wrong PINs are counted (and locked out) per terminal.
     """
 
-    def __init__(self, ledger: Any, cfg: Any, *, clock: Clock) -> None:
+    def __init__(self, ledger: Any, cfg: Any, *, clock: Clock, terminal: str = "kiosk") -> None:
         from phonesim.facility.rates import RateTable
 
         self.ledger = ledger
+        self.terminal = terminal
         self.cfg = cfg
         self.clock = clock
         self.rates = RateTable.from_profile(cfg.profile)
@@ -507,15 +510,17 @@ class LedgerKioskBackend:
         return f"<LedgerKioskBackend ledger={self.ledger!r}>"
 
     def login(self, pin: str, *, now_s: float) -> LoginResult:
-        result = self.ledger.authenticate(pin, now_s=now_s)
-        inmate = getattr(result, "inmate", None)
+        # Wrong PINs count against this terminal (a wrong PIN names nobody).
+        result = self.ledger.authenticate(pin, now_s=now_s, terminal=self.terminal)
+        inmate = result.inmate
+        until = float(result.locked_until_s or 0.0)
         return LoginResult(
             ok=bool(result.ok),
-            inmate_id=str(getattr(inmate, "inmate_id", "") or getattr(result, "inmate_id", "")),
-            name=str(getattr(inmate, "name", "") or ""),
-            locked=bool(getattr(result, "locked", False)),
-            failures=int(getattr(result, "failures", 0) or 0),
-            locked_until_s=getattr(result, "locked_until_s", None),
+            inmate_id=str(inmate.id) if inmate is not None else "",
+            name=str(inmate.name) if inmate is not None else "",
+            locked=bool(result.locked),
+            failures=int(result.failures),
+            locked_until_s=until if result.locked and until > 0 else None,
         )
 
     def trust_balance_cents(self, inmate_id: str) -> int:
@@ -559,17 +564,17 @@ class LedgerKioskBackend:
     def request_number(self, inmate_id: str, number: str) -> str:
         if self.ledger.is_approved(inmate_id, number):
             return f"{format_number(number)} is already on your approved list"
-        self.ledger.request_number(inmate_id, number)
+        request = self.ledger.request_number(inmate_id, number)
+        if request.status == "rejected":
+            return f"{format_number(number)} was refused by staff: ask your counselor"
         return f"{format_number(number)} requested: pending staff approval"
 
 
 def receipt_line(receipt: Any, *, amount_cents: int) -> str:
-    """One line for a ledger :class:`Receipt`, whatever fields it carries."""
-    text = getattr(receipt, "line", None) or getattr(receipt, "text", None)
-    if text:
-        return str(text)
-    number = getattr(receipt, "receipt_id", None) or getattr(receipt, "txn_id", None) or "?"
-    return f"receipt {number}: {format_cents(amount_cents)} trust -> phone"
+    """One line for a ledger :class:`~phonesim.facility.ledger.Receipt`."""
+    when = str(getattr(receipt, "at", ""))[:16].replace("T", " ")
+    return (f"receipt #{receipt.receipt_id} {when} UTC: {format_cents(amount_cents)} trust -> phone; "
+            f"trust {format_cents(receipt.trust_after_cents)}, phone {format_cents(receipt.debit_after_cents)}")
 
 
 # --- the program -------------------------------------------------------------------------

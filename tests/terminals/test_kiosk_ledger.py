@@ -1,0 +1,99 @@
+"""The kiosk on the real ledger (a SQLite file), the real rate table and the real config."""
+
+from __future__ import annotations
+
+import pytest
+
+from phonesim.config import load_config
+from phonesim.facility.ledger import Ledger
+from phonesim.terminals.kiosk import KioskSession, LedgerKioskBackend
+
+
+@pytest.fixture
+def cfg():
+    return load_config(search=False)
+
+
+@pytest.fixture
+def ledger(tmp_path, cfg, clock):
+    with Ledger.open(tmp_path / "facility.sqlite3", clock=clock, cfg=cfg) as ledger:
+        ledger.seed_demo(cfg)
+        yield ledger
+
+
+@pytest.fixture
+def session(ledger, cfg, clock):
+    backend = LedgerKioskBackend(ledger, cfg, clock=clock, terminal="kiosk-test")
+    return KioskSession(backend, clock, pin_length=int(cfg.profile.pin.length), idle_timeout_s=60)
+
+
+def press(session, keys):
+    screen = session.screen
+    for key in keys:
+        screen = session.key(key)
+    return screen
+
+
+@pytest.mark.timeout(30)
+def test_purchase_end_to_end_moves_money_with_a_receipt(session, ledger):
+    trust0, debit0 = ledger.trust_balance_cents("1001"), ledger.debit_balance_cents("1001")
+    screen = press(session, "1234")  # John Doe's demo PIN
+    assert screen.state == "menu" and "John Doe" in screen.text()
+    screen = press(session, "2" "1250" "#")
+    assert screen.state == "confirm"
+    assert "buys 250 min all calls at 5c/min" in screen.text()  # Missouri: $0.05/min, no tax
+    screen = session.key("#")
+    assert screen.state == "receipt"
+    assert ledger.trust_balance_cents("1001") == trust0 - 1250
+    assert ledger.debit_balance_cents("1001") == debit0 + 1250
+    assert screen.receipt.startswith("receipt #")
+    assert f"trust ${(trust0 - 1250) // 100}.{(trust0 - 1250) % 100:02d}" in screen.receipt
+    # one transaction: the receipt's journal row and its counterpart, nothing else
+    receipt_id = int(screen.receipt.split("#")[1].split()[0])
+    rows = [row for row in ledger.journal()
+            if row["id"] == receipt_id or row["memo"].endswith(f"#{receipt_id}")]
+    assert sorted((row["account_kind"], row["amount_cents"]) for row in rows) == [
+        ("debit", 1250), ("trust", -1250)]
+    assert ledger.reconcile() == []
+
+
+@pytest.mark.timeout(30)
+def test_overdraft_is_refused_and_the_ledger_is_unchanged(session, ledger):
+    trust0 = ledger.trust_balance_cents("1001")
+    journal0 = len(ledger.journal())
+    screen = press(session, "1234" "2" + str(trust0 + 1) + "#")
+    assert screen.state == "buy"
+    assert "is more than your trust balance" in screen.message
+    assert ledger.trust_balance_cents("1001") == trust0
+    assert len(ledger.journal()) == journal0
+    assert ledger.reconcile() == []
+
+
+@pytest.mark.timeout(30)
+def test_wrong_pins_lock_the_kiosk_terminal(session, ledger, cfg):
+    for _ in range(int(cfg.profile.pin.max_failures)):
+        screen = press(session, "9999")
+    assert "account locked until" in screen.message
+    screen = press(session, "1234")
+    assert screen.state == "login" and not session.logged_in
+
+
+@pytest.mark.timeout(30)
+def test_number_request_is_pending_until_staff_approve(session, ledger):
+    screen = press(session, "1234" "4" "3145550142" "#")
+    assert screen.message == "(314) 555-0142 requested: pending staff approval"
+    pending = [(r.inmate_id, r.number, r.status) for r in ledger.pending_requests()]
+    assert ("1001", "3145550142", "pending") in pending
+    assert not ledger.is_approved("1001", "3145550142")
+    ledger.approve_number("1001", "3145550142", by="staff")
+    screen = press(session, "3145550142" "#")
+    assert screen.message == "(314) 555-0142 is already on your approved list"
+
+
+@pytest.mark.timeout(30)
+def test_idle_logout_then_the_next_person_starts_fresh(session, clock):
+    press(session, "1234" "2" "500")
+    clock.advance_s(60)
+    screen = session.poll()
+    assert screen is not None and screen.state == "login"
+    assert not session.logged_in and session.amount_cents == 0
