@@ -549,16 +549,12 @@ class LedgerKioskBackend:
 
             self._cdrs = CdrStore(self.ledger)
         lines = []
-        for cdr in self._cdrs.list(inmate_id=inmate_id, limit=limit):
-            started = getattr(cdr, "connected_s", None) or getattr(cdr, "offhook_s", None) or 0
+        for cdr in self._cdrs.list(inmate_id=inmate_id, limit=limit, newest_first=True):
+            started = cdr.answered_s if cdr.answered_s is not None else cdr.offhook_s
             when = _dt.datetime.fromtimestamp(float(started), _dt.UTC).strftime("%m-%d %H:%M")
-            billed = getattr(cdr, "billed_minutes", None)
-            if billed is None:
-                billed = -(-int(getattr(cdr, "duration_s", 0) or 0) // 60)
-            lines.append(CallLine(when=when, number=str(getattr(cdr, "number", "") or ""),
-                                  minutes=int(billed),
-                                  charge_cents=int(getattr(cdr, "charge_cents", 0) or 0),
-                                  disposition=str(getattr(cdr, "disposition", "") or "")))
+            lines.append(CallLine(when=when, number=cdr.number, minutes=int(cdr.billed_minutes),
+                                  charge_cents=int(cdr.amount_cents),
+                                  disposition=cdr.disposition or ("open" if not cdr.closed else "")))
         return lines
 
     def request_number(self, inmate_id: str, number: str) -> str:

@@ -97,3 +97,21 @@ def test_idle_logout_then_the_next_person_starts_fresh(session, clock):
     screen = session.poll()
     assert screen is not None and screen.state == "login"
     assert not session.logged_in and session.amount_cents == 0
+
+
+@pytest.mark.timeout(30)
+def test_recent_calls_show_the_billed_minutes_and_charges(session, ledger, clock):
+    from phonesim.facility.cdr import CdrStore
+
+    cdrs = CdrStore(ledger)
+    call_id = cdrs.open_call(terminal="phone1", inmate_id="1001", offhook_s=clock.now_s)
+    cdrs.update(call_id, number="5735550100", call_type="debit", answered_s=clock.now_s + 20)
+    for minute in range(3):
+        result = ledger.charge_minute(call_id, minute, payer_kind="debit", payer_id="1001", amount_cents=5)
+        assert result.ok
+    cdrs.close_call(call_id, disposition="completed", ended_s=clock.now_s + 180)
+    screen = press(session, "1234" "3")
+    assert screen.state == "calls"
+    assert "(573) 555-0100    3 min    $0.15  completed" in screen.text()
+    assert "total charged: $0.15" in screen.text()
+    assert ledger.reconcile() == []
