@@ -1,0 +1,459 @@
+"""Three-way-call detection on the far end's audio, and the policy that acts on it.
+
+Three-way calls are forbidden, and real systems look for them in what the called
+party's line sends back (``reference/ics-domain.md`` section 3).  False alarms
+that cut a family's call are the most common complaint about those systems, so
+every detector here looks for a *pattern* that ordinary conversation does not
+make, and reports a confidence with the measurements that made it fire.
+
+:class:`ThreeWayDetector` is fed the far-end audio one 20 ms frame at a time, only
+while the call is bridged, and returns :class:`phonesim.events.ThreeWaySuspected`
+events.  Its detectors:
+
+``hook-flash``
+    The loop opening and closing: an abrupt fall (a click, or a cut of the room
+    noise) into near-silence lasting ``gap_min_ms``..``gap_max_ms``, then an abrupt
+    rise (a click, a tone, the noise again).  Speech also pauses, so the audio on
+    each side of the gap must be *steady* (silence, room noise, a tone) rather
+    than speech, whose level swings from syllable to syllable.
+``progress-tone``
+    Dial, stutter, ringback, busy, reorder or SIT tone while connected, found by
+    :class:`phonesim.dsp.progress.ProgressDetector` (a connected far end never
+    sends them; after a flash the exchange does).
+``far-dtmf``
+    DTMF digits from the far end during the conversation, found by
+    :class:`phonesim.dsp.dtmf.DtmfDetector`; the answer key is ignored through
+    :meth:`ThreeWayDetector.ignore_digits_until`.  One stray key is weak evidence,
+    three within ``dtmf_window_s`` are a number being dialled.
+``noise-drop``
+    The far end's background-noise floor falling well below its running baseline
+    and staying there: the first party was put on hold.  A person who mutes the
+    phone does the same, so alone it is weak evidence.
+
+Evidence from different detectors within ``combine_window_s`` is combined
+(noisy-OR: ``1 - prod(1 - c)``), so a flash followed by dial tone reaches 0.99.
+
+:class:`ThreeWayPolicy` turns an event into the facility profile's action.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+
+import numpy as np
+
+from phonesim.clock import FRAME_SAMPLES, FRAMES_PER_SECOND
+from phonesim.dsp.levels import DBM0_RMS
+from phonesim.events import ThreeWaySuspected
+from phonesim.exc import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: Detector kinds, as they appear in :attr:`ThreeWaySuspected.kind`.
+KINDS = ("hook-flash", "progress-tone", "far-dtmf", "noise-drop")
+#: Actions :meth:`ThreeWayPolicy.decide` can return (besides ``None``).
+ACTIONS = ("log", "warn", "disconnect")
+
+_BLOCK_SAMPLES = 16  # 2 ms analysis blocks inside each 20 ms frame
+_BLOCKS_PER_FRAME = FRAME_SAMPLES // _BLOCK_SAMPLES
+_BLOCK_MS = 1000 * _BLOCK_SAMPLES // 8000
+_FLOOR_DBM0 = -90.0  # levels are clamped here: digital silence is not -inf
+
+#: Confidence of each progress tone heard while connected.
+TONE_CONFIDENCE = {"dial": 0.95, "stutter": 0.97, "ringback": 0.9, "busy": 0.85,
+                   "reorder": 0.85, "sit": 0.8}
+
+
+def _level_dbm0(mean_square):
+    return np.maximum(10.0 * np.log10(np.maximum(mean_square, 1e-12) / DBM0_RMS**2), _FLOOR_DBM0)
+
+
+class _FlashDetector:
+    """Abrupt fall -> near-silent gap -> abrupt rise, with steady audio on both sides.
+
+    Works on 2 ms block levels kept in a fixed history buffer; a candidate gap is
+    judged once ``context_ms`` of audio after it has arrived.
+    """
+
+    def __init__(self, *, quiet_dbm0, edge_db, gap_min_ms, gap_max_ms, context_ms,
+                 click_max_ms, steady_db, steady_fraction, confidence):
+        self.quiet_dbm0 = quiet_dbm0
+        self.edge_db = edge_db
+        self.gap_min_blocks = int(np.ceil(gap_min_ms / _BLOCK_MS))
+        self.gap_max_blocks = int(gap_max_ms // _BLOCK_MS)
+        self.context_blocks = int(round(context_ms / _BLOCK_MS)) // _BLOCKS_PER_FRAME * _BLOCKS_PER_FRAME
+        self.click_blocks = int(np.ceil(click_max_ms / _BLOCK_MS))
+        self.steady_db = steady_db
+        self.steady_fraction = steady_fraction
+        self.confidence = confidence
+        self.edge_blocks = 2
+        self.history = (2 * self.context_blocks + self.gap_max_blocks + 2 * self.click_blocks
+                        + 4 * self.edge_blocks + 2 * _BLOCKS_PER_FRAME)
+        self.reset()
+
+    def reset(self) -> None:
+        self.levels = np.full(self.history, _FLOOR_DBM0)
+        self.n_blocks = 0  # blocks seen
+        self.gap_start = None  # absolute block index where the current quiet run began
+        self.pending = []  # (gap_start, gap_end) waiting for their post-context
+        self.ignore_before_block = 0
+
+    def _lv(self, start: int, stop: int) -> np.ndarray:
+        """Levels of absolute blocks [start, stop) (must still be in the history)."""
+        base = self.n_blocks - self.history
+        return self.levels[start - base:stop - base]
+
+    def feed(self, block_levels: np.ndarray) -> list[dict]:
+        n = len(block_levels)
+        self.levels[:-n] = self.levels[n:]
+        self.levels[-n:] = block_levels
+        first = self.n_blocks
+        self.n_blocks += n
+        quiet = block_levels <= self.quiet_dbm0
+        if self.gap_start is None and not quiet.any():
+            pass
+        elif self.gap_start is not None and quiet.all():
+            pass
+        else:
+            for i in range(n):
+                if quiet[i]:
+                    if self.gap_start is None:
+                        self.gap_start = first + i
+                elif self.gap_start is not None:
+                    length = first + i - self.gap_start
+                    if (self.gap_min_blocks <= length <= self.gap_max_blocks
+                            and self.gap_start >= self.ignore_before_block):
+                        self.pending.append((self.gap_start, first + i))
+                    self.gap_start = None
+        found = []
+        while self.pending:
+            start, end = self.pending[0]
+            if self.n_blocks < end + self.click_blocks + self.context_blocks:
+                break
+            self.pending.pop(0)
+            evidence = self._judge(start, end)
+            if evidence is not None:
+                found.append(evidence)
+        return found
+
+    def _steady(self, levels: np.ndarray) -> tuple[bool, float]:
+        """Is this context silence, room noise or a tone (not speech)?  Returns (ok, spread_db)."""
+        frames = levels.reshape(-1, _BLOCKS_PER_FRAME)
+        frame_db = _level_dbm0(np.mean(10 ** (frames / 10), axis=1) * DBM0_RMS**2)
+        loud = frame_db[frame_db > self.quiet_dbm0]
+        if loud.size == 0:
+            return True, 0.0
+        spread = np.abs(loud - np.median(loud))
+        within = (np.count_nonzero(spread <= self.steady_db) + frame_db.size - loud.size) / frame_db.size
+        return bool(within >= self.steady_fraction), float(np.percentile(spread, 90))
+
+    def _judge(self, start: int, end: int) -> dict | None:
+        if start - self.context_blocks - self.click_blocks - self.edge_blocks < self.n_blocks - self.history:
+            return None  # not enough audio before the gap (start of the call)
+        gap = self._lv(start, end)
+        gap_dbm0 = float(np.median(gap))
+        fall_db = float(np.max(self._lv(start - self.edge_blocks, start))) - gap_dbm0
+        rise_db = float(np.max(self._lv(end, end + self.edge_blocks))) - gap_dbm0
+        if fall_db < self.edge_db or rise_db < self.edge_db:
+            return None
+        pre_ok, pre_spread = self._steady(self._lv(start - self.click_blocks - self.context_blocks,
+                                                   start - self.click_blocks))
+        if not pre_ok:
+            return None
+        post_ok, post_spread = self._steady(self._lv(end + self.click_blocks,
+                                                     end + self.click_blocks + self.context_blocks))
+        if not post_ok:
+            return None
+        return {"gap_ms": (end - start) * _BLOCK_MS, "gap_dbm0": round(gap_dbm0, 1),
+                "fall_db": round(fall_db, 1), "rise_db": round(rise_db, 1),
+                "pre_spread_db": round(pre_spread, 1), "post_spread_db": round(post_spread, 1),
+                "gap_start_sample": start * _BLOCK_SAMPLES, "gap_end_sample": end * _BLOCK_SAMPLES}
+
+
+class _NoiseDropDetector:
+    """The background-noise floor falls well below its running baseline, and stays there."""
+
+    def __init__(self, *, baseline_s, sustain_s, drop_db, min_baseline_dbm0, confidence):
+        self.baseline_frames = int(round(baseline_s * FRAMES_PER_SECOND))
+        self.sustain_frames = int(round(sustain_s * FRAMES_PER_SECOND))
+        self.drop_db = drop_db
+        self.min_baseline_dbm0 = min_baseline_dbm0
+        self.confidence = confidence
+        self.levels = np.full(self.baseline_frames + self.sustain_frames, _FLOOR_DBM0)
+        self.reset()
+
+    def reset(self) -> None:
+        self.levels[:] = _FLOOR_DBM0
+        self.n_frames = 0
+        self.armed = True
+        self.baseline_dbm0 = None
+
+    def feed(self, frame_dbm0: float) -> dict | None:
+        self.levels[:-1] = self.levels[1:]
+        self.levels[-1] = frame_dbm0
+        self.n_frames += 1
+        if self.n_frames < len(self.levels) or self.n_frames % 5:
+            return None
+        # The floor of the baseline: the 10th percentile of frame levels (speech pauses).
+        self.baseline_dbm0 = float(np.percentile(self.levels[:self.baseline_frames], 10))
+        recent_max = float(np.max(self.levels[self.baseline_frames:]))
+        drop_db = self.baseline_dbm0 - recent_max
+        if not self.armed:
+            if drop_db < self.drop_db / 2:
+                self.armed = True
+            return None
+        if drop_db >= self.drop_db and self.baseline_dbm0 >= self.min_baseline_dbm0:
+            self.armed = False
+            return {"baseline_dbm0": round(self.baseline_dbm0, 1), "recent_max_dbm0": round(recent_max, 1),
+                    "drop_db": round(drop_db, 1),
+                    "sustained_s": self.sustain_frames / FRAMES_PER_SECOND}
+        return None
+
+
+class ThreeWayDetector:
+    """Streaming three-way-call detection on the far end's audio.
+
+    Parameters
+    ----------
+    sample_rate_hz : int
+        Must be 8000 (the line rate).
+    quiet_dbm0 : float
+        A 2 ms block at or below this level counts as near-silence (an open loop).
+    edge_db : float
+        Minimum abrupt fall into, and rise out of, a flash gap (within 4 ms), in dB
+        relative to the gap's level.
+    gap_min_ms, gap_max_ms : float
+        Accepted length of the near-silent gap of a hook flash.
+    context_ms : float
+        Audio judged on each side of a gap; it must be steady (silence, noise, tone).
+    click_max_ms : float
+        Audio right next to the gap left out of the context (the click itself).
+    steady_db, steady_fraction : float
+        A context is steady when ``steady_fraction`` of its 20 ms frames are
+        near-silent or within ``steady_db`` of the median level of the others.
+    flash_confidence : float
+        Confidence of a hook flash on its own.
+    noise_baseline_s, noise_sustain_s, noise_drop_db, noise_min_baseline_dbm0 : float
+        Noise drop: the loudest frame of the last ``noise_sustain_s`` is at least
+        ``noise_drop_db`` below the 10th-percentile level of the ``noise_baseline_s``
+        before, and that baseline is at least ``noise_min_baseline_dbm0``.
+    noise_confidence : float
+        Confidence of a noise drop on its own.
+    dtmf_window_s : float
+        Far-end digits within this window are counted together.
+    dtmf_confidence : tuple of float
+        Confidence for 1, 2 and 3-or-more digits in the window.
+    combine_window_s : float
+        Detections of different kinds this close together reinforce each other.
+    progress : bool
+        Run the call-progress-tone detector (needs :mod:`phonesim.dsp.progress`).
+    dtmf : bool
+        Run the far-end DTMF detector (needs :mod:`phonesim.dsp.dtmf`).
+
+    Notes
+    -----
+    Feed only the far end's audio, only while the call is bridged (the prompts
+    and the answer key come before).  ``at_frame`` of an event is the frame index
+    passed to :meth:`feed`; the evidence carries sample positions counted from the
+    first frame fed after the last :meth:`reset`.
+    """
+
+    def __init__(self, *, sample_rate_hz: int = 8000, quiet_dbm0: float = -50.0,
+                 edge_db: float = 20.0, gap_min_ms: float = 70.0, gap_max_ms: float = 1200.0,
+                 context_ms: float = 300.0, click_max_ms: float = 40.0, steady_db: float = 3.0,
+                 steady_fraction: float = 0.9, flash_confidence: float = 0.85,
+                 noise_baseline_s: float = 10.0, noise_sustain_s: float = 1.5,
+                 noise_drop_db: float = 12.0, noise_min_baseline_dbm0: float = -62.0,
+                 noise_confidence: float = 0.6, dtmf_window_s: float = 10.0,
+                 dtmf_confidence: tuple[float, float, float] = (0.7, 0.85, 0.95),
+                 combine_window_s: float = 30.0, progress: bool = True, dtmf: bool = True) -> None:
+        if sample_rate_hz != 8000:
+            raise ValueError(f"ThreeWayDetector works on the 8000 Hz line, got sample_rate_hz={sample_rate_hz!r}")
+        if not gap_min_ms < gap_max_ms:
+            raise ValueError(f"gap_min_ms must be below gap_max_ms, got {gap_min_ms!r} and {gap_max_ms!r}")
+        self.sample_rate_hz = sample_rate_hz
+        self._flash = _FlashDetector(quiet_dbm0=quiet_dbm0, edge_db=edge_db, gap_min_ms=gap_min_ms,
+                                     gap_max_ms=gap_max_ms, context_ms=context_ms,
+                                     click_max_ms=click_max_ms, steady_db=steady_db,
+                                     steady_fraction=steady_fraction, confidence=flash_confidence)
+        self._noise = _NoiseDropDetector(baseline_s=noise_baseline_s, sustain_s=noise_sustain_s,
+                                         drop_db=noise_drop_db, min_baseline_dbm0=noise_min_baseline_dbm0,
+                                         confidence=noise_confidence)
+        self.dtmf_window_frames = int(round(dtmf_window_s * FRAMES_PER_SECOND))
+        self.dtmf_confidence = tuple(dtmf_confidence)
+        self.combine_window_frames = int(round(combine_window_s * FRAMES_PER_SECOND))
+        self._progress = self._make_progress() if progress else None
+        self._dtmf = self._make_dtmf() if dtmf else None
+        self.reset()
+
+    # --- optional sub-detectors -----------------------------------------------------
+    @staticmethod
+    def _make_progress():
+        try:
+            from phonesim.dsp.progress import ProgressDetector
+        except ImportError as err:  # pragma: no cover - only while dsp/progress.py is missing
+            log.warning("three-way: no call-progress-tone detector (%s)", err)
+            return None
+        return ProgressDetector(8000)
+
+    @staticmethod
+    def _make_dtmf():
+        try:
+            from phonesim.dsp.dtmf import DtmfDetector
+        except ImportError as err:  # pragma: no cover - only while dsp/dtmf.py is missing
+            log.warning("three-way: no far-end DTMF detector (%s)", err)
+            return None
+        return DtmfDetector()
+
+    @property
+    def detectors(self) -> tuple[str, ...]:
+        """The detector kinds that are running."""
+        kinds = ["hook-flash", "noise-drop"]
+        if self._progress is not None:
+            kinds.insert(1, "progress-tone")
+        if self._dtmf is not None:
+            kinds.insert(-1, "far-dtmf")
+        return tuple(kinds)
+
+    # --- control ----------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget everything: call this when a new call is bridged."""
+        self._flash.reset()
+        self._noise.reset()
+        if self._progress is not None:
+            self._progress.reset()
+        if self._dtmf is not None:
+            self._dtmf.reset()
+        self._samples = 0
+        self._frames_fed = 0
+        self._ignore_until_frame = None
+        self._digits = deque()  # (frame, digit) within the DTMF window
+        self._recent = deque()  # (frame, kind, confidence) within the combine window
+
+    def ignore_digits_until(self, frame_index: int) -> None:
+        """Ignore far-end digits (and flash gaps) that start before ``frame_index``.
+
+        The line calls this with the frame the called party's answer key ended
+        in, plus a margin, so accepting the call is not taken for dialling.
+        """
+        self._ignore_until_frame = int(frame_index)
+
+    # --- the per-frame path ------------------------------------------------------------
+    def feed(self, far_frame: np.ndarray, frame_index: int) -> list[ThreeWaySuspected]:
+        """Analyse one 20 ms frame of far-end audio; return the detections it completed."""
+        frame = np.asarray(far_frame)
+        if frame.shape != (FRAME_SAMPLES,):
+            raise ValueError(f"far_frame must be {FRAME_SAMPLES} samples, got shape {frame.shape}")
+        x = frame.astype(np.float64)
+        blocks = x.reshape(_BLOCKS_PER_FRAME, _BLOCK_SAMPLES)
+        block_db = _level_dbm0(np.mean(blocks * blocks, axis=1))
+        frame_dbm0 = float(_level_dbm0(np.mean(x * x)))
+        first_frame = frame_index - self._frames_fed  # frame index of sample 0
+        self._frames_fed += 1
+        if self._ignore_until_frame is not None:
+            ignore_block = (self._ignore_until_frame - first_frame) * _BLOCKS_PER_FRAME
+            self._flash.ignore_before_block = max(self._flash.ignore_before_block, ignore_block)
+
+        found: list[tuple[str, float, dict]] = []
+        for ev in self._flash.feed(block_db):
+            found.append(("hook-flash", self._flash.confidence, ev))
+        ev = self._noise.feed(frame_dbm0)
+        if ev is not None:
+            found.append(("noise-drop", self._noise.confidence, ev))
+        if self._progress is not None:
+            for tone in self._progress.feed(frame):
+                confidence = TONE_CONFIDENCE.get(tone.kind, 0.8)
+                found.append(("progress-tone", confidence,
+                              {"tone": tone.kind, "level_dbm0": round(float(tone.level_dbm0), 1),
+                               "start_sample": int(tone.start_sample), "end_sample": int(tone.end_sample),
+                               "duration_ms": round(1000 * (tone.end_sample - tone.start_sample) / 8000)}))
+        if self._dtmf is not None:
+            for digit in self._dtmf.feed(frame):
+                digit_frame = first_frame + digit.start_sample // FRAME_SAMPLES
+                if self._ignore_until_frame is not None and digit_frame < self._ignore_until_frame:
+                    continue
+                self._digits.append((frame_index, digit.digit))
+                while self._digits and self._digits[0][0] < frame_index - self.dtmf_window_frames:
+                    self._digits.popleft()
+                count = len(self._digits)
+                confidence = self.dtmf_confidence[min(count, len(self.dtmf_confidence)) - 1]
+                found.append(("far-dtmf", confidence,
+                              {"digit": digit.digit, "digits": "".join(d for _, d in self._digits),
+                               "count": count, "low_dbm0": round(float(digit.low_dbm0), 1),
+                               "high_dbm0": round(float(digit.high_dbm0), 1),
+                               "start_sample": int(digit.start_sample), "end_sample": int(digit.end_sample)}))
+        self._samples += FRAME_SAMPLES
+        if not found:
+            return []
+        return [self._combine(kind, confidence, evidence, frame_index) for kind, confidence, evidence in found]
+
+    def _combine(self, kind: str, confidence: float, evidence: dict, frame_index: int) -> ThreeWaySuspected:
+        while self._recent and self._recent[0][0] < frame_index - self.combine_window_frames:
+            self._recent.popleft()
+        best: dict[str, float] = {}
+        for _, other_kind, other_conf in self._recent:
+            if other_kind != kind:
+                best[other_kind] = max(best.get(other_kind, 0.0), other_conf)
+        self._recent.append((frame_index, kind, confidence))
+        evidence = dict(evidence, own_confidence=confidence)
+        if best:
+            miss = 1.0 - confidence
+            for other_conf in best.values():
+                miss *= 1.0 - other_conf
+            confidence = min(0.99, 1.0 - miss)
+            evidence["combined_with"] = sorted(best)
+        return ThreeWaySuspected(kind=kind, confidence=round(confidence, 3), at_frame=frame_index,
+                                 evidence=evidence)
+
+    def __repr__(self) -> str:
+        return (f"ThreeWayDetector(detectors={list(self.detectors)}, frames_fed={self._frames_fed}, "
+                f"ignore_digits_until={self._ignore_until_frame})")
+
+
+class ThreeWayPolicy:
+    """What the facility does about a suspected three-way call (``profile.threeway``).
+
+    Parameters
+    ----------
+    section : mapping or attribute object
+        ``action`` ("log", "warn" or "disconnect"), ``min_confidence`` (0..1) and
+        ``detect_on_privileged`` (bool), e.g. ``cfg.profile.threeway``.
+
+    Raises
+    ------
+    phonesim.exc.ConfigError
+        For an unknown action or a confidence outside 0..1.
+    """
+
+    def __init__(self, section) -> None:
+        def get(key, default):
+            if isinstance(section, dict):
+                return section.get(key, default)
+            return getattr(section, key, default)
+
+        self.action = str(get("action", "disconnect"))
+        self.min_confidence = float(get("min_confidence", 0.8))
+        self.detect_on_privileged = bool(get("detect_on_privileged", False))
+        if self.action not in ACTIONS:
+            raise ConfigError(f"profile.threeway.action: expected one of {', '.join(ACTIONS)}, got {self.action!r}")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ConfigError(f"profile.threeway.min_confidence: expected a number from 0 to 1, "
+                              f"got {self.min_confidence!r}")
+
+    def decide(self, event: ThreeWaySuspected, *, privileged: bool) -> str | None:
+        """The action for ``event``: "log", "warn", "disconnect", or ``None`` (ignore).
+
+        A privileged (attorney) call is never acted on unless the profile asks
+        for it.  Below ``min_confidence`` the event is only logged: the CDR keeps
+        every detection with its evidence, whatever the action.
+        """
+        if privileged and not self.detect_on_privileged:
+            return None
+        if event.confidence < self.min_confidence:
+            return "log"
+        return self.action
+
+    def __repr__(self) -> str:
+        return (f"ThreeWayPolicy(action={self.action!r}, min_confidence={self.min_confidence}, "
+                f"detect_on_privileged={self.detect_on_privileged})")

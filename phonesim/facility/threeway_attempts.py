@@ -1,0 +1,266 @@
+"""What the far end sends while the called party attempts a three-way call.
+
+A person at home sets up a three-way call by flashing the hook switch: the line
+clicks, goes silent while the loop is open (a "flash" of roughly 0.1-0.9 s),
+clicks again; the central office answers with a stutter (confirmation) tone
+and then steady dial tone; the person dials the third number with DTMF, hears
+ringback, and flashes again to bridge everyone; a third voice joins
+(``reference/ics-domain.md`` section 3).  On a real line the inmate hears some
+or all of this, depending on the exchange: that is what the kinds below model.
+
+:func:`attempt_audio` renders one attempt as 8 kHz int16 far-end audio.  The far-end
+robot (``robot://accept?threeway=flash&threeway_after_s=60``) plays it in the
+middle of a call, and the three-way benchmark embeds it in real conversation.
+Every kind leaves exactly one family of cues audible, so the benchmark measures
+each detector on its own:
+
+``flash``
+    Two hook flashes (break click, open-loop gap of 0.25-0.9 s, make click),
+    with the held line silent in between.
+``short-flash``
+    The same with very short flashes (80-150 ms) and soft clicks.
+``stutter``
+    A flash, then the stutter tone (350 + 440 Hz, 3 x 100 ms on/off) and steady
+    dial tone leaking back to the inmate.
+``dtmf``
+    Only the DTMF digits of a 7- or 10-digit number, dialled at a person's pace.
+``ringback``
+    Only ringback (440 + 480 Hz, 2 s on / 4 s off), one to three cycles.
+``hidden-noise``
+    A caller who hides the flash under loud continuous noise (a TV next to the
+    mouthpiece): the noise is cut by the open loop and is gone while the first
+    party is held; no tones are heard.
+``soft-tones``
+    Stutter/dial tone, DTMF and ringback at about -30 dBm0 and no audible clicks.
+``full``
+    Everything audible: flash, stutter and dial tone, digits, ringback, flash.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from phonesim.dsp.levels import dbm0_to_peak, dbm0_to_rms
+from phonesim.dsp.tones import render_tone
+
+#: The attempt kinds :func:`attempt_audio` knows, in the order the benchmark reports them.
+ATTEMPT_KINDS = ("flash", "short-flash", "stutter", "dtmf", "ringback", "hidden-noise",
+                 "soft-tones", "full")
+
+_DTMF_LOW_HZ = {"1": 697, "2": 697, "3": 697, "A": 697, "4": 770, "5": 770, "6": 770, "B": 770,
+                "7": 852, "8": 852, "9": 852, "C": 852, "*": 941, "0": 941, "#": 941, "D": 941}
+_DTMF_HIGH_HZ = {"1": 1209, "4": 1209, "7": 1209, "*": 1209, "2": 1336, "5": 1336, "8": 1336,
+                 "0": 1336, "3": 1477, "6": 1477, "9": 1477, "#": 1477, "A": 1633, "B": 1633,
+                 "C": 1633, "D": 1633}
+
+
+def _samples(duration_s: float, sample_rate_hz: int) -> int:
+    return max(0, int(round(duration_s * sample_rate_hz)))
+
+
+def _two_tone(freqs_hz, duration_s: float, level_dbm0: float, sample_rate_hz: int,
+              rng: np.random.Generator) -> np.ndarray:
+    """A sum of sines, each at ``level_dbm0``, with random phases and 2 ms ramps."""
+    n = _samples(duration_s, sample_rate_hz)
+    t = np.arange(n) / sample_rate_hz
+    out = np.zeros(n)
+    for f in freqs_hz:
+        out += dbm0_to_peak(level_dbm0) * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
+    ramp = min(n // 2, int(0.002 * sample_rate_hz))
+    if ramp:
+        window = np.linspace(0.0, 1.0, ramp)
+        out[:ramp] *= window
+        out[-ramp:] *= window[::-1]
+    return out
+
+
+def _silence(duration_s: float, sample_rate_hz: int) -> np.ndarray:
+    return np.zeros(_samples(duration_s, sample_rate_hz))
+
+
+def hook_click(*, rng: np.random.Generator, level_dbm0: float = -6.0,
+               sample_rate_hz: int = 8000) -> np.ndarray:
+    """The transient of the hook switch opening or closing the loop, as heard down the line.
+
+    The loop current step rings the line transformer: a sharp edge followed by
+    a damped oscillation of a few hundred hertz that dies within ~10 ms, plus
+    one or two smaller contact bounces.  ``level_dbm0`` is the level of a sine
+    with the same peak.
+    """
+    n = int(0.025 * sample_rate_hz)
+    t = np.arange(n) / sample_rate_hz
+    out = np.zeros(n)
+    peak = float(dbm0_to_peak(level_dbm0))
+    bounces = [(0.0, 1.0)] + [(rng.uniform(0.002, 0.008), rng.uniform(0.2, 0.5))
+                              for _ in range(int(rng.integers(0, 3)))]
+    sign = rng.choice([-1.0, 1.0])
+    for start_s, gain in bounces:
+        freq_hz = rng.uniform(300.0, 900.0)
+        tau_s = rng.uniform(0.0012, 0.003)
+        dt = t - start_s
+        mask = dt >= 0
+        out[mask] += sign * gain * peak * np.exp(-dt[mask] / tau_s) * np.cos(2 * np.pi * freq_hz * dt[mask])
+    return out
+
+
+def flash(*, rng: np.random.Generator, flash_s: float, click_dbm0: float,
+          sample_rate_hz: int = 8000) -> np.ndarray:
+    """One hook flash: break click, ``flash_s`` of open loop (digital silence), make click."""
+    return np.concatenate([hook_click(rng=rng, level_dbm0=click_dbm0, sample_rate_hz=sample_rate_hz),
+                           _silence(flash_s, sample_rate_hz),
+                           hook_click(rng=rng, level_dbm0=click_dbm0, sample_rate_hz=sample_rate_hz)])
+
+
+def stutter_then_dial(*, level_dbm0: float, dial_s: float, sample_rate_hz: int = 8000) -> np.ndarray:
+    """Confirmation (stutter) tone: 350 + 440 Hz, 3 x 100 ms on / 100 ms off, then ``dial_s`` of dial tone."""
+    return render_tone("stutter", 0.6 + dial_s, level_dbm0=level_dbm0,
+                       sample_rate_hz=sample_rate_hz).astype(float)
+
+
+def dtmf_digits(number: str, *, rng: np.random.Generator, level_dbm0: float,
+                sample_rate_hz: int = 8000) -> np.ndarray:
+    """``number`` keyed by hand: 70-160 ms tones, 80-400 ms gaps, a few dB of twist."""
+    parts = []
+    for digit in number:
+        twist_db = rng.uniform(-1.0, 3.0)
+        on_s = rng.uniform(0.07, 0.16)
+        low = _two_tone((_DTMF_LOW_HZ[digit],), on_s, level_dbm0 - twist_db / 2, sample_rate_hz, rng)
+        high = _two_tone((_DTMF_HIGH_HZ[digit],), on_s, level_dbm0 + twist_db / 2, sample_rate_hz, rng)
+        parts.append(low + high)
+        parts.append(_silence(rng.uniform(0.08, 0.4), sample_rate_hz))
+    return np.concatenate(parts)
+
+
+def ringback(*, level_dbm0: float, cycles: int, sample_rate_hz: int = 8000) -> np.ndarray:
+    """North American ringback: 440 + 480 Hz, 2 s on / 4 s off, ``cycles`` times."""
+    return render_tone("ringback", 6.0 * cycles, level_dbm0=level_dbm0,
+                       sample_rate_hz=sample_rate_hz).astype(float)
+
+
+def _random_number(rng: np.random.Generator) -> str:
+    digits = "".join(str(d) for d in rng.integers(0, 10, size=10))
+    number = str(rng.integers(2, 10)) + digits[1:]
+    return number if rng.random() < 0.5 else number[3:]
+
+
+def band_noise(n_samples: int, level_dbm0: float, *, rng: np.random.Generator) -> np.ndarray:
+    """White noise at ``level_dbm0`` (RMS)."""
+    return rng.standard_normal(n_samples) * float(dbm0_to_rms(level_dbm0))
+
+
+def attempt_segments(kind: str, *, rng: np.random.Generator, level_dbm0: float = -15.0,
+                     noise_dbm0: float | None = None,
+                     sample_rate_hz: int = 8000) -> list[tuple[np.ndarray, bool]]:
+    """The parts of an attempt as ``(float samples, room)`` pairs, before any noise is added.
+
+    ``room`` is True where the far handset's microphone is on the line (the far
+    party's background noise belongs there) and False while the loop is open or
+    the first party is held.  :func:`attempt_audio` explains the parameters;
+    here ``noise_dbm0`` only sets the level of the clicks of ``hidden-noise``.
+    """
+    if kind not in ATTEMPT_KINDS:
+        raise ValueError(f"unknown three-way attempt kind {kind!r}: expected one of {', '.join(ATTEMPT_KINDS)}")
+    if kind == "hidden-noise" and noise_dbm0 is None:
+        noise_dbm0 = float(rng.uniform(-40.0, -30.0))
+    sr = sample_rate_hz
+    click_dbm0 = float(rng.uniform(-12.0, -3.0))
+    number = _random_number(rng)
+    # Each part is (samples, room): room=True when the far handset's microphone is on the line.
+    parts: list[tuple[np.ndarray, bool]] = [(_silence(rng.uniform(0.5, 1.5), sr), True)]
+
+    def add_flash(flash_s: float, clicks_dbm0: float, audible: bool = True) -> None:
+        if audible:
+            parts.append((flash(rng=rng, flash_s=flash_s, click_dbm0=clicks_dbm0, sample_rate_hz=sr), False))
+        else:
+            parts.append((_silence(flash_s, sr), False))
+
+    def held(duration_s: float) -> None:
+        parts.append((_silence(duration_s, sr), False))
+
+    if kind in ("flash", "hidden-noise"):
+        if kind == "hidden-noise":  # the clicks drown in the noise that precedes them
+            click_dbm0 = float(noise_dbm0 + rng.uniform(0.0, 10.0))
+        add_flash(rng.uniform(0.25, 0.9), click_dbm0)
+        held(rng.uniform(4.0, 12.0))
+        add_flash(rng.uniform(0.25, 0.9), click_dbm0)
+    elif kind == "short-flash":
+        soft = float(rng.uniform(-25.0, -15.0))
+        add_flash(rng.uniform(0.08, 0.15), soft)
+        held(rng.uniform(4.0, 12.0))
+        add_flash(rng.uniform(0.08, 0.15), soft)
+    elif kind == "stutter":
+        add_flash(rng.uniform(0.25, 0.9), click_dbm0)
+        parts.append((stutter_then_dial(level_dbm0=level_dbm0, dial_s=rng.uniform(1.0, 3.0),
+                                        sample_rate_hz=sr), False))
+        held(rng.uniform(4.0, 10.0))
+        add_flash(rng.uniform(0.25, 0.9), click_dbm0)
+    elif kind == "dtmf":
+        held(rng.uniform(1.0, 2.5))
+        parts.append((dtmf_digits(number, rng=rng, level_dbm0=level_dbm0, sample_rate_hz=sr), False))
+        held(rng.uniform(3.0, 8.0))
+    elif kind == "ringback":
+        held(rng.uniform(2.0, 6.0))
+        parts.append((ringback(level_dbm0=level_dbm0, cycles=int(rng.integers(1, 4)),
+                               sample_rate_hz=sr), False))
+    elif kind == "soft-tones":
+        soft = min(level_dbm0, -30.0)
+        add_flash(rng.uniform(0.25, 0.9), click_dbm0, audible=False)
+        parts.append((stutter_then_dial(level_dbm0=soft, dial_s=rng.uniform(1.0, 2.0),
+                                        sample_rate_hz=sr), False))
+        parts.append((dtmf_digits(number, rng=rng, level_dbm0=soft, sample_rate_hz=sr), False))
+        parts.append((ringback(level_dbm0=soft, cycles=int(rng.integers(1, 3)),
+                               sample_rate_hz=sr), False))
+    else:  # full
+        add_flash(rng.uniform(0.25, 0.9), click_dbm0)
+        parts.append((stutter_then_dial(level_dbm0=level_dbm0, dial_s=rng.uniform(1.0, 2.0),
+                                        sample_rate_hz=sr), False))
+        parts.append((dtmf_digits(number, rng=rng, level_dbm0=level_dbm0, sample_rate_hz=sr), False))
+        parts.append((ringback(level_dbm0=level_dbm0, cycles=int(rng.integers(1, 3)),
+                               sample_rate_hz=sr), False))
+        add_flash(rng.uniform(0.25, 0.9), click_dbm0)
+    parts.append((_silence(rng.uniform(0.3, 1.0), sr), True))
+
+    return parts
+
+
+def attempt_audio(kind: str, *, rng: np.random.Generator, level_dbm0: float = -15.0,
+                  noise_dbm0: float | None = None, sample_rate_hz: int = 8000) -> np.ndarray:
+    """Render the far-end audio of one three-way attempt of ``kind``.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`ATTEMPT_KINDS`.
+    rng : numpy.random.Generator
+        All random choices (flash lengths, click shapes, digits, timing) come from it,
+        so a seed reproduces an attempt exactly.
+    level_dbm0 : float
+        Level of each frequency of the tones the inmate hears (dial tone, DTMF,
+        ringback).  ``soft-tones`` uses ``min(level_dbm0, -30)``.
+    noise_dbm0 : float or None
+        Background noise of the far party's room, present while the far handset
+        is connected and cut whenever the loop is open or the first party is held.
+        ``hidden-noise`` defaults it to a loud -30..-40 dBm0.
+    sample_rate_hz : int
+        Output rate; the line runs at 8000.
+
+    Returns
+    -------
+    numpy.ndarray
+        int16 samples, starting and ending with the far party's room (or silence):
+        the caller puts the third party's voice after it.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``kind``.
+    """
+    if kind == "hidden-noise" and noise_dbm0 is None:
+        noise_dbm0 = float(rng.uniform(-40.0, -30.0))
+    parts = attempt_segments(kind, rng=rng, level_dbm0=level_dbm0, noise_dbm0=noise_dbm0,
+                             sample_rate_hz=sample_rate_hz)
+    out = np.concatenate([samples for samples, _ in parts])
+    if noise_dbm0 is not None:
+        room = np.concatenate([np.full(len(samples), on) for samples, on in parts])
+        out = out + np.where(room, band_noise(len(out), noise_dbm0, rng=rng), 0.0)
+    return np.clip(np.round(out), -32768, 32767).astype(np.int16)
