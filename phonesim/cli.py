@@ -22,6 +22,7 @@ from phonesim.exc import PhoneSimError
 #: Subcommand modules, in the order ``--help`` shows them.
 COMMANDS: tuple[str, ...] = (
     "config",
+    "kiosk",
 )
 
 log = logging.getLogger("phonesim")
