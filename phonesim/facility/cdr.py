@@ -1,0 +1,290 @@
+"""Call detail records: one per attempt, with a timeline of what happened.
+
+A CDR is opened when the handset goes off hook and closed when the attempt ends,
+whatever the outcome (a wrong PIN is an attempt too).  Its fields are what an
+investigator or a family asks about: who (inmate, via the PIN), from where
+(facility, terminal), to whom (dialled number, privileged or not), how it was
+paid (call type, payer, per-minute rate), when (off-hook, dialled, answered,
+ended), what it cost (billed minutes, amount) and how it ended (disposition).
+The **timeline** (``cdr_events``) holds each digit with its levels, each prompt,
+each detection and each charge, as JSON, in order.
+
+Money is not stored here but in the ledger's journal; a CDR's ``billed_minutes``
+and ``amount_cents`` are recomputed from the charges when it is closed, so they
+always agree with what was actually charged, even after a crash
+(:meth:`CdrStore.recover_open_calls`).
+
+Times follow the ledger's rule: ``*_s`` arguments are the injected clock's
+seconds (values >= 1e9 are calendar seconds); stored as calendar seconds and ISO
+8601 UTC strings.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass, field
+from typing import IO, Any
+
+from phonesim.exc import NotFound
+from phonesim.facility.ledger import Ledger, iso_utc
+from phonesim.facility.numbers import classify
+
+#: Dispositions (see /tmp/interfaces.md): what ended an attempt.
+DISPOSITIONS = (
+    "completed", "declined", "blocked-by-called-party", "no-answer", "busy", "invalid-PIN",
+    "locked", "restricted", "not-allowed-number", "toll-free-attempt", "insufficient-funds",
+    "time-limit", "funds-exhausted", "three-way-detected", "hung-up",
+    "outside-hours", "wait-required", "quota-reached", "abandoned", "inbound-refused",
+)
+#: Dispositions of calls that were connected (the called party accepted).
+CONNECTED_DISPOSITIONS = ("completed", "time-limit", "funds-exhausted", "three-way-detected", "hung-up")
+
+#: Fields :meth:`CdrStore.update` may set.
+UPDATABLE = ("facility", "terminal", "inmate_id", "number", "call_type", "jurisdiction", "dialled_s",
+             "answered_s", "payer_kind", "payer_id", "cents_per_min", "privileged", "recording_path",
+             "threeway", "disposition")
+
+
+@dataclass(frozen=True, slots=True)
+class CdrEvent:
+    at_s: float
+    at: str
+    kind: str
+    detail: dict
+
+
+@dataclass(frozen=True, slots=True)
+class Cdr:
+    call_id: int
+    facility: str
+    terminal: str
+    inmate_id: str | None
+    number: str
+    call_type: str
+    jurisdiction: str
+    offhook_at: str
+    dialled_at: str | None
+    answered_at: str | None
+    ended_at: str | None
+    offhook_s: float
+    answered_s: float | None
+    ended_s: float | None
+    billed_minutes: int
+    amount_cents: int
+    payer_kind: str
+    payer_id: str
+    cents_per_min: int | None
+    disposition: str
+    privileged: bool
+    recording_path: str
+    threeway: bool
+    closed: bool
+    events: tuple[CdrEvent, ...] = field(default=())
+
+    @property
+    def duration_s(self) -> float:
+        """Connected time (answer to end), 0 when never answered."""
+        if self.answered_s is None or self.ended_s is None:
+            return 0.0
+        return max(0.0, self.ended_s - self.answered_s)
+
+    def as_dict(self, *, events: bool = True) -> dict[str, Any]:
+        d = asdict(self)
+        if not events:
+            d.pop("events")
+        d["duration_s"] = self.duration_s
+        return d
+
+
+class CdrStore:
+    """CDRs in the ledger's database.  Thread-safe like the ledger (same connection and lock)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def __repr__(self) -> str:
+        return f"<CdrStore on {self.ledger.path!r}>"
+
+    # -- writing ---------------------------------------------------------------------
+    def open_call(self, *, terminal: str, inmate_id: str | None = None, offhook_s: float | None = None,
+                  facility: str | None = None) -> int:
+        """Start a record when the handset goes off hook; returns the call id."""
+        wall = self.ledger.wall_s(offhook_s)
+        with self.ledger._tx() as c:
+            cur = c.execute("INSERT INTO cdrs(facility, terminal, inmate_id, offhook_s, offhook_at) "
+                            "VALUES (?,?,?,?,?)",
+                            (facility if facility is not None else self.ledger.facility_id, terminal,
+                             inmate_id, wall, iso_utc(wall)))
+            return int(cur.lastrowid)
+
+    def update(self, call_id: int, **fields: Any) -> None:
+        """Set fields as they become known (``inmate_id`` after the PIN, ``number``, ``answered_s`` ...).
+
+        Times (``dialled_s``, ``answered_s``) are converted like ``offhook_s``; the
+        ISO strings follow.  Unknown fields raise ``ValueError`` naming them.
+        """
+        unknown = sorted(set(fields) - set(UPDATABLE))
+        if unknown:
+            raise ValueError(f"CDR fields: expected some of {', '.join(UPDATABLE)}, got {unknown}")
+        if "disposition" in fields and fields["disposition"] not in DISPOSITIONS:
+            raise ValueError(f"disposition: expected one of {', '.join(DISPOSITIONS)}, "
+                             f"got {fields['disposition']!r}")
+        cols: dict[str, Any] = {}
+        for key, value in fields.items():
+            if key in ("dialled_s", "answered_s"):
+                if value is None:
+                    cols[key] = None
+                    cols[key[:-2] + "_at"] = None
+                else:
+                    wall = self.ledger.wall_s(value)
+                    cols[key] = wall
+                    cols[key[:-2] + "_at"] = iso_utc(wall)
+            elif key in ("privileged", "threeway"):
+                cols[key] = int(bool(value))
+            else:
+                cols[key] = value
+        if not cols:
+            return
+        assignments = ", ".join(f"{k}=?" for k in cols)
+        with self.ledger._tx() as c:
+            self._require(c, call_id)
+            c.execute(f"UPDATE cdrs SET {assignments} WHERE id=?", (*cols.values(), int(call_id)))
+
+    def add_event(self, call_id: int, at_s: float | None, kind: str, detail: dict | None = None) -> None:
+        """Append to the call's timeline (``kind`` like ``digit``, ``prompt``, ``charge``, ``threeway``)."""
+        wall = self.ledger.wall_s(at_s)
+        try:
+            text = json.dumps(detail or {}, default=_json_default, sort_keys=True)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"CDR event detail: expected JSON-serialisable data, got {detail!r}") from err
+        with self.ledger._tx() as c:
+            self._require(c, call_id)
+            c.execute("INSERT INTO cdr_events(call_id, at_s, at, kind, detail) VALUES (?,?,?,?,?)",
+                      (int(call_id), wall, iso_utc(wall), kind, text))
+            if kind in ("threeway", "three-way", "ThreeWaySuspected"):
+                c.execute("UPDATE cdrs SET threeway=1 WHERE id=?", (int(call_id),))
+
+    def close_call(self, call_id: int, *, disposition: str, ended_s: float | None = None) -> Cdr:
+        """End the record: disposition, end time, billed minutes and amount from the charges.
+
+        Idempotent: closing a closed call changes nothing and returns it as it is.
+        """
+        if disposition not in DISPOSITIONS:
+            raise ValueError(f"disposition: expected one of {', '.join(DISPOSITIONS)}, got {disposition!r}")
+        wall = self.ledger.wall_s(ended_s)
+        with self.ledger._tx() as c:
+            row = self._require(c, call_id)
+            if not row["closed"]:
+                self._close(c, int(call_id), disposition, wall)
+        return self.get(call_id)
+
+    @staticmethod
+    def _close(c: Any, call_id: int, disposition: str, wall: float) -> None:
+        minutes, amount = c.execute(
+            "SELECT COUNT(*), COALESCE(SUM(amount_cents), 0) FROM charges WHERE call_id=?",
+            (call_id,)).fetchone()
+        c.execute("UPDATE cdrs SET disposition=?, ended_s=?, ended_at=?, billed_minutes=?, amount_cents=?, "
+                  "closed=1 WHERE id=?", (disposition, wall, iso_utc(wall), minutes, amount, call_id))
+
+    def recover_open_calls(self, now_s: float | None = None) -> list[int]:
+        """Close the calls a crash left open; returns their ids.
+
+        A call that had been answered ends as ``hung-up``, any other as
+        ``abandoned``; the end time is its last timeline event (or off-hook time) —
+        the last moment known to be alive — never ``now``; billed minutes and amount
+        come from the charges already recorded, so CDR and journal reconcile.
+        ``now_s`` is only a lower bound guard for records without any time.
+        """
+        fallback = self.ledger.wall_s(now_s)
+        closed = []
+        with self.ledger._tx() as c:
+            for row in c.execute("SELECT * FROM cdrs WHERE closed=0 ORDER BY id").fetchall():
+                last = c.execute("SELECT MAX(at_s) FROM cdr_events WHERE call_id=?", (row["id"],)).fetchone()[0]
+                last_charge = c.execute("SELECT MAX(at) FROM charges WHERE call_id=?", (row["id"],)).fetchone()[0]
+                candidates = [t for t in (row["offhook_s"], row["dialled_s"], row["answered_s"], last) if t]
+                end = max(candidates) if candidates else fallback
+                disposition = "hung-up" if (row["answered_s"] is not None or last_charge) else "abandoned"
+                self._close(c, row["id"], disposition, end)
+                c.execute("INSERT INTO cdr_events(call_id, at_s, at, kind, detail) VALUES (?,?,?,?,?)",
+                          (row["id"], end, iso_utc(end), "recovered",
+                           json.dumps({"reason": "left open by a crash", "recovered_at": iso_utc(fallback)})))
+                closed.append(int(row["id"]))
+        return closed
+
+    # -- reading ---------------------------------------------------------------------
+    @staticmethod
+    def _require(c: Any, call_id: int) -> Any:
+        row = c.execute("SELECT * FROM cdrs WHERE id=?", (int(call_id),)).fetchone()
+        if row is None:
+            raise NotFound(f"call {call_id}: no such call record")
+        return row
+
+    def get(self, call_id: int, *, events: bool = True) -> Cdr:
+        rows = self.ledger._query("SELECT * FROM cdrs WHERE id=?", (int(call_id),))
+        if not rows:
+            raise NotFound(f"call {call_id}: no such call record")
+        evs = self.events(call_id) if events else []
+        return _cdr(rows[0], tuple(evs))
+
+    def events(self, call_id: int) -> list[CdrEvent]:
+        rows = self.ledger._query("SELECT * FROM cdr_events WHERE call_id=? ORDER BY id", (int(call_id),))
+        return [CdrEvent(r["at_s"], r["at"], r["kind"], json.loads(r["detail"])) for r in rows]
+
+    def list(self, *, inmate_id: str | None = None, number: str | None = None,
+             disposition: str | None = None, since_s: float | None = None, until_s: float | None = None,
+             closed: bool | None = None, limit: int | None = None, newest_first: bool = False) -> list[Cdr]:
+        """CDRs matching every filter given (without timelines).  ``since_s``/``until_s`` are calendar seconds."""
+        where, params = [], []
+        if inmate_id is not None:
+            where.append("inmate_id=?")
+            params.append(str(inmate_id))
+        if number is not None:
+            where.append("number=?")
+            params.append(classify(number).digits)
+        if disposition is not None:
+            where.append("disposition=?")
+            params.append(disposition)
+        if since_s is not None:
+            where.append("offhook_s>=?")
+            params.append(float(since_s))
+        if until_s is not None:
+            where.append("offhook_s<?")
+            params.append(float(until_s))
+        if closed is not None:
+            where.append("closed=?")
+            params.append(int(closed))
+        sql = "SELECT * FROM cdrs" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY id" + (" DESC" if newest_first else "")
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [_cdr(r, ()) for r in self.ledger._query(sql, params)]
+
+    def export_csv(self, out: IO[str], cdrs: list[Cdr] | None = None) -> int:
+        """Write CDRs (default: all) as CSV with a header; returns the number of rows."""
+        rows = self.list() if cdrs is None else cdrs
+        columns = [k for k in Cdr.__dataclass_fields__ if k != "events"] + ["duration_s"]
+        writer = csv.DictWriter(out, fieldnames=columns)
+        writer.writeheader()
+        for cdr in rows:
+            writer.writerow(cdr.as_dict(events=False))
+        return len(rows)
+
+
+def _cdr(r: Any, events: tuple[CdrEvent, ...]) -> Cdr:
+    return Cdr(r["id"], r["facility"], r["terminal"], r["inmate_id"], r["number"], r["call_type"],
+               r["jurisdiction"], r["offhook_at"], r["dialled_at"], r["answered_at"], r["ended_at"],
+               r["offhook_s"], r["answered_s"], r["ended_s"], r["billed_minutes"], r["amount_cents"],
+               r["payer_kind"], r["payer_id"], r["cents_per_min"], r["disposition"], bool(r["privileged"]),
+               r["recording_path"], bool(r["threeway"]), bool(r["closed"]), events)
+
+
+def _json_default(value: Any) -> Any:
+    """Events carry numpy scalars and dataclasses (DigitDetected ...): make them JSON."""
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")

@@ -1,0 +1,913 @@
+"""The facility database: inmates, PINs, money, numbers, and the call records' storage.
+
+One SQLite file (standard library) holds everything a facility keeps between
+calls.  Why these settings:
+
+* **WAL mode**: the admin CLI (another process) can read while a line writes, and a
+  crash never leaves a half-written page in the main file.
+* **synchronous=FULL**: every committed transaction is fsynced before ``COMMIT``
+  returns.  With WAL the default (NORMAL) may lose the last transactions on a power
+  cut; for money that is not acceptable: a minute the called party was told was
+  charged must still be charged after the Pi loses power.  The cost (one fsync per
+  billed minute) is negligible at one transaction a minute per line.
+* **foreign_keys=ON**, ``CHECK (balance_cents >= 0)``, a primary key on
+  ``(call_id, minute_index)`` and append-only triggers on the journal: the database
+  itself refuses inconsistent money, not only this code.
+
+Money is integer cents.  Every movement is one transaction that updates the
+balance and appends a row to the **money journal** (kind, account, signed amount,
+balance after, call id, minute index, time); :meth:`Ledger.reconcile` replays the
+journal and reports any difference from the balances.  Each billed minute is its
+own transaction, idempotent by ``(call_id, minute_index)``: repeating a charge (a
+retry after a crash, a duplicate event) returns the original result with
+``duplicate=True`` and never charges twice.  A charge that does not fit returns
+``ok=False`` and charges nothing.
+
+Who pays (``payer_kind``): ``debit`` draws the inmate's debit phone balance,
+``prepaid`` the BTN's AdvanceConnect balance, ``collect`` accrues to the BTN's
+Direct Bill account (its balance is what is *owed*, up to its credit limit), and
+``free`` (privileged calls) records a zero charge.
+
+**Threads**: one connection shared by all threads (``check_same_thread=False``),
+serialised by a re-entrant lock held for exactly one short transaction per call.
+So the ledger can be used from the line's thread and a worker thread at once.
+Other processes (the admin CLI) are coordinated by SQLite's own file locks
+(``busy_timeout`` 10 s).  The per-frame real-time path must not call the ledger
+directly (DESIGN.md 2.4): hand charges to a worker thread.
+
+**Times**: arguments named ``*_s`` (``now_s``, ``offhook_s``, ``at_s``) are the
+injected clock's seconds (``clock.now_s``), turned into calendar time with the
+clock's epoch; a value >= 1e9 is taken as calendar seconds (epoch) already.
+Everything stored is calendar time (epoch seconds and ISO 8601 UTC strings).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from phonesim.clock import Clock
+from phonesim.exc import InsufficientFunds, InvalidNumber, LedgerError, NotFound
+from phonesim.facility import schema
+from phonesim.facility.numbers import classify
+
+STATUSES = ("general", "restricted", "segregation")
+BLOCK_KINDS = ("keypad", "facility", "security")
+PAYER_KINDS = ("debit", "prepaid", "collect", "free")
+#: Seconds values at or above this are calendar time (2001-09-09), below are clock seconds.
+CALENDAR_THRESHOLD_S = 1e9
+_SCRYPT = (2**14, 8, 1)
+
+
+# --------------------------------------------------------------------------- records
+@dataclass(frozen=True, slots=True)
+class Inmate:
+    id: str
+    name: str
+    name_prompt: str
+    status: str
+    housing_unit: str
+    failed_pins: int
+    locked_until_s: float  # calendar seconds; 0 = not locked
+    facility_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    """The outcome of a PIN entry.
+
+    ``locked_until_s`` is on the same time scale as the ``now_s`` passed in
+    (0.0 when not locked); ``failures`` counts wrong PINs in a row so far.
+    """
+
+    ok: bool
+    inmate: Inmate | None
+    locked: bool
+    failures: int
+    locked_until_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeResult:
+    """One billed minute: ``ok`` False means nothing was charged (funds or credit exhausted).
+
+    ``balance_after_cents`` is the money left for further minutes: the debit or
+    prepaid balance, or for ``collect`` the Direct Bill credit still available.
+    """
+
+    ok: bool
+    balance_after_cents: int
+    duplicate: bool = False
+    amount_cents: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    receipt_id: int
+    inmate_id: str
+    amount_cents: int
+    trust_after_cents: int
+    debit_after_cents: int
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class DirectBill:
+    btn: str
+    owed_cents: int
+    credit_limit_cents: int
+    blocked: bool
+    blocked_reason: str
+
+    @property
+    def available_cents(self) -> int:
+        return max(0, self.credit_limit_cents - self.owed_cents)
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    at: str
+    kind: str
+    call_id: int | None
+    minute_index: int | None
+    amount_cents: int
+    memo: str
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    btn: str
+    month: str
+    lines: tuple[StatementLine, ...]
+    charges_cents: int
+    payments_cents: int
+    owed_cents: int
+    credit_limit_cents: int
+    blocked: bool
+    blocked_reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    number: str
+    kind: str
+    by: str
+    note: str
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class NumberRequest:
+    inmate_id: str
+    number: str
+    status: str
+    requested_at: str
+
+
+# --------------------------------------------------------------------------- helpers
+def iso_utc(calendar_s: float) -> str:
+    """Calendar seconds -> ``2026-01-01T00:00:00.000+00:00``."""
+    return dt.datetime.fromtimestamp(calendar_s, tz=dt.UTC).isoformat(timespec="milliseconds")
+
+
+def month_bounds(month: str) -> tuple[float, float]:
+    """``"2026-01"`` -> calendar seconds of its first instant and of the next month's (UTC)."""
+    try:
+        year, mon = (int(x) for x in month.split("-"))
+        start = dt.datetime(year, mon, 1, tzinfo=dt.UTC)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"expected a month 'YYYY-MM', got {month!r}") from err
+    end = dt.datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=dt.UTC)
+    return start.timestamp(), end.timestamp()
+
+
+def canonical_number(number: str, *, what: str = "number") -> str:
+    """The stored form of a telephone number (10 digits, or 011...); :class:`InvalidNumber` otherwise."""
+    info = classify(number)
+    if info.kind == "invalid":
+        raise InvalidNumber(f"{what}: {info.reason}")
+    return info.digits
+
+
+def canonical_btn(number: str) -> str:
+    """A bill-to number must be a 10-digit NANP number."""
+    info = classify(number)
+    if info.kind == "invalid" or len(info.digits) != 10:
+        raise InvalidNumber(f"BTN: expected a 10-digit number, got {number!r}"
+                            + (f" ({info.reason})" if info.reason else ""))
+    return info.digits
+
+
+def _hash_pin(pin: str, salt: bytes, kdf: str) -> bytes:
+    name, *params = kdf.split(":")
+    if name != "scrypt":
+        raise LedgerError(f"unknown PIN hash {kdf!r} (expected scrypt:N:r:p)")
+    n, r, p = (int(x) for x in params)
+    return hashlib.scrypt(pin.encode(), salt=salt, n=n, r=r, p=p, maxmem=64 * 1024 * 1024, dklen=32)
+
+
+def _inmate(row: sqlite3.Row) -> Inmate:
+    return Inmate(row["id"], row["name"], row["name_prompt"], row["status"], row["housing_unit"],
+                  row["failed_pins"], row["locked_until_s"], row["facility_id"])
+
+
+# --------------------------------------------------------------------------- the ledger
+class Ledger:
+    """The facility database.  Open with :meth:`open`; a context manager; ``close()`` is idempotent."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str, *, clock: Clock | None = None,
+                 cfg: Any = None) -> None:
+        self._conn = conn
+        self.path = path
+        self.clock = clock if clock is not None else Clock()
+        self._lock = threading.RLock()
+        self._closed = False
+        self.pin_length: int | None = None
+        self.pin_max_failures = 3
+        self.pin_lockout_s = 1800.0
+        self.facility_id = ""
+        self.direct_bill_limit_cents = 3000
+        self.unusual_increase_percent = 100
+        if cfg is not None:
+            self.configure(cfg)
+        self._pin_key = self._meta("pin_key")
+
+    # -- opening -------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, clock: Clock | None = None, cfg: Any = None) -> Ledger:
+        """Open (creating and migrating as needed) the database file at ``path``.
+
+        ``clock`` stamps records (default: a wall clock started now); ``cfg`` (a
+        :class:`~phonesim.config.Config`) supplies PIN rules, the facility and
+        Direct Bill defaults.
+        """
+        path = str(path)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+            conn.row_factory = sqlite3.Row
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if path != ":memory:" and mode.lower() != "wal":
+                raise LedgerError(f"{path}: expected WAL journal mode, SQLite gave {mode!r}")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=10000")
+            schema.migrate(conn)
+            conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('pin_key', ?)",
+                         (os.urandom(16).hex(),))
+        except sqlite3.DatabaseError as err:
+            raise LedgerError(f"{path}: cannot open the facility database: {err}") from err
+        return cls(conn, path, clock=clock, cfg=cfg)
+
+    def configure(self, cfg: Any) -> None:
+        """Take PIN rules, facility id and Direct Bill defaults from a config."""
+        pin = cfg.profile["pin"]
+        self.pin_length = int(pin["length"])
+        self.pin_max_failures = int(pin["max_failures"])
+        self.pin_lockout_s = float(pin["lockout_s"])
+        billing = cfg.profile["billing"]
+        self.direct_bill_limit_cents = int(billing["direct_bill_credit_limit_cents"])
+        self.unusual_increase_percent = int(billing["unusual_increase_percent"])
+        self.facility_id = cfg.facility["name"]
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"schema v{self.schema_version}"
+        return f"<Ledger {self.path!r} {state}>"
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return schema.current_version(self._conn)
+
+    # -- plumbing --------------------------------------------------------------------
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the lock (``BEGIN IMMEDIATE`` .. ``COMMIT``)."""
+        with self._lock:
+            if self._closed:
+                raise LedgerError(f"{self.path}: the ledger is closed")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            if self._closed:
+                raise LedgerError(f"{self.path}: the ledger is closed")
+            return self._conn.execute(sql, params).fetchall()
+
+    def _meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key=?", (key,))
+        return rows[0][0] if rows else None
+
+    def wall_s(self, s: float | None = None) -> float:
+        """Calendar seconds for a clock time ``s`` (see "Times" in the module docstring)."""
+        if s is None:
+            return self.clock.wall_time_s()
+        s = float(s)
+        return s if s >= CALENDAR_THRESHOLD_S else self.clock.epoch_s + s
+
+    def _now(self) -> tuple[float, str]:
+        wall = self.wall_s()
+        return wall, iso_utc(wall)
+
+    # -- facilities and inmates ------------------------------------------------------
+    def add_facility(self, facility_id: str, name: str, state: str) -> None:
+        with self._tx() as c:
+            c.execute("INSERT OR IGNORE INTO facilities(id, name, state, created_at) VALUES (?,?,?,?)",
+                      (facility_id, name, state, self._now()[1]))
+
+    def _pin_tag(self, pin: str) -> int:
+        return hmac.new(bytes.fromhex(self._pin_key), pin.encode(), hashlib.sha256).digest()[0]
+
+    def _check_pin_form(self, pin: str) -> None:
+        if not isinstance(pin, str) or not pin.isdigit():
+            raise ValueError(f"PIN: expected digits only, got {pin!r}")
+        if self.pin_length is not None and len(pin) != self.pin_length:
+            raise ValueError(f"PIN: expected {self.pin_length} digits (profile pin.length), got {len(pin)}")
+        if not 4 <= len(pin) <= 12:
+            raise ValueError(f"PIN: expected 4 to 12 digits, got {len(pin)}")
+
+    def _pin_owner(self, c: sqlite3.Connection, pin: str) -> sqlite3.Row | None:
+        for row in c.execute("SELECT * FROM inmates WHERE pin_tag=?", (self._pin_tag(pin),)).fetchall():
+            if hmac.compare_digest(_hash_pin(pin, row["pin_salt"], row["pin_kdf"]), row["pin_hash"]):
+                return row
+        return None
+
+    def _pin_fields(self, pin: str) -> tuple[int, bytes, bytes, str]:
+        salt = os.urandom(16)
+        kdf = "scrypt:{}:{}:{}".format(*_SCRYPT)
+        return self._pin_tag(pin), salt, _hash_pin(pin, salt, kdf), kdf
+
+    def add_inmate(self, inmate_id: str, name: str, pin: str, *, status: str = "general",
+                   housing_unit: str = "", name_prompt: str = "inmate_name_default") -> Inmate:
+        """Enrol an inmate.  The PIN alone identifies the inmate at the phone, so it must be unique."""
+        inmate_id = str(inmate_id).strip()
+        if not inmate_id:
+            raise ValueError("inmate id: expected a non-empty id, got ''")
+        if status not in STATUSES:
+            raise ValueError(f"status: expected one of {', '.join(STATUSES)}, got {status!r}")
+        self._check_pin_form(pin)
+        fields = self._pin_fields(pin)
+        wall, iso = self._now()
+        with self._tx() as c:
+            if c.execute("SELECT 1 FROM inmates WHERE id=?", (inmate_id,)).fetchone():
+                raise LedgerError(f"inmate {inmate_id!r} already exists")
+            if self._pin_owner(c, pin) is not None:
+                raise LedgerError("PIN: already used by another inmate (a PIN must identify one person)")
+            c.execute("INSERT INTO inmates(id, name, name_prompt, facility_id, pin_tag, pin_salt, pin_hash,"
+                      " pin_kdf, status, housing_unit, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                      (inmate_id, name, name_prompt, None, *fields, status, housing_unit, iso))
+            for kind in ("trust", "debit"):
+                self._ensure_account(c, kind, inmate_id, iso)
+        return self.inmate(inmate_id)
+
+    def inmate(self, inmate_id: str) -> Inmate:
+        rows = self._query("SELECT * FROM inmates WHERE id=?", (str(inmate_id),))
+        if not rows:
+            raise NotFound(f"inmate {inmate_id!r}: no such inmate")
+        return _inmate(rows[0])
+
+    def inmates(self) -> list[Inmate]:
+        return [_inmate(r) for r in self._query("SELECT * FROM inmates ORDER BY id")]
+
+    def has_inmate(self, inmate_id: str) -> bool:
+        return bool(self._query("SELECT 1 FROM inmates WHERE id=?", (str(inmate_id),)))
+
+    def set_pin(self, inmate_id: str, pin: str) -> None:
+        self._check_pin_form(pin)
+        fields = self._pin_fields(pin)
+        with self._tx() as c:
+            self._require_inmate(c, inmate_id)
+            owner = self._pin_owner(c, pin)
+            if owner is not None and owner["id"] != inmate_id:
+                raise LedgerError("PIN: already used by another inmate (a PIN must identify one person)")
+            c.execute("UPDATE inmates SET pin_tag=?, pin_salt=?, pin_hash=?, pin_kdf=?, failed_pins=0,"
+                      " locked_until_s=0 WHERE id=?", (*fields, inmate_id))
+
+    def set_status(self, inmate_id: str, status: str, *, housing_unit: str | None = None) -> Inmate:
+        if status not in STATUSES:
+            raise ValueError(f"status: expected one of {', '.join(STATUSES)}, got {status!r}")
+        with self._tx() as c:
+            self._require_inmate(c, inmate_id)
+            c.execute("UPDATE inmates SET status=? WHERE id=?", (status, inmate_id))
+            if housing_unit is not None:
+                c.execute("UPDATE inmates SET housing_unit=? WHERE id=?", (housing_unit, inmate_id))
+        return self.inmate(inmate_id)
+
+    def unlock(self, inmate_id: str) -> None:
+        with self._tx() as c:
+            self._require_inmate(c, inmate_id)
+            c.execute("UPDATE inmates SET failed_pins=0, locked_until_s=0 WHERE id=?", (inmate_id,))
+
+    @staticmethod
+    def _require_inmate(c: sqlite3.Connection, inmate_id: str) -> sqlite3.Row:
+        row = c.execute("SELECT * FROM inmates WHERE id=?", (str(inmate_id),)).fetchone()
+        if row is None:
+            raise NotFound(f"inmate {inmate_id!r}: no such inmate")
+        return row
+
+    def authenticate(self, pin: str, *, now_s: float, terminal: str = "",
+                     inmate_id: str | None = None) -> AuthResult:
+        """Check a PIN keyed at a phone.
+
+        The PIN alone identifies the inmate (as in the seed page).  Wrong PINs are
+        counted per ``terminal`` (a phone station), because a wrong PIN names nobody;
+        with ``inmate_id`` (the ID + passcode login of some facilities) they count
+        against that inmate.  After ``pin.max_failures`` wrong PINs in a row the
+        terminal (or inmate) is locked for ``pin.lockout_s``; while locked, no PIN
+        is even checked.  A correct PIN of a locked inmate gives ``locked=True``.
+        """
+        now = self.wall_s(now_s)
+        offset = now - float(now_s)  # to report locked_until on the caller's scale
+        with self._tx() as c:
+            if inmate_id is not None:
+                subject = self._require_inmate(c, inmate_id)
+                table, key = "inmates", subject["id"]
+            else:
+                c.execute("INSERT OR IGNORE INTO terminals(id) VALUES (?)", (terminal,))
+                subject = c.execute("SELECT * FROM terminals WHERE id=?", (terminal,)).fetchone()
+                table, key = "terminals", terminal
+            if subject["locked_until_s"] > now:
+                return AuthResult(False, _inmate(subject) if table == "inmates" else None, True,
+                                  subject["failed_pins"], subject["locked_until_s"] - offset)
+            row = self._pin_owner(c, pin) if isinstance(pin, str) and pin.isdigit() else None
+            if row is not None and (inmate_id is None or row["id"] == inmate_id):
+                c.execute(f"UPDATE {table} SET failed_pins=0, locked_until_s=0 WHERE id=?", (key,))
+                if row["locked_until_s"] > now:
+                    return AuthResult(False, _inmate(row), True, row["failed_pins"],
+                                      row["locked_until_s"] - offset)
+                c.execute("UPDATE inmates SET failed_pins=0 WHERE id=?", (row["id"],))
+                fresh = c.execute("SELECT * FROM inmates WHERE id=?", (row["id"],)).fetchone()
+                return AuthResult(True, _inmate(fresh), False, 0, 0.0)
+            failures = subject["failed_pins"] + 1
+            if failures >= self.pin_max_failures:
+                until = now + self.pin_lockout_s
+                c.execute(f"UPDATE {table} SET failed_pins=0, locked_until_s=? WHERE id=?", (until, key))
+                return AuthResult(False, None, True, failures, until - offset)
+            c.execute(f"UPDATE {table} SET failed_pins=? WHERE id=?", (failures, key))
+            return AuthResult(False, None, False, failures, 0.0)
+
+    # -- accounts --------------------------------------------------------------------
+    @staticmethod
+    def _ensure_account(c: sqlite3.Connection, kind: str, owner: str, iso: str,
+                        credit_limit_cents: int | None = None) -> sqlite3.Row:
+        c.execute("INSERT OR IGNORE INTO accounts(kind, owner, credit_limit_cents, created_at)"
+                  " VALUES (?,?,?,?)", (kind, owner, credit_limit_cents, iso))
+        return c.execute("SELECT * FROM accounts WHERE kind=? AND owner=?", (kind, owner)).fetchone()
+
+    def _balance(self, kind: str, owner: str) -> int:
+        rows = self._query("SELECT balance_cents FROM accounts WHERE kind=? AND owner=?", (kind, owner))
+        return rows[0][0] if rows else 0
+
+    def _post(self, c: sqlite3.Connection, account: sqlite3.Row, amount_cents: int, kind: str, *,
+              wall: float, iso: str, call_id: int | None = None, minute_index: int | None = None,
+              memo: str = "") -> tuple[int, int]:
+        """Move money on one account and journal it; returns (journal id, balance after)."""
+        after = account["balance_cents"] + amount_cents
+        if after < 0:
+            raise InsufficientFunds(f"{account['kind']} account {account['owner']}: balance "
+                                    f"{account['balance_cents']}c cannot go to {after}c")
+        c.execute("UPDATE accounts SET balance_cents=? WHERE id=?", (after, account["id"]))
+        cur = c.execute("INSERT INTO journal(at, at_s, account_id, kind, amount_cents, balance_after_cents,"
+                        " call_id, minute_index, memo) VALUES (?,?,?,?,?,?,?,?,?)",
+                        (iso, wall, account["id"], kind, amount_cents, after, call_id, minute_index, memo))
+        return cur.lastrowid, after
+
+    @staticmethod
+    def _positive(amount_cents: int) -> int:
+        if isinstance(amount_cents, bool) or not isinstance(amount_cents, int) or amount_cents <= 0:
+            raise ValueError(f"amount: expected whole cents > 0, got {amount_cents!r}")
+        return amount_cents
+
+    def trust_balance_cents(self, inmate_id: str) -> int:
+        self.inmate(inmate_id)
+        return self._balance("trust", str(inmate_id))
+
+    def debit_balance_cents(self, inmate_id: str) -> int:
+        self.inmate(inmate_id)
+        return self._balance("debit", str(inmate_id))
+
+    def prepaid_balance_cents(self, btn: str) -> int:
+        """The AdvanceConnect balance of a BTN (0 when it has no account)."""
+        return self._balance("prepaid", canonical_btn(btn))
+
+    def has_prepaid(self, btn: str) -> bool:
+        return bool(self._query("SELECT 1 FROM accounts WHERE kind='prepaid' AND owner=?",
+                                (canonical_btn(btn),)))
+
+    def credit_trust(self, inmate_id: str, amount_cents: int, *, memo: str = "deposit") -> int:
+        """Deposit into the inmate's trust (canteen) account; returns the new balance."""
+        self._positive(amount_cents)
+        wall, iso = self._now()
+        with self._tx() as c:
+            self._require_inmate(c, inmate_id)
+            acct = self._ensure_account(c, "trust", str(inmate_id), iso)
+            return self._post(c, acct, amount_cents, "deposit", wall=wall, iso=iso, memo=memo)[1]
+
+    def credit_debit(self, inmate_id: str, amount_cents: int, *, memo: str = "adjustment") -> int:
+        """Credit the debit phone balance directly (a courtesy credit, a card); returns the new balance."""
+        self._positive(amount_cents)
+        wall, iso = self._now()
+        with self._tx() as c:
+            self._require_inmate(c, inmate_id)
+            acct = self._ensure_account(c, "debit", str(inmate_id), iso)
+            return self._post(c, acct, amount_cents, "adjustment", wall=wall, iso=iso, memo=memo)[1]
+
+    def transfer_trust_to_debit(self, inmate_id: str, amount_cents: int, *, receipt: bool = True) -> Receipt:
+        """Buy phone time: move money from trust to debit in one transaction.
+
+        Raises :class:`InsufficientFunds` (nothing moved) when the trust balance is short.
+        ``receipt`` marks the journal rows as a kiosk receipt (the memo holds the number).
+        """
+        self._positive(amount_cents)
+        wall, iso = self._now()
+        with self._tx() as c:
+            self._require_inmate(c, inmate_id)
+            trust = self._ensure_account(c, "trust", str(inmate_id), iso)
+            debit = self._ensure_account(c, "debit", str(inmate_id), iso)
+            if trust["balance_cents"] < amount_cents:
+                raise InsufficientFunds(f"trust account of {inmate_id}: {trust['balance_cents']}c, "
+                                        f"cannot transfer {amount_cents}c")
+            memo = "kiosk purchase" + (" (receipt)" if receipt else "")
+            jid, trust_after = self._post(c, trust, -amount_cents, "transfer-out", wall=wall, iso=iso, memo=memo)
+            _, debit_after = self._post(c, debit, amount_cents, "transfer-in", wall=wall, iso=iso,
+                                        memo=f"{memo} #{jid}")
+        return Receipt(jid, str(inmate_id), amount_cents, trust_after, debit_after, iso)
+
+    def fund_prepaid(self, btn: str, amount_cents: int, *, memo: str = "deposit") -> int:
+        """Friends and family fund the AdvanceConnect account of a BTN (created on first deposit)."""
+        self._positive(amount_cents)
+        btn = canonical_btn(btn)
+        wall, iso = self._now()
+        with self._tx() as c:
+            acct = self._ensure_account(c, "prepaid", btn, iso)
+            return self._post(c, acct, amount_cents, "deposit", wall=wall, iso=iso, memo=memo)[1]
+
+    # -- Direct Bill -----------------------------------------------------------------
+    def open_direct_bill(self, btn: str, *, credit_limit_cents: int | None = None) -> DirectBill:
+        """Open (or re-limit) a Direct Bill account for a BTN after its credit check."""
+        btn = canonical_btn(btn)
+        limit = self.direct_bill_limit_cents if credit_limit_cents is None else int(credit_limit_cents)
+        if limit < 0:
+            raise ValueError(f"credit limit: expected cents >= 0, got {limit}")
+        with self._tx() as c:
+            self._ensure_account(c, "direct-bill", btn, self._now()[1], limit)
+            c.execute("UPDATE accounts SET credit_limit_cents=? WHERE kind='direct-bill' AND owner=?",
+                      (limit, btn))
+        return self.direct_bill(btn)
+
+    def direct_bill(self, btn: str) -> DirectBill:
+        btn = canonical_btn(btn)
+        rows = self._query("SELECT * FROM accounts WHERE kind='direct-bill' AND owner=?", (btn,))
+        if not rows:
+            raise NotFound(f"BTN {btn}: no Direct Bill account")
+        r = rows[0]
+        return DirectBill(btn, r["balance_cents"], r["credit_limit_cents"] or 0, bool(r["blocked"]),
+                          r["blocked_reason"])
+
+    def has_direct_bill(self, btn: str) -> bool:
+        return bool(self._query("SELECT 1 FROM accounts WHERE kind='direct-bill' AND owner=?",
+                                (canonical_btn(btn),)))
+
+    def pay_direct_bill(self, btn: str, amount_cents: int) -> int:
+        """A payment on a Direct Bill account; returns what is still owed."""
+        self._positive(amount_cents)
+        btn = canonical_btn(btn)
+        wall, iso = self._now()
+        with self._tx() as c:
+            acct = c.execute("SELECT * FROM accounts WHERE kind='direct-bill' AND owner=?", (btn,)).fetchone()
+            if acct is None:
+                raise NotFound(f"BTN {btn}: no Direct Bill account")
+            if amount_cents > acct["balance_cents"]:
+                raise ValueError(f"payment: expected at most the {acct['balance_cents']}c owed, got {amount_cents}c")
+            return self._post(c, acct, -amount_cents, "payment", wall=wall, iso=iso)[1]
+
+    def set_direct_bill_block(self, btn: str, blocked: bool, *, reason: str = "") -> None:
+        btn = canonical_btn(btn)
+        with self._tx() as c:
+            cur = c.execute("UPDATE accounts SET blocked=?, blocked_reason=? WHERE kind='direct-bill' AND owner=?",
+                            (int(blocked), reason if blocked else "", btn))
+            if cur.rowcount == 0:
+                raise NotFound(f"BTN {btn}: no Direct Bill account")
+
+    def _month_charges(self, c: sqlite3.Connection, account_id: int, month: str) -> int:
+        start, end = month_bounds(month)
+        return c.execute("SELECT COALESCE(SUM(amount_cents), 0) FROM journal WHERE account_id=? AND "
+                         "kind='call-charge' AND at_s>=? AND at_s<?", (account_id, start, end)).fetchone()[0]
+
+    def statement(self, btn: str, month: str) -> Statement:
+        """The monthly statement of a Direct Bill BTN: every charge and payment of ``YYYY-MM``."""
+        btn = canonical_btn(btn)
+        start, end = month_bounds(month)
+        account = self.direct_bill(btn)
+        rows = self._query(
+            "SELECT j.* FROM journal j JOIN accounts a ON a.id=j.account_id WHERE a.kind='direct-bill' "
+            "AND a.owner=? AND j.at_s>=? AND j.at_s<? ORDER BY j.id", (btn, start, end))
+        lines = tuple(StatementLine(r["at"], r["kind"], r["call_id"], r["minute_index"], r["amount_cents"],
+                                    r["memo"]) for r in rows)
+        return Statement(btn, month, lines,
+                         sum(line.amount_cents for line in lines if line.kind == "call-charge"),
+                         -sum(line.amount_cents for line in lines if line.kind == "payment"),
+                         account.owed_cents, account.credit_limit_cents, account.blocked,
+                         account.blocked_reason)
+
+    # -- billing ---------------------------------------------------------------------
+    def charge_minute(self, call_id: int, minute_index: int, *, payer_kind: str, payer_id: str,
+                      amount_cents: int) -> ChargeResult:
+        """Bill one minute of a call, once.  See the module docstring for the rules."""
+        if payer_kind not in PAYER_KINDS:
+            raise ValueError(f"payer_kind: expected one of {', '.join(PAYER_KINDS)}, got {payer_kind!r}")
+        if isinstance(amount_cents, bool) or not isinstance(amount_cents, int) or amount_cents < 0:
+            raise ValueError(f"amount: expected whole cents >= 0, got {amount_cents!r}")
+        if not isinstance(minute_index, int) or minute_index < 0:
+            raise ValueError(f"minute_index: expected an integer >= 0, got {minute_index!r}")
+        call_id = int(call_id)
+        payer_id = str(payer_id)
+        if payer_kind in ("prepaid", "collect"):
+            payer_id = canonical_btn(payer_id)
+        wall, iso = self._now()
+        with self._tx() as c:
+            done = c.execute("SELECT * FROM charges WHERE call_id=? AND minute_index=?",
+                             (call_id, minute_index)).fetchone()
+            if done is not None:
+                return ChargeResult(True, done["balance_after_cents"], True, done["amount_cents"])
+            if payer_kind == "free":
+                c.execute("INSERT INTO charges(call_id, minute_index, payer_kind, payer_id, amount_cents,"
+                          " balance_after_cents, journal_id, at) VALUES (?,?,?,?,0,0,NULL,?)",
+                          (call_id, minute_index, payer_kind, payer_id, iso))
+                return ChargeResult(True, 0, False, 0)
+            kind = {"debit": "debit", "prepaid": "prepaid", "collect": "direct-bill"}[payer_kind]
+            acct = c.execute("SELECT * FROM accounts WHERE kind=? AND owner=?", (kind, payer_id)).fetchone()
+            if acct is None:
+                return ChargeResult(False, 0, False, 0, f"no {kind} account for {payer_id}")
+            if kind == "direct-bill":
+                limit = acct["credit_limit_cents"] or 0
+                if acct["blocked"]:
+                    return ChargeResult(False, max(0, limit - acct["balance_cents"]), False, 0,
+                                        f"Direct Bill {payer_id} is blocked: {acct['blocked_reason']}")
+                if acct["balance_cents"] + amount_cents > limit:
+                    return ChargeResult(False, max(0, limit - acct["balance_cents"]), False, 0,
+                                        f"Direct Bill {payer_id} credit limit {limit}c reached")
+                jid, owed = self._post(c, acct, amount_cents, "call-charge", wall=wall, iso=iso,
+                                       call_id=call_id, minute_index=minute_index)
+                left = limit - owed
+                self._maybe_phone_block(c, acct, wall)
+            else:
+                if acct["balance_cents"] < amount_cents:
+                    return ChargeResult(False, acct["balance_cents"], False, 0,
+                                        f"{kind} balance {acct['balance_cents']}c < {amount_cents}c")
+                jid, left = self._post(c, acct, -amount_cents, "call-charge", wall=wall, iso=iso,
+                                       call_id=call_id, minute_index=minute_index)
+            c.execute("INSERT INTO charges(call_id, minute_index, payer_kind, payer_id, amount_cents,"
+                      " balance_after_cents, journal_id, at) VALUES (?,?,?,?,?,?,?,?)",
+                      (call_id, minute_index, payer_kind, payer_id, amount_cents, left, jid, iso))
+            return ChargeResult(True, left, False, amount_cents)
+
+    def _maybe_phone_block(self, c: sqlite3.Connection, acct: sqlite3.Row, wall: float) -> None:
+        """Seed "Phone Blocks": block a Direct Bill BTN whose month runs unusually over the last."""
+        day = dt.datetime.fromtimestamp(wall, tz=dt.UTC)
+        this_month = f"{day.year:04d}-{day.month:02d}"
+        prev = day.replace(day=1) - dt.timedelta(days=1)
+        last_month = f"{prev.year:04d}-{prev.month:02d}"
+        now_total = self._month_charges(c, acct["id"], this_month)
+        last_total = self._month_charges(c, acct["id"], last_month)
+        threshold = last_total * (100 + self.unusual_increase_percent) / 100
+        if last_total > 0 and now_total > threshold:
+            c.execute("UPDATE accounts SET blocked=1, blocked_reason=? WHERE id=?",
+                      (f"unusual increase: {now_total}c in {this_month} vs {last_total}c in {last_month}",
+                       acct["id"]))
+
+    def charges_for_call(self, call_id: int) -> list[dict]:
+        rows = self._query("SELECT * FROM charges WHERE call_id=? ORDER BY minute_index", (int(call_id),))
+        return [dict(r) for r in rows]
+
+    def journal(self, *, limit: int | None = None) -> list[dict]:
+        sql = "SELECT j.*, a.kind AS account_kind, a.owner FROM journal j JOIN accounts a ON a.id=j.account_id ORDER BY j.id"
+        rows = self._query(sql + (f" LIMIT {int(limit)}" if limit else ""))
+        return [dict(r) for r in rows]
+
+    def reconcile(self) -> list[str]:
+        """Replay the money journal against the balances; an empty list means consistent.
+
+        Checks: each account's balance equals the sum of its journal amounts and the
+        last ``balance_after``; every journal row's ``balance_after`` is the running
+        sum; no balance is negative; every charge row has its journal row with the
+        same call, minute and amount; no minute is journalled twice.
+        """
+        problems: list[str] = []
+        with self._lock:
+            c = self._conn
+            c.execute("BEGIN")
+            try:
+                accounts = {r["id"]: r for r in c.execute("SELECT * FROM accounts")}
+                running: dict[int, int] = dict.fromkeys(accounts, 0)
+                for j in c.execute("SELECT * FROM journal ORDER BY id"):
+                    aid = j["account_id"]
+                    if aid not in accounts:
+                        problems.append(f"journal #{j['id']}: unknown account {aid}")
+                        continue
+                    running[aid] += j["amount_cents"]
+                    if running[aid] != j["balance_after_cents"]:
+                        problems.append(f"journal #{j['id']}: balance_after {j['balance_after_cents']}c, "
+                                        f"running sum {running[aid]}c")
+                    if running[aid] < 0:
+                        problems.append(f"journal #{j['id']}: balance went negative ({running[aid]}c)")
+                for aid, acct in accounts.items():
+                    if acct["balance_cents"] != running[aid]:
+                        problems.append(f"{acct['kind']} account {acct['owner']}: balance "
+                                        f"{acct['balance_cents']}c but journal sums to {running[aid]}c")
+                    if acct["balance_cents"] < 0:
+                        problems.append(f"{acct['kind']} account {acct['owner']}: negative balance")
+                for ch in c.execute("SELECT ch.*, j.amount_cents AS j_amount, j.call_id AS j_call, "
+                                    "j.minute_index AS j_minute, j.id AS j_id FROM charges ch "
+                                    "LEFT JOIN journal j ON j.id=ch.journal_id"):
+                    key = f"charge call {ch['call_id']} minute {ch['minute_index']}"
+                    if ch["payer_kind"] == "free":
+                        if ch["amount_cents"] != 0:
+                            problems.append(f"{key}: free but {ch['amount_cents']}c")
+                        continue
+                    if ch["j_id"] is None:
+                        problems.append(f"{key}: no journal row")
+                    elif (ch["j_call"], ch["j_minute"], abs(ch["j_amount"])) != (
+                            ch["call_id"], ch["minute_index"], ch["amount_cents"]):
+                        problems.append(f"{key}: journal row #{ch['j_id']} does not match")
+                for dup in c.execute("SELECT call_id, minute_index, COUNT(*) n FROM journal WHERE "
+                                     "kind='call-charge' GROUP BY call_id, minute_index HAVING n > 1"):
+                    problems.append(f"call {dup['call_id']} minute {dup['minute_index']} journalled "
+                                    f"{dup['n']} times")
+                orphans = c.execute("SELECT COUNT(*) FROM journal j WHERE kind='call-charge' AND NOT EXISTS "
+                                    "(SELECT 1 FROM charges ch WHERE ch.journal_id=j.id)").fetchone()[0]
+                if orphans:
+                    problems.append(f"{orphans} call-charge journal rows without a charge row")
+            finally:
+                c.execute("COMMIT")
+        return problems
+
+    # -- numbers -----------------------------------------------------------------------
+    def request_number(self, inmate_id: str, number: str) -> NumberRequest:
+        """An inmate asks (kiosk) for a number on the approved list: a pending request."""
+        number = canonical_number(number)
+        iso = self._now()[1]
+        with self._tx() as c:
+            self._require_inmate(c, inmate_id)
+            c.execute("INSERT OR IGNORE INTO approved_numbers(inmate_id, number, status, requested_at) "
+                      "VALUES (?,?,'pending',?)", (str(inmate_id), number, iso))
+            row = c.execute("SELECT * FROM approved_numbers WHERE inmate_id=? AND number=?",
+                            (str(inmate_id), number)).fetchone()
+        return NumberRequest(row["inmate_id"], row["number"], row["status"], row["requested_at"])
+
+    def approve_number(self, inmate_id: str, number: str, *, by: str = "admin") -> None:
+        """Put a number on the inmate's approved list (approving a pending request if any)."""
+        self._decide(inmate_id, number, "approved", by)
+
+    def reject_number(self, inmate_id: str, number: str, *, by: str = "admin") -> None:
+        self._decide(inmate_id, number, "rejected", by)
+
+    def _decide(self, inmate_id: str, number: str, status: str, by: str) -> None:
+        number = canonical_number(number)
+        iso = self._now()[1]
+        with self._tx() as c:
+            self._require_inmate(c, inmate_id)
+            c.execute("INSERT INTO approved_numbers(inmate_id, number, status, requested_at, decided_at, "
+                      "decided_by) VALUES (?,?,?,?,?,?) ON CONFLICT(inmate_id, number) DO UPDATE SET "
+                      "status=excluded.status, decided_at=excluded.decided_at, decided_by=excluded.decided_by",
+                      (str(inmate_id), number, status, iso, iso, by))
+
+    def pending_requests(self) -> list[NumberRequest]:
+        rows = self._query("SELECT * FROM approved_numbers WHERE status='pending' ORDER BY requested_at")
+        return [NumberRequest(r["inmate_id"], r["number"], r["status"], r["requested_at"]) for r in rows]
+
+    def approved_numbers(self, inmate_id: str) -> list[str]:
+        rows = self._query("SELECT number FROM approved_numbers WHERE inmate_id=? AND status='approved' "
+                           "ORDER BY number", (str(inmate_id),))
+        return [r[0] for r in rows]
+
+    def is_approved(self, inmate_id: str, number: str) -> bool:
+        return bool(self._query("SELECT 1 FROM approved_numbers WHERE inmate_id=? AND number=? AND "
+                                "status='approved'", (str(inmate_id), canonical_number(number))))
+
+    def block_number(self, number: str, *, kind: str = "keypad", by: str = "", note: str = "") -> Block:
+        """Block calls to a number facility-wide.
+
+        ``keypad``: the called party pressed the block key; ``facility``: staff
+        (note required in real systems); ``security``: an officer cut a call off.
+        Re-blocking keeps the first block (its kind and time).
+        """
+        if kind not in BLOCK_KINDS:
+            raise ValueError(f"block kind: expected one of {', '.join(BLOCK_KINDS)}, got {kind!r}")
+        number = canonical_number(number)
+        with self._tx() as c:
+            c.execute("INSERT OR IGNORE INTO blocks(number, kind, by, note, at) VALUES (?,?,?,?,?)",
+                      (number, kind, by, note, self._now()[1]))
+        info = self.block_info(number)
+        assert info is not None
+        return info
+
+    def unblock_number(self, number: str) -> bool:
+        """Lift a block; False when the number was not blocked."""
+        number = canonical_number(number)
+        with self._tx() as c:
+            return c.execute("DELETE FROM blocks WHERE number=?", (number,)).rowcount > 0
+
+    def block_info(self, number: str) -> Block | None:
+        rows = self._query("SELECT * FROM blocks WHERE number=?", (canonical_number(number),))
+        return Block(**dict(rows[0])) if rows else None
+
+    def is_blocked(self, number: str) -> bool:
+        return self.block_info(number) is not None
+
+    def blocks(self) -> list[Block]:
+        return [Block(**dict(r)) for r in self._query("SELECT * FROM blocks ORDER BY number")]
+
+    def set_privileged(self, number: str, privileged: bool = True, *, name: str = "", note: str = "") -> None:
+        """Mark (or unmark) an attorney/privileged number: never recorded or monitored."""
+        number = canonical_number(number)
+        with self._tx() as c:
+            if privileged:
+                c.execute("INSERT INTO privileged_numbers(number, name, note, at) VALUES (?,?,?,?) "
+                          "ON CONFLICT(number) DO UPDATE SET name=excluded.name, note=excluded.note",
+                          (number, name, note, self._now()[1]))
+            else:
+                c.execute("DELETE FROM privileged_numbers WHERE number=?", (number,))
+
+    def is_privileged(self, number: str) -> bool:
+        info = classify(number)
+        if info.kind == "invalid":
+            return False
+        return bool(self._query("SELECT 1 FROM privileged_numbers WHERE number=?", (info.digits,)))
+
+    def privileged_numbers(self) -> list[dict]:
+        return [dict(r) for r in self._query("SELECT * FROM privileged_numbers ORDER BY number")]
+
+    # -- demo data ---------------------------------------------------------------------
+    def seed_demo(self, cfg: Any) -> dict[str, Any]:
+        """The embedded demo data of ``phonesim demo``; idempotent (a second call changes nothing).
+
+        PINs are the first ``pin.length`` digits of ``1234567890`` (John Doe: ``1234``
+        with the Missouri profile), ``2345678901`` and ``3456789012``.
+        """
+        self.configure(cfg)
+        length = int(cfg.profile["pin"]["length"])
+
+        def pin(seq: str) -> str:
+            return (seq * 3)[:length]
+
+        self.add_facility(cfg.facility["name"], cfg.facility["name"], cfg.facility["state"])
+        people = [("1001", "John Doe", pin("1234567890"), "general", "A-1", 5000, 1000),
+                  ("1002", "Richard Roe", pin("2345678901"), "restricted", "B-2", 2000, 500),
+                  ("1003", "Mary Major", pin("3456789012"), "segregation", "SEG-1", 1000, 500)]
+        created = []
+        for inmate_id, name, p, status, unit, trust, debit in people:
+            if self.has_inmate(inmate_id):
+                continue
+            self.add_inmate(inmate_id, name, p, status=status, housing_unit=unit)
+            self.credit_trust(inmate_id, trust + debit, memo="demo deposit")
+            self.transfer_trust_to_debit(inmate_id, debit)
+            created.append(inmate_id)
+        if not self.has_prepaid(DEMO["prepaid_btn"]):
+            self.fund_prepaid(DEMO["prepaid_btn"], 2500, memo="demo deposit")
+        if not self.has_direct_bill(DEMO["direct_bill_btn"]):
+            self.open_direct_bill(DEMO["direct_bill_btn"], credit_limit_cents=3000)
+        if not self.is_privileged(DEMO["attorney"]):
+            self.set_privileged(DEMO["attorney"], name="Cole County Public Defender")
+        if not self.is_blocked(DEMO["blocked_by_party"]):
+            self.block_number(DEMO["blocked_by_party"], kind="keypad", by="called party")
+        return {**DEMO, "pins": {p[0]: p[2] for p in people}, "created": created}
+
+
+#: The demo data's fixed numbers (see :meth:`Ledger.seed_demo`).
+DEMO = {
+    "inmate": "1001",
+    "prepaid_btn": "5735550100",
+    "direct_bill_btn": "3145550199",
+    "attorney": "5735550123",
+    "blocked_by_party": "8165550111",
+}

@@ -1,0 +1,282 @@
+"""Who may call, whom, and for how long: the facility's rules as two questions.
+
+:meth:`Policy.may_call` is asked once the PIN is accepted: *may this person use
+the phone now?*  It checks, in order, a PIN lockout, phone hours (and the
+segregation schedule), the wait between calls, the segregation weekly allowance
+and the monthly quota, and computes the longest call allowed now (the profile's
+limit, clipped to the end of the phone-hours window and to the quota left, as
+real systems do).  Restricted status does **not** refuse here: a restricted
+person may still call privileged numbers, so the verdict carries
+``restriction="privileged-only"`` and :meth:`Policy.check_number` enforces it.
+
+:meth:`Policy.check_number` is asked once a number is entered: *may this person
+call this number this way, and how long can the payer afford?*  Checks in order:
+the number's form, toll-free, blocked prefixes (N11/911, 900, 976), international,
+privileged status, restriction, called-party and facility blocks, the approved
+list, then the rate and the funds of whoever pays (inmate debit balance, the BTN's
+prepaid balance, or the BTN's Direct Bill credit).  Privileged calls are free and
+never refused for money.
+
+Each verdict names the prompt the call flow speaks (a name in the prompt set) and
+the CDR disposition to close the attempt with when it is refused.
+
+Times: ``wall_time_s`` is calendar time (``clock.wall_time_s()``); phone hours are
+read in the facility's local time (``facility.timezone_offset_h``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from phonesim.config import parse_window
+from phonesim.exc import InvalidNumber
+from phonesim.facility.cdr import CONNECTED_DISPOSITIONS
+from phonesim.facility.ledger import Inmate, Ledger, canonical_btn
+from phonesim.facility.numbers import classify, matches_prefix
+from phonesim.facility.rates import CALL_TYPES, RateTable
+
+#: ``affordable_minutes`` of a call nobody pays for (privileged): a day, i.e. not limited by money.
+UNLIMITED_MINUTES = 24 * 60
+PRIVILEGED_ONLY = "privileged-only"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """May the inmate use the phone now?  ``max_call_s``: the longest call allowed if ``ok``."""
+
+    ok: bool
+    reason: str
+    prompt: str | None
+    max_call_s: int
+    disposition: str = ""
+    restriction: str = ""  # "" or "privileged-only"
+
+
+@dataclass(frozen=True, slots=True)
+class NumberVerdict:
+    """May the inmate call this number this way?  Refusals carry ``prompt`` and ``disposition``.
+
+    ``number`` is the canonical form (10 digits or 011...); ``payer_kind`` is
+    ``debit`` | ``prepaid`` | ``collect`` | ``free``; ``payer_id`` the inmate id or the
+    BTN; ``cents_per_min`` the bare rate and ``minute_charge_cents`` what each billed
+    minute costs with taxes (pass it to ``Ledger.charge_minute``);
+    ``affordable_minutes`` how many minutes the payer can pay for now
+    (:data:`UNLIMITED_MINUTES` for free calls).  ``record`` is False for
+    privileged calls: they must never be recorded or monitored.
+    """
+
+    ok: bool
+    reason: str
+    prompt: str | None
+    disposition: str
+    number: str
+    jurisdiction: str
+    privileged: bool
+    cents_per_min: int
+    payer_kind: str
+    payer_id: str
+    affordable_minutes: int
+    minute_charge_cents: int = 0
+    record: bool = True
+
+
+class Policy:
+    """The facility rules of a config, answered against a ledger."""
+
+    def __init__(self, cfg: Any, ledger: Ledger) -> None:
+        self.cfg = cfg
+        self.ledger = ledger
+        self.profile = cfg.profile
+        self.rates = RateTable.from_profile(cfg.profile)
+        self.tz_offset_s = float(cfg.facility.get("timezone_offset_h", 0)) * 3600.0
+        self.hours = [parse_window(w) for w in self.profile["hours"]["windows"]]
+        self.seg_windows = [parse_window(w) for w in self.profile["segregation"]["windows"]]
+
+    def __repr__(self) -> str:
+        return f"<Policy profile={self.profile.get('name', '?')!r} ledger={self.ledger.path!r}>"
+
+    # -- helpers ---------------------------------------------------------------------
+    def _inmate(self, inmate: Inmate | str) -> Inmate:
+        return self.ledger.inmate(inmate.id if isinstance(inmate, Inmate) else inmate)
+
+    def _wall(self, wall_time_s: float | None, now_s: float | None = None) -> float:
+        if wall_time_s is not None:
+            return self.ledger.wall_s(wall_time_s)
+        return self.ledger.wall_s(now_s)
+
+    def local_minute(self, wall: float) -> int:
+        """Minutes since local midnight at calendar time ``wall``."""
+        return int(((wall + self.tz_offset_s) % 86400) // 60)
+
+    def local_date(self, wall: float) -> dt.date:
+        return dt.datetime.fromtimestamp(wall + self.tz_offset_s, tz=dt.UTC).date()
+
+    @staticmethod
+    def _seconds_left_in(windows: list[tuple[int, int]], minute: int, second_of_minute: float) -> float | None:
+        """Seconds to the end of the window containing ``minute``; None when outside all windows."""
+        best = None
+        for start, end in windows:
+            if start <= end:
+                inside = start <= minute < end
+                left_min = end - minute
+            else:  # crosses midnight, e.g. 22:00-02:00
+                inside = minute >= start or minute < end
+                left_min = (end + 1440 - minute) if minute >= start else end - minute
+            if inside:
+                left = left_min * 60 - second_of_minute
+                best = left if best is None else max(best, left)
+        return best
+
+    def _connected_calls(self, inmate_id: str, since_wall: float) -> list[Any]:
+        placeholders = ",".join("?" * len(CONNECTED_DISPOSITIONS))
+        return self.ledger._query(
+            f"SELECT answered_s, ended_s FROM cdrs WHERE inmate_id=? AND closed=1 AND answered_s IS NOT NULL "
+            f"AND disposition IN ({placeholders}) AND ended_s>=? ORDER BY ended_s",
+            (inmate_id, *CONNECTED_DISPOSITIONS, since_wall))
+
+    # -- may_call ----------------------------------------------------------------------
+    def may_call(self, inmate: Inmate | str, *, now_s: float | None = None,
+                 wall_time_s: float | None = None) -> Verdict:
+        """Phone access for an authenticated inmate (see the module docstring)."""
+        person = self._inmate(inmate)
+        wall = self._wall(wall_time_s, now_s)
+        limits = self.profile["limits"]
+        seg = person.status == "segregation"
+        limit_s = int(self.profile["segregation"]["call_limit_s"] if seg else limits["call_limit_s"])
+
+        if person.locked_until_s > wall:
+            return Verdict(False, f"account locked for {person.locked_until_s - wall:.0f} s more",
+                           "account_locked", 0, "locked")
+        minute = self.local_minute(wall)
+        sec = (wall + self.tz_offset_s) % 60
+        left = self._seconds_left_in(self.hours, minute, sec)
+        if left is None:
+            return Verdict(False, f"outside phone hours {', '.join(self.profile['hours']['windows'])}",
+                           "outside_hours", 0, "outside-hours")
+        if seg:
+            seg_left = self._seconds_left_in(self.seg_windows, minute, sec)
+            if seg_left is None:
+                windows = ", ".join(self.profile["segregation"]["windows"])
+                return Verdict(False, f"segregation: phone only {windows}", "outside_hours", 0, "outside-hours")
+            left = min(left, seg_left)
+
+        wait_s = float(limits["wait_between_calls_s"])
+        if wait_s > 0:
+            recent = self._connected_calls(person.id, wall - wait_s)
+            if recent:
+                ready = recent[-1]["ended_s"] + wait_s
+                if ready > wall:
+                    return Verdict(False, f"wait between calls: {ready - wall:.0f} s more",
+                                   "wait_between_calls", 0, "wait-required")
+
+        if seg:
+            per_week = int(self.profile["segregation"]["calls_per_week"])
+            week = self._connected_calls(person.id, wall - 7 * 86400)
+            if len(week) >= per_week:
+                return Verdict(False, f"segregation: {len(week)} of {per_week} calls this week used",
+                               "quota_reached", 0, "quota-reached")
+
+        max_s = float(limit_s)
+        quota_min = int(limits["monthly_quota_min"])
+        if quota_min > 0:
+            day = self.local_date(wall)
+            month_start = dt.datetime(day.year, day.month, 1, tzinfo=dt.UTC).timestamp() - self.tz_offset_s
+            used = sum(max(0.0, r["ended_s"] - r["answered_s"]) for r in self._connected_calls(person.id, month_start))
+            remaining = quota_min * 60 - used
+            if remaining < 60:
+                return Verdict(False, f"monthly quota of {quota_min} min used ({used / 60:.1f} min)",
+                               "quota_reached", 0, "quota-reached")
+            max_s = min(max_s, remaining)
+        max_s = min(max_s, left)
+        if max_s < 60:
+            return Verdict(False, "phone hours end in less than a minute", "outside_hours", 0, "outside-hours")
+
+        restriction = PRIVILEGED_ONLY if person.status == "restricted" else ""
+        reason = "restricted: privileged numbers only" if restriction else "ok"
+        return Verdict(True, reason, None, int(max_s), "", restriction)
+
+    # -- check_number --------------------------------------------------------------------
+    def check_number(self, inmate: Inmate | str, number: str, call_type: str, *,
+                     wall_time_s: float | None = None) -> NumberVerdict:
+        """The number, the call type and the payer's money (see the module docstring)."""
+        if call_type not in CALL_TYPES:
+            raise ValueError(f"call_type: expected one of {', '.join(CALL_TYPES)}, got {call_type!r}")
+        person = self._inmate(inmate)
+        wall = self._wall(wall_time_s)
+        numbers = self.profile["numbers"]
+        info = classify(number)
+
+        def refuse(reason: str, prompt: str, disposition: str, *, jurisdiction: str = "",
+                   privileged: bool = False) -> NumberVerdict:
+            return NumberVerdict(False, reason, prompt, disposition, info.digits, jurisdiction, privileged,
+                                 0, "", "", 0, 0, not privileged)
+
+        if info.kind == "invalid":
+            return refuse(info.reason, "number_invalid", "not-allowed-number")
+        if info.kind == "toll-free":
+            return refuse(info.reason, "number_toll_free", "toll-free-attempt")
+        for prefix in numbers["blocked_prefixes"]:
+            if matches_prefix(info, prefix):
+                return refuse(f"{info.digits} matches blocked prefix {prefix!r}", "number_blocked",
+                              "not-allowed-number")
+        if info.kind in ("n11", "premium"):
+            return refuse(info.reason, "number_blocked", "not-allowed-number")
+        if info.kind == "international" and not numbers["allow_international"]:
+            return refuse(f"international calls are not allowed ({info.reason})", "number_blocked",
+                          "not-allowed-number")
+
+        jurisdiction = self.rates.jurisdiction(info, self.cfg.facility)
+        privileged = self.ledger.is_privileged(info.digits)
+        if person.status == "restricted" and not privileged:
+            return refuse("restricted status: only privileged numbers may be called", "restricted",
+                          "restricted", jurisdiction=jurisdiction)
+        block = self.ledger.block_info(info.digits)
+        if block is not None:
+            if block.kind == "keypad":
+                return refuse(f"the called party blocked calls from this facility ({block.at})",
+                              "number_blocked_by_party", "blocked-by-called-party",
+                              jurisdiction=jurisdiction, privileged=privileged)
+            return refuse(f"{block.kind} block on {info.digits} ({block.note or block.by or block.at})",
+                          "number_blocked", "not-allowed-number", jurisdiction=jurisdiction,
+                          privileged=privileged)
+        if numbers["approved_list_required"] and not privileged and not self.ledger.is_approved(person.id, info.digits):
+            return refuse(f"{info.digits} is not on {person.id}'s approved list", "number_not_approved",
+                          "not-allowed-number", jurisdiction=jurisdiction)
+
+        if privileged:
+            return NumberVerdict(True, "privileged number: free, never recorded", None, "", info.digits,
+                                 jurisdiction, True, 0, "free", "", UNLIMITED_MINUTES, 0, False)
+
+        day = self.local_date(wall)
+        rate = self.rates.cents_per_min(call_type, jurisdiction, day)
+        charge = self.rates.minute_charge_cents(call_type, jurisdiction, day)
+
+        def funds(ok: bool, reason: str, payer_kind: str, payer_id: str, available: int,
+                  prompt: str = "insufficient_funds", disposition: str = "insufficient-funds") -> NumberVerdict:
+            minutes = UNLIMITED_MINUTES if charge == 0 else min(UNLIMITED_MINUTES, available // charge)
+            if ok and minutes < 1:
+                ok, reason = False, f"{payer_kind} funds {available}c < one minute at {charge}c"
+            return NumberVerdict(ok, reason if not ok else "ok", None if ok else prompt,
+                                 "" if ok else disposition, info.digits, jurisdiction, False, rate,
+                                 payer_kind, payer_id, minutes if ok else 0, charge, True)
+
+        if call_type == "debit":
+            return funds(True, "", "debit", person.id, self.ledger.debit_balance_cents(person.id))
+        try:
+            btn = canonical_btn(info.digits)
+        except InvalidNumber:
+            return funds(False, f"{call_type} calls need a 10-digit BTN, got {info.digits}", call_type,
+                         info.digits, 0)
+        if call_type == "prepaid":
+            if not self.ledger.has_prepaid(btn):
+                return funds(False, f"no prepaid account for {btn}", "prepaid", btn, 0)
+            return funds(True, "", "prepaid", btn, self.ledger.prepaid_balance_cents(btn))
+        if not self.ledger.has_direct_bill(btn):
+            return funds(False, f"no Direct Bill account for {btn}", "collect", btn, 0)
+        account = self.ledger.direct_bill(btn)
+        if account.blocked:
+            return funds(False, f"Direct Bill {btn} blocked: {account.blocked_reason}", "collect", btn, 0,
+                         prompt="number_blocked", disposition="not-allowed-number")
+        return funds(True, "", "collect", btn, account.available_cents)
