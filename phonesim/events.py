@@ -187,6 +187,7 @@ class NumberResult:
     payer_kind: str = ""
     payer_id: str = ""
     affordable_minutes: int | None = None
+    minute_charge_cents: int = 0   # what one billed minute costs with taxes (0: the bare rate)
 
 
 @dataclass(frozen=True, slots=True)

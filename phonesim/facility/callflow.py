@@ -137,7 +137,8 @@ class CallState:
     call_type: str = ""
     number: str = ""
     privileged: bool = False
-    cents_per_min: int = 0
+    cents_per_min: int = 0               # charged per billed minute (rate + taxes)
+    rate_cents: int = 0                  # the bare per-minute rate the called party is quoted
     max_call_s: int = 0
     limit_frames: int = 0
     limit_disposition: str = "time-limit"
@@ -238,7 +239,7 @@ class CallFlow:
             if state.phase is not Phase.IDLE:
                 return state, []
             state = replace(CallState(), phase=Phase.PIN, inmate_prompt="enter_pin")
-            return state, [OpenCdr(), SetCdr.of(offhook_frame=now),
+            return state, [OpenCdr(),
                            PlayPrompt(("welcome", "enter_pin"), INMATE, "enter_pin", barge_in=True)]
         if state.phase in (Phase.IDLE, Phase.DONE):
             return CallState(), []
@@ -441,7 +442,7 @@ class CallFlow:
         number = state.digits
         state = replace(_clear_timers(state, "digit", "number_done", "number_first"), digits="",
                         number=number, phase=Phase.CHECKING_NUMBER)
-        return state, actions + [SetCdr.of(dialled_number=number),
+        return state, actions + [SetCdr.of(number=number),
                                  LogEvent.of("number-entered", number=number),
                                  CheckNumber(number, state.call_type)]
 
@@ -454,7 +455,8 @@ class CallFlow:
             prompt = event.prompt or "number_invalid"
             return self._end(state, disposition, now, inmate=(prompt, "goodbye"))
         number = event.number or state.number
-        cents = 0 if event.privileged else int(event.cents_per_min)
+        rate = 0 if event.privileged else int(event.cents_per_min)
+        cents = 0 if event.privileged else int(event.minute_charge_cents or event.cents_per_min)
         limit_s = state.max_call_s or self.call_limit_s
         limit_disposition = "time-limit"
         if cents > 0 and event.affordable_minutes is not None:
@@ -465,11 +467,12 @@ class CallFlow:
                 limit_s, limit_disposition = funds_s, "funds-exhausted"
         minutes = max(1, math.ceil(limit_s / 60))
         state = replace(state, number=number, privileged=event.privileged, cents_per_min=cents,
+                        rate_cents=rate,
                         limit_frames=frames_from_s(limit_s), limit_disposition=limit_disposition,
                         phase=Phase.HOLD)
         return state, [
-            SetCdr.of(dialled_number=number, jurisdiction=event.jurisdiction, privileged=event.privileged,
-                      cents_per_min=cents, payer_kind=event.payer_kind, payer_id=event.payer_id),
+            SetCdr.of(number=number, jurisdiction=event.jurisdiction, privileged=event.privileged,
+                      cents_per_min=rate, payer_kind=event.payer_kind, payer_id=event.payer_id),
             PlayPrompt(("please_hold", "call_limit_is", f"say_number:{minutes}",
                         "minute" if minutes == 1 else "minutes"), INMATE, "hold"),
         ]
@@ -502,7 +505,7 @@ class CallFlow:
             return self._end(state, "no-answer", now, inmate=("no_answer", "goodbye"))
         if isinstance(event, FarEndAnswered):
             state = replace(_clear_timers(state, "ring"), phase=Phase.ANNOUNCING)
-            return state, [SetCdr.of(answered_frame=now), LogEvent.of("answered"),
+            return state, [LogEvent.of("answered"),
                            PlayPrompt(self.announcement(state), FAR, "announce", barge_in=True)]
         return state, []
 
@@ -526,7 +529,7 @@ class CallFlow:
         return names + self.choices()
 
     def rate_quote(self, state: CallState) -> tuple[str, ...]:
-        return ("party_rate_is", f"say_cents:{state.cents_per_min}", "cents_per_minute") + self.choices()
+        return ("party_rate_is", f"say_cents:{state.rate_cents}", "cents_per_minute") + self.choices()
 
     def _far_key(self, state: CallState, event: FarEndDigit, now: int) -> tuple[CallState, str | None]:
         """Merge in-band and RFC 4733 digits: the same digit from the other source is one key."""
@@ -576,7 +579,7 @@ class CallFlow:
         recording = not state.privileged
         if recording:
             actions.append(StartRecording())
-        actions += [StartWarnings(), SetCdr.of(accepted_frame=now), LogEvent.of("accepted")]
+        actions += [StartWarnings(), SetCdr.of(answered_frame=now), LogEvent.of("accepted")]
         state = replace(_clear_timers(state, "accept"), phase=Phase.CONNECTED, ringback=False,
                         bridged=True, recording=recording, warnings=True, connected_frame=now,
                         minutes_started=0)
@@ -687,7 +690,7 @@ class _ProfileThreeWayPolicy:
         if privileged and not self.detect_on_privileged:
             return None
         if float(event.confidence) < self.min_confidence:
-            return None
+            return "log"
         return self.action
 
 

@@ -291,12 +291,13 @@ class FacilityLine:
                 key, value = key[:-6] + "_s", int(value) / FRAMES_PER_SECOND
             fields[key] = value
         if self._call is not None:
-            for key in ("call_type", "privileged", "billed_minutes"):
+            for key in ("call_type", "privileged", "billed_minutes", "number"):
                 if key in fields:
                     self._call[key] = fields[key]
-            if "dialled_number" in fields:
-                self._call["number"] = fields["dialled_number"]
-        self._cdr_job(lambda cid: self.cdr.update(cid, **fields))
+        from phonesim.facility.cdr import UPDATABLE
+        fields = {k: v for k, v in fields.items() if k in UPDATABLE}
+        if fields:
+            self._cdr_job(lambda cid: self.cdr.update(cid, **fields))
 
     def _do_LogEvent(self, a: A.LogEvent) -> None:
         at_s = self.clock.now_s
@@ -322,7 +323,8 @@ class FacilityLine:
 
         def job():
             v = self.policy.may_call(self._inmate, now_s=now_s, wall_time_s=wall_s)
-            return CallAllowedResult(bool(v.ok), v.reason or "", v.prompt or "", int(v.max_call_s or 0))
+            return CallAllowedResult(bool(v.ok), getattr(v, "disposition", "") or v.reason or "",
+                                     v.prompt or "", int(v.max_call_s or 0))
         self._jobs.submit(job)
 
     def _do_CheckNumber(self, a: A.CheckNumber) -> None:
@@ -333,7 +335,7 @@ class FacilityLine:
             return NumberResult(bool(v.ok), v.number or a.number, v.reason or "", v.prompt or "",
                                 v.disposition or "", v.jurisdiction or "", bool(v.privileged),
                                 int(v.cents_per_min or 0), v.payer_kind or "", str(v.payer_id or ""),
-                                v.affordable_minutes)
+                                v.affordable_minutes, int(getattr(v, "minute_charge_cents", 0) or 0))
         self._jobs.submit(job)
 
     def _do_Charge(self, a: A.Charge) -> None:
