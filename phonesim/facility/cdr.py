@@ -40,10 +40,13 @@ DISPOSITIONS = (
 #: Dispositions of calls that were connected (the called party accepted).
 CONNECTED_DISPOSITIONS = ("completed", "time-limit", "funds-exhausted", "three-way-detected", "hung-up")
 
-#: Fields :meth:`CdrStore.update` may set.
-UPDATABLE = ("facility", "terminal", "inmate_id", "number", "call_type", "jurisdiction", "dialled_s",
-             "answered_s", "payer_kind", "payer_id", "cents_per_min", "privileged", "recording_path",
-             "threeway", "disposition")
+#: Columns :meth:`CdrStore.update` sets.  ``dialled_number`` is an alias of ``number``;
+#: ``billed_minutes`` and ``amount_cents`` may be set during a call but are recomputed
+#: from the charges when it closes.  Any other field goes to the ``extra`` JSON.
+UPDATABLE = ("facility", "terminal", "inmate_id", "number", "call_type", "jurisdiction", "offhook_s",
+             "dialled_s", "answered_s", "accepted_s", "payer_kind", "payer_id", "cents_per_min",
+             "privileged", "recording_path", "threeway", "disposition", "billed_minutes", "amount_cents")
+TIME_FIELDS = ("offhook_s", "dialled_s", "answered_s", "accepted_s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +69,11 @@ class Cdr:
     offhook_at: str
     dialled_at: str | None
     answered_at: str | None
+    accepted_at: str | None
     ended_at: str | None
     offhook_s: float
     answered_s: float | None
+    accepted_s: float | None
     ended_s: float | None
     billed_minutes: int
     amount_cents: int
@@ -80,14 +85,16 @@ class Cdr:
     recording_path: str
     threeway: bool
     closed: bool
+    extra: dict = field(default_factory=dict)
     events: tuple[CdrEvent, ...] = field(default=())
 
     @property
     def duration_s(self) -> float:
-        """Connected time (answer to end), 0 when never answered."""
-        if self.answered_s is None or self.ended_s is None:
+        """Talk time: from acceptance (else answer) to the end; 0 when never answered."""
+        start = self.accepted_s if self.accepted_s is not None else self.answered_s
+        if start is None or self.ended_s is None:
             return 0.0
-        return max(0.0, self.ended_s - self.answered_s)
+        return max(0.0, self.ended_s - start)
 
     def as_dict(self, *, events: bool = True) -> dict[str, Any]:
         d = asdict(self)
@@ -121,35 +128,42 @@ class CdrStore:
     def update(self, call_id: int, **fields: Any) -> None:
         """Set fields as they become known (``inmate_id`` after the PIN, ``number``, ``answered_s`` ...).
 
-        Times (``dialled_s``, ``answered_s``) are converted like ``offhook_s``; the
-        ISO strings follow.  Unknown fields raise ``ValueError`` naming them.
+        Times (:data:`TIME_FIELDS`) are converted like ``offhook_s`` and their ISO
+        strings follow; ``number``/``dialled_number`` is stored in canonical form.
+        Fields without a column are kept in the record's ``extra`` JSON, so a call
+        flow reporting something new never loses it nor crashes the line.
         """
-        unknown = sorted(set(fields) - set(UPDATABLE))
-        if unknown:
-            raise ValueError(f"CDR fields: expected some of {', '.join(UPDATABLE)}, got {unknown}")
+        if "dialled_number" in fields:
+            fields["number"] = fields.pop("dialled_number")
         if "disposition" in fields and fields["disposition"] not in DISPOSITIONS:
             raise ValueError(f"disposition: expected one of {', '.join(DISPOSITIONS)}, "
                              f"got {fields['disposition']!r}")
         cols: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
         for key, value in fields.items():
-            if key in ("dialled_s", "answered_s"):
-                if value is None:
-                    cols[key] = None
-                    cols[key[:-2] + "_at"] = None
-                else:
-                    wall = self.ledger.wall_s(value)
-                    cols[key] = wall
-                    cols[key[:-2] + "_at"] = iso_utc(wall)
+            if key not in UPDATABLE:
+                extra[key] = value
+            elif key in TIME_FIELDS:
+                wall = None if value is None else self.ledger.wall_s(value)
+                if wall is None and key == "offhook_s":
+                    continue
+                cols[key] = wall
+                cols[key[:-2] + "_at"] = None if wall is None else iso_utc(wall)
             elif key in ("privileged", "threeway"):
                 cols[key] = int(bool(value))
+            elif key == "number":
+                info = classify(str(value))
+                cols[key] = info.digits if info.kind != "invalid" else str(value)
             else:
                 cols[key] = value
-        if not cols:
-            return
-        assignments = ", ".join(f"{k}=?" for k in cols)
         with self.ledger._tx() as c:
-            self._require(c, call_id)
-            c.execute(f"UPDATE cdrs SET {assignments} WHERE id=?", (*cols.values(), int(call_id)))
+            row = self._require(c, call_id)
+            if extra:
+                merged = {**json.loads(row["extra"] or "{}"), **extra}
+                cols["extra"] = json.dumps(merged, default=_json_default, sort_keys=True)
+            if cols:
+                assignments = ", ".join(f"{k}=?" for k in cols)
+                c.execute(f"UPDATE cdrs SET {assignments} WHERE id=?", (*cols.values(), int(call_id)))
 
     def add_event(self, call_id: int, at_s: float | None, kind: str, detail: dict | None = None) -> None:
         """Append to the call's timeline (``kind`` like ``digit``, ``prompt``, ``charge``, ``threeway``)."""
@@ -202,7 +216,8 @@ class CdrStore:
             for row in c.execute("SELECT * FROM cdrs WHERE closed=0 ORDER BY id").fetchall():
                 last = c.execute("SELECT MAX(at_s) FROM cdr_events WHERE call_id=?", (row["id"],)).fetchone()[0]
                 last_charge = c.execute("SELECT MAX(at) FROM charges WHERE call_id=?", (row["id"],)).fetchone()[0]
-                candidates = [t for t in (row["offhook_s"], row["dialled_s"], row["answered_s"], last) if t]
+                candidates = [t for t in (row["offhook_s"], row["dialled_s"], row["answered_s"],
+                                          row["accepted_s"], last) if t]
                 end = max(candidates) if candidates else fallback
                 disposition = "hung-up" if (row["answered_s"] is not None or last_charge) else "abandoned"
                 self._close(c, row["id"], disposition, end)
@@ -267,16 +282,19 @@ class CdrStore:
         writer = csv.DictWriter(out, fieldnames=columns)
         writer.writeheader()
         for cdr in rows:
-            writer.writerow(cdr.as_dict(events=False))
+            row = cdr.as_dict(events=False)
+            row["extra"] = json.dumps(row["extra"], sort_keys=True)
+            writer.writerow(row)
         return len(rows)
 
 
 def _cdr(r: Any, events: tuple[CdrEvent, ...]) -> Cdr:
     return Cdr(r["id"], r["facility"], r["terminal"], r["inmate_id"], r["number"], r["call_type"],
-               r["jurisdiction"], r["offhook_at"], r["dialled_at"], r["answered_at"], r["ended_at"],
-               r["offhook_s"], r["answered_s"], r["ended_s"], r["billed_minutes"], r["amount_cents"],
-               r["payer_kind"], r["payer_id"], r["cents_per_min"], r["disposition"], bool(r["privileged"]),
-               r["recording_path"], bool(r["threeway"]), bool(r["closed"]), events)
+               r["jurisdiction"], r["offhook_at"], r["dialled_at"], r["answered_at"], r["accepted_at"],
+               r["ended_at"], r["offhook_s"], r["answered_s"], r["accepted_s"], r["ended_s"],
+               r["billed_minutes"], r["amount_cents"], r["payer_kind"], r["payer_id"], r["cents_per_min"],
+               r["disposition"], bool(r["privileged"]), r["recording_path"], bool(r["threeway"]),
+               bool(r["closed"]), json.loads(r["extra"] or "{}"), events)
 
 
 def _json_default(value: Any) -> Any:

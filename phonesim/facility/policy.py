@@ -132,7 +132,8 @@ class Policy:
     def _connected_calls(self, inmate_id: str, since_wall: float) -> list[Any]:
         placeholders = ",".join("?" * len(CONNECTED_DISPOSITIONS))
         return self.ledger._query(
-            f"SELECT answered_s, ended_s FROM cdrs WHERE inmate_id=? AND closed=1 AND answered_s IS NOT NULL "
+            f"SELECT COALESCE(accepted_s, answered_s) AS answered_s, ended_s FROM cdrs WHERE inmate_id=? "
+            f"AND closed=1 AND answered_s IS NOT NULL "
             f"AND disposition IN ({placeholders}) AND ended_s>=? ORDER BY ended_s",
             (inmate_id, *CONNECTED_DISPOSITIONS, since_wall))
 

@@ -155,8 +155,16 @@ CREATE INDEX cdr_events_call ON cdr_events(call_id, id);
 CREATE INDEX journal_account ON journal(account_id, id);
 """
 
+V3 = """
+-- The moment the called party accepted (answer != accept: the announcement plays in
+-- between), and fields a call flow reports that have no column yet (JSON, nothing lost).
+ALTER TABLE cdrs ADD COLUMN accepted_s REAL;
+ALTER TABLE cdrs ADD COLUMN accepted_at TEXT;
+ALTER TABLE cdrs ADD COLUMN extra TEXT NOT NULL DEFAULT '{}';
+"""
+
 #: (version, SQL script), in order.  Append only.
-MIGRATIONS: list[tuple[int, str]] = [(1, V1), (2, V2)]
+MIGRATIONS: list[tuple[int, str]] = [(1, V1), (2, V2), (3, V3)]
 LATEST = MIGRATIONS[-1][0]
 
 
