@@ -68,6 +68,7 @@ from phonesim.exc import (
     FarEndError,
     InvalidUrl,
 )
+from phonesim.facility.farend import FarEnd
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +251,7 @@ def _quiet_udp_assertion(loop: asyncio.AbstractEventLoop, context: dict) -> None
 
 
 # --- the backend ------------------------------------------------------------------------
-class SipFarEnd:
+class SipFarEnd(FarEnd):
     """A far end reached over SIP (INVITE, RTP PCMU 20 ms, RFC 4733 digits).
 
     Parameters
@@ -320,6 +321,8 @@ class SipFarEnd:
         self._rx_chunks: collections.deque = collections.deque()
         self._rx_buffer = np.zeros(0, dtype=np.int16)  # line side only
         self._rx_primed = False
+        self._line_samples = 0  # samples exchange() returned since dial() (line side)
+        self._rx_taken = 0  # network samples moved into _rx_buffer (line side)
         self._dtmf_out: collections.deque = collections.deque()
         self.rx_samples = 0  # samples received from the network (loop side)
         self.tx_packets = 0
@@ -339,6 +342,7 @@ class SipFarEnd:
         self._final_status: int | None = None
         self._end_reported = False
         self._registration = None
+        self._tasks: set[asyncio.Task] = set()
 
         self._loop = asyncio.new_event_loop()
         self._loop.set_exception_handler(_quiet_udp_assertion)
@@ -368,6 +372,8 @@ class SipFarEnd:
         self._dtmf_out.clear()
         self._rx_buffer = np.zeros(0, dtype=np.int16)
         self._rx_primed = False
+        self._line_samples = 0
+        self._rx_taken = self.rx_samples
         self.last_status = None
         self._loop.call_soon_threadsafe(self._spawn, self._invite(number))
 
@@ -445,9 +451,11 @@ class SipFarEnd:
             raise DeviceClosed(f"{self!r} is closed")
 
     def _next_rx_frame(self) -> np.ndarray:
+        self._line_samples += FRAME_SAMPLES
         chunks = []
         while self._rx_chunks:
             chunks.append(self._rx_chunks.popleft())
+            self._rx_taken += chunks[-1].size
         if chunks:
             self._rx_buffer = np.concatenate([self._rx_buffer, *chunks])
         excess = self._rx_buffer.size - RX_MAX_FRAMES * FRAME_SAMPLES
@@ -482,9 +490,11 @@ class SipFarEnd:
 
     def _spawn(self, coro) -> None:
         task = self._loop.create_task(coro)
+        self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             err = task.exception()
             log.error("SIP far end task failed: %r", err)
@@ -543,9 +553,14 @@ class SipFarEnd:
         log.info("registered %s at %s", aor, self._registrar_addr)
 
     async def _shutdown(self) -> None:
-        self._stop_media()
+        rtp = self._rtp
+        self._stop_media(close_rtp=False)
+        if rtp is not None:
+            await self._close_rtp(rtp, self._rtp_port)
         if self._registration is not None and self._registration.state.value == "registered":
             self._registration.unregister()
+        if self._tasks:  # e.g. the RTP close that our hang-up started
+            await asyncio.wait(set(self._tasks), timeout=1.0)
         await self._uas.stop()
 
     async def _invite(self, number: str) -> None:
@@ -660,14 +675,15 @@ class SipFarEnd:
             self._events.put(event)
         self._end_reported = self._end_reported or event is not None
 
-    def _stop_media(self) -> None:
+    def _stop_media(self, *, close_rtp: bool = True) -> None:
         self._media_remote = None
         if self._pacer is not None:
             self._pacer.cancel()
             self._pacer = None
         if self._rtp is not None:
             rtp, self._rtp = self._rtp, None
-            self._loop.create_task(self._close_rtp(rtp, self._rtp_port))
+            if close_rtp:
+                self._spawn(self._close_rtp(rtp, self._rtp_port))
 
     async def _close_rtp(self, rtp, port: int) -> None:
         await rtp.close()
@@ -794,7 +810,10 @@ class SipFarEnd:
         self._rx_chunks.append(samples)
 
     def _on_rtp_dtmf(self, digit: str, duration: int) -> None:
-        end = self.rx_samples
+        """An RFC 4733 key ended.  Samples count the stream :meth:`exchange` returns
+        since :meth:`dial`, so the line can match it against its in-band detector."""
+        backlog = self.rx_samples - self._rx_taken  # received, not yet handed to the line
+        end = self._line_samples + max(0, backlog)
         self._events.put(
             FarEndDigit(
                 digit=digit, start_sample=max(0, end - duration), end_sample=end, source="rfc4733"
