@@ -10,3 +10,9 @@ from __future__ import annotations
 from phonesim.clock import VirtualClock
 
 __all__ = ["VirtualClock"]
+
+
+# --- keypads: a keypad the test drives (also reachable as open_keypad("mock://")) ----------
+from phonesim.hw.keypad_script import MockKeypad  # noqa: E402
+
+__all__ += ["MockKeypad"]

@@ -21,6 +21,7 @@
 
 import os
 import select
+
 import utime
 
 
@@ -152,8 +153,8 @@ class _Simulation:
     def write_log(self):
         with open(self.log_path, "w") as f:
             for key in sorted(self.keys):
-                f.write("%s %d\n" % (key, self.keys[key][2].edges))
-            f.write("hook %d\n" % self.hook.edges)
+                f.write(f"{key} {self.keys[key][2].edges}\n")
+            f.write(f"hook {self.hook.edges}\n")
         self.dirty = False
 
     # -- what the firmware reads ------------------------------------------------------------
@@ -207,7 +208,7 @@ class Pin:
         self.value(0)
 
     def __repr__(self):
-        return "Pin(%d)" % self.id
+        return f"Pin({self.id})"
 
 
 def pump():

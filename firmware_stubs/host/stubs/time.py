@@ -5,8 +5,8 @@
 # sleep_ms also service the simulated wiring in the stub `machine`, so control
 # commands from the runner are taken even while the firmware idles.
 
-from utime import *  # noqa: F401,F403  (the Pico's time API, unchanged)
 import utime as _utime
+from utime import *  # noqa: F401,F403  (the Pico's time API, unchanged)
 
 
 def sleep_ms(ms):
