@@ -180,6 +180,15 @@ class FacilityLine:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
+    @staticmethod
+    def _make_threeway_detector():
+        try:
+            from phonesim.facility.threeway import ThreeWayDetector
+        except ImportError:          # the detector is optional: no detection, calls still work
+            log.warning("phonesim.facility.threeway is not available: no three-way detection")
+            return None
+        return ThreeWayDetector()
+
     # --- the per-frame path ----------------------------------------------------------
     def hook(self, off_hook: bool) -> None:
         """The handset's hook switch changed (the wall phone forwards its keypad's event)."""
@@ -302,7 +311,7 @@ class FacilityLine:
     def _do_LogEvent(self, a: A.LogEvent) -> None:
         at_s = self.clock.now_s
         detail = a.as_dict()
-        self._note("log", kind=a.kind, **detail)
+        self._note("log", log_kind=a.kind, detail=detail)
         self._cdr_job(lambda cid: self.cdr.add_event(cid, at_s, a.kind, detail))
 
     def _do_Authenticate(self, a: A.Authenticate) -> None:
@@ -410,7 +419,11 @@ class FacilityLine:
     def _do_StartRecording(self, a: A.StartRecording) -> None:
         if self.state.privileged:        # belt and braces: never record a privileged call
             return
-        from phonesim.facility.recorder import CallRecorder
+        try:
+            from phonesim.facility.recorder import CallRecorder
+        except ImportError as err:   # the recorder module has not landed: say so, keep the call
+            self._note("recording-unavailable", reason=str(err))
+            return
         self.recordings_dir.mkdir(parents=True, exist_ok=True)
         name = f"call-{self.cdr_id}.wav" if self.cdr_id is not None else \
             f"{self.terminal}-{int(self.clock.wall_time_s())}.wav"
@@ -445,8 +458,8 @@ class FacilityLine:
             if self._call is not None:
                 self._call["warnings_at_s"] = [f / FRAMES_PER_SECOND for f in injector.played_at_frames]
             frames = list(injector.played_at_frames)
-            for f in frames:
-                self._note("warning", at_frame=f)
+            if self.transcript is not None:
+                self.transcript += [{"frame": f, "kind": "warning"} for f in frames]
 
             def log_warnings(cid):
                 for f in frames:
@@ -495,7 +508,7 @@ class FacilityLine:
             self._note("charge", minute_index=event.minute_index, ok=event.ok,
                        balance_after_cents=event.balance_after_cents)
         elif isinstance(event, ThreeWaySuspected):
-            self._note("three-way", kind=event.kind, confidence=event.confidence)
+            self._note("three-way", attempt=event.kind, confidence=event.confidence)
         elif isinstance(event, NumberResult | CallAllowedResult | AuthResult):
             self._note("result", result=type(event).__name__, ok=event.ok)
         else:
