@@ -23,6 +23,7 @@ from phonesim.exc import PhoneSimError
 COMMANDS: tuple[str, ...] = (
     "config",
     "kiosk",
+    "demo",
 )
 
 log = logging.getLogger("phonesim")
