@@ -225,8 +225,12 @@ def check_caps(cfg: Any, *, on_date: dt.date | str | None = None) -> list[str]:
         for d in (day, CAPS_2025_COMPLIANCE):
             if rule.effective <= d < until:
                 dates.add(d)
+        seen: set[str] = set()
         for d in sorted(dates):
             cap, additive, name = cap_cents(cls, d)
+            if name in seen:  # one report per rule and cap regime
+                continue
+            seen.add(name)
             if rule.cents_per_min > cap + additive:
                 problems.append(
                     f"rate {rule.cents_per_min}c/min ({rule.call_type}/{rule.jurisdiction}, effective "

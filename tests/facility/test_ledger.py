@@ -1,0 +1,321 @@
+"""The ledger on a real SQLite file: schema, PINs, money, numbers, the journal."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+
+from phonesim.clock import VirtualClock
+from phonesim.config import load_config
+from phonesim.exc import InsufficientFunds, InvalidNumber, LedgerError, NotFound
+from phonesim.facility import schema
+from phonesim.facility.ledger import DEMO, Ledger
+
+
+@pytest.fixture
+def cfg():
+    return load_config(search=False)
+
+
+@pytest.fixture
+def ledger(tmp_path, cfg):
+    with Ledger.open(tmp_path / "facility.sqlite3", clock=VirtualClock(), cfg=cfg) as led:
+        yield led
+
+
+def test_file_settings_and_schema(ledger, tmp_path):
+    conn = sqlite3.connect(tmp_path / "facility.sqlite3")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    versions = [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY version")]
+    assert versions == [v for v, _ in schema.MIGRATIONS]
+    assert ledger.schema_version == schema.LATEST
+    assert ledger._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert ledger._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert "schema v" in repr(ledger)
+
+
+def test_a_v1_file_is_migrated_on_open(tmp_path, cfg):
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert schema.migrate(conn, target=1) == [1]
+    conn.execute("INSERT INTO cdrs(offhook_s, offhook_at, number) VALUES (1.0, 'x', '5735550100')")
+    conn.close()
+    with Ledger.open(path, cfg=cfg) as led:
+        assert led.schema_version == schema.LATEST
+        names = {r[1] for r in led._conn.execute("PRAGMA index_list(cdrs)")}
+        assert "cdrs_number" in names  # v2
+        cols = {r[1] for r in led._conn.execute("PRAGMA table_info(cdrs)")}
+        assert {"accepted_s", "extra"} <= cols  # v3
+        assert led._query("SELECT number FROM cdrs")[0][0] == "5735550100"
+    with Ledger.open(path, cfg=cfg) as led:  # opening again applies nothing
+        assert [r[0] for r in led._query("SELECT version FROM schema_version")] == [1, 2, 3]
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
+    path = tmp_path / "junk.sqlite3"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(LedgerError, match="junk.sqlite3: cannot open"):
+        Ledger.open(path)
+
+
+def test_close_is_idempotent_and_use_after_close_is_an_error(tmp_path):
+    led = Ledger.open(tmp_path / "x.sqlite3")
+    led.close()
+    led.close()
+    assert "closed" in repr(led)
+    with pytest.raises(LedgerError, match="closed"):
+        led.fund_prepaid("5735550100", 100)
+
+
+# --- PINs ---------------------------------------------------------------------------
+def test_pins_are_salted_and_hashed(ledger):
+    ledger.add_inmate("1", "A", "1234")
+    ledger.add_inmate("2", "B", "4321")
+    rows = ledger._query("SELECT pin_salt, pin_hash FROM inmates ORDER BY id")
+    assert all(b"1234" not in bytes(r["pin_hash"]) for r in rows)
+    assert rows[0]["pin_salt"] != rows[1]["pin_salt"] and len(rows[0]["pin_salt"]) == 16
+    dump = "\n".join(ledger._conn.iterdump())
+    assert "1234" not in dump.replace("'1'", "")  # the PIN itself is nowhere in the file
+
+
+def test_pin_rules(ledger):
+    with pytest.raises(ValueError, match="expected 4 digits"):
+        ledger.add_inmate("1", "A", "12345")
+    with pytest.raises(ValueError, match="digits only"):
+        ledger.add_inmate("1", "A", "12a4")
+    ledger.add_inmate("1", "A", "1234")
+    with pytest.raises(LedgerError, match="already used"):
+        ledger.add_inmate("2", "B", "1234")
+    with pytest.raises(LedgerError, match="already exists"):
+        ledger.add_inmate("1", "C", "5555")
+    with pytest.raises(ValueError, match="status"):
+        ledger.add_inmate("3", "C", "5556", status="vip")
+
+
+def test_authenticate_and_lockout_per_terminal(ledger):
+    ledger.add_inmate("1001", "John Doe", "1234")
+    ok = ledger.authenticate("1234", now_s=10, terminal="t1")
+    assert ok.ok and ok.inmate.id == "1001" and not ok.locked
+    r1 = ledger.authenticate("1111", now_s=11, terminal="t1")
+    r2 = ledger.authenticate("2222", now_s=12, terminal="t1")
+    assert (r1.ok, r1.failures, r2.failures, r2.locked) == (False, 1, 2, False)
+    other = ledger.authenticate("3333", now_s=12, terminal="t2")
+    assert other.failures == 1  # counted per phone
+    r3 = ledger.authenticate("3333", now_s=13, terminal="t1")
+    assert r3.locked and r3.failures == 3 and r3.locked_until_s == pytest.approx(13 + 1800)
+    # while locked even the right PIN is not checked
+    assert ledger.authenticate("1234", now_s=100, terminal="t1").locked
+    assert not ledger.authenticate("1234", now_s=100, terminal="t1").ok
+    after = ledger.authenticate("1234", now_s=13 + 1801, terminal="t1")
+    assert after.ok and after.failures == 0
+
+
+def test_a_right_pin_resets_the_count(ledger):
+    ledger.add_inmate("1001", "John Doe", "1234")
+    ledger.authenticate("1111", now_s=1)
+    ledger.authenticate("2222", now_s=2)
+    assert ledger.authenticate("1234", now_s=3).ok
+    assert ledger.authenticate("1111", now_s=4).failures == 1
+
+
+def test_id_plus_passcode_counts_against_the_inmate(ledger):
+    ledger.add_inmate("1001", "John Doe", "1234")
+    ledger.add_inmate("1002", "Jane Roe", "5678")
+    for i in range(3):
+        r = ledger.authenticate("5678", now_s=i, inmate_id="1001")  # someone else's PIN
+    assert r.locked
+    assert ledger.inmate("1001").locked_until_s > 0
+    assert ledger.authenticate("1234", now_s=5, inmate_id="1001").locked
+    ledger.unlock("1001")
+    assert ledger.authenticate("1234", now_s=6, inmate_id="1001").ok
+
+
+def test_set_pin_and_status(ledger):
+    ledger.add_inmate("1001", "John Doe", "1234", housing_unit="A-1")
+    ledger.set_pin("1001", "9876")
+    assert not ledger.authenticate("1234", now_s=1).ok
+    assert ledger.authenticate("9876", now_s=2).ok
+    assert ledger.set_status("1001", "segregation", housing_unit="SEG").status == "segregation"
+    assert ledger.inmate("1001").housing_unit == "SEG"
+    with pytest.raises(NotFound, match="'9999'"):
+        ledger.set_status("9999", "general")
+
+
+# --- money --------------------------------------------------------------------------
+def test_trust_to_debit_transfer(ledger):
+    ledger.add_inmate("1001", "John Doe", "1234")
+    assert ledger.credit_trust("1001", 5000) == 5000
+    receipt = ledger.transfer_trust_to_debit("1001", 1234)
+    assert (receipt.trust_after_cents, receipt.debit_after_cents) == (3766, 1234)
+    assert ledger.trust_balance_cents("1001") == 3766 and ledger.debit_balance_cents("1001") == 1234
+    with pytest.raises(InsufficientFunds, match="3766c, cannot transfer 4000c"):
+        ledger.transfer_trust_to_debit("1001", 4000)
+    assert ledger.trust_balance_cents("1001") == 3766  # nothing moved
+    with pytest.raises(ValueError, match="whole cents > 0"):
+        ledger.credit_trust("1001", -5)
+    with pytest.raises(ValueError, match="whole cents > 0"):
+        ledger.credit_trust("1001", 1.5)
+    assert ledger.reconcile() == []
+
+
+def test_charges_are_idempotent_and_never_overdraw(ledger):
+    ledger.fund_prepaid("573-555-0100", 12)
+    r0 = ledger.charge_minute(7, 0, payer_kind="prepaid", payer_id="5735550100", amount_cents=5)
+    again = ledger.charge_minute(7, 0, payer_kind="prepaid", payer_id="5735550100", amount_cents=5)
+    assert (r0.ok, r0.balance_after_cents, r0.duplicate) == (True, 7, False)
+    assert (again.ok, again.balance_after_cents, again.duplicate) == (True, 7, True)
+    assert ledger.charge_minute(7, 1, payer_kind="prepaid", payer_id="5735550100", amount_cents=5).ok
+    short = ledger.charge_minute(7, 2, payer_kind="prepaid", payer_id="5735550100", amount_cents=5)
+    assert not short.ok and short.balance_after_cents == 2 and "2c < 5c" in short.reason
+    assert ledger.prepaid_balance_cents("5735550100") == 2
+    # the failed minute was not recorded: it can succeed after a deposit
+    ledger.fund_prepaid("5735550100", 100)
+    assert ledger.charge_minute(7, 2, payer_kind="prepaid", payer_id="5735550100", amount_cents=5).ok
+    assert [c["minute_index"] for c in ledger.charges_for_call(7)] == [0, 1, 2]
+    assert ledger.reconcile() == []
+
+
+def test_debit_and_free_charges(ledger):
+    ledger.add_inmate("1001", "John Doe", "1234")
+    ledger.credit_debit("1001", 10)
+    assert ledger.charge_minute(1, 0, payer_kind="debit", payer_id="1001", amount_cents=5).balance_after_cents == 5
+    free = ledger.charge_minute(2, 0, payer_kind="free", payer_id="", amount_cents=0)
+    assert free.ok and free.amount_cents == 0
+    assert ledger.debit_balance_cents("1001") == 5
+    no_account = ledger.charge_minute(3, 0, payer_kind="prepaid", payer_id="3145550100", amount_cents=5)
+    assert not no_account.ok and "no prepaid account" in no_account.reason
+    with pytest.raises(ValueError, match="payer_kind"):
+        ledger.charge_minute(4, 0, payer_kind="cash", payer_id="1001", amount_cents=5)
+    assert ledger.reconcile() == []
+
+
+def test_direct_bill_accrues_up_to_the_limit_and_pays(ledger):
+    ledger.open_direct_bill("3145550199", credit_limit_cents=12)
+    assert ledger.charge_minute(1, 0, payer_kind="collect", payer_id="3145550199", amount_cents=5).balance_after_cents == 7
+    assert ledger.charge_minute(1, 1, payer_kind="collect", payer_id="3145550199", amount_cents=5).balance_after_cents == 2
+    over = ledger.charge_minute(1, 2, payer_kind="collect", payer_id="3145550199", amount_cents=5)
+    assert not over.ok and "credit limit 12c" in over.reason
+    assert ledger.direct_bill("3145550199").owed_cents == 10
+    assert ledger.pay_direct_bill("3145550199", 10) == 0
+    with pytest.raises(ValueError, match="at most the 0c owed"):
+        ledger.pay_direct_bill("3145550199", 1)
+    month = ledger.statement("3145550199", "2026-01")
+    assert (month.charges_cents, month.payments_cents, month.owed_cents) == (10, 10, 0)
+    assert [line.kind for line in month.lines] == ["call-charge", "call-charge", "payment"]
+    assert ledger.reconcile() == []
+
+
+def test_unusual_increase_blocks_the_direct_bill_btn(tmp_path, cfg):
+    clock = VirtualClock()  # 2026-01-01
+    with Ledger.open(tmp_path / "db.sqlite3", clock=clock, cfg=cfg) as led:
+        led.open_direct_bill("3145550199", credit_limit_cents=10_000)
+        led.charge_minute(1, 0, payer_kind="collect", payer_id="3145550199", amount_cents=100)
+        clock.advance_s(31 * 86400)  # February; the profile blocks at +100 %
+        for minute in range(3):
+            assert led.charge_minute(2, minute, payer_kind="collect", payer_id="3145550199",
+                                     amount_cents=100).ok
+        account = led.direct_bill("3145550199")
+        assert account.blocked and "unusual increase: 300c in 2026-02 vs 100c in 2026-01" in account.blocked_reason
+        refused = led.charge_minute(3, 0, payer_kind="collect", payer_id="3145550199", amount_cents=100)
+        assert not refused.ok and "blocked" in refused.reason
+        led.set_direct_bill_block("3145550199", False)
+        assert not led.direct_bill("3145550199").blocked
+        assert led.reconcile() == []
+
+
+def test_the_journal_is_append_only_and_reconcile_finds_tampering(ledger):
+    ledger.fund_prepaid("5735550100", 100)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        ledger._conn.execute("UPDATE journal SET amount_cents=1")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        ledger._conn.execute("DELETE FROM journal")
+    with pytest.raises(sqlite3.IntegrityError):
+        ledger._conn.execute("UPDATE accounts SET balance_cents=-1")
+    ledger._conn.execute("UPDATE accounts SET balance_cents=99 WHERE kind='prepaid'")
+    problems = ledger.reconcile()
+    assert len(problems) == 1 and "balance 99c but journal sums to 100c" in problems[0]
+
+
+def test_bad_btn_is_a_clear_error(ledger):
+    with pytest.raises(InvalidNumber, match="BTN: expected a 10-digit number, got '57355501'"):
+        ledger.fund_prepaid("57355501", 100)
+
+
+def test_two_threads_charging_at_once(ledger):
+    ledger.fund_prepaid("5735550100", 1000)
+    errors = []
+
+    def work(call_id):
+        try:
+            for minute in range(50):
+                ledger.charge_minute(call_id, minute % 25, payer_kind="prepaid", payer_id="5735550100",
+                                     amount_cents=3)
+        except Exception as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(i,), name=f"charger-{i}") for i in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == []
+    assert ledger.prepaid_balance_cents("5735550100") == 1000 - 2 * 25 * 3
+    assert ledger.reconcile() == []
+
+
+# --- numbers ------------------------------------------------------------------------
+def test_approved_list_and_requests(ledger):
+    ledger.add_inmate("1001", "John Doe", "1234")
+    req = ledger.request_number("1001", "(573) 555-0100")
+    assert req.status == "pending" and req.number == "5735550100"
+    assert [r.number for r in ledger.pending_requests()] == ["5735550100"]
+    assert not ledger.is_approved("1001", "5735550100")
+    ledger.approve_number("1001", "5735550100")
+    assert ledger.is_approved("1001", "1-573-555-0100")
+    assert ledger.pending_requests() == []
+    ledger.reject_number("1001", "2125551234")
+    assert not ledger.is_approved("1001", "2125551234")
+    with pytest.raises(NotFound):
+        ledger.request_number("nobody", "5735550100")
+
+
+def test_blocks_and_privileged(ledger):
+    block = ledger.block_number("816-555-0111", kind="keypad", by="called party")
+    assert block.kind == "keypad" and ledger.is_blocked("8165550111")
+    ledger.block_number("8165550111", kind="security")  # the first block stays
+    assert ledger.block_info("8165550111").kind == "keypad"
+    assert ledger.unblock_number("8165550111") and not ledger.unblock_number("8165550111")
+    with pytest.raises(ValueError, match="block kind"):
+        ledger.block_number("8165550111", kind="casual")
+    ledger.set_privileged("5735550123", name="Public Defender")
+    assert ledger.is_privileged("573-555-0123")
+    ledger.set_privileged("5735550123", False)
+    assert not ledger.is_privileged("5735550123")
+    assert not ledger.is_privileged("garbage")
+
+
+def test_seed_demo_is_idempotent(ledger, cfg):
+    first = ledger.seed_demo(cfg)
+    snapshot = ledger._query("SELECT COUNT(*) FROM journal")[0][0]
+    second = ledger.seed_demo(cfg)
+    assert first["created"] == ["1001", "1002", "1003"] and second["created"] == []
+    assert ledger._query("SELECT COUNT(*) FROM journal")[0][0] == snapshot
+    assert ledger.trust_balance_cents("1001") == 5000 and ledger.debit_balance_cents("1001") == 1000
+    assert ledger.authenticate("1234", now_s=1).inmate.name == "John Doe"
+    assert ledger.inmate("1002").status == "restricted" and ledger.inmate("1003").status == "segregation"
+    assert ledger.prepaid_balance_cents(DEMO["prepaid_btn"]) == 2500
+    assert ledger.direct_bill(DEMO["direct_bill_btn"]).credit_limit_cents == 3000
+    assert ledger.is_privileged(DEMO["attorney"]) and ledger.is_blocked(DEMO["blocked_by_party"])
+    assert ledger.reconcile() == []
+
+
+def test_seed_demo_follows_the_pin_length_of_the_profile(tmp_path):
+    bop = tmp_path / "bop.toml"
+    bop.write_text('[facility]\nprofile = "federal-bop"\n')
+    cfg = load_config(bop)
+    with Ledger.open(tmp_path / "bop.sqlite3", cfg=cfg) as led:
+        seeded = led.seed_demo(cfg)
+        assert seeded["pins"]["1001"] == "123456789"
+        assert led.authenticate("123456789", now_s=1).ok

@@ -1,0 +1,121 @@
+"""Ledger invariants under random operation sequences (hypothesis state machine).
+
+A plain-Python model keeps the expected balances; after every step the real
+ledger (a SQLite file) must agree with it, no balance may be negative, the
+journal must reconcile, and a repeated (call, minute) charge must never charge
+twice.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from phonesim.clock import VirtualClock
+from phonesim.exc import InsufficientFunds
+from phonesim.facility.ledger import Ledger
+
+INMATES = ["1001", "1002"]
+BTNS = ["5735550100", "3145550199"]
+amounts = st.integers(min_value=1, max_value=700)
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = tempfile.TemporaryDirectory()
+        self.clock = VirtualClock()
+        self.ledger = Ledger.open(Path(self.tmp.name) / "l.sqlite3", clock=self.clock)
+        for i, inmate in enumerate(INMATES):
+            self.ledger.add_inmate(inmate, f"Person {i}", f"{i + 1}" * 4)
+        self.ledger.open_direct_bill(BTNS[1], credit_limit_cents=2000)
+        self.trust = dict.fromkeys(INMATES, 0)
+        self.debit = dict.fromkeys(INMATES, 0)
+        self.prepaid = dict.fromkeys(BTNS, 0)
+        self.owed = 0
+        self.funded: set[str] = set()
+        self.charged: dict[tuple[int, int], int] = {}
+
+    def teardown(self) -> None:
+        self.ledger.close()
+        self.tmp.cleanup()
+
+    @rule(inmate=st.sampled_from(INMATES), amount=amounts)
+    def deposit_trust(self, inmate, amount):
+        assert self.ledger.credit_trust(inmate, amount) == self.trust[inmate] + amount
+        self.trust[inmate] += amount
+
+    @rule(inmate=st.sampled_from(INMATES), amount=amounts)
+    def buy_phone_time(self, inmate, amount):
+        try:
+            receipt = self.ledger.transfer_trust_to_debit(inmate, amount)
+        except InsufficientFunds:
+            assert self.trust[inmate] < amount
+            return
+        self.trust[inmate] -= amount
+        self.debit[inmate] += amount
+        assert (receipt.trust_after_cents, receipt.debit_after_cents) == (self.trust[inmate], self.debit[inmate])
+
+    @rule(btn=st.sampled_from(BTNS), amount=amounts)
+    def fund_prepaid(self, btn, amount):
+        self.ledger.fund_prepaid(btn, amount)
+        self.prepaid[btn] += amount
+        self.funded.add(btn)
+
+    @rule(call_id=st.integers(1, 4), minute=st.integers(0, 5), amount=st.integers(0, 60),
+          payer=st.sampled_from(["debit:1001", "debit:1002", "prepaid:5735550100", "prepaid:3145550199",
+                                 "collect:3145550199"]))
+    def charge(self, call_id, minute, amount, payer):
+        kind, payer_id = payer.split(":")
+        result = self.ledger.charge_minute(call_id, minute, payer_kind=kind, payer_id=payer_id,
+                                           amount_cents=amount)
+        key = (call_id, minute)
+        if key in self.charged:
+            assert result.duplicate and result.ok
+            assert result.amount_cents == self.charged[key]
+            return
+        assert not result.duplicate
+        if kind == "debit":
+            fits = self.debit[payer_id] >= amount
+        elif kind == "prepaid":  # an AdvanceConnect account exists once funded
+            fits = payer_id in self.funded and self.prepaid[payer_id] >= amount
+        else:
+            fits = self.owed + amount <= 2000
+        assert result.ok == fits, (result, kind, payer_id, amount)
+        if result.ok:
+            self.charged[key] = amount
+            if kind == "debit":
+                self.debit[payer_id] -= amount
+            elif kind == "prepaid":
+                self.prepaid[payer_id] -= amount
+            else:
+                self.owed += amount
+
+    @precondition(lambda self: self.owed > 0)
+    @rule(data=st.data())
+    def pay_bill(self, data):
+        amount = data.draw(st.integers(1, self.owed))
+        assert self.ledger.pay_direct_bill(BTNS[1], amount) == self.owed - amount
+        self.owed -= amount
+
+    @rule()
+    def time_passes(self):
+        self.clock.advance_s(3600)
+
+    @invariant()
+    def balances_match_the_model_and_reconcile(self):
+        for inmate in INMATES:
+            assert self.ledger.trust_balance_cents(inmate) == self.trust[inmate] >= 0
+            assert self.ledger.debit_balance_cents(inmate) == self.debit[inmate] >= 0
+        for btn in BTNS:
+            assert self.ledger.prepaid_balance_cents(btn) == self.prepaid[btn] >= 0
+        assert self.ledger.direct_bill(BTNS[1]).owed_cents == self.owed
+        assert self.ledger.reconcile() == []
+
+
+LedgerMachine.TestCase.settings = settings(max_examples=30, stateful_step_count=30, deadline=None)
+TestLedgerInvariants = LedgerMachine.TestCase
