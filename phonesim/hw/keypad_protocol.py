@@ -303,7 +303,10 @@ class KeypadProtocol:
             self.expected_seq = hello.next_seq
             return
         ahead = (hello.next_seq - self.expected_seq) % SEQ_MODULO
-        if 0 < ahead < SEQ_MODULO // 2:  # events sent while the link was down never arrived
+        if ahead >= SEQ_MODULO // 2:  # the count went back: a reboot that drew the same boot id
+            self.stats.reboots += 1
+            self.expected_seq = hello.next_seq
+        elif ahead:  # events sent while the link was down never arrived
             self.stats.seq_gaps += 1
             self.stats.lost_events += ahead
 
