@@ -11,7 +11,7 @@ import tty
 import pytest
 
 from firmware_stubs.host.runner import FirmwareProcess, find_micropython
-from phonesim.events import HookChanged, KeyDown, KeyUp, LinkChanged
+from phonesim.events import KeyDown, KeyUp, LinkChanged
 from phonesim.exc import DeviceNotFound, InvalidUrl, KeypadError
 from phonesim.hw.keypad import open_keypad
 from phonesim.hw.keypad_protocol import encode_line
