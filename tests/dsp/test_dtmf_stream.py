@@ -1,0 +1,119 @@
+"""Streaming, chunking, multi-channel and lost-audio behaviour of the DTMF detector."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from benchmarks.dtmf.conditions import realistic_pin
+from phonesim.dsp.dtmf import KEYS, DtmfDetector, DtmfDigit, DtmfGenerator
+
+GEN = DtmfGenerator()
+
+
+def feed_in_chunks(x, sizes, det=None) -> list[DtmfDigit]:
+    det = det or DtmfDetector()
+    out, at, i = [], 0, 0
+    while at < x.shape[-1]:
+        k = sizes[i % len(sizes)]
+        out += det.feed(x[..., at:at + k])
+        at += k
+        i += 1
+    return out
+
+
+@pytest.fixture(scope="module")
+def line_signal():
+    rng = np.random.default_rng(11)
+    return np.concatenate([realistic_pin(rng).audio for _ in range(4)])
+
+
+@pytest.mark.parametrize("size", [1, 7, 102, 160, 441, 1024])
+def test_same_digits_and_timing_for_any_chunk_size(line_signal, size):
+    whole = DtmfDetector().feed(line_signal)
+    assert len(whole) >= 16
+    assert feed_in_chunks(line_signal, [size]) == whole
+
+
+@settings(max_examples=25, deadline=None)
+@given(sizes=st.lists(st.integers(0, 700), min_size=1, max_size=20).filter(any),
+       digits=st.text(alphabet=KEYS, min_size=1, max_size=6),
+       on_ms=st.integers(40, 120), off_ms=st.integers(40, 120), lead=st.integers(0, 400))
+def test_random_chunking_and_digit_strings_round_trip(sizes, digits, on_ms, off_ms, lead):
+    x = GEN.digits(digits, on_ms=on_ms, off_ms=off_ms, lead_ms=lead / 8, tail_ms=60)
+    whole = DtmfDetector().feed(x)
+    assert "".join(d.digit for d in whole) == digits
+    assert feed_in_chunks(x, sizes) == whole
+
+
+def test_digits_carry_absolute_sample_positions_across_feeds():
+    det = DtmfDetector()
+    det.feed(np.zeros(12345, dtype=np.int16))
+    (d,) = det.feed(GEN.digits("7", on_ms=100, tail_ms=60))
+    assert abs(d.start_sample - 12345) <= 12
+    assert abs(d.end_sample - (12345 + 800)) <= 12
+    assert det.samples_seen == 12345 + 800 + 480
+
+
+def test_n_channels_equal_n_single_channel_detectors(line_signal):
+    rng = np.random.default_rng(5)
+    n = 6
+    signals = np.stack([np.roll(line_signal, int(rng.integers(0, line_signal.size))) for _ in range(n)])
+    signals[2] = 0  # a silent line among busy ones
+    multi = feed_in_chunks(signals, [160], DtmfDetector(channels=n))
+    singles = []
+    for c in range(n):
+        singles += [DtmfDigit(d.digit, d.start_sample, d.end_sample, d.low_dbm0, d.high_dbm0, d.twist_db, c)
+                    for d in feed_in_chunks(signals[c], [160])]
+    assert len(multi) > 40
+    assert sorted(multi, key=lambda d: (d.channel, d.start_sample)) == \
+        sorted(singles, key=lambda d: (d.channel, d.start_sample))
+    assert not [d for d in multi if d.channel == 2]
+
+
+def test_fill_in_invents_nothing_and_advances_the_counter():
+    det = DtmfDetector()
+    assert det.fill_in(5000) == []
+    assert det.samples_seen == 5000
+    (d,) = det.feed(GEN.digits("9", on_ms=80, tail_ms=60))
+    assert abs(d.start_sample - 5000) <= 12
+
+
+def test_fill_in_drops_the_partial_block_and_keeps_later_digits_exact():
+    x = GEN.digits("12", on_ms=80, off_ms=200, tail_ms=60)
+    det = DtmfDetector()
+    first = det.feed(x[:1300])  # ends in the silence after "1", mid sub-block
+    det.fill_in(100)
+    rest = det.feed(x[1400:])
+    assert "".join(d.digit for d in first + rest) == "12"
+    two = (first + rest)[-1]
+    assert abs(two.start_sample - 2240) <= 12  # the counter counted the lost samples
+
+
+def test_short_loss_inside_a_held_key_is_bridged_long_loss_closes_it():
+    x = GEN.digits("6", on_ms=300, tail_ms=60)
+    det = DtmfDetector()
+    out = det.feed(x[:1000])
+    out += det.fill_in(80)  # 10 ms lost
+    out += det.feed(x[1080:])
+    assert [d.digit for d in out] == ["6"]
+    det = DtmfDetector()
+    out = det.feed(x[:1000])
+    out += det.fill_in(400)  # 50 ms lost: the first part is reported, the rest is a new press
+    assert [d.digit for d in out] == ["6"]
+    assert out[0].end_sample <= 1000
+
+
+def test_reset_forgets_a_digit_in_progress():
+    det = DtmfDetector()
+    det.feed(GEN.digits("4", on_ms=100))
+    det.reset()
+    assert det.samples_seen == 0
+    assert det.feed(np.zeros(2000, dtype=np.int16)) == []
+
+
+def test_float_input_in_16_bit_units_gives_the_same_digits():
+    x = GEN.digits("0#", on_ms=60, tail_ms=60)
+    assert DtmfDetector().feed(x.astype(np.float64)) == DtmfDetector().feed(x)
