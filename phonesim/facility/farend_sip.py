@@ -106,6 +106,7 @@ _OPTION_NAMES = (
     "display_name",
     "transport",
 )
+_DTMF_EVENTS = {key: code for code, key in enumerate("0123456789*#ABCD")}
 _NUMBER_RE = re.compile(r"^[0-9A-Za-z*#+._-]{1,64}$")
 _instance_ids = itertools.count(1)
 
@@ -821,22 +822,45 @@ class SipFarEnd(FarEnd):
         )
 
     async def _pace(self) -> None:
-        """Send one RTP packet every 20 ms: the line's next frame, or silence."""
+        """Send one RTP packet every 20 ms: the line's next frame, silence, or a key.
+
+        RFC 4733 keys are paced like audio: a packet every 20 ms with the event's
+        growing duration (the first with the marker bit), three end packets, then
+        a short gap; the audio timestamp keeps running underneath (RFC 4733 §2.5).
+        """
         silence = self._ulaw_encode(np.zeros(FRAME_SAMPLES, dtype=np.int16)).tobytes()
         timestamp = 0
-        suppress_frames = 0
+        key = None  # (event code, start timestamp, samples sent so far)
+        gap_frames = 0
+        tone_samples = DTMF_TONE_MS * 8
         period_s = FRAME_SAMPLES / 8000
         next_at = self._loop.time()
         while True:
             frame = self._tx_frames.popleft() if self._tx_frames else None
             rtp = self._rtp
             if rtp is not None and self._media_remote is not None:
-                if suppress_frames > 0:
-                    suppress_frames -= 1
-                elif self._dtmf_out and self.state == "answered":
-                    digit = self._dtmf_out.popleft()
-                    rtp.send_dtmf(digit, duration_ms=DTMF_TONE_MS, timestamp=timestamp)
-                    suppress_frames = (DTMF_TONE_MS + DTMF_GAP_MS) // 20 - 1
+                if key is None and gap_frames == 0 and self._dtmf_out and self.state == "answered":
+                    key = (_DTMF_EVENTS[self._dtmf_out.popleft()], timestamp, 0)
+                if key is not None:
+                    code, start_ts, sent = key
+                    sent += FRAME_SAMPLES
+                    end = sent >= tone_samples
+                    payload = bytes([code, (0x80 if end else 0) | 10]) + sent.to_bytes(2, "big")
+                    for _ in range(3 if end else 1):
+                        # aiortp has no paced event sender; its RtpSender keeps our sequence.
+                        rtp._sender.send_raw(
+                            TELEPHONE_EVENT_PAYLOAD_TYPE,
+                            payload,
+                            start_ts,
+                            marker=1 if sent == FRAME_SAMPLES else 0,
+                            addr=self._media_remote,
+                        )
+                    key = None if end else (code, start_ts, sent)
+                    gap_frames = DTMF_GAP_MS // 20 if end else 0
+                elif gap_frames > 0:
+                    gap_frames -= 1
+                    rtp.send_audio(silence, timestamp)
+                    self.tx_packets += 1
                 else:
                     payload = silence if frame is None else self._ulaw_encode(frame).tobytes()
                     rtp.send_audio(payload, timestamp)

@@ -174,6 +174,7 @@ class BaresipPeer:
         while True:
             try:
                 self._sock = socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=1.0)
+                self._sock.settimeout(None)  # the reader blocks until baresip says something
                 break
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -246,7 +247,10 @@ class BaresipPeer:
                 return message
 
     def received_dtmf(self) -> str:
-        return "".join(m.get("param", "") for m in self.seen if m.get("type") == "CALL_DTMF_START")
+        """Keys baresip received as RFC 4733 telephone-events (``CALL_DTMF_START``), in order."""
+        return "".join(
+            m.get("param", "") for m in list(self.seen) if m.get("type") == "CALL_DTMF_START"
+        )
 
     def stop(self) -> None:
         if self._sock is not None:
