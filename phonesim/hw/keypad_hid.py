@@ -177,7 +177,7 @@ class HidKeypad(Keypad):
         self._next_retry_s = now + self.retry_s
         try:
             self._device = self._open()
-        except (KeypadError, BackendUnavailable):
+        except (KeypadError, DeviceNotFound, BackendUnavailable):
             return []
         self.reconnects += 1
         return [LinkChanged(True, f"reopened {self.path}")]

@@ -53,6 +53,7 @@ class StdinKeypad(Keypad):
         self._hook = False
         self._seq = 0
         self._eof = False
+        self._end_reported = False
         self.ignored = 0
 
     def _next_seq(self) -> int:
@@ -78,6 +79,14 @@ class StdinKeypad(Keypad):
                 self._release_s = now + self.hold_ms / 1000.0
         return out
 
+    def _play_then_end(self) -> list:
+        """After end of input: the remaining presses, then LinkChanged(False) once."""
+        out = self._play()
+        if not self._typed and self._holding is None and not self._end_reported:
+            self._end_reported = True
+            out.append(LinkChanged(False, "end of input"))
+        return out
+
     def _next_due_s(self) -> float | None:
         if self._holding is not None:
             return self._release_s
@@ -86,7 +95,7 @@ class StdinKeypad(Keypad):
         return None
 
     def _read_raw(self, timeout_s: float) -> list:
-        out = self._play()
+        out = self._play_then_end() if self._eof else self._play()
         if out:
             return out
         wait_s = max(0.0, timeout_s)
@@ -94,14 +103,14 @@ class StdinKeypad(Keypad):
         if due is not None:
             wait_s = min(wait_s, max(0.0, due - time.monotonic()))
         if self._eof:
-            time.sleep(wait_s)  # stdin is finished; only queued presses remain
-            return self._play()
+            time.sleep(wait_s)  # stdin is finished; only queued presses can still come
+            return self._play_then_end()
         ready, _, _ = select.select([self.fd], [], [], wait_s)
         if ready:
             data = os.read(self.fd, 256)
             if not data:
                 self._eof = True
-                return self._play() + [LinkChanged(False, "end of input")]
+                return self._play_then_end()
             for ch in data.decode("ascii", errors="replace"):
                 if ch in "hH":
                     self._typed.append("h")
