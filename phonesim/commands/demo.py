@@ -64,8 +64,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              far_end="robot://rates?talk_s=90"),
     Scenario("decline", "the called party presses the decline key", "declined",
              far_end="robot://decline"),
-    Scenario("block", "the called party blocks future calls from the facility",
-             "blocked-by-called-party", far_end="robot://block", number="5735550188"),
+    Scenario("block", "the called party blocks future calls from the facility (a debit call)",
+             "blocked-by-called-party", far_end="robot://block", call_type="1", number="5735550188"),
     Scenario("busy", "the called number is busy", "busy", far_end="robot://busy"),
     Scenario("no-answer", "nobody answers within the ring timeout", "no-answer",
              far_end="robot://noanswer"),
@@ -199,7 +199,7 @@ class DemoResult:
         far_digits = [t["digit"] for t in self.transcript if t["kind"] == "digit" and t["side"] == "far"]
         return {
             "scenario": self.scenario.name,
-            "call_id": getattr(cdr, "id", None),
+            "call_id": getattr(cdr, "call_id", None),
             "disposition": getattr(cdr, "disposition", self.call.get("disposition")),
             "expected_disposition": self.scenario.expect,
             "as_expected": self.expect_ok,
@@ -287,8 +287,11 @@ def _describe(t: dict) -> str:
 
 
 def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realtime: bool = False,
-                 far_end_url: str | None = None) -> DemoResult:
-    """Run one scenario end to end; return the transcript, the CDR and a summary."""
+                 far_end_url: str | None = None, on_frame=None) -> DemoResult:
+    """Run one scenario end to end; return the transcript, the CDR and a summary.
+
+    ``on_frame(line)`` is called after every frame (tests use it to pause a call).
+    """
     from phonesim.facility.cdr import CdrStore
     from phonesim.facility.farend import open_far_end
     from phonesim.facility.ledger import Ledger
@@ -324,6 +327,8 @@ def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realti
 
         def step(frame_index: int) -> bool:
             phone.step(frame_index)
+            if on_frame is not None:
+                on_frame(line)
             if line.calls and not ended_at:
                 ended_at.append(clock.frame)
             if ended_at and clock.frame - ended_at[0] >= FRAMES_PER_SECOND // 2:

@@ -505,7 +505,7 @@ class CallFlow:
             return self._end(state, "no-answer", now, inmate=("no_answer", "goodbye"))
         if isinstance(event, FarEndAnswered):
             state = replace(_clear_timers(state, "ring"), phase=Phase.ANNOUNCING)
-            return state, [LogEvent.of("answered"),
+            return state, [SetCdr.of(answered_frame=now), LogEvent.of("answered"),
                            PlayPrompt(self.announcement(state), FAR, "announce", barge_in=True)]
         return state, []
 
@@ -579,7 +579,7 @@ class CallFlow:
         recording = not state.privileged
         if recording:
             actions.append(StartRecording())
-        actions += [StartWarnings(), SetCdr.of(answered_frame=now), LogEvent.of("accepted")]
+        actions += [StartWarnings(), SetCdr.of(accepted_frame=now), LogEvent.of("accepted")]
         state = replace(_clear_timers(state, "accept"), phase=Phase.CONNECTED, ringback=False,
                         bridged=True, recording=recording, warnings=True, connected_frame=now,
                         minutes_started=0)
@@ -594,9 +594,8 @@ class CallFlow:
     # --- connected -----------------------------------------------------------------------
     def _start_minute(self, state: CallState, now: int):
         index = state.minutes_started
-        actions: list = [SetCdr.of(billed_minutes=index + 1)]
-        if state.cents_per_min > 0:
-            actions.insert(0, Charge(index, state.cents_per_min))
+        # privileged calls are charged 0 cents: the ledger records the free minute
+        actions: list = [Charge(index, state.cents_per_min), SetCdr.of(billed_minutes=index + 1)]
         state = replace(state, minutes_started=index + 1)
         next_at = state.connected_frame + (index + 1) * self.minute_frames
         if next_at < state.connected_frame + state.limit_frames:

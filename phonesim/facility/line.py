@@ -49,7 +49,11 @@ from phonesim.facility.callflow import CallFlow, CallState, Phase
 
 log = logging.getLogger(__name__)
 
-FAR_LISTEN_PHASES = (Phase.ANNOUNCING, Phase.CONNECTED)
+#: The far-end DTMF detector listens for the called party's choice; once connected the
+#: three-way detector watches far-end digits itself.
+FAR_LISTEN_PHASES = (Phase.ANNOUNCING,)
+#: After the accept key, far-end audio this long is not taken for three-way dialling.
+THREEWAY_GRACE_FRAMES = frames_from_s(0.5)
 TONE_LEVEL_DBM0 = -16.0
 
 
@@ -304,7 +308,8 @@ class FacilityLine:
                 if key in fields:
                     self._call[key] = fields[key]
         from phonesim.facility.cdr import UPDATABLE
-        fields = {k: v for k, v in fields.items() if k in UPDATABLE}
+        # billed minutes and amount come from the ledger's charges when the CDR closes
+        fields = {k: v for k, v in fields.items() if k in UPDATABLE and k not in ("billed_minutes", "amount_cents")}
         if fields:
             self._cdr_job(lambda cid: self.cdr.update(cid, **fields))
 
@@ -411,6 +416,10 @@ class FacilityLine:
 
     def _do_Bridge(self, a: A.Bridge) -> None:
         self._bridged = True
+        if self._threeway is not None:
+            self._threeway.reset()
+            if hasattr(self._threeway, "ignore_digits_until"):
+                self._threeway.ignore_digits_until(self.clock.frame + THREEWAY_GRACE_FRAMES)
         self._far_rx = np.zeros(FRAME_SAMPLES, dtype=np.int16)
 
     def _do_Unbridge(self, a: A.Unbridge) -> None:
