@@ -278,11 +278,18 @@ class SippPeer:
         *,
         extra_args: tuple[str, ...] = (),
         remote: str | None = None,
+        fill: dict[str, str] | None = None,
     ) -> None:
         self.binary = require_binary("sipp", "sip-tester")
         self.dir = Path(workdir) / "sipp"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.scenario = SCENARIOS / scenario
+        if fill:  # a template: write the filled-in copy next to SIPp's logs
+            text = self.scenario.read_text()
+            for key, value in fill.items():
+                text = text.replace(f"@{key}@", value)
+            self.scenario = self.dir / scenario
+            self.scenario.write_text(text)
         self.port = free_port()
         self.media_port = free_port(pair=True)
         self.uri = f"sip:service@127.0.0.1:{self.port}"

@@ -19,6 +19,7 @@ from phonesim.events import (
     FarEndAnswered,
     FarEndBusy,
     FarEndDigit,
+    FarEndFailed,
     FarEndHungUp,
     FarEndNoAnswer,
     FarEndRinging,
@@ -52,8 +53,8 @@ def has(kind):
 def sipp(tmp_path):
     peers = []
 
-    def start(scenario: str, *args: str, remote: str | None = None) -> SippPeer:
-        peer = SippPeer(tmp_path, scenario, extra_args=args, remote=remote).start()
+    def start(scenario: str, *args: str, remote=None, fill=None) -> SippPeer:
+        peer = SippPeer(tmp_path, scenario, extra_args=args, remote=remote, fill=fill).start()
         peers.append(peer)
         return peer
 
@@ -63,15 +64,26 @@ def sipp(tmp_path):
 
 
 @pytest.mark.timeout(30)
-def test_busy_486_reports_busy_and_acks(sipp):
-    peer = sipp("uas_busy.xml")
+@pytest.mark.parametrize(
+    ("status", "reason", "expected"),
+    [
+        (486, "Busy Here", FarEndBusy()),
+        (600, "Busy Everywhere", FarEndBusy()),
+        (603, "Decline", FarEndBusy()),
+        (480, "Temporarily Unavailable", FarEndNoAnswer()),
+        (404, "Not Found", FarEndFailed(reason="SIP 404 Not Found")),
+        (503, "Service Unavailable", FarEndFailed(reason="SIP 503 Service Unavailable")),
+    ],
+)
+def test_refusal_maps_to_event_and_is_acked(sipp, status, reason, expected):
+    peer = sipp("uas_reject.xml", fill={"STATUS": str(status), "REASON": reason})
     with SipFarEnd(peer.uri, clock=None) as far_end:
         far_end.dial("5735550100")
-        events, _ = run_until(far_end, has(FarEndBusy), timeout_s=5)
-        assert isinstance(events[0], FarEndRinging)
-        assert far_end.last_status == 486
+        events, _ = run_until(far_end, has(type(expected)), timeout_s=5)
+        assert events == [FarEndRinging(), expected]
+        assert far_end.last_status == status
         assert far_end.state == "ended"
-        # SIPp's scenario ends with <recv ACK>: exit 0 proves we acknowledged the 486.
+        # The scenario ends with <recv ACK>: exit 0 proves we acknowledged the refusal.
         assert peer.wait(10) == 0, peer.errors()
 
 
