@@ -1,0 +1,195 @@
+"""Call recording: a stereo 8 kHz WAV per call, written off the line's thread.
+
+Left channel: what the inmate's handset sent (the uplink).  Right channel:
+what came from the far end, including what the facility injected (the warning
+message, prompts to the called party) — i.e. what a listener of the recording
+needs to hear both sides.
+
+Why a thread and a bounded queue: the line must produce a frame every 20 ms
+and may never wait for a disk.  :meth:`CallRecorder.write` copies the two
+frames into a queue and returns at once; a named writer thread
+(``phonesim-recorder:<file>``) appends them to the file.  If the disk stalls
+long enough for the queue to fill, frames are dropped and counted
+(``dropped_frames``) rather than delaying the call.
+
+Why the header is rewritten: a WAV header states the length of the data.
+Written only at the end, a killed process would leave a file every player
+calls empty or corrupt.  The writer rewrites the RIFF and data sizes after
+every second of audio (and at least every half second of wall time while
+frames arrive), with the data written straight to the OS (no user-space
+buffer), so after a crash or ``kill -9`` the file opens with the ``wave``
+module and holds everything except at most the last second.
+
+Never start a recorder for a privileged (attorney) call: that decision is the
+line's, and this class has no way to know.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import struct
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from phonesim.exc import DeviceClosed
+
+__all__ = ["CallRecorder"]
+
+FRAME_SAMPLES = 160
+HEADER_BYTES = 44
+_STOP = None
+
+
+def _wav_header(data_bytes: int, sample_rate_hz: int, channels: int = 2) -> bytes:
+    block_align = channels * 2
+    return (b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVE"
+            + b"fmt " + struct.pack("<IHHIIHH", 16, 1, channels, sample_rate_hz,
+                                    sample_rate_hz * block_align, block_align, 16)
+            + b"data" + struct.pack("<I", data_bytes))
+
+
+class CallRecorder:
+    """Record one call to ``path`` (stereo, 16-bit, ``sample_rate_hz``).
+
+    Parameters
+    ----------
+    path : path-like
+        The WAV to create (its folder is created if needed; an existing file is replaced).
+    sample_rate_hz : int
+        The line rate (8000).
+    queue_frames : int
+        Frames that may wait for the disk before new ones are dropped (500 = 10 s).
+    header_every_s : float
+        Seconds of audio between header rewrites (at most 1.0).
+
+    Attributes
+    ----------
+    frames_written : int
+        Stereo frames on disk.
+    dropped_frames : int
+        Frames lost because the queue was full.
+    error : OSError or None
+        A write error that stopped the recording (the call goes on).
+    """
+
+    def __init__(self, path, *, sample_rate_hz: int = 8000, queue_frames: int = 500,
+                 header_every_s: float = 1.0) -> None:
+        self.path = Path(path)
+        self.sample_rate_hz = int(sample_rate_hz)
+        self.frames_written = 0
+        self.dropped_frames = 0
+        self.error: OSError | None = None
+        self._frames_per_header = max(1, int(min(header_every_s, 1.0) * self.sample_rate_hz / FRAME_SAMPLES))
+        self._closed = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(self._fd, _wav_header(0, self.sample_rate_hz))
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_frames)
+        self._thread = threading.Thread(target=self._run, name=f"phonesim-recorder:{self.path.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    # --- the line's side -----------------------------------------------------
+    def write(self, inmate_frame, far_frame) -> bool:
+        """Hand one 20 ms frame of each side to the writer; never blocks.
+
+        Returns False if the frame was dropped (queue full or recording failed).
+        """
+        if self._closed:
+            raise DeviceClosed(f"recorder {self.path}: write after close")
+        left = np.asarray(inmate_frame)
+        right = np.asarray(far_frame)
+        if left.shape != (FRAME_SAMPLES,) or right.shape != (FRAME_SAMPLES,):
+            raise ValueError(f"recorder: expected two frames of {FRAME_SAMPLES} samples, "
+                             f"got shapes {left.shape} and {right.shape}")
+        if self.error is not None:
+            self.dropped_frames += 1
+            return False
+        stereo = np.empty((FRAME_SAMPLES, 2), dtype="<i2")
+        stereo[:, 0] = left
+        stereo[:, 1] = right
+        try:
+            self._queue.put_nowait(stereo)
+        except queue.Full:
+            self.dropped_frames += 1
+            return False
+        return True
+
+    # --- the writer thread ---------------------------------------------------
+    def _run(self) -> None:
+        since_header = 0
+        last_header = time.monotonic()
+        stopping = False
+        while not stopping:
+            try:
+                item = self._queue.get(timeout=0.25)
+            except queue.Empty:
+                item = False  # idle: just check the header
+            batch = []
+            while item is not False:
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    item = False
+            if batch and self.error is None:
+                try:
+                    os.write(self._fd, b"".join(f.tobytes() for f in batch))
+                    self.frames_written += len(batch)
+                    since_header += len(batch)
+                except OSError as err:
+                    self.error = err
+            now = time.monotonic()
+            if since_header and (since_header >= self._frames_per_header or now - last_header >= 0.5
+                                 or stopping):
+                self._rewrite_header()
+                since_header = 0
+                last_header = now
+        self._rewrite_header()
+
+    def _rewrite_header(self) -> None:
+        if self.error is not None and self.frames_written == 0:
+            return
+        data_bytes = self.frames_written * FRAME_SAMPLES * 4
+        try:
+            os.pwrite(self._fd, struct.pack("<I", 36 + data_bytes), 4)
+            os.pwrite(self._fd, struct.pack("<I", data_bytes), 40)
+        except OSError as err:
+            self.error = self.error or err
+
+    # --- lifecycle -----------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds of audio on disk."""
+        return self.frames_written * FRAME_SAMPLES / self.sample_rate_hz
+
+    def close(self) -> None:
+        """Write what is queued, finalise the header, close the file; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)  # blocks only if the queue is full: the writer is draining it
+        self._thread.join()
+        os.close(self._fd)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "recording"
+        return (f"<CallRecorder {str(self.path)!r} {state} {self.duration_s:.1f} s "
+                f"dropped={self.dropped_frames}{' error' if self.error else ''}>")
