@@ -107,7 +107,7 @@ class TimedKeypad(Keypad):
 
 
 class ScriptKeypad(TimedKeypad):
-    """``script://KEYS?interval_ms=200&hold_ms=100&hook=auto&start_ms=0``.
+    """``script://KEYS?interval_ms=200&hold_ms=100&hook=auto&start_ms=0&kind=4x3``.
 
     Plays the key script once: one symbol every ``interval_ms``, each key held
     ``hold_ms`` (default: half the interval, at most 100 ms).  ``hook=auto``
@@ -120,13 +120,16 @@ class ScriptKeypad(TimedKeypad):
 
     def __init__(self, url: str, *, clock=None) -> None:
         parts, params = parse_keypad_url(url, {"interval_ms": int, "hold_ms": int, "hook": str,
-                                               "start_ms": int})
+                                               "start_ms": int, "kind": str})
         super().__init__(url, clock=clock)
         raw = urllib.parse.unquote(parts.netloc + parts.path)
         try:
             self.script = parse_key_script(raw)
         except ValueError as err:
             raise InvalidUrl(f"keypad URL {url!r}: {err}") from err
+        self.kind = params.get("kind", "4x4" if any(k in self.script for k in "ABCD") else "4x3")
+        if self.kind not in ("4x3", "4x4"):
+            raise InvalidUrl(f"keypad URL {url!r}: kind={self.kind!r}: expected '4x3' or '4x4'")
         self.interval_ms = params.get("interval_ms", 200)
         self.hold_ms = params.get("hold_ms", min(100, self.interval_ms // 2))
         hook = params.get("hook", "auto")
@@ -159,7 +162,7 @@ class ScriptKeypad(TimedKeypad):
 
 
 class MockKeypad(TimedKeypad):
-    """A keypad driven by the test (``mock://``), also :class:`phonesim.testing.MockKeypad`.
+    """A keypad driven by the test (``mock://?kind=4x4``), also :class:`phonesim.testing.MockKeypad`.
 
     Actions queue one after the other like a person typing: each starts when
     the previous one ended (``hold_ms`` + ``gap_ms`` after a press), or now if
@@ -171,9 +174,10 @@ class MockKeypad(TimedKeypad):
 
     scheme = "mock"
 
-    def __init__(self, url: str = "mock://", *, clock=None, kind: str = "4x3") -> None:
-        parse_keypad_url(url, {})
+    def __init__(self, url: str = "mock://", *, clock=None, kind: str | None = None) -> None:
+        _, params = parse_keypad_url(url, {"kind": str})
         super().__init__(url, clock=clock)
+        kind = kind or params.get("kind", "4x3")
         if kind not in ("4x3", "4x4"):
             raise ValueError(f"keypad kind: expected '4x3' or '4x4', got {kind!r}")
         self.kind = kind
