@@ -22,8 +22,12 @@ from phonesim.exc import PhoneSimError
 #: Subcommand modules, in the order ``--help`` shows them.
 COMMANDS: tuple[str, ...] = (
     "config",
+    "decode",
+    "tones",
     "kiosk",
+    "phone",
     "demo",
+    "admin",
 )
 
 log = logging.getLogger("phonesim")

@@ -64,3 +64,176 @@ class StopSignals:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
+
+
+class TeeAudioPort:
+    """An audio port whose earpiece audio also goes to a second port (``--speaker``)."""
+
+    def __init__(self, port: Any, speaker: Any) -> None:
+        self.port = port
+        self.speaker = speaker
+        self.paced = bool(getattr(port, "paced", False) or getattr(speaker, "paced", False))
+
+    def __repr__(self) -> str:
+        return f"<TeeAudioPort {self.port!r} + speaker {self.speaker!r}>"
+
+    def read_frame(self) -> Any:
+        return self.port.read_frame()
+
+    def write_frame(self, frame: Any) -> None:
+        self.port.write_frame(frame)
+        self.speaker.write_frame(frame)
+
+    def take_lost_samples(self) -> int:
+        return int(self.port.take_lost_samples())
+
+    def close(self) -> None:
+        try:
+            self.port.close()
+        finally:
+            self.speaker.close()
+
+
+class PhoneApp:
+    """Runs a :class:`~phonesim.terminals.wallphone.WallPhone` and shows what happens.
+
+    Parameters
+    ----------
+    phone
+        The wall phone (its ``line`` is the :class:`~phonesim.facility.line.FacilityLine`).
+        Build it with ``listener=app.on_keypad_event`` to see the keys; or call
+        :meth:`attach`, which sets it.
+    clock
+        The frame clock the driver ticks.
+    status_out
+        Where the status line goes (a terminal: redrawn in place; a pipe or a
+        log: a new line whenever it changes, without the call timer); None for none.
+    json_out
+        Where the JSON events go, one per line; None for none.
+    """
+
+    def __init__(self, phone: Any, clock: Any, *, status_out: Any = None, json_out: Any = None) -> None:
+        from phonesim.terminals.status import JsonEventWriter, PhoneStatus
+
+        self.phone = phone
+        self.line = phone.line
+        self.clock = clock
+        self.status = PhoneStatus()
+        self.status_out = status_out
+        self.json = JsonEventWriter(json_out) if json_out is not None else None
+        self._tty = bool(status_out is not None and getattr(status_out, "isatty", lambda: False)())
+        self._pin_mode = False
+        self._phase = self._phase_now()
+        self._shown = ""
+        self._stop = threading.Event()
+        self._driver: Any = None
+        self.stop_reason = ""
+        self.phone.listener = self.on_keypad_event
+
+    def __repr__(self) -> str:
+        return f"<PhoneApp phase={self._phase} stop_reason={self.stop_reason!r}>"
+
+    def _phase_now(self) -> str:
+        from phonesim.terminals.status import phase_name
+
+        return phase_name(self.line.state)
+
+    # --- events ------------------------------------------------------------------------
+    def on_keypad_event(self, event: Any) -> None:
+        """The wall phone's listener: every keypad event, before the handset acts on it."""
+        self._observe(event, masked_kind=("KeyDown", "KeyUp"))
+
+    def _observe(self, event: Any, *, masked_kind: tuple[str, ...]) -> None:
+        from phonesim.terminals.status import event_record
+
+        name = type(event).__name__
+        if name == "HookChanged":
+            # From lifting the handset until the PIN is accepted, digits are a PIN.
+            self._pin_mode = bool(event.off_hook)
+        self.status.update(event)
+        if self.json is not None:
+            mask = self._pin_mode and name in masked_kind
+            self.json.write(event_record(event, frame=self.clock.frame, mask_keys=mask))
+        if name == "AuthResult" and getattr(event, "ok", False):
+            self._pin_mode = False
+
+    def _drain_line_events(self) -> None:
+        import queue
+
+        while True:
+            try:
+                event = self.line.events.get_nowait()
+            except queue.Empty:
+                break
+            if type(event).__name__ == "HookChanged":
+                continue  # already seen from the keypad
+            self._observe(event, masked_kind=("DigitDetected",))
+        phase = self._phase_now()
+        if phase != self._phase:
+            self._phase = phase
+            if phase in ("idle", "done"):
+                self._pin_mode = False
+            if self.json is not None:
+                self.json.write({"event": "Phase", "frame": self.clock.frame,
+                                 "t_s": round(self.clock.now_s, 2), "phase": phase})
+
+    def _draw(self, *, final: bool = False) -> None:
+        if self.status_out is None:
+            return
+        if self._tty:
+            text = self.status.render(self.line.state, frame=self.clock.frame)
+            if text != self._shown or final:
+                self.status_out.write("\r\x1b[K" + text + ("\n" if final else ""))
+                self.status_out.flush()
+        else:
+            # a log gets a line per change; the running timer alone is no change
+            text = self.status.render(self.line.state, frame=self.clock.frame, timer=False)
+            if text != self._shown:
+                self.status_out.write(text + "\n")
+                self.status_out.flush()
+        self._shown = text
+
+    def after_frame(self) -> None:
+        """Collect the frame's events: JSON lines, status line."""
+        self._drain_line_events()
+        self._draw()
+
+    # --- running -------------------------------------------------------------------------
+    def stop(self, reason: str = "stopped") -> None:
+        """End the run after the current frame (safe from a signal handler or another thread)."""
+        if not self.stop_reason:
+            self.stop_reason = reason
+        self._stop.set()
+        if self._driver is not None:
+            self._driver.stop()
+
+    def run(self, driver: Any, *, max_frames: int | None = None, exit_after_call: bool = False) -> int:
+        """Run frames until :meth:`stop`, ``max_frames`` or (``exit_after_call``) the first
+        call attempt has ended and the handset is back on the hook; then close the phone
+        (an active call ends cleanly: CDR closed, charges final, recording finalised).
+        Returns the frames run.
+        """
+        self._driver = driver
+
+        def step(frame_index: int) -> bool:
+            self.phone.step(frame_index)
+            self.after_frame()
+            if exit_after_call and self.line.calls and not self.phone.off_hook:
+                self.stop("call ended")
+            return not self._stop.is_set()
+
+        try:
+            frames = driver.run(step, max_frames=max_frames)
+        finally:
+            self._driver = None
+            self.phone.close()   # Shutdown -> the flow ends the call; CDR and recording finalised
+            self.after_frame()
+            self._draw(final=True)
+        if self.json is not None:
+            for call in self.line.calls:
+                self.json.write({"event": "CallSummary", "frame": self.clock.frame,
+                                 **{k: call.get(k) for k in ("cdr_id", "disposition", "recording")
+                                    if k in call}})
+            self.json.write({"event": "Stopped", "frame": self.clock.frame,
+                             "reason": self.stop_reason or "end"})
+        return frames

@@ -150,7 +150,7 @@ class PhoneStatus:
         """The payer's balance when the call is placed (before the first charge)."""
         self.balance_cents = None if cents is None else int(cents)
 
-    def render(self, state: Any, *, frame: int) -> str:
+    def render(self, state: Any, *, frame: int, timer: bool = True) -> str:
         phase = phase_name(state)
         parts = [f"[{phase}]"]
         if not self.off_hook and phase == "idle":
@@ -166,7 +166,7 @@ class PhoneStatus:
         if call_type and phase not in PIN_PHASES:
             parts.append(call_type)
         connected = int(getattr(state, "connected_frame", -1))
-        if connected >= 0 and phase in ("connected", "ending"):
+        if timer and connected >= 0 and phase in ("connected", "ending"):
             parts.append(format_duration((frame - connected) / FRAMES_PER_SECOND))
         if self.balance_cents is not None:
             sign = "-" if self.balance_cents < 0 else ""

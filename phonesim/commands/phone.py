@@ -1,0 +1,129 @@
+"""Run one wall phone against the facility platform until stopped.
+
+On a Raspberry Pi: --keypad serial:///dev/phonesim-keypad --audio "pyaudio://?device=USB".
+On a laptop: --keypad stdin:// --audio loopback:// --far robot://accept (type h to lift
+or hang up the handset, then the keys 0-9 * #); --speaker also plays the earpiece
+audio on the laptop's sound device.  Defaults come from the configuration.
+
+A status line shows the phase, the keys entered (a PIN is always masked), the call
+timer, the balance and warnings; --json-events streams every event as a JSON line on
+stdout (the status line then goes to stderr).  Ctrl-C or SIGTERM ends an active call
+cleanly (CDR closed, charges final, recording finalised) and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from phonesim.clock import RealTimeClock, VirtualClock, frames_from_s
+from phonesim.config import load_config
+from phonesim.terminals.phone_app import PhoneApp, StopSignals, TeeAudioPort
+
+NAME = "phone"
+HELP = "run one wall phone (keypad + headset) against the facility platform"
+
+DEFAULT_SPEAKER = "pyaudio://?device=default"
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--keypad", metavar="URL",
+                        help="keypad backend (default: devices.keypad), e.g. stdin://, "
+                             "serial:///dev/phonesim-keypad, script://h1234%%23")
+    parser.add_argument("--audio", metavar="URL",
+                        help="the handset's audio port (default: devices.audio), e.g. loopback://, "
+                             "pyaudio://?device=USB")
+    parser.add_argument("--far", metavar="URL",
+                        help="the outside line (default: devices.far_end), e.g. robot://accept, "
+                             "sip:alice@192.168.1.20")
+    parser.add_argument("--speaker", nargs="?", const=DEFAULT_SPEAKER, metavar="URL",
+                        help=f"also play the earpiece audio here (default when given: {DEFAULT_SPEAKER})")
+    parser.add_argument("--json-events", action="store_true",
+                        help="stream every event as one JSON object per line on stdout")
+    pace = parser.add_mutually_exclusive_group()
+    pace.add_argument("--realtime", dest="realtime", action="store_true", default=True,
+                      help="run frames in real time (the default; needed for people and devices)")
+    pace.add_argument("--virtual", dest="realtime", action="store_false",
+                      help="run frames as fast as the CPU allows (scripted keypads and robots)")
+    parser.add_argument("--database", metavar="PATH", help="the facility database (default: paths.database)")
+    parser.add_argument("--recordings", metavar="DIR", help="where recordings go (default: paths.recordings)")
+    parser.add_argument("--terminal", default="phone-1", metavar="NAME",
+                        help="this phone's station name in CDRs (default: phone-1)")
+    parser.add_argument("--seed-demo", action="store_true",
+                        help="add the demo inmate (PIN 1234), accounts and numbers to the database first")
+    parser.add_argument("--max-s", type=positive_seconds, metavar="S",
+                        help="stop after this many seconds of line time")
+    parser.add_argument("--exit-after-call", action="store_true",
+                        help="stop when the first call attempt has ended and the handset is on the hook")
+
+
+def run(args: argparse.Namespace) -> int:
+    from phonesim.facility.farend import open_far_end
+    from phonesim.facility.ledger import Ledger
+    from phonesim.facility.line import FacilityLine
+    from phonesim.facility.prompts import PromptSet
+    from phonesim.hw.audio import open_audio
+    from phonesim.hw.driver import RealTimeDriver, VirtualDriver
+    from phonesim.hw.keypad import open_keypad
+    from phonesim.terminals.wallphone import WallPhone
+
+    cfg = load_config(args.config)
+    clock = RealTimeClock() if args.realtime else VirtualClock(epoch_s=time.time())
+    database = args.database or cfg.resolve_path(cfg.paths.database)
+    recordings = args.recordings or cfg.resolve_path(cfg.paths.recordings)
+    prompts = PromptSet.load()   # refuses to start on a missing or corrupt prompt
+    status_out = sys.stderr if args.json_events else sys.stdout
+    json_out = sys.stdout if args.json_events else None
+
+    ledger = Ledger.open(database, clock=clock, cfg=cfg)
+    opened: list = [ledger]
+    try:
+        if args.seed_demo:
+            ledger.seed_demo(cfg)
+        far_end = open_far_end(args.far or cfg.devices.far_end, clock=clock, prompts=prompts,
+                               keys=dict(cfg.profile.called_party))
+        opened.append(far_end)
+        line = FacilityLine(cfg, ledger=ledger, prompts=prompts, far_end=far_end, clock=clock,
+                            recordings_dir=recordings, terminal=args.terminal, realtime=args.realtime)
+        opened.append(line)
+        audio = open_audio(args.audio or cfg.devices.audio)
+        opened.append(audio)
+        if args.speaker:
+            audio = TeeAudioPort(audio, open_audio(args.speaker))
+            opened.append(audio)
+        keypad = open_keypad(args.keypad or cfg.devices.keypad, clock=clock)
+        opened.append(keypad)
+        phone = WallPhone(keypad, audio, line, clock, cfg.profile)
+        opened.append(phone)
+        app = PhoneApp(phone, clock, status_out=status_out, json_out=json_out)
+        if args.realtime:
+            driver = RealTimeDriver(clock, paced_by_device=bool(getattr(audio, "paced", False)))
+        else:
+            driver = VirtualDriver(clock)
+        max_frames = frames_from_s(args.max_s) if args.max_s else None
+        with StopSignals(lambda: app.stop("signal")):
+            app.run(driver, max_frames=max_frames, exit_after_call=args.exit_after_call)
+        problems = ledger.reconcile()
+        if problems:
+            print("phonesim: the ledger does not reconcile: " + "; ".join(problems), file=sys.stderr)
+            return 1
+    finally:
+        for thing in reversed(opened):
+            try:
+                thing.close()
+            except Exception as err:  # closing must go on for the others
+                print(f"phonesim: closing {thing!r}: {err}", file=sys.stderr)
+    return 0
+
