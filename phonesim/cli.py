@@ -28,6 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "phone",
     "demo",
     "admin",
+    "devices",
 )
 
 log = logging.getLogger("phonesim")
