@@ -1,0 +1,475 @@
+"""Administer the facility database: inmates, accounts, numbers, call records and rates.
+
+The database is the one named by the configuration's ``paths.database`` (see
+``--config``), or ``--db PATH``.  Amounts are dollars and cents, ``12.34`` or
+``$12.34``, converted to cents exactly.  Numbers are 10-digit NANP numbers in any
+usual form (``573-555-0100``, ``1 (573) 555-0100``).  Dates are ``YYYY-MM-DD``
+(UTC), months ``YYYY-MM``.
+
+Examples::
+
+    phonesim admin seed-demo
+    phonesim admin inmate add 2001 "Jane Roe" --pin 4321
+    phonesim admin account fund-prepaid 573-555-0100 '$20'
+    phonesim admin number block 816-555-0111 --kind facility --note "victim request"
+    phonesim admin cdr list --number 5735550100
+    phonesim admin who-called 816-555-0111
+    phonesim admin rates check
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from phonesim.config import load_config
+from phonesim.exc import PhoneSimError
+from phonesim.facility.ledger import STATUSES, Ledger, month_bounds
+from phonesim.facility.numbers import classify, format_number
+
+NAME = "admin"
+HELP = "administer inmates, accounts, numbers, call records and rates"
+
+
+# --- argument types: bad values are usage errors (exit 2) naming what was expected -----------
+def amount_cents(text: str) -> int:
+    """``12.34`` / ``$12.34`` / ``12`` -> 1234 cents, exactly (Decimal, never float)."""
+    raw = text.strip()
+    value = raw[1:] if raw.startswith("$") else raw
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite() or amount <= 0 or amount.as_tuple().exponent < -2:
+        raise argparse.ArgumentTypeError(
+            f"expected an amount in dollars like 12.34 or $12.34 (more than 0, at most 2 decimals), got {text!r}")
+    return int(amount * 100)
+
+
+def phone_number(text: str) -> str:
+    info = classify(text)
+    if info.kind == "invalid":
+        raise argparse.ArgumentTypeError(f"expected a telephone number like 573-555-0100 ({info.reason}), got {text!r}")
+    return info.digits
+
+
+def btn(text: str) -> str:
+    digits = phone_number(text)
+    if len(digits) != 10:
+        raise argparse.ArgumentTypeError(f"expected a 10-digit bill-to number like 573-555-0100, got {text!r}")
+    return digits
+
+
+def month(text: str) -> str:
+    try:
+        month_bounds(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    year, mon = text.split("-")
+    return f"{int(year):04d}-{int(mon):02d}"
+
+
+def date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from err
+
+
+def pin(text: str) -> str:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a PIN of digits only, got {text!r}")
+    return text
+
+
+def dollars(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}${abs(cents) // 100}.{abs(cents) % 100:02d}"
+
+
+# --- the parser ----------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="PATH", help="the database file (default: paths.database of the config)")
+    groups = parser.add_subparsers(dest="group", metavar="GROUP")
+    groups.required = True
+
+    inmate = groups.add_parser("inmate", help="enrol and manage inmates").add_subparsers(dest="action", metavar="ACTION")
+    inmate.required = True
+    p = inmate.add_parser("add", help="enrol an inmate")
+    p.add_argument("inmate_id", metavar="ID")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--pin", type=pin, required=True, help="the PIN keyed at the phone (profile pin.length digits)")
+    p.add_argument("--status", choices=STATUSES, default="general")
+    p.add_argument("--unit", default="", help="housing unit")
+    p.add_argument("--name-prompt", default="inmate_name_default", help="prompt with the recorded name")
+    p = inmate.add_parser("set-pin", help="change a PIN (also clears a lockout)")
+    p.add_argument("inmate_id", metavar="ID")
+    p.add_argument("pin", type=pin, metavar="PIN")
+    p = inmate.add_parser("set-status", help="general, restricted or segregation")
+    p.add_argument("inmate_id", metavar="ID")
+    p.add_argument("status", choices=STATUSES, metavar="STATUS")
+    p.add_argument("--unit", default=None, help="move to this housing unit too")
+    p = inmate.add_parser("unlock", help="clear a PIN lockout")
+    p.add_argument("inmate_id", metavar="ID")
+    p = inmate.add_parser("show", help="status, balances, approved numbers, recent calls")
+    p.add_argument("inmate_id", metavar="ID")
+    inmate.add_parser("list", help="every inmate with status and balances")
+
+    account = groups.add_parser("account", help="money: trust, debit, prepaid, Direct Bill").add_subparsers(
+        dest="action", metavar="ACTION")
+    account.required = True
+    p = account.add_parser("fund-prepaid", help="deposit into the AdvanceConnect account of a BTN")
+    p.add_argument("btn", type=btn, metavar="BTN")
+    p.add_argument("amount", type=amount_cents, metavar="AMOUNT")
+    p = account.add_parser("credit-trust", help="deposit into an inmate's trust (canteen) account")
+    p.add_argument("inmate_id", metavar="ID")
+    p.add_argument("amount", type=amount_cents, metavar="AMOUNT")
+    p = account.add_parser("transfer", help="buy phone time: trust -> debit")
+    p.add_argument("inmate_id", metavar="ID")
+    p.add_argument("amount", type=amount_cents, metavar="AMOUNT")
+    p = account.add_parser("open-direct-bill", help="open a Direct Bill account for a BTN")
+    p.add_argument("btn", type=btn, metavar="BTN")
+    p.add_argument("--limit", type=amount_cents, default=None, help="credit limit (default: the profile's)")
+    p = account.add_parser("pay", help="record a payment on a Direct Bill account")
+    p.add_argument("btn", type=btn, metavar="BTN")
+    p.add_argument("amount", type=amount_cents, metavar="AMOUNT")
+    p = account.add_parser("unblock", help="lift the automatic block of a Direct Bill BTN")
+    p.add_argument("btn", type=btn, metavar="BTN")
+    p = account.add_parser("statement", help="the monthly statement of a Direct Bill BTN")
+    p.add_argument("btn", type=btn, metavar="BTN")
+    p.add_argument("--month", type=month, required=True, help="YYYY-MM")
+    p = account.add_parser("show", help="prepaid and Direct Bill state of a BTN")
+    p.add_argument("btn", type=btn, metavar="BTN")
+    account.add_parser("reconcile", help="replay the money journal against the balances")
+
+    number = groups.add_parser("number", help="approved lists, blocks, privileged numbers").add_subparsers(
+        dest="action", metavar="ACTION")
+    number.required = True
+    for name, text in (("approve", "put a number on an inmate's approved list"),
+                       ("reject", "refuse an inmate's request for a number")):
+        p = number.add_parser(name, help=text)
+        p.add_argument("inmate_id", metavar="ID")
+        p.add_argument("number", type=phone_number, metavar="NUMBER")
+    p = number.add_parser("block", help="block calls to a number facility-wide")
+    p.add_argument("number", type=phone_number, metavar="NUMBER")
+    p.add_argument("--kind", choices=("facility", "security", "keypad"), default="facility")
+    p.add_argument("--note", default="")
+    p.add_argument("--by", default="admin")
+    p = number.add_parser("unblock", help="lift a block")
+    p.add_argument("number", type=phone_number, metavar="NUMBER")
+    p = number.add_parser("privileged", help="mark an attorney number: never recorded or monitored")
+    p.add_argument("number", type=phone_number, metavar="NUMBER")
+    p.add_argument("--name", default="", help="whose number (e.g. the law office)")
+    p.add_argument("--remove", action="store_true", help="unmark it")
+    number.add_parser("requests", help="pending approved-list requests from the kiosks")
+    number.add_parser("list", help="blocks and privileged numbers")
+
+    cdr = groups.add_parser("cdr", help="call detail records").add_subparsers(dest="action", metavar="ACTION")
+    cdr.required = True
+    p = cdr.add_parser("list", help="list calls, filtered")
+    p.add_argument("--inmate", metavar="ID")
+    p.add_argument("--number", type=phone_number)
+    p.add_argument("--disposition")
+    p.add_argument("--since", type=date, help="YYYY-MM-DD (UTC), inclusive")
+    p.add_argument("--until", type=date, help="YYYY-MM-DD (UTC), exclusive")
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+    p = cdr.add_parser("show", help="one call with its timeline")
+    p.add_argument("call_id", type=int, metavar="CALL_ID")
+    p.add_argument("--json", action="store_true")
+    p = cdr.add_parser("export", help="every call as CSV")
+    p.add_argument("--csv", required=True, metavar="FILE", help="output file ('-' for stdout)")
+    cdr.add_parser("recover", help="close the calls a crash left open")
+
+    rates = groups.add_parser("rates", help="the rate table and the FCC caps").add_subparsers(
+        dest="action", metavar="ACTION")
+    rates.required = True
+    p = rates.add_parser("show", help="the rates in force, by call type and jurisdiction")
+    p.add_argument("--date", type=date, default=None, help="YYYY-MM-DD (default today)")
+    p = rates.add_parser("check", help="warn about rates above the FCC caps (exit 1 if any)")
+    p.add_argument("--date", type=date, default=None, help="YYYY-MM-DD (default today)")
+
+    p = groups.add_parser("who-called", help="which inmates (by their PIN) called a number")
+    p.add_argument("number", type=phone_number, metavar="NUMBER")
+    groups.add_parser("seed-demo", help="load the demo data of 'phonesim demo' (idempotent)")
+
+
+# --- running -------------------------------------------------------------------------------
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    if args.group == "rates":
+        return _rates(args, cfg)
+    path = Path(args.db) if args.db else cfg.resolve_path(cfg.paths["database"])
+    try:
+        with Ledger.open(path, cfg=cfg) as ledger:
+            handler = {"inmate": _inmate, "account": _account, "number": _number, "cdr": _cdr,
+                       "who-called": _who_called, "seed-demo": _seed}[args.group]
+            return handler(args, ledger, cfg)
+    except PhoneSimError:
+        raise
+    except ValueError as err:  # a value the ledger refused (PIN length, status ...): a usage error
+        print(f"phonesim admin: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _inmate(args, ledger: Ledger, cfg) -> int:
+    if args.action == "add":
+        person = ledger.add_inmate(args.inmate_id, args.name, args.pin, status=args.status,
+                                   housing_unit=args.unit, name_prompt=args.name_prompt)
+        print(f"added inmate {person.id} {person.name!r} ({person.status})")
+    elif args.action == "set-pin":
+        ledger.set_pin(args.inmate_id, args.pin)
+        print(f"PIN of {args.inmate_id} changed")
+    elif args.action == "set-status":
+        person = ledger.set_status(args.inmate_id, args.status, housing_unit=args.unit)
+        print(f"{person.id} is now {person.status}" + (f" in {person.housing_unit}" if args.unit else ""))
+    elif args.action == "unlock":
+        ledger.unlock(args.inmate_id)
+        print(f"{args.inmate_id} unlocked")
+    elif args.action == "show":
+        from phonesim.facility.cdr import CdrStore
+
+        p = ledger.inmate(args.inmate_id)
+        print(f"inmate       {p.id}\nname         {p.name}\nstatus       {p.status}\n"
+              f"housing unit {p.housing_unit or '-'}\nname prompt  {p.name_prompt}")
+        if p.locked_until_s > ledger.wall_s():
+            print(f"locked until {dt.datetime.fromtimestamp(p.locked_until_s, dt.UTC).isoformat()}")
+        print(f"trust        {dollars(ledger.trust_balance_cents(p.id))}\n"
+              f"debit        {dollars(ledger.debit_balance_cents(p.id))}")
+        approved = ledger.approved_numbers(p.id)
+        print("approved     " + (", ".join(format_number(n) for n in approved) or "-"))
+        calls = CdrStore(ledger).list(inmate_id=p.id, limit=10, newest_first=True)
+        if calls:
+            print("recent calls")
+            _print_cdrs(calls)
+    elif args.action == "list":
+        print(f"{'ID':<8} {'NAME':<22} {'STATUS':<12} {'UNIT':<8} {'TRUST':>9} {'DEBIT':>9}")
+        for p in ledger.inmates():
+            print(f"{p.id:<8} {p.name[:22]:<22} {p.status:<12} {p.housing_unit[:8]:<8} "
+                  f"{dollars(ledger.trust_balance_cents(p.id)):>9} {dollars(ledger.debit_balance_cents(p.id)):>9}")
+    return 0
+
+
+def _account(args, ledger: Ledger, cfg) -> int:
+    a = args.action
+    if a == "fund-prepaid":
+        print(f"prepaid {format_number(args.btn)}: balance {dollars(ledger.fund_prepaid(args.btn, args.amount))}")
+    elif a == "credit-trust":
+        print(f"trust {args.inmate_id}: balance {dollars(ledger.credit_trust(args.inmate_id, args.amount))}")
+    elif a == "transfer":
+        r = ledger.transfer_trust_to_debit(args.inmate_id, args.amount)
+        print(f"receipt #{r.receipt_id}: {dollars(r.amount_cents)} trust -> debit; trust "
+              f"{dollars(r.trust_after_cents)}, debit {dollars(r.debit_after_cents)}")
+    elif a == "open-direct-bill":
+        acct = ledger.open_direct_bill(args.btn, credit_limit_cents=args.limit)
+        print(f"Direct Bill {format_number(acct.btn)}: credit limit {dollars(acct.credit_limit_cents)}")
+    elif a == "pay":
+        print(f"Direct Bill {format_number(args.btn)}: owed {dollars(ledger.pay_direct_bill(args.btn, args.amount))}")
+    elif a == "unblock":
+        ledger.set_direct_bill_block(args.btn, False)
+        print(f"Direct Bill {format_number(args.btn)}: unblocked")
+    elif a == "statement":
+        s = ledger.statement(args.btn, args.month)
+        print(f"Direct Bill statement {format_number(s.btn)} {s.month}")
+        for line in s.lines:
+            ref = f"call {line.call_id} min {line.minute_index + 1}" if line.call_id is not None else line.memo
+            print(f"  {line.at[:19]}  {line.kind:<12} {ref:<22} {dollars(line.amount_cents):>9}")
+        print(f"charges {dollars(s.charges_cents)}  payments {dollars(s.payments_cents)}  "
+              f"owed now {dollars(s.owed_cents)} of {dollars(s.credit_limit_cents)}"
+              + (f"  BLOCKED: {s.blocked_reason}" if s.blocked else ""))
+    elif a == "show":
+        shown = False
+        if ledger.has_prepaid(args.btn):
+            print(f"prepaid     {dollars(ledger.prepaid_balance_cents(args.btn))}")
+            shown = True
+        if ledger.has_direct_bill(args.btn):
+            d = ledger.direct_bill(args.btn)
+            print(f"direct bill owed {dollars(d.owed_cents)} of {dollars(d.credit_limit_cents)}"
+                  + (f", BLOCKED: {d.blocked_reason}" if d.blocked else ""))
+            shown = True
+        if not shown:
+            print(f"{format_number(args.btn)}: no prepaid or Direct Bill account")
+    elif a == "reconcile":
+        problems = ledger.reconcile()
+        for p in problems:
+            print(p)
+        print("journal reconciles with the balances" if not problems else f"{len(problems)} problem(s)")
+        return 1 if problems else 0
+    return 0
+
+
+def _number(args, ledger: Ledger, cfg) -> int:
+    a = args.action
+    if a == "approve":
+        ledger.approve_number(args.inmate_id, args.number)
+        print(f"{format_number(args.number)} approved for {args.inmate_id}")
+    elif a == "reject":
+        ledger.reject_number(args.inmate_id, args.number)
+        print(f"{format_number(args.number)} refused for {args.inmate_id}")
+    elif a == "block":
+        b = ledger.block_number(args.number, kind=args.kind, by=args.by, note=args.note)
+        print(f"{format_number(b.number)} blocked ({b.kind}" + (f": {b.note}" if b.note else "") + ")")
+    elif a == "unblock":
+        if not ledger.unblock_number(args.number):
+            print(f"{format_number(args.number)} was not blocked")
+            return 1
+        print(f"{format_number(args.number)} unblocked")
+    elif a == "privileged":
+        ledger.set_privileged(args.number, not args.remove, name=args.name)
+        print(f"{format_number(args.number)} " + ("is no longer privileged" if args.remove else
+                                                  "is privileged: never recorded or monitored"))
+    elif a == "requests":
+        requests = ledger.pending_requests()
+        for r in requests:
+            print(f"{r.requested_at[:19]}  {r.inmate_id:<8} {format_number(r.number)}")
+        if not requests:
+            print("no pending requests")
+    elif a == "list":
+        for b in ledger.blocks():
+            print(f"blocked     {format_number(b.number)}  {b.kind:<9} {b.by} {b.note}".rstrip())
+        for p in ledger.privileged_numbers():
+            print(f"privileged  {format_number(p['number'])}  {p['name']}".rstrip())
+    return 0
+
+
+def _print_cdrs(cdrs) -> None:
+    print(f"{'CALL':>5} {'OFF-HOOK (UTC)':<19} {'INMATE':<7} {'NUMBER':<13} {'TYPE':<8} {'MIN':>3} "
+          f"{'AMOUNT':>8} DISPOSITION")
+    for c in cdrs:
+        flags = (" privileged" if c.privileged else "") + (" 3-way" if c.threeway else "") + \
+            ("" if c.closed else " (open)")
+        print(f"{c.call_id:>5} {c.offhook_at[:19]:<19} {c.inmate_id or '-':<7} "
+              f"{format_number(c.number) or '-':<13} {c.call_type or '-':<8} {c.billed_minutes:>3} "
+              f"{dollars(c.amount_cents):>8} {c.disposition or '-'}{flags}")
+
+
+def _cdr(args, ledger: Ledger, cfg) -> int:
+    from phonesim.facility.cdr import CdrStore
+
+    store = CdrStore(ledger)
+    if args.action == "list":
+        def ts(d):
+            return None if d is None else dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC).timestamp()
+        calls = store.list(inmate_id=args.inmate, number=args.number, disposition=args.disposition,
+                           since_s=ts(args.since), until_s=ts(args.until), limit=args.limit)
+        if args.json:
+            print(json.dumps([c.as_dict(events=False) for c in calls], indent=2))
+        elif calls:
+            _print_cdrs(calls)
+        else:
+            print("no calls match")
+    elif args.action == "show":
+        c = store.get(args.call_id)
+        if args.json:
+            print(json.dumps(c.as_dict(), indent=2))
+            return 0
+        for key, value in c.as_dict(events=False).items():
+            if key in ("offhook_s", "answered_s", "accepted_s", "ended_s"):
+                continue
+            if key == "amount_cents":
+                value = f"{value} ({dollars(value)})"
+            print(f"{key:<15} {value}")
+        print("timeline")
+        for e in c.events:
+            print(f"  {e.at[11:23]}  {e.kind:<16} {json.dumps(e.detail, sort_keys=True)}")
+    elif args.action == "export":
+        if args.csv == "-":
+            n = store.export_csv(sys.stdout)
+        else:
+            with open(args.csv, "w", newline="") as out:
+                n = store.export_csv(out)
+            print(f"{n} calls written to {args.csv}")
+    elif args.action == "recover":
+        closed = store.recover_open_calls()
+        print(f"closed {len(closed)} call(s) left open: {closed}" if closed else "no open calls")
+    return 0
+
+
+def _who_called(args, ledger: Ledger, cfg) -> int:
+    """The seed: unwanted calls continue -> the institution identifies the caller by the PIN used."""
+    from phonesim.facility.cdr import CdrStore
+
+    calls = CdrStore(ledger).list(number=args.number)
+    if not calls:
+        print(f"no calls to {format_number(args.number)}")
+        return 0
+    by_inmate: dict[str, list] = {}
+    for c in calls:
+        by_inmate.setdefault(c.inmate_id or "", []).append(c)
+    print(f"calls to {format_number(args.number)} by PIN holder:")
+    for inmate_id, group in sorted(by_inmate.items(), key=lambda kv: -len(kv[1])):
+        who = "(no PIN accepted)"
+        if inmate_id:
+            try:
+                p = ledger.inmate(inmate_id)
+                who = f"{p.name}, {p.status}, unit {p.housing_unit or '-'}"
+            except PhoneSimError:
+                who = "(unknown inmate)"
+        dispositions: dict[str, int] = {}
+        for c in group:
+            dispositions[c.disposition or "open"] = dispositions.get(c.disposition or "open", 0) + 1
+        summary = ", ".join(f"{k} x{v}" for k, v in sorted(dispositions.items()))
+        print(f"  {inmate_id or '-':<8} {who}: {len(group)} call(s), last {group[-1].offhook_at[:19]} UTC; {summary}")
+    return 0
+
+
+def _seed(args, ledger: Ledger, cfg) -> int:
+    seeded = ledger.seed_demo(cfg)
+    if seeded["created"]:
+        print(f"demo data loaded into {ledger.path}: inmates {', '.join(seeded['created'])}")
+    else:
+        print(f"demo data already present in {ledger.path}: nothing changed")
+    print(f"  PINs {seeded['pins']}; prepaid BTN {format_number(seeded['prepaid_btn'])}; Direct Bill "
+          f"{format_number(seeded['direct_bill_btn'])}; attorney {format_number(seeded['attorney'])}; "
+          f"blocked by its party {format_number(seeded['blocked_by_party'])}")
+    return 0
+
+
+def _rates(args, cfg) -> int:
+    from phonesim.facility.rates import (
+        CALL_TYPES,
+        CAPS_2021_CENTS,
+        CAPS_2024_CENTS,
+        CAPS_2025_CENTS,
+        FACILITY_ADDITIVE_2025_CENTS,
+        JURISDICTIONS,
+        RateTable,
+        cap_cents,
+        check_caps,
+        facility_cap_class,
+    )
+
+    day = args.date or dt.date.today()
+    if args.action == "check":
+        problems = check_caps(cfg, on_date=day)
+        for p in problems:
+            print(f"warning: {p}")
+        if not problems:
+            cls = facility_cap_class(cfg)
+            cap, additive, name = cap_cents(cls, day)
+            print(f"every rate is within the FCC caps for a {cls} (on {day}: {name} cap {cap}c"
+                  + (f" + {additive}c additive" if additive else "") + ")")
+        return 1 if problems else 0
+    table = RateTable.from_profile(cfg.profile)
+    print(f"rates on {day} (cents per minute; with {table.tax_percent}% tax passed through)")
+    print(f"{'':<9}" + "".join(f"{j:>15}" for j in JURISDICTIONS))
+    for call_type in CALL_TYPES:
+        cells = []
+        for j in JURISDICTIONS:
+            try:
+                rate = table.cents_per_min(call_type, j, day)
+                cells.append(f"{rate}c ({table.minute_charge_cents(call_type, j, day)}c)")
+            except LookupError:
+                cells.append("-")
+        print(f"{call_type:<9}" + "".join(f"{c:>15}" for c in cells))
+    cls = facility_cap_class(cfg)
+    print(f"\nFCC audio caps for a {cls} (ADP {cfg.facility['adp']}), cents per minute:")
+    print(f"  2021-era (in force until 2026-04-05): {CAPS_2021_CENTS[cls]}")
+    print(f"  2024 order (FCC 24-75, postponed; reference): {CAPS_2024_CENTS[cls]}")
+    print(f"  2025 interim (FCC 25-75, compliance 2026-04-06): {CAPS_2025_CENTS[cls]} "
+          f"+ {FACILITY_ADDITIVE_2025_CENTS} facility additive")
+    return 0

@@ -1,0 +1,172 @@
+"""``phonesim admin`` through ``phonesim.cli.main`` on a real database file."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+
+import pytest
+
+from phonesim.cli import main
+from phonesim.commands.admin import amount_cents
+from phonesim.facility.cdr import CdrStore
+from phonesim.facility.ledger import Ledger
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PHONESIM_CONFIG", raising=False)
+    path = tmp_path / "facility.sqlite3"
+    assert main(["admin", "--db", str(path), "seed-demo"]) == 0
+    return path
+
+
+def admin(db, *args):
+    return main(["admin", "--db", str(db), *args])
+
+
+@pytest.mark.parametrize("text, cents", [("12.34", 1234), ("$12.34", 1234), ("12", 1200), ("0.1", 10),
+                                         ("$0.01", 1), ("19.99", 1999), ("1e2", 10000)])
+def test_amounts_are_exact(text, cents):
+    assert amount_cents(text) == cents
+
+
+@pytest.mark.parametrize("bad", ["12.345", "-5", "0", "ten", "$", "", "nan", "inf", "1,000"])
+def test_bad_amounts_are_usage_errors(db, capsys, bad):
+    with pytest.raises(SystemExit) as exit_:
+        admin(db, "account", "fund-prepaid", "5735550100", bad)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument AMOUNT: expected an amount in dollars like 12.34" in err and repr(bad) in err
+
+
+def test_seed_demo_twice_changes_nothing(db, capsys):
+    capsys.readouterr()
+    assert admin(db, "seed-demo") == 0
+    assert "nothing changed" in capsys.readouterr().out
+
+
+def test_inmates(db, capsys):
+    assert admin(db, "inmate", "add", "2001", "Jane Roe", "--pin", "4321", "--unit", "C-3") == 0
+    assert admin(db, "inmate", "set-status", "2001", "restricted") == 0
+    assert admin(db, "inmate", "set-pin", "2001", "8765") == 0
+    capsys.readouterr()
+    assert admin(db, "inmate", "show", "2001") == 0
+    out = capsys.readouterr().out
+    assert "Jane Roe" in out and "restricted" in out and "C-3" in out
+    assert admin(db, "inmate", "list") == 0
+    out = capsys.readouterr().out
+    assert "1001     John Doe" in out and "$50.00" in out and "2001" in out
+    with Ledger.open(db) as led:
+        assert led.authenticate("8765", now_s=1).inmate.id == "2001"
+
+
+def test_runtime_and_value_errors(db, capsys):
+    assert admin(db, "inmate", "show", "9999") == 1
+    assert "phonesim: error: inmate '9999': no such inmate" in capsys.readouterr().err
+    assert admin(db, "inmate", "add", "2001", "X", "--pin", "12345") == 2
+    assert "PIN: expected 4 digits (profile pin.length), got 5" in capsys.readouterr().err
+    assert admin(db, "account", "transfer", "1001", "999") == 1
+    assert "cannot transfer 99900c" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        admin(db, "inmate", "set-status", "1001", "vip")
+    assert exit_.value.code == 2
+    with pytest.raises(SystemExit) as exit_:
+        admin(db, "number", "block", "555-0100")
+    assert exit_.value.code == 2
+    assert "argument NUMBER: expected a telephone number" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        admin(db, "account", "statement", "3145550199", "--month", "2026-13")
+    assert "expected a month 'YYYY-MM', got '2026-13'" in capsys.readouterr().err
+
+
+def test_accounts(db, capsys):
+    assert admin(db, "account", "fund-prepaid", "(573) 555-0100", "$12.34") == 0
+    assert "balance $37.34" in capsys.readouterr().out
+    assert admin(db, "account", "credit-trust", "1001", "5") == 0
+    assert admin(db, "account", "transfer", "1001", "2.50") == 0
+    assert "trust $52.50, debit $12.50" in capsys.readouterr().out
+    with Ledger.open(db) as led:
+        led.charge_minute(1, 0, payer_kind="collect", payer_id="3145550199", amount_cents=5)
+        month = dt.datetime.fromtimestamp(led.wall_s(), dt.UTC).strftime("%Y-%m")  # "now"
+    assert admin(db, "account", "statement", "314-555-0199", "--month", month) == 0
+    out = capsys.readouterr().out
+    assert "call 1 min 1" in out and "owed now $0.05 of $30.00" in out
+    assert admin(db, "account", "pay", "3145550199", "0.05") == 0
+    assert admin(db, "account", "reconcile") == 0
+    assert "reconciles" in capsys.readouterr().out
+
+
+def test_numbers(db, capsys):
+    assert admin(db, "number", "block", "212-555-1234", "--note", "victim request") == 0
+    assert admin(db, "number", "privileged", "573-555-0199", "--name", "Law Office") == 0
+    capsys.readouterr()
+    assert admin(db, "number", "list") == 0
+    out = capsys.readouterr().out
+    assert "212-555-1234  facility" in out and "victim request" in out and "Law Office" in out
+    assert admin(db, "number", "unblock", "2125551234") == 0
+    assert admin(db, "number", "unblock", "2125551234") == 1
+    with Ledger.open(db) as led:
+        led.request_number("1001", "3125550000")
+    capsys.readouterr()
+    assert admin(db, "number", "requests") == 0
+    assert "312-555-0000" in capsys.readouterr().out
+    assert admin(db, "number", "approve", "1001", "3125550000") == 0
+    assert admin(db, "number", "requests") == 0
+    assert "no pending requests" in capsys.readouterr().out
+
+
+def test_cdrs_and_who_called(db, tmp_path, capsys):
+    with Ledger.open(db) as led:
+        cdrs = CdrStore(led)
+        for inmate_id, disposition in (("1001", "completed"), ("1001", "declined"), ("1003", "completed")):
+            cid = cdrs.open_call(terminal="phone-1", inmate_id=inmate_id, offhook_s=0)
+            cdrs.update(cid, number="8165550111", call_type="prepaid", answered_s=5)
+            cdrs.add_event(cid, 1, "digit", {"digit": "1", "low_dbm0": -9.1})
+            cdrs.close_call(cid, disposition=disposition, ended_s=70)
+        open_call = cdrs.open_call(terminal="phone-2", offhook_s=0)
+    capsys.readouterr()
+    assert admin(db, "cdr", "list", "--number", "816-555-0111") == 0
+    out = capsys.readouterr().out
+    assert out.count("816-555-0111") == 3 and "declined" in out
+    assert admin(db, "cdr", "list", "--inmate", "1003", "--json") == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [c["inmate_id"] for c in listed] == ["1003"]
+    assert admin(db, "cdr", "show", "1") == 0
+    out = capsys.readouterr().out
+    assert "timeline" in out and '"digit": "1"' in out and "disposition     completed" in out
+    assert admin(db, "cdr", "show", "99") == 1
+    capsys.readouterr()
+    assert admin(db, "who-called", "8165550111") == 0
+    out = capsys.readouterr().out
+    assert "1001     John Doe, general, unit A-1: 2 call(s)" in out
+    assert "1003     Mary Major" in out
+    assert admin(db, "cdr", "recover") == 0
+    assert f"[{open_call}]" in capsys.readouterr().out
+    target = tmp_path / "calls.csv"
+    assert admin(db, "cdr", "export", "--csv", str(target)) == 0
+    rows = list(csv.DictReader(target.open()))
+    assert len(rows) == 4 and rows[-1]["disposition"] == "abandoned"
+
+
+def test_rates(db, capsys, tmp_path):
+    assert admin(db, "rates", "show", "--date", "2026-05-01") == 0
+    out = capsys.readouterr().out
+    assert "5c (5c)" in out and "2025 interim" in out and ": 6" in out  # 2024 reference figure
+    assert admin(db, "rates", "check", "--date", "2026-05-01") == 0
+    config = tmp_path / "dear.toml"
+    config.write_text('[[profile.billing.rates]]\neffective = "2026-01-01"\ncall_type = "*"\n'
+                      'jurisdiction = "*"\ncents_per_min = 21\n')
+    capsys.readouterr()
+    assert main(["--config", str(config), "admin", "rates", "check", "--date", "2026-05-01"]) == 1
+    assert "warning: rate 21c/min" in capsys.readouterr().out
+
+
+def test_database_path_from_the_config(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "phonesim.toml"
+    config.write_text('[paths]\ndatabase = "data/site.sqlite3"\n')
+    assert main(["--config", str(config), "admin", "seed-demo"]) == 0
+    assert (tmp_path / "data" / "site.sqlite3").exists()

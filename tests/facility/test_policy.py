@@ -1,0 +1,225 @@
+"""Policy: phone access (hours, wait, segregation, quota, lockout) and number checks (every refusal)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from phonesim.clock import VirtualClock
+from phonesim.config import load_config
+from phonesim.facility.cdr import CdrStore
+from phonesim.facility.ledger import DEMO, Ledger
+from phonesim.facility.policy import PRIVILEGED_ONLY, UNLIMITED_MINUTES, Policy
+
+TZ_H = -6  # the default facility's offset
+
+
+def local(text: str) -> float:
+    """Calendar seconds of a facility-local time 'YYYY-MM-DD HH:MM'."""
+    naive = dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+    return naive.timestamp() - TZ_H * 3600
+
+
+def make(tmp_path, **overrides):
+    cfg = load_config(search=False, overrides=overrides or None)
+    led = Ledger.open(tmp_path / "p.sqlite3", clock=VirtualClock(), cfg=cfg)
+    led.seed_demo(cfg)
+    return cfg, led, Policy(cfg, led), CdrStore(led)
+
+
+@pytest.fixture
+def world(tmp_path):
+    cfg, led, policy, cdrs = make(tmp_path)
+    yield cfg, led, policy, cdrs
+    led.close()
+
+
+def connected_call(cdrs, inmate_id, start, minutes, disposition="completed"):
+    cid = cdrs.open_call(terminal="t", inmate_id=inmate_id, offhook_s=start)
+    cdrs.update(cid, answered_s=start + 20, accepted_s=start + 30, number="5735550100")
+    cdrs.close_call(cid, disposition=disposition, ended_s=start + 30 + minutes * 60)
+    return start + 30 + minutes * 60
+
+
+# --- may_call -------------------------------------------------------------------------
+def test_during_phone_hours_the_full_limit(world):
+    _, _, policy, _ = world
+    v = policy.may_call("1001", wall_time_s=local("2026-03-02 12:00"))
+    assert v.ok and v.max_call_s == 900 and v.prompt is None and v.restriction == ""
+
+
+def test_limit_clipped_to_the_end_of_phone_hours(world):
+    _, _, policy, _ = world
+    assert policy.may_call("1001", wall_time_s=local("2026-03-02 22:20")).max_call_s == 600
+    late = policy.may_call("1001", wall_time_s=local("2026-03-02 22:29") + 30)
+    assert not late.ok and late.prompt == "outside_hours"
+
+
+@pytest.mark.parametrize("when", ["2026-03-02 05:59", "2026-03-02 22:30", "2026-03-02 23:59"])
+def test_outside_phone_hours(world, when):
+    _, _, policy, _ = world
+    v = policy.may_call("1001", wall_time_s=local(when))
+    assert (v.ok, v.prompt, v.disposition) == (False, "outside_hours", "outside-hours")
+    assert "06:00-22:30" in v.reason
+
+
+def test_a_window_across_midnight(tmp_path):
+    _, led, policy, _ = make(tmp_path, **{"profile.hours.windows": ["20:00-02:00"]})
+    assert policy.may_call("1001", wall_time_s=local("2026-03-02 23:00")).max_call_s == 900
+    assert policy.may_call("1001", wall_time_s=local("2026-03-03 01:50")).max_call_s == 600
+    assert not policy.may_call("1001", wall_time_s=local("2026-03-03 12:00")).ok
+    led.close()
+
+
+def test_wait_between_calls_counts_from_the_end_of_the_last_connected_call(world):
+    _, _, policy, cdrs = world
+    t0 = local("2026-03-02 09:00")
+    # a declined call does not start the wait
+    cid = cdrs.open_call(terminal="t", inmate_id="1001", offhook_s=t0 - 600)
+    cdrs.close_call(cid, disposition="declined", ended_s=t0 - 500)
+    assert policy.may_call("1001", wall_time_s=t0).ok
+    ended = connected_call(cdrs, "1001", t0, 15)
+    v = policy.may_call("1001", wall_time_s=ended + 3600)
+    assert (v.ok, v.prompt, v.disposition) == (False, "wait_between_calls", "wait-required")
+    assert "7200 s more" in v.reason
+    assert policy.may_call("1001", wall_time_s=ended + 10800).ok
+
+
+def test_segregation_schedule_limit_and_weekly_allowance(world):
+    _, _, policy, cdrs = world
+    noon = policy.may_call("1003", wall_time_s=local("2026-03-02 12:00"))
+    assert not noon.ok and noon.prompt == "outside_hours" and "segregation" in noon.reason
+    ten = policy.may_call("1003", wall_time_s=local("2026-03-02 10:00"))
+    assert ten.ok and ten.max_call_s == 600  # segregation call limit
+    assert policy.may_call("1003", wall_time_s=local("2026-03-02 10:55")).max_call_s == 300
+    connected_call(cdrs, "1003", local("2026-03-02 09:10"), 10)
+    again = policy.may_call("1003", wall_time_s=local("2026-03-05 10:00"))
+    assert (again.ok, again.prompt, again.disposition) == (False, "quota_reached", "quota-reached")
+    assert policy.may_call("1003", wall_time_s=local("2026-03-09 10:00")).ok  # a week later
+
+
+def test_monthly_quota(tmp_path):
+    _, led, policy, cdrs = make(tmp_path, **{"profile.limits.monthly_quota_min": 30,
+                                            "profile.limits.wait_between_calls_s": 0})
+    connected_call(cdrs, "1001", local("2026-03-02 09:00"), 25)
+    v = policy.may_call("1001", wall_time_s=local("2026-03-03 12:00"))
+    assert v.ok and v.max_call_s == 300
+    connected_call(cdrs, "1001", local("2026-03-03 12:00"), 5)
+    full = policy.may_call("1001", wall_time_s=local("2026-03-04 12:00"))
+    assert (full.ok, full.prompt) == (False, "quota_reached")
+    assert policy.may_call("1001", wall_time_s=local("2026-04-01 12:00")).ok  # a new month
+    led.close()
+
+
+def test_locked_inmate(world):
+    _, led, policy, _ = world
+    now = local("2026-03-02 12:00")
+    for _ in range(3):
+        led.authenticate("0000", now_s=now, inmate_id="1001")
+    v = policy.may_call("1001", wall_time_s=now + 60)
+    assert (v.ok, v.prompt, v.disposition) == (False, "account_locked", "locked")
+
+
+def test_restricted_may_only_call_privileged_numbers(world):
+    _, _, policy, _ = world
+    when = local("2026-03-02 12:00")
+    v = policy.may_call("1002", wall_time_s=when)
+    assert v.ok and v.restriction == PRIVILEGED_ONLY
+    refused = policy.check_number("1002", "5735550100", "prepaid", wall_time_s=when)
+    assert (refused.ok, refused.prompt, refused.disposition) == (False, "restricted", "restricted")
+    lawyer = policy.check_number("1002", DEMO["attorney"], "debit", wall_time_s=when)
+    assert lawyer.ok and lawyer.privileged and not lawyer.record
+
+
+# --- check_number -----------------------------------------------------------------------
+@pytest.mark.parametrize("number, prompt, disposition", [
+    ("18005551212", "number_toll_free", "toll-free-attempt"),
+    ("8885551212", "number_toll_free", "toll-free-attempt"),
+    ("911", "number_blocked", "not-allowed-number"),
+    ("411", "number_blocked", "not-allowed-number"),
+    ("9005551234", "number_blocked", "not-allowed-number"),
+    ("5739765555", "number_blocked", "not-allowed-number"),
+    ("011442079460000", "number_blocked", "not-allowed-number"),
+    ("4165551234", "number_blocked", "not-allowed-number"),
+    ("57355501", "number_invalid", "not-allowed-number"),
+    ("8165550111", "number_blocked_by_party", "blocked-by-called-party"),
+])
+def test_refused_numbers_name_prompt_and_disposition(world, number, prompt, disposition):
+    _, _, policy, _ = world
+    v = policy.check_number("1001", number, "debit", wall_time_s=local("2026-03-02 12:00"))
+    assert (v.ok, v.prompt, v.disposition) == (False, prompt, disposition), v
+    assert v.reason
+
+
+def test_a_facility_block_is_not_a_called_party_block(world):
+    _, led, policy, _ = world
+    led.block_number("2125551234", kind="security", by="officer 7", note="cut off")
+    v = policy.check_number("1001", "2125551234", "debit")
+    assert (v.prompt, v.disposition) == ("number_blocked", "not-allowed-number") and "cut off" in v.reason
+
+
+def test_debit_prepaid_and_collect_funds(world):
+    _, led, policy, _ = world
+    debit = policy.check_number("1001", "2125551234", "debit")
+    assert (debit.ok, debit.payer_kind, debit.payer_id, debit.jurisdiction) == (True, "debit", "1001", "out-of-state")
+    assert debit.affordable_minutes == 1000 // 5 and debit.cents_per_min == 5 == debit.minute_charge_cents
+    prepaid = policy.check_number("1001", DEMO["prepaid_btn"], "prepaid")
+    assert (prepaid.payer_kind, prepaid.payer_id, prepaid.affordable_minutes) == ("prepaid", "5735550100", 500)
+    collect = policy.check_number("1001", DEMO["direct_bill_btn"], "collect")
+    assert (collect.payer_kind, collect.affordable_minutes) == ("collect", 600)
+    none = policy.check_number("1001", "2125551234", "prepaid")
+    assert (none.ok, none.prompt, none.disposition) == (False, "insufficient_funds", "insufficient-funds")
+    assert "no prepaid account" in none.reason
+    assert "no Direct Bill account" in policy.check_number("1001", "2125551234", "collect").reason
+    led.set_direct_bill_block(DEMO["direct_bill_btn"], True, reason="unusual increase")
+    blocked = policy.check_number("1001", DEMO["direct_bill_btn"], "collect")
+    assert (blocked.ok, blocked.prompt) == (False, "number_blocked") and "unusual increase" in blocked.reason
+
+
+def test_less_than_one_minute_of_money_is_insufficient(world):
+    _, led, policy, _ = world
+    led.add_inmate("2001", "Poor Person", "7777")
+    led.credit_debit("2001", 4)
+    v = policy.check_number("2001", "2125551234", "debit")
+    assert (v.ok, v.prompt, v.disposition, v.affordable_minutes) == (False, "insufficient_funds",
+                                                                      "insufficient-funds", 0)
+    assert "4c < one minute at 5c" in v.reason
+
+
+def test_privileged_calls_are_free_even_without_money(world):
+    _, led, policy, _ = world
+    led.add_inmate("2001", "Poor Person", "7777")
+    v = policy.check_number("2001", DEMO["attorney"], "prepaid")
+    assert v.ok and v.payer_kind == "free" and v.cents_per_min == 0
+    assert v.affordable_minutes == UNLIMITED_MINUTES and not v.record
+
+
+def test_taxes_raise_the_minute_charge(tmp_path):
+    _, led, policy, _ = make(tmp_path, **{"profile.billing.tax_percent": 10.0})
+    v = policy.check_number("1001", "2125551234", "debit")
+    assert (v.cents_per_min, v.minute_charge_cents, v.affordable_minutes) == (5, 6, 1000 // 6)
+    led.close()
+
+
+def test_approved_list_when_required(tmp_path):
+    _, led, policy, _ = make(tmp_path, **{"profile.numbers.approved_list_required": True})
+    v = policy.check_number("1001", "2125551234", "debit")
+    assert (v.ok, v.prompt, v.disposition) == (False, "number_not_approved", "not-allowed-number")
+    led.approve_number("1001", "2125551234")
+    assert policy.check_number("1001", "2125551234", "debit").ok
+    assert policy.check_number("1001", DEMO["attorney"], "debit").ok  # privileged needs no approval
+    led.close()
+
+
+def test_international_when_allowed(tmp_path):
+    _, led, policy, _ = make(tmp_path, **{"profile.numbers.allow_international": True})
+    v = policy.check_number("1001", "011442079460000", "debit")
+    assert v.ok and v.jurisdiction == "international"
+    led.close()
+
+
+def test_bad_call_type(world):
+    _, _, policy, _ = world
+    with pytest.raises(ValueError, match="call_type: expected one of debit, collect, prepaid"):
+        policy.check_number("1001", "2125551234", "cash")
