@@ -29,6 +29,7 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "admin",
     "devices",
+    "monitor",
 )
 
 log = logging.getLogger("phonesim")
