@@ -15,7 +15,8 @@ URL forms (see the README section "Outside line over SIP")::
 Options come from the URL query (``sip:alice@10.0.0.5?ring_timeout_s=30``) or
 as keyword arguments (which win): ``local`` (SIP bind ``HOST[:PORT]``),
 ``rtp_ports`` (``LO-HI``), ``ring_timeout_s``, ``response_timeout_s``,
-``registrar`` (``HOST[:PORT]``, also used as the outbound proxy),
+``registrar`` (``HOST[:PORT]``: REGISTER there, with digest authentication),
+``proxy`` (``HOST[:PORT]``: send INVITEs there instead of to the URL's host),
 ``username``, ``password`` (keyword only, never logged, never in the repr),
 ``from_user``, ``display_name``.  ``sips:`` (TLS) is refused until supported.
 
@@ -100,6 +101,7 @@ _OPTION_NAMES = (
     "ring_timeout_s",
     "response_timeout_s",
     "registrar",
+    "proxy",
     "username",
     "password",
     "from_user",
@@ -305,7 +307,13 @@ class SipFarEnd(FarEnd):
             )
             self._registrar_host = reg_host
             self._registrar_addr = (_resolve_ipv4(reg_host, what="registrar"), reg_port)
-        self._signal_addr = self._registrar_addr or (self._remote_ip, self._target.port)
+        if opts.get("proxy"):
+            proxy_host, proxy_port = _split_host_port(
+                str(opts["proxy"]), DEFAULT_SIP_PORT, what="proxy option"
+            )
+            self._signal_addr = (_resolve_ipv4(proxy_host, what="proxy"), proxy_port)
+        else:
+            self._signal_addr = (self._remote_ip, self._target.port)
         if opts.get("local"):
             bind_host, bind_port = _split_host_port(str(opts["local"]), 0, what="local option")
         else:
@@ -342,6 +350,7 @@ class SipFarEnd(FarEnd):
         self._cancelled = False
         self._final_status: int | None = None
         self._end_reported = False
+        self._challenged_cseqs: set[int] = set()
         self._registration = None
         self._tasks: set[asyncio.Task] = set()
 
@@ -593,6 +602,7 @@ class SipFarEnd(FarEnd):
             ptime=20,
         )
         host = _format_host(self._registrar_host if self._registrar_addr else self._target.host)
+        self._challenged_cseqs: set[int] = set()
         from_uri = f"sip:{self._from_user}@{host}"
         to_uri = self._target.request_uri(number)
         extra = {"X-Phonesim-Dialled": number} if self._target.user else None
@@ -722,6 +732,16 @@ class SipFarEnd(FarEnd):
                 self._use_remote_sdp(self._aiosipua.parse_sdp(response.text))
             return
         self._provisional_seen = True
+        if status in (401, 407):
+            seq = response.cseq.seq if response.cseq else 0
+            if seq in self._challenged_cseqs:
+                self._ack_failure(call, response)  # a retransmitted challenge
+                return
+            if call._auth is not None and call._auth_attempts == 0:
+                # aiosipua re-sends the INVITE with credentials once; we ACK the challenge.
+                self._challenged_cseqs.add(seq)
+                self._ack_failure(call, response)
+                return
         if status >= 300:
             self._ack_failure(call, response)  # every copy: the peer retransmits until ACKed
             if self._final_status is not None:

@@ -42,21 +42,32 @@ def require_binary(name: str, package: str) -> str:
     pytest.skip(message)
 
 
-def free_port(*, pair: bool = False) -> int:
-    """A port free for UDP and TCP on 127.0.0.1 (and port+1 too when ``pair``)."""
-    for _ in range(200):
+_handed_out: set[int] = set()
+
+
+def free_port(*, span: int = 1) -> int:
+    """A port free for UDP and TCP on 127.0.0.1, with the ``span - 1`` ports above it.
+
+    Ports handed out before in this process are never handed out again, so two
+    peers (or a peer's SIP and media ports) cannot be given the same one.
+    """
+    for _ in range(500):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        if port >= 65000 or (pair and port % 2):
+        if port % 2 or port + span >= 65000:
+            continue
+        wanted = set(range(port, port + span))
+        if wanted & _handed_out:
             continue
         try:
-            for p in (port, port + 1) if pair else (port,):
+            for p in wanted:
                 for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
                     with socket.socket(socket.AF_INET, kind) as s:
                         s.bind(("127.0.0.1", p))
         except OSError:
             continue
+        _handed_out.update(wanted)
         return port
     raise RuntimeError("no free port on 127.0.0.1")
 
@@ -114,9 +125,9 @@ class BaresipPeer:
         self.dir = Path(workdir) / "baresip"
         self.recdir = self.dir / "rec"
         self.recdir.mkdir(parents=True, exist_ok=True)
-        self.sip_port = free_port(pair=True)
+        self.sip_port = free_port(span=2)  # baresip also takes TCP on the next port
         self.ctrl_port = free_port()
-        rtp_low = free_port(pair=True)
+        rtp_low = free_port(span=10)
         self.uri = f"sip:{user}@127.0.0.1:{self.sip_port}"
         (self.dir / "config").write_text(
             "\n".join(
@@ -291,7 +302,7 @@ class SippPeer:
             self.scenario = self.dir / scenario
             self.scenario.write_text(text)
         self.port = free_port()
-        self.media_port = free_port(pair=True)
+        self.media_port = free_port(span=4)  # SIPp echoes audio and video: mp..mp+3
         self.uri = f"sip:service@127.0.0.1:{self.port}"
         self.extra_args = extra_args
         self.remote = remote  # HOST:PORT to call, for a client (UAC) scenario
