@@ -76,7 +76,7 @@ class _FlashDetector:
     judged once ``context_ms`` of audio after it has arrived.
     """
 
-    def __init__(self, *, quiet_dbm0, edge_db, gap_min_ms, gap_max_ms, context_ms,
+    def __init__(self, *, quiet_dbm0, edge_db, strong_edge_db, gap_min_ms, gap_max_ms, context_ms,
                  click_max_ms, steady_db, steady_fraction, confidence):
         self.quiet_dbm0 = quiet_dbm0
         self.edge_db = edge_db
@@ -85,6 +85,7 @@ class _FlashDetector:
         self.context_blocks = int(round(context_ms / _BLOCK_MS)) // _BLOCKS_PER_FRAME * _BLOCKS_PER_FRAME
         self.click_blocks = int(np.ceil(click_max_ms / _BLOCK_MS))
         self.steady_db = steady_db
+        self.strong_edge_db = strong_edge_db
         self.steady_fraction = steady_fraction
         self.confidence = confidence
         self.edge_blocks = 2
@@ -138,34 +139,39 @@ class _FlashDetector:
         return found
 
     def _steady(self, levels: np.ndarray) -> tuple[bool, float]:
-        """Is this context silence, room noise or a tone (not speech)?  Returns (ok, spread_db)."""
+        """Is this context silence, room noise or a steady tone (not speech)?  Returns (ok, spread_db).
+
+        Speech, even an echo of it far below the talker's level, swings by more
+        than ``steady_db`` from one 20 ms frame to the next; an open line, a room
+        or a tone does not.
+        """
         frames = levels.reshape(-1, _BLOCKS_PER_FRAME)
         frame_db = _level_dbm0(np.mean(10 ** (frames / 10), axis=1) * DBM0_RMS**2)
-        loud = frame_db[frame_db > self.quiet_dbm0]
-        if loud.size == 0:
-            return True, 0.0
-        spread = np.abs(loud - np.median(loud))
-        within = (np.count_nonzero(spread <= self.steady_db) + frame_db.size - loud.size) / frame_db.size
-        return bool(within >= self.steady_fraction), float(np.percentile(spread, 90))
+        spread = np.abs(frame_db - np.median(frame_db))
+        within = np.count_nonzero(spread <= self.steady_db) / frame_db.size
+        return bool(within >= self.steady_fraction), float(np.max(spread))
 
     def _judge(self, start: int, end: int) -> dict | None:
-        if start - self.context_blocks - self.click_blocks - self.edge_blocks < self.n_blocks - self.history:
+        if start - self.context_blocks - self.click_blocks < self.n_blocks - self.history:
             return None  # not enough audio before the gap (start of the call)
         gap = self._lv(start, end)
         gap_dbm0 = float(np.median(gap))
-        fall_db = float(np.max(self._lv(start - self.edge_blocks, start))) - gap_dbm0
-        rise_db = float(np.max(self._lv(end, end + self.edge_blocks))) - gap_dbm0
+        fall_peak = float(np.max(self._lv(start - self.click_blocks, start)))
+        rise_peak = float(np.max(self._lv(end, end + self.click_blocks)))
+        fall_db, rise_db = fall_peak - gap_dbm0, rise_peak - gap_dbm0
         if fall_db < self.edge_db or rise_db < self.edge_db:
             return None
         pre_ok, pre_spread = self._steady(self._lv(start - self.click_blocks - self.context_blocks,
                                                    start - self.click_blocks))
-        if not pre_ok:
-            return None
         post_ok, post_spread = self._steady(self._lv(end + self.click_blocks,
                                                      end + self.click_blocks + self.context_blocks))
-        if not post_ok:
+        # Both sides steady; or one side steady (the held line) and loud, sharp edges
+        # (a room full of voices on the other side is never steady).
+        if not (pre_ok and post_ok) and not ((pre_ok or post_ok) and min(fall_db, rise_db) >= self.strong_edge_db):
             return None
         return {"gap_ms": (end - start) * _BLOCK_MS, "gap_dbm0": round(gap_dbm0, 1),
+                "gap_max_dbm0": round(float(np.max(gap)), 1),
+                "fall_peak_dbm0": round(fall_peak, 1), "rise_peak_dbm0": round(rise_peak, 1),
                 "fall_db": round(fall_db, 1), "rise_db": round(rise_db, 1),
                 "pre_spread_db": round(pre_spread, 1), "post_spread_db": round(post_spread, 1),
                 "gap_start_sample": start * _BLOCK_SAMPLES, "gap_end_sample": end * _BLOCK_SAMPLES}
@@ -221,8 +227,11 @@ class ThreeWayDetector:
     quiet_dbm0 : float
         A 2 ms block at or below this level counts as near-silence (an open loop).
     edge_db : float
-        Minimum abrupt fall into, and rise out of, a flash gap (within 4 ms), in dB
-        relative to the gap's level.
+        The loudest 2 ms block within ``click_max_ms`` before and after the gap (the
+        clicks, or the cut and return of the room noise) must be this much above
+        the gap's median level.
+    strong_edge_db : float
+        Edges this strong need only one steady side (the held line), not two.
     gap_min_ms, gap_max_ms : float
         Accepted length of the near-silent gap of a hook flash.
     context_ms : float
@@ -231,7 +240,7 @@ class ThreeWayDetector:
         Audio right next to the gap left out of the context (the click itself).
     steady_db, steady_fraction : float
         A context is steady when ``steady_fraction`` of its 20 ms frames are
-        near-silent or within ``steady_db`` of the median level of the others.
+        within ``steady_db`` of their median level.
     flash_confidence : float
         Confidence of a hook flash on its own.
     noise_baseline_s, noise_sustain_s, noise_drop_db, noise_min_baseline_dbm0 : float
@@ -260,8 +269,8 @@ class ThreeWayDetector:
     """
 
     def __init__(self, *, sample_rate_hz: int = 8000, quiet_dbm0: float = -50.0,
-                 edge_db: float = 20.0, gap_min_ms: float = 70.0, gap_max_ms: float = 1200.0,
-                 context_ms: float = 300.0, click_max_ms: float = 40.0, steady_db: float = 3.0,
+                 edge_db: float = 25.0, strong_edge_db: float = 35.0, gap_min_ms: float = 70.0, gap_max_ms: float = 1200.0,
+                 context_ms: float = 300.0, click_max_ms: float = 40.0, steady_db: float = 2.5,
                  steady_fraction: float = 0.9, flash_confidence: float = 0.85,
                  noise_baseline_s: float = 10.0, noise_sustain_s: float = 1.5,
                  noise_drop_db: float = 12.0, noise_min_baseline_dbm0: float = -62.0,
@@ -273,7 +282,8 @@ class ThreeWayDetector:
         if not gap_min_ms < gap_max_ms:
             raise ValueError(f"gap_min_ms must be below gap_max_ms, got {gap_min_ms!r} and {gap_max_ms!r}")
         self.sample_rate_hz = sample_rate_hz
-        self._flash = _FlashDetector(quiet_dbm0=quiet_dbm0, edge_db=edge_db, gap_min_ms=gap_min_ms,
+        self._flash = _FlashDetector(quiet_dbm0=quiet_dbm0, edge_db=edge_db,
+                                     strong_edge_db=strong_edge_db, gap_min_ms=gap_min_ms,
                                      gap_max_ms=gap_max_ms, context_ms=context_ms,
                                      click_max_ms=click_max_ms, steady_db=steady_db,
                                      steady_fraction=steady_fraction, confidence=flash_confidence)

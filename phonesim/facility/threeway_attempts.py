@@ -219,7 +219,6 @@ def attempt_segments(kind: str, *, rng: np.random.Generator, level_dbm0: float =
                                sample_rate_hz=sr), False))
         add_flash(rng.uniform(0.25, 0.9), click_dbm0)
     parts.append((_silence(rng.uniform(0.3, 1.0), sr), True))
-
     return parts
 
 
