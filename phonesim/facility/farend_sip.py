@@ -17,7 +17,9 @@ as keyword arguments (which win): ``local`` (SIP bind ``HOST[:PORT]``),
 ``rtp_ports`` (``LO-HI``), ``ring_timeout_s``, ``response_timeout_s``,
 ``registrar`` (``HOST[:PORT]``: REGISTER there, with digest authentication),
 ``proxy`` (``HOST[:PORT]``: send INVITEs there instead of to the URL's host),
-``username``, ``password`` (keyword only, never logged, never in the repr),
+``username``, ``password`` (keyword only, never logged, never in the repr) or
+``password_env`` (the name of an environment variable holding it, so a URL in a
+config file can register without containing the secret),
 ``from_user``, ``display_name``.  ``sips:`` (TLS) is refused until supported.
 
 Why a thread of its own: the line calls :meth:`SipFarEnd.exchange` once per
@@ -42,6 +44,7 @@ import collections
 import ipaddress
 import itertools
 import logging
+import os
 import queue
 import re
 import socket
@@ -104,6 +107,7 @@ _OPTION_NAMES = (
     "proxy",
     "username",
     "password",
+    "password_env",
     "from_user",
     "display_name",
     "transport",
@@ -294,6 +298,11 @@ class SipFarEnd(FarEnd):
         self._rtp_ports = _port_range(opts.get("rtp_ports"))
         self._username = opts.get("username") or ""
         self._password = opts.get("password") or ""
+        if opts.get("password_env") and not self._password:
+            name = str(opts["password_env"])
+            if name not in os.environ:
+                raise ConfigError(f"password_env={name!r}: no such environment variable is set")
+            self._password = os.environ[name]
         self._from_user = opts.get("from_user") or self._username or "phonesim"
         self._display_name = opts.get("display_name") or ""
 

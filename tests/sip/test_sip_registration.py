@@ -17,7 +17,7 @@ from sip_peers import SippPeer
 
 from phonesim.clock import FRAME_SAMPLES, RealTimeClock
 from phonesim.events import FarEndAnswered, FarEndRinging
-from phonesim.exc import FarEndError
+from phonesim.exc import ConfigError, FarEndError
 from phonesim.facility.farend_sip import SipFarEnd
 
 pytest.importorskip("aiosipua")
@@ -26,17 +26,17 @@ PASSWORD = "s3cret!"
 
 
 @pytest.mark.timeout(30)
-def test_register_then_authenticated_call_then_unregister(tmp_path, caplog):
+def test_register_then_authenticated_call_then_unregister(tmp_path, caplog, monkeypatch):
+    """All settings in the URL (as in a config file); the password comes from the environment."""
     caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("PHONESIM_TEST_SIP_PASSWORD", PASSWORD)
     registrar = SippPeer(tmp_path / "registrar", "registrar.xml").start()
     pbx = SippPeer(tmp_path / "pbx", "uas_auth_answer.xml").start()
     try:
         far_end = SipFarEnd(
-            f"sip:127.0.0.1:{pbx.port}",
+            f"sip:127.0.0.1:{pbx.port}?registrar=127.0.0.1:{registrar.port}&username=line-1"
+            "&password_env=PHONESIM_TEST_SIP_PASSWORD",
             clock=None,
-            registrar=f"127.0.0.1:{registrar.port}",
-            username="line-1",
-            password=PASSWORD,
         )
         with far_end:
             far_end.dial("5735550100")
@@ -59,6 +59,12 @@ def test_register_then_authenticated_call_then_unregister(tmp_path, caplog):
     finally:
         registrar.stop()
         pbx.stop()
+
+
+def test_password_env_names_a_variable_that_must_exist(monkeypatch):
+    monkeypatch.delenv("PHONESIM_TEST_SIP_PASSWORD", raising=False)
+    with pytest.raises(ConfigError, match="PHONESIM_TEST_SIP_PASSWORD"):
+        SipFarEnd("sip:127.0.0.1:5060?password_env=PHONESIM_TEST_SIP_PASSWORD", clock=None)
 
 
 @pytest.mark.timeout(30)
