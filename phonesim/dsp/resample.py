@@ -30,13 +30,17 @@ from scipy import signal
 
 __all__ = ["Resampler", "resample_once"]
 
+_PHASE_LOOP_MAX = 8
+
 
 def _design(up: int, down: int, from_rate_hz: int, to_rate_hz: int, stopband_db: float) -> np.ndarray:
     """The prototype low-pass at ``from_rate_hz * up``, gain ``up`` in the pass band."""
     fs_up = from_rate_hz * up
     nyquist_low = min(from_rate_hz, to_rate_hz) / 2
     passband_hz = 0.85 * nyquist_low
-    stopband_hz = nyquist_low
+    # Nothing may alias into the pass band: energy between the Nyquist frequency and
+    # (2 * Nyquist - pass band) folds onto the band edge above the pass band only.
+    stopband_hz = 2 * nyquist_low - passband_hz
     width = (stopband_hz - passband_hz) / (fs_up / 2)
     numtaps, beta = signal.kaiserord(stopband_db, width)
     numtaps = max(numtaps, 2 * max(up, down) + 1)
@@ -126,7 +130,20 @@ class Resampler:
         newest = t // self.up - base  # buffer index of the newest input in each window
         phase = t % self.up
         windows = sliding_window_view(buffer, self._taps)
-        y = np.einsum("nk,nk->n", windows[newest - (self._taps - 1)], self._phases[phase])
+        first = newest - (self._taps - 1)  # window index of each output
+        if self.up <= _PHASE_LOOP_MAX:
+            # few phases (8k <-> 16k/48k): one matrix-vector product per phase over a
+            # strided view of the windows, no gathered copy of them
+            y = np.empty(n.size)
+            for p in range(min(self.up, n.size)):
+                rows = first[p::self.up] if self.up > 1 else first
+                if rows.size == 0:
+                    continue
+                step = int(rows[1] - rows[0]) if rows.size > 1 else 1
+                view = windows[rows[0]:rows[-1] + 1:step]
+                y[p::self.up] = view @ self._phases[phase[p]]
+            return _cast(y, out_dtype)
+        y = np.einsum("nk,nk->n", windows[first], self._phases[phase])
         return _cast(y, out_dtype)
 
     def flush(self, dtype=np.float64) -> np.ndarray:
