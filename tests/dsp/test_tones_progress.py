@@ -1,0 +1,117 @@
+"""Call-progress tones: generator frequencies and cadences, and the progress-tone classifier."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.dtmf.conditions import g711_round_trip, speech_files, telephone_band
+from phonesim.dsp.progress import ProgressDetector, ProgressTone
+from phonesim.dsp.tones import CADENCES, TONE_NAMES, ToneSource, render_tone
+
+
+def on_off(x, block=40):
+    """Per-5 ms-block on/off flags of a rendered tone."""
+    x = np.asarray(x, dtype=np.float64)
+    return (np.abs(x[: x.size // block * block].reshape(-1, block)).max(axis=1) > 0)
+
+
+@pytest.mark.parametrize("name", TONE_NAMES)
+def test_tone_frequencies_and_level(name):
+    cadence = CADENCES[name]
+    freqs, dur_ms = cadence.segments[0]
+    x = render_tone(name, dur_ms / 1000, level_dbm0=-13.0).astype(np.float64)
+    n = x.size
+    seg = x
+    # Level from a correlation over the whole segment (exact for these frequencies).
+    t = np.arange(n) / 8000
+    for f in freqs:
+        z = np.sum(seg * np.exp(-2j * np.pi * f * t))
+        level = 10 * np.log10(2 * abs(z) ** 2 / n**2 / (32768 * 10 ** (-3.14 / 20)) ** 2 * 2)
+        assert level == pytest.approx(-13.0, abs=0.15), (name, f)
+    # Nothing else: a least-squares fit of exactly these sines leaves only rounding noise.
+    basis = np.column_stack([fn(2 * np.pi * f * t) for f in freqs for fn in (np.sin, np.cos)])
+    coef, *_ = np.linalg.lstsq(basis, seg, rcond=None)
+    residual = seg - basis @ coef
+    assert np.mean(residual**2) < 1e-5 * np.mean(seg**2)
+
+
+def test_cadences():
+    ring = on_off(render_tone("ringback", 12.0))
+    assert ring[:400].all() and not ring[400:1200].any() and ring[1200:1600].all()
+    busy = on_off(render_tone("busy", 2.0))
+    assert busy[:100].all() and not busy[100:200].any() and busy[200:300].all()
+    reorder = on_off(render_tone("reorder", 1.0))
+    assert reorder[:50].all() and not reorder[50:100].any() and reorder[100:150].all()
+    stutter = on_off(render_tone("stutter", 3.0))
+    assert stutter[:20].all() and not stutter[20:40].any() and stutter[120:].all()
+    confirmation = on_off(render_tone("confirmation", 2.0))
+    assert confirmation[:20].all() and not confirmation[120:].any()
+    sit = render_tone("sit", 1.5)
+    assert sit[: round(0.928 * 8000)].any() and not sit[round(0.93 * 8000):].any()
+
+
+def test_streaming_is_continuous_for_any_chunking():
+    whole = render_tone("busy", 3.0)
+    src = ToneSource("busy")
+    rng = np.random.default_rng(1)
+    parts, total = [], 0
+    while total < whole.size:
+        k = min(int(rng.integers(0, 900)), whole.size - total)
+        parts.append(src.read(k))
+        total += k
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    assert src.position == whole.size
+
+
+def test_unknown_tone_refused():
+    with pytest.raises(ValueError, match="unknown tone 'howler'"):
+        ToneSource("howler")
+
+
+def classify(x, chunk=160) -> list[ProgressTone]:
+    det = ProgressDetector()
+    out = []
+    for at in range(0, len(x), chunk):
+        out += det.feed(x[at:at + chunk])
+    return out
+
+
+@pytest.mark.parametrize("name,kind", [("dial", "dial"), ("ringback", "ringback"), ("busy", "busy"),
+                                       ("reorder", "reorder"), ("sit", "sit"), ("stutter", "stutter")])
+@pytest.mark.parametrize("level_dbm0", [-10.0, -30.0])
+def test_each_progress_tone_is_classified(name, kind, level_dbm0):
+    lead = np.zeros(1234, dtype=np.int16)
+    x = g711_round_trip(telephone_band(np.concatenate([lead, render_tone(name, 6.0, level_dbm0=level_dbm0)])))
+    found = classify(x)
+    assert found, name
+    assert found[0].kind == kind
+    assert 1000 <= found[0].start_sample <= 1800
+    assert found[0].level_dbm0 == pytest.approx(level_dbm0, abs=1.5)
+    kinds = [f.kind for f in found]
+    assert len(set(kinds)) == len(kinds)  # each reported once per episode
+    assert set(kinds) <= ({"stutter", "dial"} if kind == "stutter" else {kind})
+
+
+def test_same_result_for_any_chunk_size():
+    x = np.concatenate([render_tone(n, 3.0) for n in ("dial", "busy", "sit", "ringback")])
+    ref = classify(x, chunk=x.size)
+    assert [t.kind for t in ref] == ["dial", "busy", "sit", "ringback"]
+    for chunk in (1, 7, 160, 441):
+        assert classify(x, chunk) == ref
+
+
+def test_dtmf_and_speech_are_not_progress_tones():
+    from phonesim.dsp.dtmf import DtmfGenerator
+
+    assert classify(DtmfGenerator().digits("0123456789*#" * 4, on_ms=100, off_ms=100)) == []
+    for path in speech_files():
+        x = np.fromfile(path, dtype="<i2")
+        assert classify(x, chunk=x.size) == [], path.name
+
+
+def test_wrong_pair_is_not_ringback():
+    # 440 + 620 Hz is no North American tone.
+    t = np.arange(8000 * 4) / 8000
+    x = (3000 * (np.sin(2 * np.pi * 440 * t) + np.sin(2 * np.pi * 620 * t))).astype(np.int16)
+    assert classify(x) == []
