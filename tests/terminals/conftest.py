@@ -40,18 +40,19 @@ class Tmux:
         self.pane_pid: int | None = None
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run([self.tmux, "-L", self.socket, *args], capture_output=True,
+        return subprocess.run([self.tmux, "-u", "-L", self.socket, *args], capture_output=True,
                               text=True, timeout=10, check=check)
 
-    def start(self, argv: list[str], *, env: dict[str, str], cwd: Path, width: int = 160,
-              height: int = 50) -> None:
+    def start(self, argv: list[str], *, cwd: Path, env: dict[str, str] | None = None,
+              width: int = 160, height: int = 50) -> None:
         """Start ``argv`` in a new detached session; it stays open after the program exits."""
+        env = phonesim_env() if env is None else env
         command = " ".join(_quote(a) for a in argv)
         env_args = [f"{k}={v}" for k, v in env.items() if k in ("PYTHONPATH", "PYTHONUNBUFFERED",
                                                                   "PULSE_SERVER", "PHONESIM_CONFIG")]
         self._run("-f", "/dev/null", "new-session", "-d", "-s", self.name, "-x", str(width),
                   "-y", str(height), "-c", str(cwd),
-                  "env", *env_args, "bash", "-c", f"{command}; echo \"[exit $?]\"; sleep 600")
+                  "env", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", *env_args, "bash", "-c", f"{command}; echo \"[exit $?]\"; sleep 600")
         self.pane_pid = int(self._run("display-message", "-p", "-t", self.name,
                                       "#{pane_pid}").stdout.strip())
 
