@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import wave
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,16 @@ def test_scenario_end_to_end(name, tmp_path):
         if name == "threeway":
             events = CdrStore(ledger).events(cdr.call_id)
             assert any(e.kind == "three-way" for e in events)
+    if scenario.expect in CONNECTED and not cdr.privileged:
+        # recorded: stereo 8 kHz, as long as the connected call (to within a second)
+        assert cdr.recording_path and Path(cdr.recording_path).exists()
+        with wave.open(cdr.recording_path, "rb") as w:
+            assert (w.getnchannels(), w.getframerate(), w.getsampwidth()) == (2, 8000, 2)
+            recorded_s = w.getnframes() / 8000
+        ending_s = next(e.at_s for e in cdr.events if e.kind == "ending")  # the recording stops here
+        assert abs(recorded_s - (ending_s - cdr.accepted_s)) < 1.0, recorded_s
+    elif not cdr.privileged:
+        assert not cdr.recording_path
     if scenario.expect in CONNECTED and result.frames > 50 * 150:
         assert s["warning_times_s"], "the warning message should have been injected"
 

@@ -1,0 +1,88 @@
+"""A process killed mid-call (SIGKILL) leaves money, CDRs and the recording consistent.
+
+The child runs the demo's prepaid call in virtual time and, once the third
+minute has been charged, says READY on stdout and blocks on its stdin pipe,
+with the call still connected.  The parent kills it with SIGKILL (no cleanup
+runs), then recovers the open CDR and reconciles the ledger.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import wave
+from pathlib import Path
+
+import pytest
+
+from phonesim.facility.cdr import CdrStore
+from phonesim.facility.ledger import Ledger
+
+REPO = Path(__file__).resolve().parents[2]
+
+CHILD = r"""
+import sys
+from pathlib import Path
+from phonesim.commands.demo import SCENARIOS, run_scenario
+from phonesim.facility.callflow import Phase
+
+said = []
+
+def on_frame(line):
+    if not said and line.state.phase is Phase.CONNECTED and line.state.minutes_started >= 3:
+        line.drain()                      # the third charge is committed
+        said.append(1)
+        print("READY", line.cdr_id, flush=True)
+        sys.stdin.readline()              # blocks until killed
+
+run_scenario(SCENARIOS["prepaid"], data_dir=Path(sys.argv[1]), on_frame=on_frame)
+print("FINISHED", flush=True)
+"""
+
+
+def _read_line(stream, timeout_s: float) -> str:
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: lines.put(stream.readline()), name="crash-test-reader",
+                     daemon=True).start()
+    return lines.get(timeout=timeout_s)
+
+
+@pytest.mark.timeout(120)
+def test_sigkill_mid_call_then_recover_and_reconcile(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                             cwd=tmp_path)
+    try:
+        line = _read_line(child.stdout, timeout_s=100)
+        assert line.startswith("READY"), (line, child.stderr.read() if child.poll() is not None else "")
+        call_id = int(line.split()[1])
+        os.kill(child.pid, signal.SIGKILL)
+        assert child.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait(timeout=30)
+
+    with Ledger.open(tmp_path / "phonesim.sqlite3") as ledger:
+        store = CdrStore(ledger)
+        assert not store.get(call_id).closed          # the crash left it open
+        assert store.recover_open_calls() == [call_id]
+        cdr = store.get(call_id)
+        assert cdr.closed and cdr.disposition == "hung-up"
+        charges = ledger.charges_for_call(call_id)
+        assert [c["minute_index"] for c in charges] == [0, 1, 2]
+        assert cdr.billed_minutes == 3 and cdr.amount_cents == 15
+        assert ledger.prepaid_balance_cents("5735550100") == 2500 - 15
+        assert ledger.reconcile() == []
+        assert store.recover_open_calls() == []       # idempotent
+        recording = Path(cdr.recording_path)
+    # the recording is playable up to (about) the last second before the kill
+    with wave.open(str(recording), "rb") as w:
+        assert w.getnchannels() == 2 and w.getframerate() == 8000
+        seconds = w.getnframes() / 8000
+    assert seconds >= 120 - 2, seconds
