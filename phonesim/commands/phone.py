@@ -43,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keypad backend (default: devices.keypad), e.g. stdin://, "
                              "serial:///dev/phonesim-keypad, script://h1234%%23")
     parser.add_argument("--audio", metavar="URL",
-                        help="the handset's audio port (default: devices.audio), e.g. loopback://, "
+                        help="the handset's audio port (default: devices.audio), e.g. loopback:// "
+                             "(a channel named after --terminal), "
                              "pyaudio://?device=USB")
     parser.add_argument("--far", metavar="URL",
                         help="the outside line (default: devices.far_end), e.g. robot://accept, "
@@ -98,7 +99,11 @@ def run(args: argparse.Namespace) -> int:
         line = FacilityLine(cfg, ledger=ledger, prompts=prompts, far_end=far_end, clock=clock,
                             recordings_dir=recordings, terminal=args.terminal, realtime=args.realtime)
         opened.append(line)
-        audio = open_audio(args.audio or cfg.devices.audio)
+        audio_url = args.audio or cfg.devices.audio
+        if audio_url.rstrip("/") == "loopback:":
+            # the laptop form of the issue: a loopback channel named after this phone
+            audio_url = f"loopback://{args.terminal}"
+        audio = open_audio(audio_url)
         opened.append(audio)
         if args.speaker:
             audio = TeeAudioPort(audio, open_audio(args.speaker))
