@@ -611,6 +611,8 @@ class Kiosk:
         self.out.write("\n" + screen.text() + "\n")
         self.out.flush()
         for line_no, text in enumerate(screen.display):
+            # a character display takes printable ASCII only
+            text = "".join(ch if " " <= ch <= "~" else "?" for ch in text)[:20]
             try:
                 self.keypad.set_display(line_no, text)
             except (AttributeError, NotImplementedError, OSError) as err:
