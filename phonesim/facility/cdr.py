@@ -200,6 +200,11 @@ class CdrStore:
             (call_id,)).fetchone()
         c.execute("UPDATE cdrs SET disposition=?, ended_s=?, ended_at=?, billed_minutes=?, amount_cents=?, "
                   "closed=1 WHERE id=?", (disposition, wall, iso_utc(wall), minutes, amount, call_id))
+        payer = c.execute("SELECT payer_kind, payer_id FROM charges WHERE call_id=? ORDER BY minute_index "
+                          "LIMIT 1", (call_id,)).fetchone()
+        if payer is not None:  # who paid, as charged (the call flow may not have said)
+            c.execute("UPDATE cdrs SET payer_kind=?, payer_id=? WHERE id=? AND payer_kind=''",
+                      (payer["payer_kind"], payer["payer_id"], call_id))
 
     def recover_open_calls(self, now_s: float | None = None) -> list[int]:
         """Close the calls a crash left open; returns their ids.

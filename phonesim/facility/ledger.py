@@ -236,6 +236,7 @@ class Ledger:
         self.pin_max_failures = 3
         self.pin_lockout_s = 1800.0
         self.facility_id = ""
+        self.facility_state = ""
         self.direct_bill_limit_cents = 3000
         self.unusual_increase_percent = 100
         if cfg is not None:
@@ -280,6 +281,7 @@ class Ledger:
         self.direct_bill_limit_cents = int(billing["direct_bill_credit_limit_cents"])
         self.unusual_increase_percent = int(billing["unusual_increase_percent"])
         self.facility_id = cfg.facility["name"]
+        self.facility_state = cfg.facility["state"]
 
     def close(self) -> None:
         with self._lock:
@@ -382,9 +384,13 @@ class Ledger:
                 raise LedgerError(f"inmate {inmate_id!r} already exists")
             if self._pin_owner(c, pin) is not None:
                 raise LedgerError("PIN: already used by another inmate (a PIN must identify one person)")
+            facility = self.facility_id or None
+            if facility:
+                c.execute("INSERT OR IGNORE INTO facilities(id, name, state, created_at) VALUES (?,?,?,?)",
+                          (facility, facility, self.facility_state, iso))
             c.execute("INSERT INTO inmates(id, name, name_prompt, facility_id, pin_tag, pin_salt, pin_hash,"
                       " pin_kdf, status, housing_unit, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                      (inmate_id, name, name_prompt, None, *fields, status, housing_unit, iso))
+                      (inmate_id, name, name_prompt, facility, *fields, status, housing_unit, iso))
             for kind in ("trust", "debit"):
                 self._ensure_account(c, kind, inmate_id, iso)
         return self.inmate(inmate_id)

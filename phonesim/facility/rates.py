@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import warnings
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from phonesim.exc import ConfigError, RateNotFound
+from phonesim.exc import ConfigError, RateAboveCap, RateNotFound
 from phonesim.facility.numbers import NumberInfo, classify
 
 CALL_TYPES = ("debit", "collect", "prepaid")
@@ -244,4 +245,12 @@ def check_caps(cfg: Any, *, on_date: dt.date | str | None = None) -> list[str]:
     if table.ancillary_fees_cents > 0:
         problems.append(f"ancillary fees of {table.ancillary_fees_cents}c are set; separate ancillary "
                         "service charges are banned since the 2024 FCC order")
+    return problems
+
+
+def warn_caps(cfg: Any, *, on_date: dt.date | str | None = None) -> list[str]:
+    """:func:`check_caps`, each problem also issued as a :class:`~phonesim.exc.RateAboveCap` warning."""
+    problems = check_caps(cfg, on_date=on_date)
+    for problem in problems:
+        warnings.warn(problem, RateAboveCap, stacklevel=2)
     return problems

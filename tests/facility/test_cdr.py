@@ -50,6 +50,14 @@ def test_a_call_from_off_hook_to_close(cdrs, ledger, clock):
     assert (cdr.billed_minutes, cdr.amount_cents) == (3, 15)  # from the charges
     assert cdr.duration_s == 150.0 and cdr.closed and cdr.disposition == "completed"
     assert cdr.events[0].kind == "digit" and cdr.events[0].detail["low_dbm0"] == pytest.approx(-9.5)
+    assert (cdr.payer_kind, cdr.payer_id) == ("prepaid", "5735550100")
+
+
+def test_the_payer_is_filled_from_the_charges(cdrs, ledger):
+    cid = cdrs.open_call(terminal="t", inmate_id="1001", offhook_s=0)
+    ledger.charge_minute(cid, 0, payer_kind="prepaid", payer_id="5735550100", amount_cents=5)
+    cdr = cdrs.close_call(cid, disposition="completed", ended_s=60)
+    assert (cdr.payer_kind, cdr.payer_id, cdr.amount_cents) == ("prepaid", "5735550100", 5)
 
 
 def test_closing_twice_changes_nothing(cdrs, clock):

@@ -305,6 +305,7 @@ def test_seed_demo_is_idempotent(ledger, cfg):
     assert ledger.trust_balance_cents("1001") == 5000 and ledger.debit_balance_cents("1001") == 1000
     assert ledger.authenticate("1234", now_s=1).inmate.name == "John Doe"
     assert ledger.inmate("1002").status == "restricted" and ledger.inmate("1003").status == "segregation"
+    assert ledger.inmate("1001").facility_id == cfg.facility.name
     assert ledger.prepaid_balance_cents(DEMO["prepaid_btn"]) == 2500
     assert ledger.direct_bill(DEMO["direct_bill_btn"]).credit_limit_cents == 3000
     assert ledger.is_privileged(DEMO["attorney"]) and ledger.is_blocked(DEMO["blocked_by_party"])

@@ -117,5 +117,5 @@ class LedgerMachine(RuleBasedStateMachine):
         assert self.ledger.reconcile() == []
 
 
-LedgerMachine.TestCase.settings = settings(max_examples=30, stateful_step_count=30, deadline=None)
+LedgerMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=30, deadline=None)
 TestLedgerInvariants = LedgerMachine.TestCase

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from phonesim.config import load_config
-from phonesim.exc import ConfigError, RateNotFound
+from phonesim.exc import ConfigError, RateAboveCap, RateNotFound
 from phonesim.facility.rates import (
     CAPS_2024_CENTS,
     CAPS_2025_CENTS,
@@ -15,6 +15,7 @@ from phonesim.facility.rates import (
     billed_minutes,
     check_caps,
     jail_class_for_adp,
+    warn_caps,
 )
 
 
@@ -128,3 +129,10 @@ def test_jail_class_must_match_adp_and_fees_are_reported(tmp_path):
     problems = check_caps(cfg, on_date="2026-05-01")
     assert any("does not match ADP 120" in p and "jail-small" in p for p in problems)
     assert any("ancillary fees of 300c" in p for p in problems)
+
+
+def test_warn_caps_issues_rate_above_cap_warnings(tmp_path):
+    cfg = make_cfg(tmp_path, '[[profile.billing.rates]]\neffective = "2026-01-01"\ncall_type = "*"\n'
+                             'jurisdiction = "*"\ncents_per_min = 25\n')
+    with pytest.warns(RateAboveCap, match="25c/min"):
+        assert len(warn_caps(cfg, on_date="2026-05-01")) == 2  # above the 2021-era and the 2025 caps
