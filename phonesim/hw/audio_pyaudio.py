@@ -19,6 +19,14 @@ The only module that imports ``pyaudio``.  Choices, each from a measured trap
     difference was lost; and if the line stops calling ``read_frame`` and the
     frame queue (``queue_frames``) fills, the oldest frames are dropped.  Both
     count in ``overflows`` and in ``take_lost_samples()`` (8 kHz samples).
+  - **latency cap**: after a stall (the line's thread was descheduled, say)
+    frames pile up in the queue, and since input and output then run at the
+    same device rate the pile would stay for ever as extra delay.  When
+    ``read_frame`` finds more than ``backlog_frames`` waiting (default 5 =
+    100 ms) it drops all but the newest two and reports them as lost, so the
+    round trip returns to its normal ~2 periods.  (Frames that piled up before
+    the first ``read_frame`` are discarded silently: the line was not yet
+    listening.)
   - **output underflow**: before each write the port asks PortAudio how much
     room the output buffer has; an entirely empty buffer means the earpiece
     ran dry (``underflows`` += 1), and one period of silence is written ahead
@@ -158,6 +166,8 @@ class PyAudioPort(AudioPort):
         The device rate; the line is resampled to and from it.
     queue_frames : int
         Frames the reader thread may hold before the oldest are dropped.
+    backlog_frames : int
+        More frames than this waiting at a ``read_frame`` are trimmed (latency cap).
     read_timeout_s : float
         How long ``read_frame`` waits for the device before giving up.
     """
@@ -166,13 +176,16 @@ class PyAudioPort(AudioPort):
 
     def __init__(self, device: str | None = None, *, rate_hz: int = 48000,
                  input_device: str | None = None, output_device: str | None = None,
-                 queue_frames: int = 25, read_timeout_s: float = 2.0, name: str | None = None) -> None:
+                 queue_frames: int = 25, backlog_frames: int = 5, read_timeout_s: float = 2.0,
+                 name: str | None = None) -> None:
         super().__init__(name or f"pyaudio://?device={device or ''}&rate={rate_hz}")
         self._closed = True  # until fully open; close() then does nothing
         pyaudio = _import_pyaudio()
         self.rate_hz = int(rate_hz)
         self.period = self.rate_hz // FRAMES_PER_SECOND
         self.read_timeout_s = float(read_timeout_s)
+        self.backlog_frames = max(2, int(backlog_frames))
+        self.trimmed_frames = 0
         self._pa = pyaudio.PyAudio()
         self._in = self._out = None
         try:
@@ -274,6 +287,17 @@ class PyAudioPort(AudioPort):
 
     # --- the frame API -------------------------------------------------------
     def _read(self) -> np.ndarray:
+        backlog = self._frames.qsize()
+        if backlog > self.backlog_frames or (self.frames_read == 0 and backlog > 2):
+            drop = backlog - 2
+            for _ in range(drop):
+                try:
+                    self._frames.get_nowait()
+                except queue.Empty:
+                    break
+            if self.frames_read:
+                self.trimmed_frames += drop
+                self._lost(drop * FRAME_SAMPLES)
         try:
             return self._frames.get(timeout=self.read_timeout_s)
         except queue.Empty:
@@ -326,16 +350,17 @@ class PyAudioPort(AudioPort):
 
 
 def open_pyaudio_url(url: str, parts, query: dict[str, str]) -> PyAudioPort:
-    check_query(url, query, ("device", "rate", "input", "output", "queue_frames"), _FORM)
+    check_query(url, query, ("device", "rate", "input", "output", "queue_frames", "backlog_frames"), _FORM)
     if parts.netloc or parts.path not in ("", "/"):
         raise InvalidUrl(f"audio URL: expected {_FORM!r} (options after '?'), got {url!r}")
     try:
         rate_hz = int(query.get("rate", "48000"))
         queue_frames = int(query.get("queue_frames", "25"))
+        backlog_frames = int(query.get("backlog_frames", "5"))
     except ValueError as err:
         raise InvalidUrl(f"audio URL: expected {_FORM!r} with an integer rate, got {url!r}") from err
     if rate_hz < 8000:
         raise InvalidUrl(f"audio URL: expected a rate of at least 8000 Hz, got {rate_hz} in {url!r}")
     return PyAudioPort(query.get("device") or None, rate_hz=rate_hz,
                        input_device=query.get("input") or None, output_device=query.get("output") or None,
-                       queue_frames=queue_frames, name=url)
+                       queue_frames=queue_frames, backlog_frames=backlog_frames, name=url)
