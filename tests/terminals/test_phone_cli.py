@@ -135,3 +135,38 @@ def test_call_through_the_real_firmware_on_a_pty(site, run_phone):
     assert keys == ["\u2022"] * 4 + ["#", "3", *NUMBER, "#"]
     calls = _records_are_consistent(site)
     assert [c.disposition for c in calls] == ["completed"]
+
+
+@pytest.mark.audio
+@pytest.mark.timeout(90)
+def test_speaker_plays_the_earpiece_through_real_pulseaudio(site, run_phone, pulse_server):
+    """``--speaker``: the earpiece audio also goes to a sound device (PortAudio -> PulseAudio
+    null sink ``line``); the test records the sink's monitor and hears the greeting."""
+    pyaudio = pytest.importorskip("pyaudio")
+    import numpy as np
+
+    rate_hz, period = 48000, 960
+    pa = pyaudio.PyAudio()
+    try:
+        mic = pa.open(format=pyaudio.paInt16, channels=1, rate=rate_hz, input=True,
+                      frames_per_buffer=period)
+        try:
+            phone = run_phone(["--virtual", "--seed-demo", "--keypad", _script("+"),
+                               "--audio", "null://", "--far", ROBOT,
+                               "--speaker", "pyaudio://?device=pulse&rate=48000", "--max-s", "4"],
+                              cwd=site)
+            captured = []
+            while phone.proc.poll() is None and len(captured) < 50 * 30:
+                captured.append(np.frombuffer(mic.read(period, exception_on_overflow=False),
+                                              dtype=np.int16))
+            assert phone.wait_exit(30) == 0, "\n".join(phone.stderr_lines)
+        finally:
+            mic.close()
+    finally:
+        pa.terminate()
+    frames = np.stack(captured).astype(np.float64)
+    rms = np.sqrt(np.mean(frames ** 2, axis=1))
+    speech_frames = int((rms > 300).sum())    # about -40 dBFS and up: the greeting prompt
+    assert speech_frames >= 50, f"expected >= 1 s of the greeting, got {speech_frames} frames"
+    phases = [e["phase"] for e in phone.events if e["event"] == "Phase"]
+    assert phases[:1] == ["pin"]
