@@ -153,6 +153,7 @@ class CallRecorder:
                 since_header = 0
                 last_header = now
         self._rewrite_header()
+        os.close(self._fd)
 
     def _rewrite_header(self) -> None:
         if self.error is not None and self.frames_written == 0:
@@ -174,14 +175,23 @@ class CallRecorder:
         """Seconds of audio on disk."""
         return self.frames_written * FRAME_SAMPLES / self.sample_rate_hz
 
-    def close(self) -> None:
-        """Write what is queued, finalise the header, close the file; safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        self._queue.put(_STOP)  # blocks only if the queue is full: the writer is draining it
-        self._thread.join()
-        os.close(self._fd)
+    def close(self, *, wait: bool = True) -> None:
+        """Write what is queued, finalise the header, close the file; safe to call twice.
+
+        With ``wait=False`` (for the line's real-time thread) the writer thread
+        finishes the file on its own and this returns at once; :meth:`join`
+        waits for it.
+        """
+        if not self._closed:
+            self._closed = True
+            self._queue.put(_STOP)  # blocks only if the queue is full: the writer is draining it
+        if wait:
+            self.join()
+
+    def join(self, timeout_s: float | None = None) -> bool:
+        """Wait until the file is complete and closed; True if it is."""
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
 
     def __enter__(self):
         return self

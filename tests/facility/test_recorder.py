@@ -57,6 +57,16 @@ def test_full_queue_drops_and_counts_instead_of_blocking(tmp_path):
     assert len(_read(tmp_path / "x.wav")) == rec.frames_written * 160
 
 
+def test_close_without_waiting_finishes_the_file_in_the_background(tmp_path):
+    rec = CallRecorder(tmp_path / "bg.wav")
+    for i in range(100):
+        rec.write(*_frames(i))
+    rec.close(wait=False)
+    assert rec.closed
+    assert rec.join(10)
+    assert len(_read(tmp_path / "bg.wav")) == 100 * 160
+
+
 def test_bad_frames_are_refused(tmp_path):
     with CallRecorder(tmp_path / "x.wav") as rec, pytest.raises(ValueError, match="160 samples"):
         rec.write(np.zeros(80, np.int16), np.zeros(160, np.int16))
