@@ -78,6 +78,9 @@ def test_kiosk_purchase_overdraft_and_timeout_typed_on_a_laptop(site, tmux):
     # no key for 3 s: logged out
     screen = tmux.wait_for("logged out after 3 s without a key", timeout_s=20)
     assert screen.rstrip().splitlines()[-1].startswith("[0-9 PIN")
+    tmux.key("C-c")                         # Ctrl-C stops the kiosk cleanly
+    tmux.wait_for("kiosk stopped")
+    tmux.wait_for("[exit 0]")
 
     with Ledger.open(site / "data" / "phonesim.sqlite3") as ledger:
         assert ledger.trust_balance_cents("1001") == 5000 - 1500
