@@ -125,6 +125,7 @@ class PhoneApp:
         self._pin_mode = False
         self._phase = self._phase_now()
         self._shown = ""
+        self._calls_seen = 0
         self._stop = threading.Event()
         self._driver: Any = None
         self.stop_reason = ""
@@ -168,6 +169,10 @@ class PhoneApp:
             if type(event).__name__ == "HookChanged":
                 continue  # already seen from the keypad
             self._observe(event, masked_kind=("DigitDetected",))
+        while self._calls_seen < len(self.line.calls):
+            call = self.line.calls[self._calls_seen]
+            self._calls_seen += 1
+            self.status.call_ended(str(call.get("disposition", "")))
         phase = self._phase_now()
         if phase != self._phase:
             self._phase = phase

@@ -116,7 +116,8 @@ class PhoneStatus:
         self.balance_cents: int | None = None
         self.warning = ""
         self.keypad_up = True
-        self.last_prompt = ""
+        self.affordable_minutes: int | None = None
+        self.ended = ""
 
     def __repr__(self) -> str:
         return f"<PhoneStatus off_hook={self.off_hook} balance_cents={self.balance_cents}>"
@@ -125,8 +126,11 @@ class PhoneStatus:
         name = type(event).__name__
         if name == "HookChanged":
             self.off_hook = bool(event.off_hook)
-            if self.off_hook:
+            if self.off_hook:  # a new attempt
                 self.warning = ""
+                self.ended = ""
+                self.balance_cents = None
+                self.affordable_minutes = None
         elif name == "LinkChanged":
             self.keypad_up = bool(event.up)
             self.warning = "" if event.up else f"keypad link down ({event.reason})"
@@ -142,13 +146,25 @@ class PhoneStatus:
             self.warning = "no answer"
         elif name == "FarEndFailed":
             self.warning = f"call failed: {event.reason}"
-        elif name == "PromptFinished" and event.tag in ("one_minute_remaining", "time_limit_reached",
-                                                        "funds_exhausted", "threeway_not_allowed"):
-            self.warning = event.tag.replace("_", " ")
+        elif name == "Timer" and event.name.startswith("warn_") and event.name[5:].isdigit():
+            seconds = int(event.name[5:])
+            self.warning = ("one minute remaining" if seconds == 60
+                            else f"{format_duration(seconds)} remaining")
+        elif name == "Timer" and event.name == "limit":
+            self.warning = "time limit reached"
+        elif name == "AuthResult" and not event.ok:
+            self.warning = "account locked" if event.locked else f"PIN not accepted ({event.failures})"
+        elif name == "AuthResult":
+            self.warning = ""
+        elif name in ("CallAllowedResult", "NumberResult") and not event.ok:
+            self.warning = f"refused: {event.reason or event.prompt}"
+        elif name == "NumberResult":
+            self.warning = ""
+            self.affordable_minutes = event.affordable_minutes
 
-    def set_balance(self, cents: int | None) -> None:
-        """The payer's balance when the call is placed (before the first charge)."""
-        self.balance_cents = None if cents is None else int(cents)
+    def call_ended(self, disposition: str) -> None:
+        """The attempt is over (the line's summary): show how it ended."""
+        self.ended = disposition
 
     def render(self, state: Any, *, frame: int, timer: bool = True) -> str:
         phase = phase_name(state)
@@ -168,10 +184,14 @@ class PhoneStatus:
         connected = int(getattr(state, "connected_frame", -1))
         if timer and connected >= 0 and phase in ("connected", "ending"):
             parts.append(format_duration((frame - connected) / FRAMES_PER_SECOND))
+        if self.balance_cents is None and self.affordable_minutes is not None:
+            parts.append(f"{self.affordable_minutes} min affordable")
         if self.balance_cents is not None:
             sign = "-" if self.balance_cents < 0 else ""
             cents = abs(self.balance_cents)
             parts.append(f"balance {sign}${cents // 100}.{cents % 100:02d}")
+        if self.ended:
+            parts.append(f"ended: {self.ended}")
         if self.warning:
             parts.append(f"! {self.warning}")
         return "  ".join(parts)

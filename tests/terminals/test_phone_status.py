@@ -12,12 +12,16 @@ from dataclasses import dataclass
 import pytest
 
 from phonesim.events import (
+    AuthResult,
+    CallAllowedResult,
     ChargeResult,
     DigitDetected,
     HookChanged,
     KeyDown,
     LinkChanged,
+    NumberResult,
     ThreeWaySuspected,
+    Timer,
 )
 from phonesim.terminals.phone_app import StopSignals
 from phonesim.terminals.status import (
@@ -145,3 +149,31 @@ def test_second_ctrl_c_raises_keyboard_interrupt():
             for _ in range(1000):
                 pass
     assert calls == [1]
+
+
+@pytest.mark.parametrize(("event", "text"), [
+    (Timer("warn_60"), "! one minute remaining"),
+    (Timer("warn_120"), "! 02:00 remaining"),
+    (Timer("limit"), "! time limit reached"),
+    (AuthResult(ok=False, failures=2), "! PIN not accepted (2)"),
+    (AuthResult(ok=False, locked=True, failures=3), "! account locked"),
+    (NumberResult(ok=False, reason="toll-free", prompt="number_toll_free"), "! refused: toll-free"),
+    (NumberResult(ok=True, affordable_minutes=500), "500 min affordable"),
+    (CallAllowedResult(ok=False, reason="outside phone hours"), "! refused: outside phone hours"),
+])
+def test_flow_events_reach_the_status_line(event, text):
+    status = PhoneStatus()
+    status.update(HookChanged(True))
+    status.update(event)
+    assert text in status.render(State("number"), frame=0)
+
+
+def test_a_new_attempt_clears_the_last_one():
+    status = PhoneStatus()
+    status.update(ChargeResult(minute_index=0, ok=True, balance_after_cents=95))
+    status.call_ended("completed")
+    assert "ended: completed" in status.render(State("done"), frame=0)
+    status.update(HookChanged(False))
+    status.update(HookChanged(True))
+    line = status.render(State("pin"), frame=0)
+    assert "ended" not in line and "balance" not in line
