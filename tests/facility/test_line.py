@@ -1,0 +1,222 @@
+"""The per-frame line engine with real parts: DSP, ledger file, prompts, robot, recorder."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from phonesim.clock import FRAME_SAMPLES, VirtualClock, frames_from_s
+from phonesim.config import load_config
+from phonesim.dsp.dtmf import DtmfGenerator
+from phonesim.events import FarEndAnswered, FarEndDigit, FarEndRinging, InboundCall
+from phonesim.facility.callflow import Phase
+from phonesim.facility.cdr import CdrStore
+from phonesim.facility.farend import FarEnd, RobotFarEnd
+from phonesim.facility.ledger import Ledger
+from phonesim.facility.line import FacilityLine
+from phonesim.facility.prompts import PromptSet
+from phonesim.hw.audio import NullAudioPort
+from phonesim.hw.keypad_script import MockKeypad
+from phonesim.terminals.wallphone import Handset, WallPhone
+
+
+@pytest.fixture(scope="module")
+def prompts():
+    return PromptSet.load()
+
+
+class Rig:
+    """A wall phone on a facility line with a real ledger file, driven frame by frame."""
+
+    def __init__(self, tmp_path, prompts, far_end, *, realtime=False, overrides=None):
+        self.cfg = load_config(search=False, overrides=overrides)
+        self.clock = VirtualClock()
+        self.ledger = Ledger.open(tmp_path / "db.sqlite3", clock=self.clock, cfg=self.cfg)
+        self.ledger.seed_demo(self.cfg)
+        self.cdrs = CdrStore(self.ledger)
+        self.far = far_end
+        self.line = FacilityLine(self.cfg, ledger=self.ledger, prompts=prompts, far_end=far_end,
+                                 clock=self.clock, recordings_dir=tmp_path / "rec", cdr=self.cdrs,
+                                 realtime=realtime, keep_transcript=True)
+        self.keypad = MockKeypad(clock=self.clock)
+        self.phone = WallPhone(self.keypad, NullAudioPort(), self.line, self.clock, self.cfg.profile)
+        self.down: list[np.ndarray] = []
+
+    def run_s(self, seconds, *, until=None, drain=False):
+        for _ in range(frames_from_s(seconds)):
+            self.phone.step()
+            if drain:
+                self.line.drain()
+            self.clock.tick()
+            if until is not None and until():
+                return True
+        return False
+
+    def dial_prepaid(self, drain=False):
+        self.keypad.lift()
+        self.run_s(0.5, drain=drain)
+        self.keypad.type("1234#")
+        assert self.run_s(5, until=lambda: self.line.state.phase is Phase.CALL_TYPE, drain=drain)
+        self.keypad.type("3")
+        assert self.run_s(5, until=lambda: self.line.state.phase is Phase.NUMBER, drain=drain)
+        self.keypad.type("5735550100#")
+        assert self.run_s(10, until=lambda: self.line.state.phase is Phase.HOLD, drain=drain)
+
+    def close(self):
+        self.phone.close()
+        self.ledger.close()
+
+
+@pytest.mark.timeout(60)
+def test_database_work_runs_on_the_worker_thread_in_realtime_mode(tmp_path, prompts):
+    rig = Rig(tmp_path, prompts, RobotFarEnd("robot://accept?talk_s=70"), realtime=True)
+    threads = set()
+    charge = rig.ledger.charge_minute
+
+    def spy(*args, **kwargs):
+        threads.add(threading.current_thread().name)
+        return charge(*args, **kwargs)
+    rig.ledger.charge_minute = spy
+    try:
+        # the virtual clock outruns the worker: wait for its results each frame (deterministic)
+        rig.dial_prepaid(drain=True)
+        assert rig.run_s(200, until=lambda: bool(rig.line.calls), drain=True)
+        call = rig.line.calls[-1]
+        assert call["disposition"] == "completed"
+        assert len(threads) == 1 and next(iter(threads)).startswith("line-db-phone-1")
+        cdr = rig.cdrs.get(call["cdr_id"])
+        assert cdr.billed_minutes == 2 and cdr.amount_cents == 10
+        assert rig.ledger.reconcile() == []
+    finally:
+        rig.close()
+
+
+@pytest.mark.timeout(60)
+def test_detector_hears_the_handset_not_the_earpiece(tmp_path, prompts):
+    """Far-end DTMF reaches the inmate's ear but is never taken for the inmate's keys."""
+    far = RobotFarEnd("robot://accept?talk_s=40&threeway=dtmf&threeway_after_s=5")
+    rig = Rig(tmp_path, prompts, far, overrides={"profile.threeway.action": "log"})
+    try:
+        rig.dial_prepaid()
+        assert rig.run_s(120, until=lambda: bool(rig.line.calls))
+        t = rig.line.transcript
+        assert rig.line.calls[-1]["disposition"] == "completed"
+        inmate_keys = [x["digit"] for x in t if x["kind"] == "digit" and x["side"] == "inmate"]
+        assert "".join(inmate_keys) == "\u2022" * 4 + "#35735550100#"
+        assert any(x["kind"] == "three-way" for x in t), "the far-end digits were detected as three-way"
+    finally:
+        rig.close()
+
+
+@pytest.mark.timeout(60)
+def test_close_mid_call_ends_it_cleanly(tmp_path, prompts):
+    rig = Rig(tmp_path, prompts, RobotFarEnd("robot://accept?talk_s=0"))
+    try:
+        rig.dial_prepaid()
+        assert rig.run_s(120, until=lambda: rig.line.state.phase is Phase.CONNECTED)
+        rig.run_s(65)
+        rig.line.close()
+        rig.line.close()                                   # idempotent
+        call = rig.line.calls[-1]
+        cdr = rig.cdrs.get(call["cdr_id"])
+        assert cdr.closed and cdr.disposition == "hung-up" and cdr.billed_minutes == 2
+        assert rig.far.state == "gone"
+        import wave
+        with wave.open(call["recording"], "rb") as w:
+            assert 64 < w.getnframes() / 8000 < 66
+    finally:
+        rig.close()
+
+
+class KeyFarEnd(FarEnd):
+    """Answers at once; 1 s after answering sends '1' in-band, then the same key as RFC 4733."""
+
+    def __init__(self):
+        self.frame = 0
+        self.answer_frame = None
+        self.events = []
+        self.state = "idle"
+        self.tone = DtmfGenerator(level_dbm0=-10).digits("1", on_ms=100, off_ms=0)
+        self.pos = None
+
+    def dial(self, number):
+        self.state = "ringing"
+        self.events += [FarEndRinging(), FarEndAnswered()]
+        self.answer_frame = self.frame
+
+    def exchange(self, to_far):
+        self.frame += 1
+        out = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        if self.answer_frame is not None and self.frame - self.answer_frame == 50:
+            self.pos = 0
+        if self.answer_frame is not None and self.frame - self.answer_frame == 58:
+            self.events.append(FarEndDigit("1", source="rfc4733"))   # the RTP event's end packet
+        if self.pos is not None and self.pos < self.tone.size:
+            chunk = self.tone[self.pos:self.pos + FRAME_SAMPLES]
+            out[:chunk.size] = chunk
+            self.pos += FRAME_SAMPLES
+        return out
+
+    def poll_events(self):
+        events, self.events = self.events, []
+        return events
+
+    def hang_up(self):
+        self.state = "gone"
+
+
+@pytest.mark.timeout(60)
+def test_rfc4733_and_inband_copies_of_one_key_count_once(tmp_path, prompts):
+    rig = Rig(tmp_path, prompts, KeyFarEnd())
+    try:
+        rig.dial_prepaid()
+        assert rig.run_s(30, until=lambda: rig.line.state.phase is Phase.CONNECTED)
+        rig.run_s(1)
+        keys = [x for x in rig.line.transcript if x["kind"] == "log" and x["log_kind"] == "far-key"]
+        assert [k["detail"]["source"] for k in keys] == ["inband"]
+        decoded = [x for x in rig.line.transcript if x["kind"] == "digit" and x["side"] == "far"]
+        assert [d["source"] for d in decoded] == ["inband", "rfc4733"]   # both seen, one key
+    finally:
+        rig.close()
+
+
+@pytest.mark.timeout(30)
+def test_prompts_reach_the_earpiece_and_inbound_calls_are_refused(tmp_path, prompts):
+    far = KeyFarEnd()
+    rig = Rig(tmp_path, prompts, far)
+    try:
+        far.events.append(InboundCall("3145551234"))
+        rig.run_s(0.1)
+        assert any(x["kind"] == "inbound-refused" for x in rig.line.transcript)
+        down = []
+        rig.keypad.lift()
+        for _ in range(frames_from_s(2)):
+            rig.phone.step()
+            down.append(rig.line._to_inmate.copy())
+            rig.clock.tick()
+        heard = np.concatenate(down).astype(float)
+        welcome = prompts["welcome"][:8000].astype(float)
+        lags = range(0, 2 * FRAME_SAMPLES)
+        scores = [np.corrcoef(heard[lag + 100:lag + 8000], welcome[100:])[0, 1] for lag in lags]
+        assert max(scores) > 0.99                 # the greeting, as recorded, within two frames
+    finally:
+        rig.close()
+
+
+def test_handset_tone_lasts_at_least_the_minimum_and_while_held():
+    cfg = load_config(search=False)
+    h = Handset(cfg.profile)
+    h.key_down("5")
+    h.key_up("5")                       # a 1 ms tap still sounds dtmf_min_ms (70 ms -> 4 frames)
+    frames = [h.uplink(None) for _ in range(6)]
+    sounding = [bool(np.any(f)) for f in frames]
+    assert sounding == [True, True, True, True, False, False]
+    h.key_down("7")
+    held = [h.uplink(np.full(FRAME_SAMPLES, 99, dtype=np.int16)) for _ in range(20)]
+    assert all(np.any(f != 99) for f in held)            # the mic is replaced while a key sounds
+    h.key_up("7")
+    assert np.all(h.uplink(np.full(FRAME_SAMPLES, 99, dtype=np.int16)) == 99)
+    ear = h.earpiece(np.zeros(FRAME_SAMPLES, dtype=np.int16), np.full(FRAME_SAMPLES, 1000, dtype=np.int16))
+    assert int(ear[0]) == 100                           # sidetone -20 dB
