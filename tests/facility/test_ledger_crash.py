@@ -136,3 +136,41 @@ def test_sigkill_mid_billing_never_double_charges_nor_loses_a_charge(tmp_path):
         assert ledger.prepaid_balance_cents(BTN) == INITIAL_CENTS - RATE_CENTS * total
         journal = ledger._query("SELECT COUNT(*) FROM journal WHERE kind='call-charge'")[0][0]
         assert journal == total
+
+
+CONCURRENT_CHILD = textwrap.dedent(f"""
+    import sys
+    from phonesim.facility.ledger import Ledger
+
+    ledger = Ledger.open(sys.argv[1])
+    base = int(sys.argv[2])
+    for call in range(base, base + 3):
+        for minute in range({MINUTES}):
+            r = ledger.charge_minute(call, minute, payer_kind="prepaid", payer_id="{BTN}", amount_cents={RATE_CENTS})
+            assert r.ok and not r.duplicate, r
+    print("done", flush=True)
+""")
+
+
+@pytest.mark.timeout(120)
+def test_two_processes_billing_one_account_lose_no_update(tmp_path):
+    """Two phones (processes) draw the same prepaid account at once: SQLite's locks serialise them."""
+    db = tmp_path / "facility.sqlite3"
+    with Ledger.open(db) as ledger:
+        ledger.fund_prepaid(BTN, INITIAL_CENTS)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT_CHILD, str(db), str(base)], env=env, cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for base in (100, 200)]
+    try:
+        outputs = [p.communicate(timeout=90) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait(timeout=10)
+    for p, (out, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0 and out.strip() == "done", err
+    with Ledger.open(db) as ledger:
+        assert ledger.reconcile() == []
+        assert ledger.prepaid_balance_cents(BTN) == INITIAL_CENTS - 2 * 3 * MINUTES * RATE_CENTS
