@@ -3,7 +3,8 @@
 Both keep a timeline of events due at given times.  With an injected
 :class:`~phonesim.clock.Clock` the times are frames of that clock, so a test
 (or the loopback demo) is deterministic: an event is due when the clock has
-reached its frame, and a read never waits for virtual time to pass.  Without a
+reached its frame.  ``poll()`` never waits; ``read_event(timeout_s)`` waits at
+most its timeout for another thread to advance the clock (or press a key).  Without a
 clock they run on the monotonic wall clock, as a person would type.
 
 The key-script language (shared with the firmware runner,
@@ -86,10 +87,13 @@ class TimedKeypad(Keypad):
     def _read_raw(self, timeout_s: float) -> list:
         with self._wake:
             due = self._take_due()
-            if due or self.clock is not None or timeout_s <= 0:
+            if due or timeout_s <= 0:
                 return due
             wait_s = timeout_s
-            if self._timeline:
+            if self.clock is not None:
+                # virtual time moves only when another thread advances the clock: look again soon
+                wait_s = min(wait_s, 0.005)
+            elif self._timeline:
                 wait_s = min(wait_s, max(0.0, self._timeline[0][0] - time.monotonic()))
             self._wake.wait(wait_s)
             return self._take_due()

@@ -88,7 +88,7 @@ class FirmwareRig:
         self.firmware.start()
         self.keypad = open_keypad(f"serial://{self.firmware.device_path}?heartbeat_ms=200")
         if plan:
-            self.firmware.play(plan, interval_ms=90, hold_ms=45)
+            self.firmware.play(plan, interval_ms=120, hold_ms=60)
         return self.keypad
 
     def idle(self) -> None:

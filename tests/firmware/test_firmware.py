@@ -119,7 +119,7 @@ def test_bouncing_keys_and_hook_report_once(firmware, kind, plan):
     fw, host = firmware(kind=kind, bounce_ms=12)
     hello = host.hello()
     assert (hello.kind, hello.off_hook, hello.next_seq) == (kind, False, 0)
-    fw.play(plan, interval_ms=90, hold_ms=50)
+    fw.play(plan, interval_ms=120, hold_ms=60)
     want = expected_events(plan)
     got = host.messages_until(len(want))
     # a little longer: a bounce reported twice would show up after the last expected event

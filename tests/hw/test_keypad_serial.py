@@ -88,7 +88,7 @@ def test_unplug_mid_call_reconnects_without_duplicates(micropython, tmp_path):
     try:
         fw.start()
         with open_keypad(f"serial://{link}?heartbeat_ms=200") as keypad:
-            fw.play("+12", interval_ms=80, hold_ms=40)
+            fw.play("+12", interval_ms=120, hold_ms=60)
             before = collect(keypad, 5)
             assert keys_of(before) == [("HookChanged", True), ("KeyDown", "1"), ("KeyUp", "1"),
                                        ("KeyDown", "2"), ("KeyUp", "2")]
@@ -107,7 +107,7 @@ def test_unplug_mid_call_reconnects_without_duplicates(micropython, tmp_path):
             up = collect(keypad, 1)
             assert isinstance(up[0], LinkChanged) and up[0].up is True
             assert keypad.protocol.stats.reboots == 1  # new boot id (or its count went back)
-            fw2.play("45", interval_ms=80, hold_ms=40)
+            fw2.play("45", interval_ms=120, hold_ms=60)
             after = collect(keypad, 4)
             assert keys_of(after) == [("KeyDown", "4"), ("KeyUp", "4"), ("KeyDown", "5"),
                                       ("KeyUp", "5")]
