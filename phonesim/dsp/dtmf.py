@@ -66,6 +66,8 @@ to the low group (its harmonics fall next to high-group tones).
 
 from __future__ import annotations
 
+import cmath
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,7 +85,8 @@ _CODE_TO_DIGIT = [_LAYOUT[r][c] for r in range(4) for c in range(4)]  # code = r
 
 SUB_LEN = 51
 WINDOW_LEN = 2 * SUB_LEN
-_BANK_HZ = ROW_HZ + COL_HZ + tuple(2 * f for f in COL_HZ)
+_BANK_HZ = ROW_HZ + COL_HZ
+_HARMONIC_HZ = tuple(2 * f for f in COL_HZ)
 _CARRY_SUBS = 8  # sub-blocks of history kept per channel (>= on_windows + 2)
 
 
@@ -304,6 +307,7 @@ class DtmfDetector:
         self.max_fill_in_ms = float(max_fill_in_ms)
         self.min_digit_energy_share = float(min_digit_energy_share)
         self._bank = ToneBank(_BANK_HZ, SUB_LEN, sample_rate_hz)
+        self._harmonic_bank = ToneBank(_HARMONIC_HZ, WINDOW_LEN, sample_rate_hz)
         self._min_power = float(dbm0_to_rms(self.min_level_dbm0)) ** 2
         self.reset()
 
@@ -314,8 +318,9 @@ class DtmfDetector:
         self._rest = np.zeros((c, 0), dtype=np.float32)
         self._position = 0  # absolute index of the first sample of self._rest
         self._next_sub = 0  # absolute index of the next sub-block
-        self._z_hist = np.zeros((c, _CARRY_SUBS, len(_BANK_HZ)), dtype=np.complex128)
-        self._e_hist = np.zeros((c, 1), dtype=np.float64)
+        self._z_hist = np.zeros((c, _CARRY_SUBS, len(_BANK_HZ)), dtype=np.complex64)
+        self._e_hist = np.zeros((c, 1), dtype=np.float32)
+        self._last_block = np.zeros((c, SUB_LEN), dtype=np.float32)
         self._start_hist = np.full(_CARRY_SUBS, -(10**12), dtype=np.int64)  # sub-block starts
         self._chans = [_Channel() for _ in range(c)]
         self._busy = np.zeros(c, dtype=bool)
@@ -344,6 +349,7 @@ class DtmfDetector:
         self._rest = np.zeros((self.channels, 0), dtype=np.float32)
         self._z_hist[:] = 0
         self._e_hist[:] = 0
+        self._last_block[:] = 0
         long_gap = lost * 1000 / self.sample_rate_hz > self.max_fill_in_ms
         for index, ch in enumerate(self._chans):
             ch.cand_code, ch.cand_n = -1, 0
@@ -388,91 +394,114 @@ class DtmfDetector:
             return []
         blocks = x[:, :used].reshape(self.channels, k, SUB_LEN)
         starts = start0 + SUB_LEN * np.arange(k, dtype=np.int64)
-        z = self._bank.dft(blocks, starts)  # (C, k, F)
-        energy = np.einsum("ckn,ckn->ck", blocks, blocks, dtype=np.float64)
-        z_all = np.concatenate([self._z_hist, z], axis=1)  # (C, H + k, F)
+        z = self._bank.dft(blocks, starts)  # (C, k, 8) complex64
+        energy = np.einsum("ckn,ckn->ck", blocks, blocks)
+        z_all = np.concatenate([self._z_hist, z], axis=1)  # (C, H + k, 8)
         e_all = np.concatenate([self._e_hist, energy], axis=1)  # (C, 1 + k)
         start_all = np.concatenate([self._start_hist, starts])
         # Window i = sub-blocks i-1 and i; only pairs that are truly adjacent count.
         adjacent = (start_all[_CARRY_SUBS:] - start_all[_CARRY_SUBS - 1:-1]) == SUB_LEN
         zw = z_all[:, _CARRY_SUBS - 1:-1] + z_all[:, _CARRY_SUBS:]
-        total = (e_all[:, :-1] + e_all[:, 1:]) / WINDOW_LEN
-        strict, loose, tone_power = self._classify(zw, total)
+        total = (e_all[:, :-1] + e_all[:, 1:]) * (1.0 / WINDOW_LEN)
+        strict, loose, tone_power = self._classify(zw, total, blocks)
         strict[:, ~adjacent] = -1
         loose[:, ~adjacent] = -1
         self._z_hist = z_all[:, -_CARRY_SUBS:].copy()
         self._e_hist = e_all[:, -1:].copy()
         self._start_hist = start_all[-_CARRY_SUBS:].copy()
+        self._last_block = blocks[:, -1].copy()
         first_sub = self._next_sub
         self._next_sub += k
         found: list[DtmfDigit] = []
-        todo = np.flatnonzero(self._busy | (loose >= 0).any(axis=1))
-        if todo.size:
-            for c in todo.tolist():
-                self._run_channel(c, strict[c].tolist(), loose[c].tolist(), tone_power[c].tolist(),
-                                  total[c].tolist(), z_all[c], start_all, first_sub, found)
+        todo = np.flatnonzero(self._busy | (strict >= 0).any(axis=1))
+        for c in todo.tolist():
+            self._run_channel(c, strict[c], loose[c], tone_power[c], total[c], z_all[c], start_all,
+                              first_sub, found)
         found.sort(key=lambda d: (d.end_sample, d.channel))
         return found
 
-    def _classify(self, zw: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _classify(self, zw: np.ndarray, total: np.ndarray, blocks: np.ndarray):
         """Per-window strict and loose digit codes (-1 for none) and the two tones' power, shape (C, W)."""
-        p = (zw.real**2 + zw.imag**2) * (2.0 / WINDOW_LEN**2)
-        rows, cols, harms = p[..., 0:4], p[..., 4:8], p[..., 8:12]
+        p = (zw.real**2 + zw.imag**2) * np.float32(2.0 / WINDOW_LEN**2)
+        rows, cols = p[..., 0:4], p[..., 4:8]
         r = np.argmax(rows, axis=-1)
         c = np.argmax(cols, axis=-1)
         pr = np.take_along_axis(rows, r[..., None], -1)[..., 0]
         pc = np.take_along_axis(cols, c[..., None], -1)[..., 0]
-        ph = np.take_along_axis(harms, c[..., None], -1)[..., 0]
-        # Second-strongest tone of each group.
-        r2 = np.sort(rows, axis=-1)[..., -2]
-        c2 = np.sort(cols, axis=-1)[..., -2]
+        # Second-strongest tone of each group: the largest after removing the best.
+        r2 = np.max(np.where(np.arange(4) == r[..., None], 0, rows), axis=-1)
+        c2 = np.max(np.where(np.arange(4) == c[..., None], 0, cols), axis=-1)
         code = r * 4 + c
+        tone = pr + pc
 
-        def passes(level_db, twist_extra_db, rel_db, share, harmonic):
+        def passes(level_db, twist_extra_db, rel_db, share):
             thr = self._min_power * 10 ** (-level_db / 10)
             ok = (pr >= thr) & (pc >= thr)
             ok &= pc <= pr * 10 ** ((self.max_reverse_twist_db + twist_extra_db) / 10)
             ok &= pc * 10 ** ((self.max_normal_twist_db + twist_extra_db) / 10) >= pr
             rel = 10 ** (rel_db / 10)
             ok &= (pr >= rel * r2) & (pc >= rel * c2)
-            ok &= (pr + pc) >= share * total
-            if harmonic:
-                ok &= ph * 10 ** (self.min_harmonic_rejection_db / 10) <= pc
-            return np.where(ok, code, -1)
+            ok &= tone >= share * total
+            return ok
 
-        strict = passes(0.0, 0.0, self.min_relative_peak_db, self.min_energy_share, True)
-        loose = passes(self.loose_level_db, self.loose_twist_db, self.loose_relative_peak_db,
-                       self.loose_energy_share, False)
-        return strict, loose, pr + pc
+        loose_ok = passes(self.loose_level_db, self.loose_twist_db, self.loose_relative_peak_db,
+                          self.loose_energy_share)
+        strict_ok = loose_ok & passes(0.0, 0.0, self.min_relative_peak_db, self.min_energy_share)
+        # Second harmonic of the high tone, only where everything else passed (rare).
+        ch_idx, win_idx = np.nonzero(strict_ok)
+        if ch_idx.size:
+            first = blocks[ch_idx, np.maximum(win_idx - 1, 0)]
+            at_start = win_idx == 0
+            if at_start.any():
+                first[at_start] = self._last_block[ch_idx[at_start]]
+            window = np.concatenate([first, blocks[ch_idx, win_idx]], axis=1)
+            harm = self._harmonic_bank.power(window)[np.arange(ch_idx.size), c[ch_idx, win_idx]]
+            bad = harm * 10 ** (self.min_harmonic_rejection_db / 10) > pc[ch_idx, win_idx]
+            strict_ok[ch_idx[bad], win_idx[bad]] = False
+        strict = np.where(strict_ok, code, -1)
+        loose = np.where(loose_ok, code, -1)
+        return strict, loose, tone
 
     # ---------------------------------------------------------- state machine
-    def _run_channel(self, c: int, strict: list, loose: list, tone_power: list, total: list, z_c: np.ndarray,
-                     start_all: np.ndarray, first_sub: int, found: list) -> None:
+    def _run_channel(self, c: int, strict: np.ndarray, loose: np.ndarray, tone_power: np.ndarray,
+                     total: np.ndarray, z_c: np.ndarray, start_all: np.ndarray, first_sub: int,
+                     found: list) -> None:
         ch = self._chans[c]
         base = first_sub - _CARRY_SUBS  # absolute sub index of z_c[0]
-        for i in range(len(strict)):
+        hits = np.flatnonzero(strict >= 0).tolist()  # idle windows before a strict hit change nothing
+        n = strict.size
+        strict_l, loose_l = strict.tolist(), loose.tolist()
+        tone_l, total_l = tone_power.tolist(), total.tolist()
+        h = 0
+        i = 0
+        while i < n:
+            if not ch.active and ch.cand_n == 0:
+                while h < len(hits) and hits[h] < i:
+                    h += 1
+                if h == len(hits):
+                    break
+                i = hits[h]
             w = first_sub + i  # window index == absolute index of its second sub-block
-            sc, lc = strict[i], loose[i]
+            sc, lc = strict_l[i], loose_l[i]
             if sc >= 0 and sc == ch.cand_code:
                 ch.cand_n += 1
-                ch.cand_tone += tone_power[i]
-                ch.cand_total += total[i]
+                ch.cand_tone += tone_l[i]
+                ch.cand_total += total_l[i]
             elif sc >= 0:
                 ch.cand_code, ch.cand_n, ch.cand_first = sc, 1, w
-                ch.cand_tone, ch.cand_total = tone_power[i], total[i]
+                ch.cand_tone, ch.cand_total = tone_l[i], total_l[i]
             else:
                 ch.cand_code, ch.cand_n = -1, 0
             if ch.active:
                 zs = z_c[w - base]
-                row, col = ch.code // 4, ch.code % 4
-                ch.z_row.append(zs[row])
-                ch.z_col.append(zs[4 + col])
+                ch.z_row.append(complex(zs[ch.code // 4]))
+                ch.z_col.append(complex(zs[4 + ch.code % 4]))
                 ch.sub_start.append(int(start_all[w - base]))
                 if lc == ch.code:
                     ch.misses = 0
                     ch.last_hit = w
-                    ch.tone_energy += tone_power[i]
-                    ch.total_energy += total[i]
+                    ch.tone_energy += tone_l[i]
+                    ch.total_energy += total_l[i]
                 else:
                     ch.misses += 1
                     if ch.misses >= self.off_windows:
@@ -481,6 +510,7 @@ class DtmfDetector:
                             found.append(digit)
             if not ch.active and ch.cand_n >= self.on_windows and ch.cand_code >= 0:
                 self._activate(ch, w, z_c, start_all, base)
+            i += 1
         self._busy[c] = not ch.idle
 
     def _activate(self, ch: _Channel, w: int, z_c: np.ndarray, start_all: np.ndarray, base: int) -> None:
@@ -494,30 +524,32 @@ class DtmfDetector:
         # Keep the sub-blocks from two before the first hit window's first half.
         lo = max(ch.first_win - 2, base)
         ch.list_first_sub = lo
-        ch.z_row = [z_c[s - base][row] for s in range(lo, w + 1)]
-        ch.z_col = [z_c[s - base][4 + col] for s in range(lo, w + 1)]
+        ch.z_row = [complex(z_c[s - base][row]) for s in range(lo, w + 1)]
+        ch.z_col = [complex(z_c[s - base][4 + col]) for s in range(lo, w + 1)]
         ch.sub_start = [int(start_all[s - base]) for s in range(lo, w + 1)]
         ch.cand_code, ch.cand_n = -1, 0
 
     def _finish(self, ch: _Channel, channel: int) -> DtmfDigit | None:
-        """Close the active digit; return it if it passes the duration and frequency checks."""
+        """Close the active digit; return it if it passes its whole-digit checks.
+
+        Plain Python on short lists: a digit has a few dozen sub-blocks at most,
+        where numpy's per-call overhead would dominate.
+        """
         ch.active = False
         ch.misses = 0
-        zr = np.asarray(ch.z_row)
-        zc = np.asarray(ch.z_col)
-        starts = np.asarray(ch.sub_start, dtype=np.int64)
+        zr, zc, starts = ch.z_row, ch.z_col, ch.sub_start
         ch.z_row, ch.z_col, ch.sub_start = [], [], []
-        n = zr.size
+        n = len(zr)
         if n < 3:
             return None
-        amp = np.sqrt(np.abs(zr) ** 2 + np.abs(zc) ** 2)
+        amp = [math.sqrt(abs(a) ** 2 + abs(b) ** 2) for a, b in zip(zr, zc, strict=True)]
         # The lists hold consecutive sub-blocks from ch.list_first_sub on.
         i_first = min(ch.first_win - ch.list_first_sub, n - 1)
         i_last = min(ch.last_hit - ch.list_first_sub, n - 1)
-        ref = float(amp[i_first:i_last + 1].max()) if i_last >= i_first else float(amp.max())
+        ref = max(amp[i_first:i_last + 1]) if i_last >= i_first else max(amp)
         if ref <= 0:
             return None
-        r = np.clip(amp / ref, 0.0, 1.0)
+        r = [min(a / ref, 1.0) for a in amp]
 
         def contiguous(i: int, j: int) -> bool:
             return 0 <= i < n and 0 <= j < n and starts[j] - starts[i] == SUB_LEN * (j - i)
@@ -537,43 +569,45 @@ class DtmfDetector:
             return None
         if ch.tone_energy < self.min_digit_energy_share * ch.total_energy:
             return None
-        span = slice(max(i_first - 1, 0), i_last + 1)
-        full = np.zeros(n, dtype=bool)
-        full[span] = r[span] >= 0.8
-        if not full.any():
+        lo = max(i_first - 1, 0)
+        full = [i for i in range(lo, i_last + 1) if r[i] >= 0.8]
+        if not full:
             return None
         row, col = ch.code // 4, ch.code % 4
+        max_dev = self.max_freq_dev_percent / 100
         for z, f0 in ((zr, ROW_HZ[row]), (zc, COL_HZ[col])):
-            dev = self._freq_offset_hz(z, starts, span)
-            if dev is None or abs(dev) > f0 * self.max_freq_dev_percent / 100:
+            dev = self._freq_offset_hz(z, starts, lo, i_last + 1)
+            if dev is None or abs(dev) > f0 * max_dev:
                 return None
-        low = float(power_to_dbm0(np.mean(np.abs(zr[full]) ** 2) * 2 / SUB_LEN**2))
-        high = float(power_to_dbm0(np.mean(np.abs(zc[full]) ** 2) * 2 / SUB_LEN**2))
+        scale = 2.0 / SUB_LEN**2
+        low = float(power_to_dbm0(sum(abs(zr[i]) ** 2 for i in full) / len(full) * scale))
+        high = float(power_to_dbm0(sum(abs(zc[i]) ** 2 for i in full) / len(full) * scale))
         return DtmfDigit(_CODE_TO_DIGIT[ch.code], start_sample, end_sample, round(low, 2), round(high, 2),
                          round(high - low, 2), channel)
 
-    def _freq_offset_hz(self, z: np.ndarray, starts: np.ndarray, span: slice) -> float | None:
-        """Frequency offset of a tone from the phase advance of its absolute-referenced DFT values."""
-        zs = z[span]
-        st = starts[span]
-        if zs.size < 2:
-            return None
-        fs = self.sample_rate_hz
-        lag1 = (st[1:] - st[:-1]) == SUB_LEN
-        c1 = np.sum(zs[1:][lag1] * np.conj(zs[:-1][lag1]))
+    def _freq_offset_hz(self, z: list, starts: list, lo: int, hi: int) -> float | None:
+        """Frequency offset of a tone from the phase advance of its absolute-referenced DFT values.
+
+        The lag-1 (51-sample) phase advance is unambiguous to ±78 Hz; it unwraps
+        the lag-2 (102-sample) advance, which is twice as precise.
+        """
+        c1 = 0j
+        c2 = 0j
+        for i in range(lo, hi - 1):
+            if starts[i + 1] - starts[i] == SUB_LEN:
+                c1 += z[i + 1] * z[i].conjugate()
+            if i + 2 < hi and starts[i + 2] - starts[i] == 2 * SUB_LEN:
+                c2 += z[i + 2] * z[i].conjugate()
         if c1 == 0:
             return None
-        coarse = np.angle(c1) * fs / (2 * np.pi * SUB_LEN)
-        if zs.size < 3:
-            return float(coarse)
-        lag2 = (st[2:] - st[:-2]) == 2 * SUB_LEN
-        c2 = np.sum(zs[2:][lag2] * np.conj(zs[:-2][lag2]))
+        fs = self.sample_rate_hz
+        coarse = cmath.phase(c1) * fs / (2 * math.pi * SUB_LEN)
         if c2 == 0:
-            return float(coarse)
-        predicted = 2 * np.pi * coarse * 2 * SUB_LEN / fs
-        measured = np.angle(c2)
-        measured += 2 * np.pi * np.round((predicted - measured) / (2 * np.pi))
-        return float(measured * fs / (2 * np.pi * 2 * SUB_LEN))
+            return coarse
+        predicted = 2 * math.pi * coarse * 2 * SUB_LEN / fs
+        measured = cmath.phase(c2)
+        measured += 2 * math.pi * round((predicted - measured) / (2 * math.pi))
+        return measured * fs / (2 * math.pi * 2 * SUB_LEN)
 
     def __repr__(self) -> str:
         active = sum(ch.active for ch in self._chans)

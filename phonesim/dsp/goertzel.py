@@ -57,6 +57,13 @@ class ToneBank:
         angle = 2 * np.pi * self.freqs_hz[None, :] * m / self.sample_rate_hz
         # [cos | -sin]: one real matrix product gives the real and imaginary parts.
         self._basis = np.concatenate([np.cos(angle), -np.sin(angle)], axis=1).astype(self.dtype)
+        # Integer frequencies repeat their phase every second: the absolute phase
+        # reference is then a table lookup instead of a complex exponential per block.
+        self._rot_table = None
+        if np.all(self.freqs_hz == np.round(self.freqs_hz)):
+            n = np.arange(self.sample_rate_hz)[:, None]
+            cycles = np.mod(self.freqs_hz.astype(np.int64)[None, :] * n, self.sample_rate_hz)
+            self._rot_table = np.exp(-2j * np.pi * cycles / self.sample_rate_hz).astype(np.complex64)
 
     @property
     def n_freqs(self) -> int:
@@ -80,13 +87,18 @@ class ToneBank:
             raise ValueError(f"blocks must have {self.block_len} samples in the last axis, got shape {blocks.shape}")
         y = blocks.astype(self.dtype, copy=False) @ self._basis
         f = self.n_freqs
-        x = y[..., :f].astype(np.complex128)
+        x = np.empty(y.shape[:-1] + (f,), dtype=np.complex64 if self.dtype == np.float32 else np.complex128)
+        x.real = y[..., :f]
         x.imag = y[..., f:]
         if start_samples is not None:
-            start = np.asarray(start_samples, dtype=np.float64)[..., None]
-            # (f * n) mod fs keeps the phase exact for huge sample indices.
-            cycles = np.mod(self.freqs_hz * start, self.sample_rate_hz) / self.sample_rate_hz
-            x = x * np.exp(-2j * np.pi * cycles)
+            if self._rot_table is not None:
+                index = np.mod(np.asarray(start_samples, dtype=np.int64), self.sample_rate_hz)
+                x *= self._rot_table[index]
+            else:
+                start = np.asarray(start_samples, dtype=np.float64)[..., None]
+                # (f * n) mod fs keeps the phase exact for huge sample indices.
+                cycles = np.mod(self.freqs_hz * start, self.sample_rate_hz) / self.sample_rate_hz
+                x = x * np.exp(-2j * np.pi * cycles)
         return x
 
     def power(self, blocks) -> np.ndarray:
