@@ -49,6 +49,7 @@ import hmac
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -175,6 +176,17 @@ class NumberRequest:
 
 
 # --------------------------------------------------------------------------- helpers
+class WallClock(Clock):
+    """The default clock of a ledger opened without one (the admin CLI): reads the calendar at each use.
+
+    A frame clock that nobody ticks would stamp every record with the opening time.
+    Clock seconds (``now_s`` arguments) still count from the moment it was created.
+    """
+
+    def wall_time_s(self) -> float:
+        return time.time()
+
+
 def iso_utc(calendar_s: float) -> str:
     """Calendar seconds -> ``2026-01-01T00:00:00.000+00:00``."""
     return dt.datetime.fromtimestamp(calendar_s, tz=dt.UTC).isoformat(timespec="milliseconds")
@@ -229,7 +241,7 @@ class Ledger:
                  cfg: Any = None) -> None:
         self._conn = conn
         self.path = path
-        self.clock = clock if clock is not None else Clock()
+        self.clock = clock if clock is not None else WallClock()
         self._lock = threading.RLock()
         self._closed = False
         self.pin_length: int | None = None
@@ -248,7 +260,7 @@ class Ledger:
     def open(cls, path: str | os.PathLike, *, clock: Clock | None = None, cfg: Any = None) -> Ledger:
         """Open (creating and migrating as needed) the database file at ``path``.
 
-        ``clock`` stamps records (default: a wall clock started now); ``cfg`` (a
+        ``clock`` stamps records (default: :class:`WallClock`); ``cfg`` (a
         :class:`~phonesim.config.Config`) supplies PIN rules, the facility and
         Direct Bill defaults.
         """
