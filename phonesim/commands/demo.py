@@ -253,7 +253,7 @@ _WHO = {"inmate": "inmate hears", "far": "called party hears"}
 def _describe(t: dict) -> str:
     kind = t["kind"]
     if kind == "prompt":
-        return f"{_WHO[t['to']]}: {' '.join(t['names'])}"
+        return f"{_WHO[t['to']]}: {' '.join(t.get('words') or t['names'])}"
     if kind == "tone":
         return f"{_WHO[t['to']]}: {t['name']} tone"
     if kind == "digit":
@@ -267,7 +267,7 @@ def _describe(t: dict) -> str:
     if kind == "warning":
         return "warning message injected into both directions"
     if kind == "phase":
-        return f"[{t['phase']}]"
+        return f"[{t['phase']}]" if t["phase"] in ("connected", "done") else ""
     if kind == "event":
         return {"HookChanged": "handset", "FarEndRinging": "far end ringing",
                 "FarEndAnswered": "far end answered", "FarEndBusy": "far end busy",

@@ -401,7 +401,7 @@ class FacilityLine:
             else:
                 names.append(item)
         self._players[a.to].play(self.prompts.sequence(names), a.tag)
-        self._note("prompt", to=a.to, names=list(a.names), tag=a.tag)
+        self._note("prompt", to=a.to, names=list(a.names), words=names, tag=a.tag)
 
     def _do_StopPrompt(self, a: A.StopPrompt) -> None:
         self._players[a.to].stop()
