@@ -183,7 +183,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
     p = cdr.add_parser("export", help="every call as CSV")
     p.add_argument("--csv", required=True, metavar="FILE", help="output file ('-' for stdout)")
-    cdr.add_parser("recover", help="close the calls a crash left open")
+    p = cdr.add_parser("recover", help="close the calls a crash left open")
+    p.add_argument("--terminal", default=None, help="only this phone's calls (default: all)")
 
     rates = groups.add_parser("rates", help="the rate table and the FCC caps").add_subparsers(
         dest="action", metavar="ACTION")
@@ -384,7 +385,7 @@ def _cdr(args, ledger: Ledger, cfg) -> int:
                 n = store.export_csv(out)
             print(f"{n} calls written to {args.csv}")
     elif args.action == "recover":
-        closed = store.recover_open_calls()
+        closed = store.recover_open_calls(terminal=args.terminal)
         print(f"closed {len(closed)} call(s) left open: {closed}" if closed else "no open calls")
     return 0
 

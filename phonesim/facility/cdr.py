@@ -206,8 +206,13 @@ class CdrStore:
             c.execute("UPDATE cdrs SET payer_kind=?, payer_id=? WHERE id=? AND payer_kind=''",
                       (payer["payer_kind"], payer["payer_id"], call_id))
 
-    def recover_open_calls(self, now_s: float | None = None) -> list[int]:
+    def recover_open_calls(self, now_s: float | None = None, *, terminal: str | None = None) -> list[int]:
         """Close the calls a crash left open; returns their ids.
+
+        Call it when a phone program starts, with its ``terminal``: only that
+        terminal's calls are closed, so a phone starting never closes a live call
+        of another process sharing the database.  Without ``terminal`` (the admin
+        CLI, a single-process facility) every open call is closed.
 
         A call that had been answered ends as ``hung-up``, any other as
         ``abandoned``; the end time is its last timeline event (or off-hook time) —
@@ -218,7 +223,11 @@ class CdrStore:
         fallback = self.ledger.wall_s(now_s)
         closed = []
         with self.ledger._tx() as c:
-            for row in c.execute("SELECT * FROM cdrs WHERE closed=0 ORDER BY id").fetchall():
+            sql, params = "SELECT * FROM cdrs WHERE closed=0", []
+            if terminal is not None:
+                sql += " AND terminal=?"
+                params.append(terminal)
+            for row in c.execute(sql + " ORDER BY id", params).fetchall():
                 last = c.execute("SELECT MAX(at_s) FROM cdr_events WHERE call_id=?", (row["id"],)).fetchone()[0]
                 last_charge = c.execute("SELECT MAX(at) FROM charges WHERE call_id=?", (row["id"],)).fetchone()[0]
                 candidates = [t for t in (row["offhook_s"], row["dialled_s"], row["answered_s"],

@@ -133,3 +133,10 @@ def test_list_filters_and_csv_export(cdrs, clock):
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert [r["disposition"] for r in rows] == ["completed", "toll-free-attempt", "declined"]
     assert rows[0]["number"] == "5735550100" and "duration_s" in rows[0]
+
+
+def test_recovery_can_be_limited_to_one_terminal(cdrs):
+    mine = cdrs.open_call(terminal="phone-1", offhook_s=0)
+    other = cdrs.open_call(terminal="phone-2", offhook_s=0)
+    assert cdrs.recover_open_calls(terminal="phone-1") == [mine]
+    assert not cdrs.get(other).closed
