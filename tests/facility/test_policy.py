@@ -223,3 +223,30 @@ def test_bad_call_type(world):
     _, _, policy, _ = world
     with pytest.raises(ValueError, match="call_type: expected one of debit, collect, prepaid"):
         policy.check_number("1001", "2125551234", "cash")
+
+
+def test_every_prompt_and_disposition_named_exists(world):
+    """What the policy names must be a shipped prompt and a CDR disposition the store accepts."""
+    from phonesim.facility.cdr import DISPOSITIONS
+    from phonesim.facility.prompts import PROMPT_NAMES
+
+    _, led, policy, cdrs = world
+    verdicts = [policy.check_number("1001", n, t) for n, t in [
+        ("18005551212", "debit"), ("911", "debit"), ("57355501", "debit"), ("8165550111", "debit"),
+        ("2125551234", "prepaid"), ("2125551234", "collect")]]
+    verdicts.append(policy.check_number("1002", "2125551234", "debit"))
+    led.block_number("2125551234", kind="facility")
+    verdicts.append(policy.check_number("1001", "2125551234", "debit"))
+    verdicts += [policy.may_call("1001", wall_time_s=local("2026-03-02 23:00")),
+                 policy.may_call("1003", wall_time_s=local("2026-03-02 12:00"))]
+    ended = connected_call(cdrs, "1001", local("2026-03-02 09:00"), 5)
+    verdicts.append(policy.may_call("1001", wall_time_s=ended + 60))
+    for _ in range(3):
+        led.authenticate("0000", now_s=ended, inmate_id="1001")
+    verdicts.append(policy.may_call("1001", wall_time_s=ended + 60))
+    assert all(not v.ok for v in verdicts)
+    assert {v.prompt for v in verdicts} <= set(PROMPT_NAMES)
+    assert {v.disposition for v in verdicts} <= set(DISPOSITIONS)
+    assert {v.disposition for v in verdicts} == {
+        "toll-free-attempt", "not-allowed-number", "blocked-by-called-party", "insufficient-funds",
+        "restricted", "outside-hours", "wait-required", "locked"}
