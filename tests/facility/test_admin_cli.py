@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import shutil
 
 import pytest
 
@@ -14,12 +15,23 @@ from phonesim.facility.cdr import CdrStore
 from phonesim.facility.ledger import Ledger
 
 
+@pytest.fixture(scope="module")
+def seeded_file(tmp_path_factory):
+    """``admin seed-demo`` once (PIN hashing is slow on purpose); each test gets a copy."""
+    folder = tmp_path_factory.mktemp("seed")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        mp.delenv("PHONESIM_CONFIG", raising=False)
+        assert main(["admin", "--db", str(folder / "seed.sqlite3"), "seed-demo"]) == 0
+    return folder / "seed.sqlite3"
+
+
 @pytest.fixture
-def db(tmp_path, monkeypatch):
+def db(tmp_path, monkeypatch, seeded_file):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PHONESIM_CONFIG", raising=False)
     path = tmp_path / "facility.sqlite3"
-    assert main(["admin", "--db", str(path), "seed-demo"]) == 0
+    shutil.copyfile(seeded_file, path)
     return path
 
 

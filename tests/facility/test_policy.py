@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import pytest
 
@@ -21,16 +22,28 @@ def local(text: str) -> float:
     return naive.timestamp() - TZ_H * 3600
 
 
-def make(tmp_path, **overrides):
+@pytest.fixture(scope="module")
+def seeded_file(tmp_path_factory):
+    """The demo data seeded once (scrypt hashing is slow on purpose); each test gets a copy."""
+    path = tmp_path_factory.mktemp("seed") / "seed.sqlite3"
+    cfg = load_config(search=False)
+    with Ledger.open(path, cfg=cfg) as led:
+        led.seed_demo(cfg)
+    return path
+
+
+def make(tmp_path, seeded_file, **overrides):
     cfg = load_config(search=False, overrides=overrides or None)
-    led = Ledger.open(tmp_path / "p.sqlite3", clock=VirtualClock(), cfg=cfg)
-    led.seed_demo(cfg)
+    path = tmp_path / "p.sqlite3"
+    shutil.copyfile(seeded_file, path)
+    led = Ledger.open(path, clock=VirtualClock(), cfg=cfg)
+    led.seed_demo(cfg)  # idempotent: only checks
     return cfg, led, Policy(cfg, led), CdrStore(led)
 
 
 @pytest.fixture
-def world(tmp_path):
-    cfg, led, policy, cdrs = make(tmp_path)
+def world(tmp_path, seeded_file):
+    cfg, led, policy, cdrs = make(tmp_path, seeded_file)
     yield cfg, led, policy, cdrs
     led.close()
 
@@ -64,8 +77,8 @@ def test_outside_phone_hours(world, when):
     assert "06:00-22:30" in v.reason
 
 
-def test_a_window_across_midnight(tmp_path):
-    _, led, policy, _ = make(tmp_path, **{"profile.hours.windows": ["20:00-02:00"]})
+def test_a_window_across_midnight(tmp_path, seeded_file):
+    _, led, policy, _ = make(tmp_path, seeded_file, **{"profile.hours.windows": ["20:00-02:00"]})
     assert policy.may_call("1001", wall_time_s=local("2026-03-02 23:00")).max_call_s == 900
     assert policy.may_call("1001", wall_time_s=local("2026-03-03 01:50")).max_call_s == 600
     assert not policy.may_call("1001", wall_time_s=local("2026-03-03 12:00")).ok
@@ -99,8 +112,8 @@ def test_segregation_schedule_limit_and_weekly_allowance(world):
     assert policy.may_call("1003", wall_time_s=local("2026-03-09 10:00")).ok  # a week later
 
 
-def test_monthly_quota(tmp_path):
-    _, led, policy, cdrs = make(tmp_path, **{"profile.limits.monthly_quota_min": 30,
+def test_monthly_quota(tmp_path, seeded_file):
+    _, led, policy, cdrs = make(tmp_path, seeded_file, **{"profile.limits.monthly_quota_min": 30,
                                             "profile.limits.wait_between_calls_s": 0})
     connected_call(cdrs, "1001", local("2026-03-02 09:00"), 25)
     v = policy.may_call("1001", wall_time_s=local("2026-03-03 12:00"))
@@ -195,15 +208,15 @@ def test_privileged_calls_are_free_even_without_money(world):
     assert v.affordable_minutes == UNLIMITED_MINUTES and not v.record
 
 
-def test_taxes_raise_the_minute_charge(tmp_path):
-    _, led, policy, _ = make(tmp_path, **{"profile.billing.tax_percent": 10.0})
+def test_taxes_raise_the_minute_charge(tmp_path, seeded_file):
+    _, led, policy, _ = make(tmp_path, seeded_file, **{"profile.billing.tax_percent": 10.0})
     v = policy.check_number("1001", "2125551234", "debit")
     assert (v.cents_per_min, v.minute_charge_cents, v.affordable_minutes) == (5, 6, 1000 // 6)
     led.close()
 
 
-def test_approved_list_when_required(tmp_path):
-    _, led, policy, _ = make(tmp_path, **{"profile.numbers.approved_list_required": True})
+def test_approved_list_when_required(tmp_path, seeded_file):
+    _, led, policy, _ = make(tmp_path, seeded_file, **{"profile.numbers.approved_list_required": True})
     v = policy.check_number("1001", "2125551234", "debit")
     assert (v.ok, v.prompt, v.disposition) == (False, "number_not_approved", "not-allowed-number")
     led.approve_number("1001", "2125551234")
@@ -212,8 +225,8 @@ def test_approved_list_when_required(tmp_path):
     led.close()
 
 
-def test_international_when_allowed(tmp_path):
-    _, led, policy, _ = make(tmp_path, **{"profile.numbers.allow_international": True})
+def test_international_when_allowed(tmp_path, seeded_file):
+    _, led, policy, _ = make(tmp_path, seeded_file, **{"profile.numbers.allow_international": True})
     v = policy.check_number("1001", "011442079460000", "debit")
     assert v.ok and v.jurisdiction == "international"
     led.close()
