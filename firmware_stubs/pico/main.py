@@ -219,6 +219,10 @@ def show_text(row, text):
 
 def main():
     device = Device()
+    # Announce the new boot once.  A host that opens the port later loses this line
+    # (opening flushes input) and asks HELLO?; a host already listening (a UART link,
+    # or a USB host that kept the port) learns the new boot id before any event.
+    device.hello()
     poller = select.poll()
     poller.register(sys.stdin, select.POLLIN)
     next_scan = time.ticks_ms()

@@ -121,6 +121,7 @@ class SerialKeypad(Keypad):
         self._ping_n = 0
         self._ping_sent: dict[int, float] = {}
         self._greeted = threading.Event()
+        self._reopened = False
 
         self._open_port()  # a missing device is an error now, not a silent retry loop
         self._hello_deadline = time.monotonic() + hello_timeout_s
@@ -146,6 +147,7 @@ class SerialKeypad(Keypad):
                 raise self._not_found(err) from err
             raise
         self.protocol.reset_line()
+        self._reopened = self._greeted.is_set()
         self._port = port
         self._write(b"\n" + encode_hello_query())
         self._hello_sent_s = self._last_rx_s = self._last_ping_s = time.monotonic()
@@ -214,8 +216,13 @@ class SerialKeypad(Keypad):
             now = time.monotonic()
             if data:
                 self._last_rx_s = now
+                duplicates = self.protocol.stats.duplicates
                 for message in self.protocol.feed(data):
                     self._handle(message, now)
+                if self.protocol.stats.duplicates > duplicates and now - self._hello_sent_s > 1.0:
+                    # events from the past: a replay, or a reboot whose HELLO we missed; ask
+                    self._write(encode_hello_query())
+                    self._hello_sent_s = now
             self._housekeeping(now)
 
     def _housekeeping(self, now: float) -> None:
@@ -239,13 +246,17 @@ class SerialKeypad(Keypad):
 
     def _handle(self, message, now: float) -> None:
         if isinstance(message, Hello):
+            rebooted = self.hello is not None and message.boot_id != self.hello.boot_id
             self._got_hello = True
             self.hello = message
             self.kind = message.kind
-            if self._greeted.is_set():
+            if self._reopened:  # the first HELLO after reopening the port
+                self._reopened = False
                 self.reconnects += 1
                 self._events.put(LinkChanged(True, f"{message.product} v{message.version} "
                                                    f"{message.kind} boot {message.boot_id}"))
+                self._restore_outputs()
+            elif rebooted:  # the device restarted behind a port that stayed open (a UART)
                 self._restore_outputs()
             # the base class delivers this only if the hook state really changed
             self._events.put(HookChanged(message.off_hook, -1))

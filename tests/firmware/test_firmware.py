@@ -54,11 +54,16 @@ class RawHost:
         return out
 
     def hello(self) -> Hello:
-        self.port.write(b"\n" + encode_line("HELLO?"))
+        """Ask HELLO?, then read up to a PONG so the firmware's boot announcement (if the
+        open did not flush it) cannot be mistaken for a later reply."""
+        self.port.write(b"\n" + encode_line("HELLO?") + encode_line("PING 4242"))
+        hello = None
         for _ in range(10):
-            (message,) = self.protocol.feed(self.read_line()) or (None,)
-            if isinstance(message, Hello):
-                return message
+            for message in self.protocol.feed(self.read_line()):
+                if isinstance(message, Hello):
+                    hello = message
+                elif message == Pong(4242) and hello is not None:
+                    return hello
         raise AssertionError("no HELLO reply")
 
     def close(self) -> None:
