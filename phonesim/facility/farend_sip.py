@@ -667,9 +667,22 @@ class SipFarEnd(FarEnd):
         if call is None:
             return
         if call.dialog.state.value == "confirmed":
-            call.hangup(self._uac)
-        elif not self._cancelled:
+            # The last words (a final prompt) may still sit in the send queue: let the
+            # pacer send them, then BYE.  A prompt must not lose its tail.
+            self._spawn(self._bye_after_drain(call))
+            return
+        if not self._cancelled:
             self._send_cancel()
+        self._end_call(None)
+
+    async def _bye_after_drain(self, call) -> None:
+        for _ in range(TX_QUEUE_FRAMES + 1):
+            if not self._tx_frames or self._pacer is None:
+                break
+            await asyncio.sleep(FRAME_SAMPLES / 8000)
+        await asyncio.sleep(FRAME_SAMPLES / 8000)  # the frame the pacer took last
+        if call is self._call and call.dialog.state.value == "confirmed":
+            call.hangup(self._uac)
         self._end_call(None)
 
     def _send_cancel(self) -> None:
