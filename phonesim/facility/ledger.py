@@ -846,7 +846,8 @@ class Ledger:
             c.execute("INSERT OR IGNORE INTO blocks(number, kind, by, note, at) VALUES (?,?,?,?,?)",
                       (number, kind, by, note, self._now()[1]))
         info = self.block_info(number)
-        assert info is not None
+        if info is None:  # pragma: no cover - the insert above guarantees a row
+            raise LedgerError(f"block of {number} was not stored")
         return info
 
     def unblock_number(self, number: str) -> bool:

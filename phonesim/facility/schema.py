@@ -206,11 +206,13 @@ def migrate(conn: sqlite3.Connection, *, target: int = LATEST) -> list[int]:
 
 
 def _statements(script: str) -> list[str]:
-    """Split a script into statements (``executescript`` would commit on its own)."""
+    """Split a script into statements (``executescript`` would commit on its own).
+
+    ``--`` comments are dropped; the migrations never put ``--`` inside a string.
+    """
     out, buf = [], []
     for line in script.splitlines():
-        code = line.split("--", 1)[0] if not line.strip().startswith("BEGIN") else line
-        buf.append(code)
+        buf.append(line.split("--", 1)[0])
         joined = "\n".join(buf).strip()
         if joined and sqlite3.complete_statement(joined):
             out.append(joined)
