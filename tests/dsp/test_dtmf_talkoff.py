@@ -27,12 +27,13 @@ def test_codec2_speech_is_installed():
     assert sum(p.stat().st_size for p in files) / 2 / 8000 > 120  # over two minutes of speech
 
 
-@pytest.mark.parametrize("gain_db", [0.0, 12.0])
+@pytest.mark.parametrize("gain_db", [-12.0, 0.0, 12.0])
 def test_zero_talk_off_on_real_speech(gain_db):
     for path in speech_files():
         x = np.fromfile(path, dtype="<i2").astype(np.float64) * 10 ** (gain_db / 20)
         x = g711_round_trip(telephone_band(x))
-        assert DtmfDetector().feed(x) == [], path.name
+        for offset in (0, 25):  # two phases of the 51-sample analysis grid
+            assert DtmfDetector().feed(x[offset:]) == [], f"{path.name} offset {offset}"
 
 
 def test_zero_talk_off_on_every_shipped_prompt():
