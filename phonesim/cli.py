@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "admin",
     "devices",
     "monitor",
+    "threeway",
 )
 
 log = logging.getLogger("phonesim")

@@ -165,9 +165,11 @@ class _FlashDetector:
                                                    start - self.click_blocks))
         post_ok, post_spread = self._steady(self._lv(end + self.click_blocks,
                                                      end + self.click_blocks + self.context_blocks))
-        # Both sides steady; or one side steady (the held line) and loud, sharp edges
-        # (a room full of voices on the other side is never steady).
-        if not (pre_ok and post_ok) and not ((pre_ok or post_ok) and min(fall_db, rise_db) >= self.strong_edge_db):
+        # Both sides steady; or loud, sharp edges and a steady line after the gap (the
+        # first party held) when the room before it was full of voices.  Speech right
+        # after the gap is never accepted that way: a recording spliced onto silence
+        # looks like that.
+        if not (pre_ok and post_ok) and not (post_ok and min(fall_db, rise_db) >= self.strong_edge_db):
             return None
         return {"gap_ms": (end - start) * _BLOCK_MS, "gap_dbm0": round(gap_dbm0, 1),
                 "gap_max_dbm0": round(float(np.max(gap)), 1),
@@ -231,7 +233,8 @@ class ThreeWayDetector:
         clicks, or the cut and return of the room noise) must be this much above
         the gap's median level.
     strong_edge_db : float
-        Edges this strong need only one steady side (the held line), not two.
+        Edges this strong need only the audio after the gap to be steady (the held
+        line), not the audio before it too.
     gap_min_ms, gap_max_ms : float
         Accepted length of the near-silent gap of a hook flash.
     context_ms : float
@@ -269,7 +272,7 @@ class ThreeWayDetector:
     """
 
     def __init__(self, *, sample_rate_hz: int = 8000, quiet_dbm0: float = -50.0,
-                 edge_db: float = 25.0, strong_edge_db: float = 35.0, gap_min_ms: float = 70.0, gap_max_ms: float = 1200.0,
+                 edge_db: float = 20.0, strong_edge_db: float = 35.0, gap_min_ms: float = 70.0, gap_max_ms: float = 1200.0,
                  context_ms: float = 300.0, click_max_ms: float = 40.0, steady_db: float = 2.5,
                  steady_fraction: float = 0.9, flash_confidence: float = 0.85,
                  noise_baseline_s: float = 10.0, noise_sustain_s: float = 1.5,

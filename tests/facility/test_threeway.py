@@ -1,0 +1,320 @@
+"""Three-way-call detection: every attempt kind is caught; real conversation is left alone.
+
+The far-end recordings are built by the benchmark's labelled-set code around real
+recorded speech (Debian's codec2-examples and pocketsphinx-testdata), so the tests
+and ``python -m benchmarks.threeway`` measure the same thing; the tests only use a
+few fixed seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.threeway import corpus  # noqa: E402
+from phonesim.cli import main  # noqa: E402
+from phonesim.clock import FRAME_SAMPLES, FRAMES_PER_SECOND  # noqa: E402
+from phonesim.config import load_config  # noqa: E402
+from phonesim.dsp.g711 import ulaw_decode, ulaw_encode  # noqa: E402
+from phonesim.dsp.levels import dbm0_to_rms  # noqa: E402
+from phonesim.dsp.tones import render_tone  # noqa: E402
+from phonesim.events import ThreeWaySuspected  # noqa: E402
+from phonesim.exc import ConfigError  # noqa: E402
+from phonesim.facility.threeway import ThreeWayDetector, ThreeWayPolicy  # noqa: E402
+from phonesim.facility.threeway_attempts import ATTEMPT_KINDS, attempt_audio  # noqa: E402
+
+THRESHOLD = 0.8
+
+
+@pytest.fixture(scope="module")
+def speech():
+    try:
+        return corpus.load_speech()
+    except FileNotFoundError as err:  # make test installs both packages
+        pytest.fail(str(err))
+
+
+def run(audio: np.ndarray, detector: ThreeWayDetector | None = None, first_frame: int = 0) -> list:
+    detector = detector or ThreeWayDetector()
+    events = []
+    for i in range(len(audio) // FRAME_SAMPLES):
+        events += detector.feed(audio[i * FRAME_SAMPLES:(i + 1) * FRAME_SAMPLES], first_frame + i)
+    return events
+
+
+def strong(events) -> list:
+    return [e for e in events if e.confidence >= THRESHOLD]
+
+
+def line_noise(n: int, level_dbm0: float = -70.0, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(n) * dbm0_to_rms(level_dbm0)
+
+
+def to_int16(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
+
+
+# --- every kind of attempt is caught by the detector meant for it -------------------
+EXPECTED_DETECTOR = {"flash": {"hook-flash"}, "short-flash": {"hook-flash"},
+                     "stutter": {"progress-tone"}, "dtmf": {"far-dtmf"}, "ringback": {"progress-tone"},
+                     "hidden-noise": {"hook-flash", "noise-drop"}, "soft-tones": {"progress-tone", "far-dtmf"},
+                     "full": {"hook-flash", "progress-tone", "far-dtmf"}}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ATTEMPT_KINDS)
+def test_attempt_in_real_conversation_is_detected(kind, speech):
+    trial = corpus.attempt_trial(kind, np.random.default_rng(100 + ATTEMPT_KINDS.index(kind)), speech)
+    events = run(trial.audio)
+    start_s, end_s = trial.attempt_start_s, trial.attempt_end_s + 5
+    before = strong([e for e in events if e.at_frame / FRAMES_PER_SECOND < start_s])
+    during = strong([e for e in events if start_s <= e.at_frame / FRAMES_PER_SECOND <= end_s])
+    assert not before, f"false alarm in the conversation before the attempt: {before}"
+    assert during, f"{kind} attempt not detected ({trial.notes}); weak: {events}"
+    assert {e.kind for e in during} & EXPECTED_DETECTOR[kind], [e.kind for e in during]
+    for e in during:
+        assert isinstance(e, ThreeWaySuspected) and e.evidence["own_confidence"] <= e.confidence
+
+
+@pytest.mark.timeout(30)
+def test_flash_then_dial_tone_reinforce_each_other(speech):
+    trial = corpus.attempt_trial("full", np.random.default_rng(7), speech)
+    events = strong(run(trial.audio))
+    assert {"hook-flash", "progress-tone", "far-dtmf"} <= {e.kind for e in events}
+    combined = [e for e in events if "combined_with" in e.evidence]
+    assert combined and max(e.confidence for e in combined) >= 0.99
+    assert all(e.confidence > e.evidence["own_confidence"] for e in combined)
+
+
+@pytest.mark.timeout(30)
+def test_flash_evidence_measures_the_gap():
+    rng = np.random.default_rng(3)
+    room = line_noise(8000 * 2, -60.0)
+    from phonesim.facility.threeway_attempts import flash
+
+    f = flash(rng=rng, flash_s=0.5, click_dbm0=-6.0)
+    x = np.concatenate([room, f, line_noise(8000 * 2, -70.0, 1)])
+    hits = [e for e in run(to_int16(x + line_noise(len(x), -72.0, 2))) if e.kind == "hook-flash"]
+    assert len(hits) == 1
+    ev = hits[0].evidence
+    assert 450 <= ev["gap_ms"] <= 560, ev
+    assert ev["fall_db"] >= 20 and ev["rise_db"] >= 20
+    assert hits[0].confidence == pytest.approx(0.85)
+
+
+# --- quiet on ordinary calls -----------------------------------------------------------
+@pytest.mark.timeout(60)
+def test_no_false_alarm_on_ordinary_calls(speech):
+    rng = np.random.default_rng(2024)
+    for _ in range(3):
+        trial = corpus.ordinary_trial(rng, speech, 120.0)
+        assert not strong(run(trial.audio)), trial.notes
+
+
+@pytest.mark.timeout(60)
+def test_no_false_alarm_on_bare_real_speech_with_pauses_and_g711(speech):
+    """Every speech file as recorded, back to back with 0.2-2 s silent pauses, through mu-law."""
+    rng = np.random.default_rng(5)
+    parts = []
+    for s in speech:
+        parts += [s.samples * 10 ** (rng.uniform(-8, 8) / 20), np.zeros(int(rng.uniform(0.2, 2.0) * 8000))]
+    x = np.concatenate(parts)
+    audio = ulaw_decode(ulaw_encode(to_int16(x + line_noise(len(x), -75.0))))
+    assert len(audio) / 8000 > 240  # minutes of real speech
+    assert not strong(run(audio))
+
+
+@pytest.mark.timeout(30)
+def test_no_false_alarm_on_music_on_hold_silence_and_noise(speech):
+    rng = np.random.default_rng(9)
+    music = corpus.music_on_hold(8000 * 60, -18.0, rng)
+    mute = np.zeros(8000 * 20)
+    room = corpus.room_noise(8000 * 40, "pink", -50.0, rng, speech)
+    x = np.concatenate([room, music, room, mute, room])
+    events = run(to_int16(x + line_noise(len(x), -72.0)))
+    assert not strong(events), events
+    # The end of the music and the mute are real drops of the background: noted,
+    # but too weak to act on.
+    assert {e.kind for e in events} == {"noise-drop"}
+    mute_start_frame = (len(room) * 2 + len(music)) // FRAME_SAMPLES
+    at_mute = [e for e in events if mute_start_frame < e.at_frame < mute_start_frame + 5 * FRAMES_PER_SECOND]
+    assert len(at_mute) == 1 and at_mute[0].evidence["drop_db"] >= 12
+
+
+# --- far-end DTMF and the answer key -----------------------------------------------
+def _digits_call(seed: int = 4):
+    rng = np.random.default_rng(seed)
+    from phonesim.facility.threeway_attempts import dtmf_digits
+
+    answer = dtmf_digits("1", rng=rng, level_dbm0=-10.0)
+    dialled = dtmf_digits("5551234", rng=rng, level_dbm0=-12.0)
+    gap = np.zeros(8000 * 3)
+    x = np.concatenate([gap[:8000], answer, gap, dialled, gap])
+    return to_int16(x + line_noise(len(x), -70.0)), (8000 + len(answer)) // FRAME_SAMPLES
+
+
+@pytest.mark.timeout(30)
+def test_answer_key_is_ignored_but_dialling_is_not():
+    audio, answer_end_frame = _digits_call()
+    detector = ThreeWayDetector()
+    detector.ignore_digits_until(1000 + answer_end_frame + 5)
+    events = [e for e in run(audio, detector, first_frame=1000) if e.kind == "far-dtmf"]
+    assert events[-1].evidence["digits"] == "5551234"
+    assert [e.evidence["count"] for e in events] == list(range(1, 8))
+    assert [e.confidence for e in events[:3]] == [0.7, 0.85, 0.95]
+    unguarded = [e for e in run(audio) if e.kind == "far-dtmf"]
+    assert unguarded[0].evidence["digit"] == "1"
+
+
+@pytest.mark.timeout(30)
+def test_reset_forgets_digits_and_history():
+    audio, _ = _digits_call()
+    detector = ThreeWayDetector()
+    first = [e for e in run(audio, detector) if e.kind == "far-dtmf"]
+    detector.reset()
+    second = [e for e in run(audio, detector) if e.kind == "far-dtmf"]
+    assert [e.evidence["count"] for e in first] == [e.evidence["count"] for e in second]
+
+
+def test_progress_tone_while_connected():
+    x = np.concatenate([line_noise(8000 * 2, -65.0).astype(float),
+                        render_tone("ringback", 6.0, level_dbm0=-20.0).astype(float)])
+    events = [e for e in run(to_int16(x + line_noise(len(x), -70.0, 1))) if e.kind == "progress-tone"]
+    assert events and events[0].evidence["tone"] == "ringback"
+    assert events[0].confidence >= THRESHOLD
+
+
+def test_bad_frames_and_parameters_are_refused():
+    detector = ThreeWayDetector()
+    with pytest.raises(ValueError, match="160 samples"):
+        detector.feed(np.zeros(80, np.int16), 0)
+    with pytest.raises(ValueError, match="8000"):
+        ThreeWayDetector(sample_rate_hz=16000)
+    with pytest.raises(ValueError, match="gap_min_ms"):
+        ThreeWayDetector(gap_min_ms=2000)
+    assert "hook-flash" in repr(detector) and set(detector.detectors) == {
+        "hook-flash", "progress-tone", "far-dtmf", "noise-drop"}
+
+
+# --- the attempts the robot plays ------------------------------------------------------
+@pytest.mark.parametrize("kind", ATTEMPT_KINDS)
+def test_attempt_audio_is_reproducible_int16(kind):
+    a = attempt_audio(kind, rng=np.random.default_rng(1))
+    b = attempt_audio(kind, rng=np.random.default_rng(1))
+    assert a.dtype == np.int16 and len(a) > 8000 * 2
+    assert np.array_equal(a, b)
+    assert np.abs(a.astype(int)).max() > 100  # something audible
+
+
+def test_attempt_kinds_hide_what_they_should():
+    soft = attempt_audio("soft-tones", rng=np.random.default_rng(2), level_dbm0=-10.0)
+    loud = attempt_audio("full", rng=np.random.default_rng(2), level_dbm0=-10.0)
+    assert np.abs(soft.astype(int)).max() < np.abs(loud.astype(int)).max() / 5
+    noisy = attempt_audio("hidden-noise", rng=np.random.default_rng(2)).astype(float)
+    frames = noisy[: len(noisy) // 160 * 160].reshape(-1, 160)
+    levels = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-9) - 20 * np.log10(float(dbm0_to_rms(0)))
+    assert levels.max() > -42  # loud masking noise
+    assert np.count_nonzero(levels < -80) > 50  # and the held line is silent
+    with pytest.raises(ValueError, match="unknown three-way attempt kind 'wink'"):
+        attempt_audio("wink", rng=np.random.default_rng(0))
+
+
+# --- policy ------------------------------------------------------------------------------
+def _event(confidence: float) -> ThreeWaySuspected:
+    return ThreeWaySuspected(kind="hook-flash", confidence=confidence, at_frame=10)
+
+
+def test_policy_actions_thresholds_and_privileged_calls():
+    policy = ThreeWayPolicy({"action": "warn", "min_confidence": 0.9, "detect_on_privileged": False})
+    assert policy.decide(_event(0.95), privileged=False) == "warn"
+    assert policy.decide(_event(0.85), privileged=False) == "log"
+    assert policy.decide(_event(0.99), privileged=True) is None
+    watching = ThreeWayPolicy({"action": "disconnect", "min_confidence": 0.8, "detect_on_privileged": True})
+    assert watching.decide(_event(0.85), privileged=True) == "disconnect"
+    assert "disconnect" in repr(watching)
+
+
+@pytest.mark.parametrize("profile", ["missouri-doc", "federal-bop"])
+def test_policy_from_the_facility_profiles(profile, tmp_path):
+    path = tmp_path / "phonesim.toml"
+    path.write_text(f'[facility]\nprofile = "{profile}"\n')
+    cfg = load_config(path)
+    policy = ThreeWayPolicy(cfg.profile.threeway)
+    assert policy.action == "disconnect"
+    assert policy.decide(_event(0.99), privileged=False) == "disconnect"
+    assert policy.decide(_event(0.99), privileged=True) is None
+
+
+def test_policy_refuses_bad_settings():
+    with pytest.raises(ConfigError, match="expected one of log, warn, disconnect, got 'hangup'"):
+        ThreeWayPolicy({"action": "hangup"})
+    with pytest.raises(ConfigError, match="min_confidence"):
+        ThreeWayPolicy({"action": "log", "min_confidence": 1.5})
+
+
+# --- phonesim threeway FILE.wav ---------------------------------------------------------------
+def _write_wav(path: Path, channels: list[np.ndarray], rate: int = 8000, width: int = 2) -> Path:
+    data = np.stack(channels, axis=1).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(len(channels))
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        w.writeframes(data.tobytes() if width == 2 else (data.astype(np.int32) >> 8).astype("i1").tobytes())
+    return path
+
+
+@pytest.fixture
+def recording(tmp_path):
+    far = attempt_audio("full", rng=np.random.default_rng(11), noise_dbm0=-60.0)
+    far = np.concatenate([to_int16(line_noise(8000 * 5, -60.0)), far])
+    inmate = to_int16(line_noise(len(far), -30.0, 5))  # loud, but on the other channel
+    return _write_wav(tmp_path / "call.wav", [inmate, far])
+
+
+@pytest.mark.timeout(30)
+def test_cli_prints_detections_of_a_recording(recording, capsys):
+    assert main(["threeway", str(recording)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    kinds = {line.split()[1] for line in out[:-1]}
+    assert {"hook-flash", "progress-tone", "far-dtmf"} <= kinds
+    assert all(line[:2].isdigit() and line[2] == ":" and line[5] == "." for line in out[:-1])
+    assert "disconnect" in out[0]
+    assert out[-1].startswith(f"{len(out) - 1} detection(s) in 00:")
+
+
+@pytest.mark.timeout(30)
+def test_cli_json_lines(recording, capsys):
+    assert main(["threeway", "--json", "--min-confidence", "0.9", str(recording)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows and all(r["confidence"] >= 0.9 for r in rows)
+    assert {"time_s", "time", "kind", "confidence", "action", "evidence"} <= set(rows[0])
+    assert rows == sorted(rows, key=lambda r: r["time_s"])
+
+
+@pytest.mark.timeout(30)
+def test_cli_mono_file_without_attempt(tmp_path, capsys, speech):
+    x = np.concatenate([s.samples for s in speech[:6]])
+    path = _write_wav(tmp_path / "far.wav", [to_int16(x + line_noise(len(x), -65.0))])
+    assert main(["threeway", str(path)]) == 0
+    assert capsys.readouterr().out.startswith("no three-way calling detected in 00:")
+
+
+def test_cli_clear_errors(tmp_path, capsys):
+    assert main(["threeway", str(tmp_path / "missing.wav")]) == 1
+    assert "missing.wav: no such file" in capsys.readouterr().err
+    text = tmp_path / "notes.wav"
+    text.write_text("not audio")
+    assert main(["threeway", str(text)]) == 1
+    assert "expected a 16-bit PCM WAV file" in capsys.readouterr().err
+    eight_bit = _write_wav(tmp_path / "8bit.wav", [np.zeros(800, np.int16)], width=1)
+    assert main(["threeway", str(eight_bit)]) == 1
+    assert "expected 16-bit PCM samples, got 8-bit" in capsys.readouterr().err
