@@ -213,3 +213,56 @@ def test_garbage_and_bad_checksums_are_counted_and_skipped():
             assert keypad.poll() == []
     finally:
         device.close()
+
+
+# --- any pyserial URL: a device behind socket:// on 127.0.0.1 ------------------------------
+@pytest.mark.timeout(30)
+def test_pyserial_socket_url_reconnects_when_the_device_drops_the_connection():
+    import socket
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    stop = threading.Event()
+    boots = iter(["00A1", "00A2"])
+
+    def serve():  # each connection is a freshly booted device that presses one key and drops
+        while not stop.is_set():
+            server.settimeout(0.1)
+            try:
+                conn, _ = server.accept()
+            except (TimeoutError, OSError):
+                continue
+            boot = next(boots, "00A3")
+            with conn:
+                conn.settimeout(0.1)
+                buffer = b""
+                while b"HELLO?" not in buffer and not stop.is_set():
+                    try:
+                        buffer += conn.recv(256)
+                    except TimeoutError:
+                        continue
+                conn.sendall(encode_line(f"HELLO PHONEPAD 1 4x3 {boot} OFF 0")
+                             + encode_line("K 0 9 D") + encode_line("K 1 9 U"))
+                if boot == "00A1":
+                    continue  # closing the connection = pulling the plug
+                while not stop.is_set():
+                    try:
+                        if not conn.recv(256):
+                            break
+                    except TimeoutError:
+                        continue
+
+    thread = threading.Thread(target=serve, name="socket-keypad", daemon=True)
+    thread.start()
+    try:
+        with open_keypad(f"serial+socket://127.0.0.1:{port}?heartbeat_ms=60000") as keypad:
+            events = collect(keypad, 7)
+            assert keys_of(events) == [("HookChanged", True), ("KeyDown", "9"), ("KeyUp", "9"),
+                                       ("LinkChanged", False), ("LinkChanged", True),
+                                       ("KeyDown", "9"), ("KeyUp", "9")]
+            assert keypad.reconnects == 1 and keypad.stats["reboots"] == 1
+            assert keypad.port_url == f"socket://127.0.0.1:{port}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.close()
