@@ -26,9 +26,12 @@ strongest row and column tone:
 
 A window passing all of them is a *strict hit*; a relaxed version of the same
 tests (``loose_*`` margins) keeps a digit alive.  A digit starts after
-``on_windows`` consecutive strict hits and ends after ``off_windows``
-consecutive windows that are not even loose hits, which bridges dropouts of
-10 ms and splits at pauses of 20 ms.  When it ends it must also pass:
+``on_windows`` consecutive strict hits and ends after ``off_windows`` (3)
+consecutive windows that are not even loose hits.  A window partly covered
+by a tone has an energy share equal to the covered fraction, so with
+``loose_energy_share`` = 0.54 a window misses when a gap takes more than 47 of
+its 102 samples: a 10 ms gap then costs at most 2 windows (bridged) and a
+20 ms pause at least 3 (split), whatever its phase against the grid.  When it ends it must also pass:
 
 * duration: the tone's start and end are located to a few samples from the
   sub-block amplitudes; shorter than ``min_duration_ms`` is dropped
@@ -282,7 +285,7 @@ class DtmfDetector:
                  min_relative_peak_db: float = 5.0, min_energy_share: float = 0.55,
                  min_harmonic_rejection_db: float = 10.0, loose_level_db: float = 6.0,
                  loose_twist_db: float = 2.0, loose_relative_peak_db: float = 3.0,
-                 loose_energy_share: float = 0.45, on_windows: int = 2, off_windows: int = 3,
+                 loose_energy_share: float = 0.54, on_windows: int = 2, off_windows: int = 3,
                  min_duration_ms: float = 30.0, max_freq_dev_percent: float = 1.9,
                  max_fill_in_ms: float = 20.0, min_digit_energy_share: float = 0.63) -> None:
         if sample_rate_hz != 8000:
