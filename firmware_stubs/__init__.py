@@ -1,0 +1,1 @@
+"""The keypad microcontroller firmware (pico/) and what runs it on a host (host/)."""
