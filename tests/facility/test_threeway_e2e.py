@@ -1,0 +1,42 @@
+"""End to end: the robot attempts a three-way call on a loopback call; the profile's action follows.
+
+Everything is real except the wall clock: the inmate's keys are DTMF in the
+uplink, the robot's answer key is DTMF in its audio, the ledger is a SQLite file,
+and the far end's audio goes through :class:`ThreeWayDetector` inside the line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from phonesim.commands.demo import SCENARIOS, run_scenario
+
+
+def _call(tmp_path, kind: str, action: str):
+    scenario = dataclasses.replace(
+        SCENARIOS["threeway"],
+        far_end=f"robot://accept?talk_s=45&threeway={kind}&threeway_after_s=15",
+        overrides={"profile.threeway.action": action})
+    result = run_scenario(scenario, data_dir=tmp_path)
+    detections = [e for e in result.cdr.events if e.kind == "three-way"]
+    return result, detections
+
+
+@pytest.mark.timeout(120)
+def test_flash_attempt_is_disconnected(tmp_path):
+    result, detections = _call(tmp_path, "flash", "disconnect")
+    assert result.summary()["disposition"] == "three-way-detected", result.transcript_text()
+    acted = [d for d in detections if d.detail["action"] == "disconnect"]
+    assert acted and acted[0].detail["kind"] == "hook-flash"
+    assert acted[0].at_s - result.cdr.accepted_s >= 15  # not before the attempt began
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("kind", "action"), [("stutter", "warn"), ("short-flash", "log")])
+def test_warn_and_log_let_the_call_go_on(tmp_path, kind, action):
+    result, detections = _call(tmp_path, kind, action)
+    assert result.summary()["disposition"] == "completed", result.transcript_text()
+    assert detections and {d.detail["action"] for d in detections} <= {action, "log"}
+    assert max(d.detail["confidence"] for d in detections) >= 0.8
