@@ -250,10 +250,22 @@ def _mmss(frame: int) -> str:
 _WHO = {"inmate": "inmate hears", "far": "called party hears"}
 
 
+def _spoken(names: list[str]) -> str:
+    """``["please_hold", "n_15", "minutes"]`` -> ``please hold / 15 / minutes``."""
+    words = []
+    for name in names:
+        head, _, tail = name.partition("_")
+        if head in ("digit", "n") and tail.isdigit():
+            words.append(tail)
+        else:
+            words.append(name.replace("_", " "))
+    return " / ".join(words)
+
+
 def _describe(t: dict) -> str:
     kind = t["kind"]
     if kind == "prompt":
-        return f"{_WHO[t['to']]}: {' '.join(t.get('words') or t['names'])}"
+        return f"{_WHO[t['to']]}: {_spoken(t.get('words') or t['names'])}"
     if kind == "tone":
         return f"{_WHO[t['to']]}: {t['name']} tone"
     if kind == "digit":

@@ -529,7 +529,7 @@ class CallFlow:
         return names + self.choices()
 
     def rate_quote(self, state: CallState) -> tuple[str, ...]:
-        return ("party_rate_is", f"say_cents:{state.rate_cents}", "cents_per_minute") + self.choices()
+        return ("party_rate_is", f"say_number:{state.rate_cents}", "cents_per_minute") + self.choices()
 
     def _far_key(self, state: CallState, event: FarEndDigit, now: int) -> tuple[CallState, str | None]:
         """Merge in-band and RFC 4733 digits: the same digit from the other source is one key."""

@@ -261,7 +261,7 @@ class FacilityLine:
                            "payer_id": event.payer_id}
         self.state, actions = self.flow.handle(self.state, event, self.clock.frame)
         self.events.put(event)
-        self._note_event(event)
+        self._note_event(event, before)
         for action in actions:
             self._execute(action)
         if self.state.phase is not before:
@@ -401,6 +401,7 @@ class FacilityLine:
             else:
                 names.append(item)
         self._players[a.to].play(self.prompts.sequence(names), a.tag)
+        self._timeline("prompt", to=a.to, names=names)
         self._note("prompt", to=a.to, names=list(a.names), words=names, tag=a.tag)
 
     def _do_StopPrompt(self, a: A.StopPrompt) -> None:
@@ -501,19 +502,28 @@ class FacilityLine:
         if self.transcript is not None:
             self.transcript.append({"frame": self.clock.frame, "kind": kind, **fields})
 
-    def _note_event(self, event) -> None:
-        if self.transcript is None:
-            return
+    def _timeline(self, kind: str, **detail) -> None:
+        """An entry of the CDR's timeline (written by the database job queue)."""
+        at_s = self.clock.now_s
+        self._cdr_job(lambda cid: self.cdr.add_event(cid, at_s, kind, detail))
+
+    def _note_event(self, event, phase_before: Phase) -> None:
         if isinstance(event, DigitDetected):
-            masked = self.state.phase in (Phase.PIN, Phase.AUTHENTICATING) and event.digit != "#"
-            self._note("digit", side="inmate", digit="\u2022" if masked else event.digit,
-                       low_dbm0=event.low_dbm0, high_dbm0=event.high_dbm0)
+            # a PIN never reaches a screen, a log or a record
+            masked = phase_before is Phase.PIN and event.digit != "#"
+            digit = "\u2022" if masked else event.digit
+            levels = dict(low_dbm0=round(event.low_dbm0, 1), high_dbm0=round(event.high_dbm0, 1))
+            self._timeline("digit", side="inmate", digit=digit, **levels)
+            self._note("digit", side="inmate", digit=digit, **levels)
             if self._call is not None:
-                self._call["digits"].append("\u2022" if masked else event.digit)
+                self._call["digits"].append(digit)
         elif isinstance(event, FarEndDigit):
-            self._note("digit", side="far", digit=event.digit, low_dbm0=event.low_dbm0,
-                       high_dbm0=event.high_dbm0, source=event.source)
+            levels = dict(low_dbm0=round(event.low_dbm0, 1), high_dbm0=round(event.high_dbm0, 1))
+            self._timeline("digit", side="far", digit=event.digit, source=event.source, **levels)
+            self._note("digit", side="far", digit=event.digit, source=event.source, **levels)
         elif isinstance(event, ChargeResult):
+            self._timeline("charge", minute_index=event.minute_index, ok=event.ok,
+                           balance_after_cents=event.balance_after_cents)
             self._note("charge", minute_index=event.minute_index, ok=event.ok,
                        balance_after_cents=event.balance_after_cents)
         elif isinstance(event, ThreeWaySuspected):
@@ -522,7 +532,9 @@ class FacilityLine:
             self._note("result", result=type(event).__name__, ok=event.ok)
         else:
             name = type(event).__name__
-            if name.startswith("FarEnd") or name in ("HookChanged", "InboundCall"):
+            if isinstance(event, HookChanged):
+                self._note("event", name="handset lifted" if event.off_hook else "handset down")
+            elif name.startswith("FarEnd") or name == "InboundCall":
                 self._note("event", name=name)
 
     # --- stopping -------------------------------------------------------------------------

@@ -234,7 +234,7 @@ def test_rates_key_quotes_the_rate_then_repeats_the_choices_and_restarts_the_tim
     r.wait_s(15)
     r.send(FarEndDigit("0"))
     quote = r.of(A.PlayPrompt)[-1]
-    assert quote.to == "far" and quote.names[:3] == ("party_rate_is", "say_cents:5", "cents_per_minute")
+    assert quote.to == "far" and quote.names[:3] == ("party_rate_is", "say_number:5", "cents_per_minute")
     assert "party_press_to_accept" in quote.names
     r.wait_s(15)   # 30 s after the announcement: the first timer would have fired
     assert r.disposition is None
