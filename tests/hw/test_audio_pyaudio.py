@@ -44,24 +44,15 @@ def _lag(captured, reference):
     return int(np.argmax(corr))
 
 
-@pytest.mark.timeout(60)
-def test_dtmf_and_injected_warning_survive_the_real_audio_path(pulse_server):
-    pytest.importorskip("pyaudio")
-    from phonesim.dsp.dtmf import DtmfDetector, DtmfGenerator
+def _round_trip(play, warning, warning_frame):
+    """Play ``play`` with the warning injected, through the port, decoding digits live."""
+    from phonesim.dsp.dtmf import DtmfDetector
 
-    warning = PromptSet.load()["warning"]
-    digits = "159#"
-    n_frames = 50 * 6
-    dtmf = DtmfGenerator(level_dbm0=-10).digits(digits, on_ms=80, off_ms=80, lead_ms=200)
-    play = np.zeros(n_frames * 160)
-    play[:len(dtmf)] = dtmf
-    play[80 * 160:] += _speech(len(play) - 80 * 160, -24.0)  # the conversation, from 1.6 s
-    play = np.clip(play, -32768, 32767).astype(np.int16)
-    warning_frame = 100
+    n_frames = len(play) // 160
     injector = WarningInjector(warning, first_after_frames=warning_frame, interval_frames=10_000, duck_db=12)
     injector.start(0)
-
-    sent, got = [], []
+    detector = DtmfDetector()
+    sent, got, found = [], [], []
     with open_audio("pyaudio://?device=pulse&rate=48000") as port:
         assert port.paced
         for i in range(n_frames):
@@ -69,19 +60,45 @@ def test_dtmf_and_injected_warning_survive_the_real_audio_path(pulse_server):
             injector.process(frame, np.zeros(160, np.int16), i)
             port.write_frame(frame)
             sent.append(frame)
-            got.append(port.read_frame())
-        lost = port.take_lost_samples()
+            mic = port.read_frame()
+            lost = port.take_lost_samples()
+            if lost:  # what the line does: tell the detector about the gap
+                found += detector.fill_in(lost)
+            found += detector.feed(mic)
+            got.append(mic)
+        clean = port.overflows == 0 and port.underflows == 0
         xruns = (port.overflows, port.underflows)
-    sent = np.concatenate(sent)
-    captured = np.concatenate(got)
-
-    detector = DtmfDetector()
-    found = []
-    for i in range(0, len(captured), 160):
-        found += detector.feed(captured[i:i + 160])
-    assert "".join(d.digit for d in found) == digits, f"lost={lost} xruns={xruns} found={found}"
-
     assert injector.played_at_frames == [warning_frame]
+    return np.concatenate(sent), np.concatenate(got), found, clean, xruns
+
+
+@pytest.mark.timeout(150)
+def test_dtmf_and_injected_warning_survive_the_real_audio_path(pulse_server):
+    """A run in which the port reports lost audio is repeated (up to 4 runs): the port's job
+    is to report every loss, and a run it reports as clean must pass every check."""
+    pytest.importorskip("pyaudio")
+    from phonesim.dsp.dtmf import DtmfGenerator
+
+    warning = PromptSet.load()["warning"]
+    digits = "159#"
+    n_frames = 50 * 5
+    dtmf = DtmfGenerator(level_dbm0=-10).digits(digits, on_ms=80, off_ms=80, lead_ms=200)
+    play = np.zeros(n_frames * 160)
+    play[:len(dtmf)] = dtmf
+    play[80 * 160:] += _speech(len(play) - 80 * 160, -24.0)  # the conversation, from 1.6 s
+    play = np.clip(play, -32768, 32767).astype(np.int16)
+    warning_frame = 100
+
+    runs = []
+    for _ in range(4):
+        sent, captured, found, clean, xruns = _round_trip(play, warning, warning_frame)
+        runs.append(xruns)
+        if clean:
+            break
+    else:
+        pytest.fail(f"every run lost audio (overflows, underflows per run: {runs}): machine overloaded?")
+
+    assert "".join(d.digit for d in found) == digits, f"found={found}"
     # the round trip: where the whole sent signal sits in what came back
     delay = _lag(captured, sent[: len(sent) - 50 * 160])
     assert 0 <= delay < 8000, f"round trip {delay} samples"
@@ -97,7 +114,7 @@ def test_dtmf_and_injected_warning_survive_the_real_audio_path(pulse_server):
         seg_out = captured[expected + shift:expected + shift + len(warning)].astype(float)
         similarity = max(similarity, np.dot(seg_out, seg_in)
                          / np.sqrt(np.dot(seg_out, seg_out) * np.dot(seg_in, seg_in)))
-    assert similarity > 0.9, f"warning came back distorted: similarity {similarity:.3f}"
+    assert similarity > 0.9, f"warning came back distorted: similarity {similarity:.3f} (runs {runs})"
 
 
 @pytest.mark.timeout(30)
