@@ -31,7 +31,8 @@ events.  Its detectors:
     phone does the same, so alone it is weak evidence.
 
 Evidence from different detectors within ``combine_window_s`` is combined
-(noisy-OR: ``1 - prod(1 - c)``), so a flash followed by dial tone reaches 0.99.
+(noisy-OR: ``1 - prod(1 - c)``), so a flash followed by dial tone reaches 0.99;
+weak cues alone (a noise drop and one stray key) are not combined.
 
 :class:`ThreeWayPolicy` turns an event into the facility profile's action.
 """
@@ -257,7 +258,9 @@ class ThreeWayDetector:
     dtmf_confidence : tuple of float
         Confidence for 1, 2 and 3-or-more digits in the window.
     combine_window_s : float
-        Detections of different kinds this close together reinforce each other.
+        Detections of different kinds this close together reinforce each other...
+    strong_confidence : float
+        ...provided at least one of them reaches this confidence on its own.
     progress : bool
         Run the call-progress-tone detector (needs :mod:`phonesim.dsp.progress`).
     dtmf : bool
@@ -279,7 +282,7 @@ class ThreeWayDetector:
                  noise_drop_db: float = 12.0, noise_min_baseline_dbm0: float = -62.0,
                  noise_confidence: float = 0.6, dtmf_window_s: float = 10.0,
                  dtmf_confidence: tuple[float, float, float] = (0.7, 0.85, 0.95),
-                 combine_window_s: float = 30.0, progress: bool = True, dtmf: bool = True) -> None:
+                 combine_window_s: float = 30.0, strong_confidence: float = 0.8, progress: bool = True, dtmf: bool = True) -> None:
         if sample_rate_hz != 8000:
             raise ValueError(f"ThreeWayDetector works on the 8000 Hz line, got sample_rate_hz={sample_rate_hz!r}")
         if not gap_min_ms < gap_max_ms:
@@ -296,6 +299,7 @@ class ThreeWayDetector:
         self.dtmf_window_frames = int(round(dtmf_window_s * FRAMES_PER_SECOND))
         self.dtmf_confidence = tuple(dtmf_confidence)
         self.combine_window_frames = int(round(combine_window_s * FRAMES_PER_SECOND))
+        self.strong_confidence = float(strong_confidence)
         self._progress = self._make_progress() if progress else None
         self._dtmf = self._make_dtmf() if dtmf else None
         self.reset()
@@ -410,7 +414,9 @@ class ThreeWayDetector:
                 best[other_kind] = max(best.get(other_kind, 0.0), other_conf)
         self._recent.append((frame_index, kind, confidence))
         evidence = dict(evidence, own_confidence=confidence)
-        if best:
+        # Two weak cues (a mute and one stray key) do not make a strong one: evidence
+        # is combined only when one of the detections is strong on its own.
+        if best and max(confidence, *best.values()) >= self.strong_confidence:
             miss = 1.0 - confidence
             for other_conf in best.values():
                 miss *= 1.0 - other_conf

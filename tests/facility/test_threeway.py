@@ -318,3 +318,21 @@ def test_cli_clear_errors(tmp_path, capsys):
     eight_bit = _write_wav(tmp_path / "8bit.wav", [np.zeros(800, np.int16)], width=1)
     assert main(["threeway", str(eight_bit)]) == 1
     assert "expected 16-bit PCM samples, got 8-bit" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(30)
+def test_weak_cues_are_not_combined_into_a_strong_one():
+    from phonesim.facility.threeway_attempts import dtmf_digits
+
+    rng = np.random.default_rng(8)
+    room = line_noise(8000 * 12, -45.0)
+    held = np.zeros(8000 * 3)
+    one = dtmf_digits("7", rng=rng, level_dbm0=-12.0)
+    x = np.concatenate([room, held, one, held[:8000 * 2], dtmf_digits("3", rng=rng, level_dbm0=-12.0), held])
+    events = run(to_int16(x + line_noise(len(x), -72.0, 3)))
+    assert [e.kind for e in events] == ["noise-drop", "far-dtmf", "far-dtmf"]
+    drop, stray, second = events
+    assert drop.confidence == 0.6 and stray.confidence == 0.7  # a mute and one key: still weak
+    assert "combined_with" not in stray.evidence
+    assert second.evidence["combined_with"] == ["noise-drop"]
+    assert second.confidence == pytest.approx(1 - 0.15 * 0.4)
