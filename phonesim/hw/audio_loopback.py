@@ -32,14 +32,14 @@ __all__ = ["LoopbackPort", "loopback_pair", "open_loopback_url"]
 
 CAPACITY_FRAMES = 50
 
-_registry_lock = threading.Lock()
+_registry_lock = threading.RLock()  # re-entrant: a finaliser may close a port while it is held
 _channels: dict[str, _Channel] = {}
 
 
 class _Channel:
     def __init__(self, name: str, capacity_frames: int) -> None:
         self.name = name
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         # queue "a" is read by end a (written by b), and vice versa
         self.queues = {"a": deque(maxlen=capacity_frames), "b": deque(maxlen=capacity_frames)}
         self.ends: dict[str, LoopbackPort] = {}
