@@ -388,7 +388,15 @@ class FacilityLine:
         self.far_end.hang_up()
 
     def _do_RejectInbound(self, a: A.RejectInbound) -> None:
+        """Inmates cannot receive calls: the attempt gets a CDR of its own, closed at once."""
         self._note("inbound-refused", caller=a.caller)
+        at_s = self.clock.now_s
+
+        def job():
+            call_id = self.cdr.open_call(terminal=self.terminal, inmate_id=None, offhook_s=at_s)
+            self.cdr.add_event(call_id, at_s, "inbound-refused", {"caller": a.caller})
+            self.cdr.close_call(call_id, disposition="inbound-refused", ended_s=at_s)
+        self._jobs.submit(job)
 
     def _do_PlayPrompt(self, a: A.PlayPrompt) -> None:
         names: list[str] = []

@@ -413,3 +413,33 @@ def test_every_frame_time_is_exact():
     assert r.state.timer("limit") == start + 900 * FRAMES_PER_SECOND
     assert r.state.timer("warn_60") == start + 840 * FRAMES_PER_SECOND
     assert r.state.timer("minute") == start + 60 * FRAMES_PER_SECOND
+
+
+def test_every_disposition_is_reachable():
+    """Each disposition of the CDR store (but inbound-refused, a CDR of its own) is reached above."""
+    from phonesim.facility.callflow import _KNOWN_DISPOSITIONS
+    from phonesim.facility.cdr import DISPOSITIONS
+
+    assert set(DISPOSITIONS) - {"inbound-refused"} == _KNOWN_DISPOSITIONS
+    reached = set()
+    for make in (
+        lambda: Run().accepted().wait_s(100).send(FarEndHungUp()),                       # completed
+        lambda: Run().accepted().wait_s(30).send(HookChanged(False)),                    # hung-up
+        lambda: Run().accepted().wait_s(901),                                            # time-limit
+        lambda: Run().accepted(affordable_minutes=1).wait_s(61),                         # funds-exhausted
+        lambda: Run().accepted().send(ThreeWaySuspected("flash", 0.9, 0)),               # three-way
+        lambda: Run().login().authenticated().number().answered().send(FarEndDigit("2")),
+        lambda: Run().login().authenticated().number().answered().send(FarEndDigit("6")),
+        lambda: Run().login().authenticated().number().answered().wait_s(21),            # no-answer
+        lambda: Run().login().authenticated().number().send(PromptFinished("hold"), FarEndBusy()),
+        lambda: Run().login().send(AuthResult(False)).send(HookChanged(False)),          # invalid-PIN
+        lambda: Run().login().send(AuthResult(False, locked=True)),                      # locked
+        lambda: Run().login().send(HookChanged(False)),                                  # abandoned
+        lambda: Run().login().authenticated().number(affordable_minutes=0),              # insufficient
+        *(lambda v=v: Run().login().send(AuthResult(True, "A1"), CallAllowedResult(False, prompt=v))
+          for v in ("restricted", "outside_hours", "wait_between_calls", "quota_reached")),
+        *(lambda d=d: Run().login().authenticated().number(ok=False, disposition=d)
+          for d in ("not-allowed-number", "toll-free-attempt")),
+    ):
+        reached.add(make().disposition)
+    assert reached == _KNOWN_DISPOSITIONS

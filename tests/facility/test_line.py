@@ -190,6 +190,9 @@ def test_prompts_reach_the_earpiece_and_inbound_calls_are_refused(tmp_path, prom
         far.events.append(InboundCall("3145551234"))
         rig.run_s(0.1)
         assert any(x["kind"] == "inbound-refused" for x in rig.line.transcript)
+        refused = rig.cdrs.list(disposition="inbound-refused")
+        assert len(refused) == 1
+        assert rig.cdrs.events(refused[0].call_id)[0].detail == {"caller": "3145551234"}
         down = []
         rig.keypad.lift()
         for _ in range(frames_from_s(2)):
