@@ -78,7 +78,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from phonesim.dsp.goertzel import ToneBank
-from phonesim.dsp.levels import dbm0_to_peak, dbm0_to_rms, power_to_dbm0
+from phonesim.dsp.levels import DBM0_RMS, dbm0_to_peak, dbm0_to_rms
 
 KEYS = "0123456789*#ABCD"
 ROW_HZ = (697.0, 770.0, 852.0, 941.0)
@@ -427,8 +427,12 @@ class DtmfDetector:
         self._next_sub += k
         found: list[DtmfDigit] = []
         todo = np.flatnonzero(self._busy | (strict >= 0).any(axis=1))
-        for c in todo.tolist():
-            self._run_channel(c, strict[c], loose[c], tone_power[c], total[c], z_all[c], start_all,
+        if todo.size:
+            # Integer energies (1/16 of a 16-bit unit squared) make every sum exact.
+            tone_q = np.rint(tone_power[todo] * 16).astype(np.int64)
+            total_q = np.rint(total[todo] * 16).astype(np.int64)
+        for index, c in enumerate(todo.tolist()):
+            self._run_channel(c, strict[c], loose[c], tone_q[index], total_q[index], z_all[c], start_all,
                               first_sub, found)
         found.sort(key=lambda d: (d.end_sample, d.channel))
         return found
@@ -476,55 +480,113 @@ class DtmfDetector:
         return strict, loose, tone
 
     # ---------------------------------------------------------- state machine
-    def _run_channel(self, c: int, strict: np.ndarray, loose: np.ndarray, tone_power: np.ndarray,
-                     total: np.ndarray, z_c: np.ndarray, start_all: np.ndarray, first_sub: int,
+    def _run_channel(self, c: int, strict: np.ndarray, loose: np.ndarray, tone_q: np.ndarray,
+                     total_q: np.ndarray, z_c: np.ndarray, start_all: np.ndarray, first_sub: int,
                      found: list) -> None:
+        """Advance channel ``c``'s state machine over this feed's windows.
+
+        Idle stretches are skipped to the next strict hit, and a digit in progress
+        is advanced in bulk (numpy) up to the window where it ends, so the Python
+        work is per digit, not per window.  Energies are integers (``*_q``), so
+        the sums are exact and the results do not depend on how the input was
+        chunked.
+        """
         ch = self._chans[c]
-        base = first_sub - _CARRY_SUBS  # absolute sub index of z_c[0]
-        hits = np.flatnonzero(strict >= 0).tolist()  # idle windows before a strict hit change nothing
+        hits = np.flatnonzero(strict >= 0).tolist()
         n = strict.size
-        strict_l, loose_l = strict.tolist(), loose.tolist()
-        tone_l, total_l = tone_power.tolist(), total.tolist()
+        strict_l = strict.tolist()
         h = 0
         i = 0
         while i < n:
-            if not ch.active and ch.cand_n == 0:
+            if ch.active:
+                i = self._advance_active(ch, c, i, strict_l, loose, tone_q, total_q, z_c, start_all,
+                                         first_sub, found)
+                continue
+            if ch.cand_n == 0:  # idle windows before a strict hit change nothing
                 while h < len(hits) and hits[h] < i:
                     h += 1
                 if h == len(hits):
                     break
                 i = hits[h]
-            w = first_sub + i  # window index == absolute index of its second sub-block
-            sc, lc = strict_l[i], loose_l[i]
+            sc = strict_l[i]
             if sc >= 0 and sc == ch.cand_code:
                 ch.cand_n += 1
-                ch.cand_tone += tone_l[i]
-                ch.cand_total += total_l[i]
+                ch.cand_tone += int(tone_q[i])
+                ch.cand_total += int(total_q[i])
             elif sc >= 0:
-                ch.cand_code, ch.cand_n, ch.cand_first = sc, 1, w
-                ch.cand_tone, ch.cand_total = tone_l[i], total_l[i]
+                ch.cand_code, ch.cand_n, ch.cand_first = sc, 1, first_sub + i
+                ch.cand_tone, ch.cand_total = int(tone_q[i]), int(total_q[i])
             else:
                 ch.cand_code, ch.cand_n = -1, 0
-            if ch.active:
-                zs = z_c[w - base]
-                ch.z_row.append(complex(zs[ch.code // 4]))
-                ch.z_col.append(complex(zs[4 + ch.code % 4]))
-                ch.sub_start.append(int(start_all[w - base]))
-                if lc == ch.code:
-                    ch.misses = 0
-                    ch.last_hit = w
-                    ch.tone_energy += tone_l[i]
-                    ch.total_energy += total_l[i]
-                else:
-                    ch.misses += 1
-                    if ch.misses >= self.off_windows:
-                        digit = self._finish(ch, c)
-                        if digit is not None:
-                            found.append(digit)
-            if not ch.active and ch.cand_n >= self.on_windows and ch.cand_code >= 0:
-                self._activate(ch, w, z_c, start_all, base)
+            if ch.cand_n >= self.on_windows and ch.cand_code >= 0:
+                self._activate(ch, first_sub + i, z_c, start_all, first_sub - _CARRY_SUBS)
             i += 1
         self._busy[c] = not ch.idle
+
+    def _advance_active(self, ch: _Channel, c: int, i: int, strict_l: list, loose: np.ndarray,
+                        tone_q: np.ndarray, total_q: np.ndarray, z_c: np.ndarray, start_all: np.ndarray,
+                        first_sub: int, found: list) -> int:
+        """Carry the active digit from window ``i`` to its end (or the feed's end); return the next window."""
+        n = loose.size
+        off = self.off_windows
+        # Look ahead in growing spans: most digits end within a few dozen windows.
+        span = 32
+        while True:
+            stop = min(n, i + span)
+            hit = loose[i:stop] == ch.code
+            # Misses carried in from before window i count towards the end of the digit.
+            run = np.concatenate([np.ones(ch.misses, dtype=bool), ~hit])
+            csum = np.concatenate([[0], np.cumsum(run)])
+            ends = np.flatnonzero(csum[off:] - csum[:-off] == off) if run.size >= off else np.zeros(0, int)
+            if ends.size or stop == n:
+                break
+            span *= 4
+        last = i + int(ends[0]) + off - 1 - ch.misses if ends.size else n - 1
+        rows = slice(i + _CARRY_SUBS, last + _CARRY_SUBS + 1)
+        ch.z_row.extend(z_c[rows, ch.code // 4].tolist())
+        ch.z_col.extend(z_c[rows, 4 + ch.code % 4].tolist())
+        ch.sub_start.extend(start_all[rows].tolist())
+        seg_hit = hit[: last - i + 1]
+        hit_idx = np.flatnonzero(seg_hit)
+        if hit_idx.size:
+            ch.tone_energy += int(tone_q[i:last + 1][seg_hit].sum())
+            ch.total_energy += int(total_q[i:last + 1][seg_hit].sum())
+            ch.last_hit = first_sub + i + int(hit_idx[-1])
+            trailing = last - i - int(hit_idx[-1])
+        else:
+            trailing = ch.misses + last - i + 1
+        self._track_candidate(ch, strict_l, tone_q, total_q, i, last, first_sub)
+        if not ends.size:
+            ch.misses = trailing
+            return n
+        digit = self._finish(ch, c)
+        if digit is not None:
+            found.append(digit)
+        if ch.cand_n >= self.on_windows and ch.cand_code >= 0:
+            self._activate(ch, first_sub + last, z_c, start_all, first_sub - _CARRY_SUBS)
+        return last + 1
+
+    @staticmethod
+    def _track_candidate(ch: _Channel, strict_l: list, tone_q: np.ndarray, total_q: np.ndarray,
+                         i: int, last: int, first_sub: int) -> None:
+        """The candidate after window ``last``: the run of equal strict hits ending there."""
+        code = strict_l[last]
+        if code < 0:
+            ch.cand_code, ch.cand_n = -1, 0
+            return
+        j = last
+        while j > i and strict_l[j - 1] == code:
+            j -= 1
+        run = last - j + 1
+        tone = int(tone_q[j:last + 1].sum())
+        total = int(total_q[j:last + 1].sum())
+        if j == i and ch.cand_code == code and ch.cand_n > 0:
+            ch.cand_n += run
+            ch.cand_tone += tone
+            ch.cand_total += total
+        else:
+            ch.cand_code, ch.cand_n, ch.cand_first = code, run, first_sub + j
+            ch.cand_tone, ch.cand_total = tone, total
 
     def _activate(self, ch: _Channel, w: int, z_c: np.ndarray, start_all: np.ndarray, base: int) -> None:
         ch.active = True
@@ -537,9 +599,9 @@ class DtmfDetector:
         # Keep the sub-blocks from two before the first hit window's first half.
         lo = max(ch.first_win - 2, base)
         ch.list_first_sub = lo
-        ch.z_row = [complex(z_c[s - base][row]) for s in range(lo, w + 1)]
-        ch.z_col = [complex(z_c[s - base][4 + col]) for s in range(lo, w + 1)]
-        ch.sub_start = [int(start_all[s - base]) for s in range(lo, w + 1)]
+        ch.z_row = z_c[lo - base:w - base + 1, row].tolist()
+        ch.z_col = z_c[lo - base:w - base + 1, 4 + col].tolist()
+        ch.sub_start = start_all[lo - base:w - base + 1].tolist()
         ch.cand_code, ch.cand_n = -1, 0
 
     def _finish(self, ch: _Channel, channel: int) -> DtmfDigit | None:
@@ -555,7 +617,8 @@ class DtmfDetector:
         n = len(zr)
         if n < 3:
             return None
-        amp = [math.sqrt(abs(a) ** 2 + abs(b) ** 2) for a, b in zip(zr, zc, strict=True)]
+        amp = [math.sqrt(a.real * a.real + a.imag * a.imag + b.real * b.real + b.imag * b.imag)
+               for a, b in zip(zr, zc, strict=True)]
         # The lists hold consecutive sub-blocks from ch.list_first_sub on.
         i_first = min(ch.first_win - ch.list_first_sub, n - 1)
         i_last = min(ch.last_hit - ch.list_first_sub, n - 1)
@@ -592,9 +655,9 @@ class DtmfDetector:
             dev = self._freq_offset_hz(z, starts, lo, i_last + 1)
             if dev is None or abs(dev) > f0 * max_dev:
                 return None
-        scale = 2.0 / SUB_LEN**2
-        low = float(power_to_dbm0(sum(abs(zr[i]) ** 2 for i in full) / len(full) * scale))
-        high = float(power_to_dbm0(sum(abs(zc[i]) ** 2 for i in full) / len(full) * scale))
+        scale = 2.0 / SUB_LEN**2 / len(full) / DBM0_RMS**2
+        low = 10 * math.log10(max(sum(abs(zr[i]) ** 2 for i in full) * scale, 1e-30))
+        high = 10 * math.log10(max(sum(abs(zc[i]) ** 2 for i in full) * scale, 1e-30))
         return DtmfDigit(_CODE_TO_DIGIT[ch.code], start_sample, end_sample, round(low, 2), round(high, 2),
                          round(high - low, 2), channel)
 
