@@ -146,9 +146,14 @@ def site(tmp_path) -> Path:
 
 
 class PhoneProcess:
-    """``python -m phonesim phone ... --json-events`` as a child; its events read by a named thread."""
+    """``python -m phonesim phone ... --json-events`` as a child; its events read by a named thread.
 
-    def __init__(self, args: list[str], *, cwd: Path) -> None:
+    With another ``command`` (``("kiosk",)``) stdout lines that are not JSON arrive as
+    ``{"event": "NotJson", "text": line}``.
+    """
+
+    def __init__(self, args: list[str], *, cwd: Path,
+                 command: tuple[str, ...] = ("phone", "--json-events")) -> None:
         import queue
         import threading
 
@@ -156,7 +161,7 @@ class PhoneProcess:
         self._queue: queue.Queue = queue.Queue()
         self.stderr_lines: list[str] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "phonesim", "phone", "--json-events", *args],
+            [sys.executable, "-m", "phonesim", *command, *args],
             cwd=cwd, env=phonesim_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True)
         self._threads = [
@@ -223,8 +228,9 @@ def run_phone():
     """A factory of :class:`PhoneProcess`; every process is killed by PID at the end."""
     started: list[PhoneProcess] = []
 
-    def start(args: list[str], *, cwd: Path) -> PhoneProcess:
-        phone = PhoneProcess(args, cwd=cwd)
+    def start(args: list[str], *, cwd: Path, command: tuple[str, ...] = ("phone", "--json-events")
+              ) -> PhoneProcess:
+        phone = PhoneProcess(args, cwd=cwd, command=command)
         started.append(phone)
         return phone
 
