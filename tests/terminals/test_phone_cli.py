@@ -110,6 +110,22 @@ def test_sigterm_during_a_call_leaves_consistent_records(site, run_phone):
     assert _check_wav(site / summary["recording"]) > 8000 * 60
 
 
+@pytest.mark.timeout(90)
+def test_sigterm_in_real_time_like_systemd_stop(site, run_phone):
+    """The service's case: real-time frames, database work on the line's worker thread."""
+    phone = run_phone(["--realtime", "--seed-demo", "--keypad", _script(f"+{PIN}#3,{NUMBER}#"),
+                       "--audio", "loopback://sigterm-rt",
+                       "--far", "robot://accept?answer_after=0&key_delay_s=1&talk_s=0"], cwd=site)
+    phone.wait_event(lambda e: e["event"] == "ChargeResult" and e["minute_index"] == 0, timeout_s=60)
+    phone.proc.send_signal(signal.SIGTERM)
+    assert phone.wait_exit(30) == 0, "\n".join(phone.stderr_lines)
+    (summary,) = [e for e in phone.events if e["event"] == "CallSummary"]
+    assert summary["disposition"] == "hung-up"
+    (call,) = _records_are_consistent(site)
+    assert (call.disposition, call.billed_minutes, call.amount_cents) == ("hung-up", 1, 5)
+    _check_wav(site / summary["recording"])
+
+
 @pytest.mark.timeout(120)
 def test_call_through_the_real_firmware_on_a_pty(site, run_phone):
     """The Pico firmware in MicroPython on a pty, read by the serial backend, in real time."""
