@@ -71,7 +71,7 @@ def analyse(samples: np.ndarray, detector: ThreeWayDetector | None = None) -> li
     n_frames = len(samples) // FRAME_SAMPLES
     for i in range(n_frames):
         events += detector.feed(samples[i * FRAME_SAMPLES:(i + 1) * FRAME_SAMPLES], i)
-    return events
+    return events + detector.flush(max(0, n_frames - 1))
 
 
 def format_time(seconds: float) -> str:

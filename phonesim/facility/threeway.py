@@ -134,9 +134,21 @@ class _FlashDetector:
             if self.n_blocks < end + self.click_blocks + self.context_blocks:
                 break
             self.pending.pop(0)
-            evidence = self._judge(start, end)
+            evidence = self._judge(start, end, self.context_blocks)
             if evidence is not None:
                 found.append(evidence)
+        return found
+
+    def flush(self) -> list[dict]:
+        """Judge the gaps still waiting for context, with what there is (at least 100 ms)."""
+        found = []
+        for start, end in self.pending:
+            have = (self.n_blocks - end - self.click_blocks) // _BLOCKS_PER_FRAME * _BLOCKS_PER_FRAME
+            if have >= 5 * _BLOCKS_PER_FRAME:
+                evidence = self._judge(start, end, min(have, self.context_blocks))
+                if evidence is not None:
+                    found.append(evidence)
+        self.pending = []
         return found
 
     def _steady(self, levels: np.ndarray) -> tuple[bool, float]:
@@ -152,7 +164,7 @@ class _FlashDetector:
         within = np.count_nonzero(spread <= self.steady_db) / frame_db.size
         return bool(within >= self.steady_fraction), float(np.max(spread))
 
-    def _judge(self, start: int, end: int) -> dict | None:
+    def _judge(self, start: int, end: int, post_blocks: int) -> dict | None:
         if start - self.context_blocks - self.click_blocks < self.n_blocks - self.history:
             return None  # not enough audio before the gap (start of the call)
         gap = self._lv(start, end)
@@ -165,7 +177,7 @@ class _FlashDetector:
         pre_ok, pre_spread = self._steady(self._lv(start - self.click_blocks - self.context_blocks,
                                                    start - self.click_blocks))
         post_ok, post_spread = self._steady(self._lv(end + self.click_blocks,
-                                                     end + self.click_blocks + self.context_blocks))
+                                                     end + self.click_blocks + post_blocks))
         # Both sides steady; or loud, sharp edges and a steady line after the gap (the
         # first party held) when the room before it was full of voices.  Speech right
         # after the gap is never accepted that way: a recording spliced onto silence
@@ -404,6 +416,17 @@ class ThreeWayDetector:
         if not found:
             return []
         return [self._combine(kind, confidence, evidence, frame_index) for kind, confidence, evidence in found]
+
+    def flush(self, frame_index: int) -> list[ThreeWaySuspected]:
+        """At the end of a recording: judge what is still waiting for more audio.
+
+        A hook flash is judged on the audio after it; when a recording stops
+        right after one (the call was cut for it), this decides on the shorter
+        context that there is.  Not needed on a live line.
+        """
+        found = [self._combine("hook-flash", self._flash.confidence, ev, frame_index)
+                 for ev in self._flash.flush()]
+        return found
 
     def _combine(self, kind: str, confidence: float, evidence: dict, frame_index: int) -> ThreeWaySuspected:
         while self._recent and self._recent[0][0] < frame_index - self.combine_window_frames:

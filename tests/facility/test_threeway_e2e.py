@@ -8,9 +8,11 @@ and the far end's audio goes through :class:`ThreeWayDetector` inside the line.
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
+from phonesim.cli import main
 from phonesim.commands.demo import SCENARIOS, run_scenario
 
 
@@ -25,12 +27,18 @@ def _call(tmp_path, kind: str, action: str):
 
 
 @pytest.mark.timeout(120)
-def test_flash_attempt_is_disconnected(tmp_path):
+def test_flash_attempt_is_disconnected_and_found_again_in_the_recording(tmp_path, capsys):
     result, detections = _call(tmp_path, "flash", "disconnect")
     assert result.summary()["disposition"] == "three-way-detected", result.transcript_text()
     acted = [d for d in detections if d.detail["action"] == "disconnect"]
     assert acted and acted[0].detail["kind"] == "hook-flash"
-    assert acted[0].at_s - result.cdr.accepted_s >= 15  # not before the attempt began
+    live_s = acted[0].at_s - result.cdr.accepted_s
+    assert live_s >= 15  # not before the attempt began
+    # An investigator runs the recording (stereo, far end on the right) through the CLI.
+    assert main(["threeway", "--json", result.cdr.recording_path]) == 0
+    found = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    flashes = [f for f in found if f["kind"] == "hook-flash"]
+    assert flashes and abs(flashes[0]["time_s"] - live_s) < 1.0, (found, live_s)
 
 
 @pytest.mark.timeout(120)
