@@ -198,6 +198,14 @@ class FacilityLine:
         """The handset's hook switch changed (the wall phone forwards its keypad's event)."""
         self._dispatch(HookChanged(off_hook))
 
+    def uplink_lost(self, n_samples: int) -> None:
+        """The handset's audio lost ``n_samples`` (an input overflow): tell the DTMF detector,
+        so it never joins audio across the gap."""
+        if n_samples > 0:
+            for d in self._uplink_detector.fill_in(n_samples):
+                self._dispatch(DigitDetected(d.digit, d.start_sample, d.end_sample, d.low_dbm0,
+                                             d.high_dbm0, d.twist_db, d.channel))
+
     def step(self, uplink: np.ndarray) -> np.ndarray:
         """Process one frame of the handset's sent audio; return what its earpiece plays."""
         now = self.clock.frame

@@ -162,7 +162,10 @@ class WallPhone:
         for event in self.keypad.poll():
             self.handle(event)
         mic = self.audio.read_frame()
-        self.lost_samples += self.audio.take_lost_samples()
+        lost = self.audio.take_lost_samples()
+        if lost:
+            self.lost_samples += lost
+            self.line.uplink_lost(lost)
         uplink = self.handset.uplink(mic if self.off_hook else None)
         downlink = self.line.step(uplink)
         if not self.off_hook:

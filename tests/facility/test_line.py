@@ -223,3 +223,34 @@ def test_handset_tone_lasts_at_least_the_minimum_and_while_held():
     assert np.all(h.uplink(np.full(FRAME_SAMPLES, 99, dtype=np.int16)) == 99)
     ear = h.earpiece(np.zeros(FRAME_SAMPLES, dtype=np.int16), np.full(FRAME_SAMPLES, 1000, dtype=np.int16))
     assert int(ear[0]) == 100                           # sidetone -20 dB
+
+
+class LossyPort(NullAudioPort):
+    """A microphone that reports lost input samples once (an overflow), like a real device."""
+
+    def __init__(self):
+        super().__init__()
+        self.lost = 0
+
+    def take_lost_samples(self) -> int:
+        lost, self.lost = self.lost, 0
+        return lost
+
+
+@pytest.mark.timeout(30)
+def test_lost_input_samples_are_reported_to_the_uplink_detector(tmp_path, prompts):
+    rig = Rig(tmp_path, prompts, KeyFarEnd())
+    port = LossyPort()
+    rig.phone.audio = port
+    try:
+        rig.keypad.lift()
+        rig.run_s(0.5)
+        before = rig.line._uplink_detector.samples_seen
+        port.lost = 480
+        rig.run_s(0.02)
+        assert rig.phone.lost_samples == 480
+        assert rig.line._uplink_detector.samples_seen == before + 480 + FRAME_SAMPLES
+        rig.keypad.type("1234#")                    # digits after the gap still decode
+        assert rig.run_s(5, until=lambda: rig.line.state.phase is Phase.CALL_TYPE)
+    finally:
+        rig.close()
