@@ -319,6 +319,7 @@ def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realti
     prompts = PromptSet.load()
     ledger = Ledger.open(data_dir / "phonesim.sqlite3", clock=clock, cfg=cfg)
     try:
+        clock.epoch_s = demo_epoch_s(cfg, CdrStore(ledger))
         ledger.seed_demo(cfg)
         for btn, cents in scenario.prepaid_cents.items():
             if not ledger.has_prepaid(btn):
@@ -363,6 +364,20 @@ def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realti
                           0.0, clock.frame, disposition == scenario.expect, problems)
     finally:
         ledger.close()
+
+
+def demo_epoch_s(cfg, cdrs) -> float:
+    """The calendar time the demo call starts: 2026-01-01 00:00 UTC (inside phone hours), or as
+    many whole days later as needed to be past the wait between calls after the last call
+    already in the database (``--data DIR`` reused), so a rerun is never refused."""
+    epoch = VirtualClock().epoch_s
+    last = cdrs.list(newest_first=True, limit=1)
+    if last:
+        ready = max(t or 0.0 for t in (last[0].ended_s, last[0].offhook_s)) + \
+            float(cfg.profile.limits.wait_between_calls_s) + float(cfg.profile.pin.lockout_s)
+        while epoch <= ready:
+            epoch += 86400.0
+    return epoch
 
 
 def _quote(script: str) -> str:

@@ -148,3 +148,15 @@ def test_unknown_scenario_is_a_clear_error(tmp_path):
                           capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
     assert proc.returncode == 1
     assert "expected one of prepaid" in proc.stderr and "'nope'" in proc.stderr
+
+
+@pytest.mark.timeout(120)
+def test_a_rerun_on_the_same_database_is_not_refused(tmp_path):
+    """``--data DIR`` reused: the second call starts a day later, past the 3-hour wait."""
+    scenario = dataclasses.replace(SCENARIOS["collect"], far_end="robot://accept?talk_s=5&answer_after=1")
+    first = run_scenario(scenario, data_dir=tmp_path)
+    second = run_scenario(scenario, data_dir=tmp_path)
+    assert [first.cdr.disposition, second.cdr.disposition] == ["completed", "completed"]
+    assert second.cdr.call_id == first.cdr.call_id + 1
+    assert second.cdr.offhook_s - first.cdr.offhook_s == 86400
+    assert second.summary()["ledger_reconciles"]
