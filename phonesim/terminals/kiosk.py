@@ -41,7 +41,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from phonesim.clock import Clock
+import numpy as np
+
+from phonesim.clock import FRAME_SAMPLES, Clock
 from phonesim.events import KEYS, KeyDown
 
 log = logging.getLogger(__name__)
@@ -645,10 +647,6 @@ class Kiosk:
         if screen is not None:
             self.show(screen)
         if self.audio is not None:
-            import numpy as np
-
-            from phonesim.clock import FRAME_SAMPLES
-
             frame = np.zeros(FRAME_SAMPLES, dtype=np.int16)
             if self._player is not None:
                 self._player.mix_into(frame)

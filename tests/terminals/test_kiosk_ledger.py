@@ -115,3 +115,37 @@ def test_recent_calls_show_the_billed_minutes_and_charges(session, ledger, clock
     assert "(573) 555-0100    3 min    $0.15  completed" in screen.text()
     assert "total charged: $0.15" in screen.text()
     assert ledger.reconcile() == []
+
+
+@pytest.mark.timeout(60)
+def test_kiosk_request_is_approved_by_staff_with_the_admin_cli(tmp_path, cfg, clock):
+    """The request a kiosk makes is what ``phonesim admin number requests`` lists, and
+    ``phonesim admin number approve`` puts the number on the list the kiosk then shows."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    db = tmp_path / "facility.sqlite3"
+    with Ledger.open(db, clock=clock, cfg=cfg) as ledger:
+        ledger.seed_demo(cfg)
+        session = KioskSession(LedgerKioskBackend(ledger, cfg, clock=clock), clock)
+        screen = press(session, "1234" "4" "8165550142" "#")
+        assert screen.message == "(816) 555-0142 requested: pending staff approval"
+
+    def admin(*args):
+        env = {**os.environ, "PYTHONPATH": str(repo)}
+        return subprocess.run([sys.executable, "-m", "phonesim", "admin", "--db", str(db), *args],
+                              capture_output=True, text=True, timeout=30, env=env, cwd=tmp_path)
+
+    listed = admin("number", "requests")
+    assert listed.returncode == 0, listed.stderr
+    assert "1001" in listed.stdout and "816" in listed.stdout and "0142" in listed.stdout
+    approved = admin("number", "approve", "1001", "816-555-0142")
+    assert approved.returncode == 0, approved.stderr
+    with Ledger.open(db, clock=clock, cfg=cfg) as ledger:
+        assert ledger.is_approved("1001", "8165550142")
+        session = KioskSession(LedgerKioskBackend(ledger, cfg, clock=clock), clock)
+        screen = press(session, "1234" "4" "8165550142" "#")
+        assert screen.message == "(816) 555-0142 is already on your approved list"
