@@ -222,9 +222,10 @@ class _Channel:
 
     __slots__ = ("cand_code", "cand_n", "cand_first", "active", "code", "first_win", "last_hit",
                  "misses", "z_row", "z_col", "sub_start", "list_first_sub", "cand_tone", "cand_total",
-                 "tone_energy", "total_energy")
+                 "tone_energy", "total_energy", "index")
 
-    def __init__(self) -> None:
+    def __init__(self, index: int) -> None:
+        self.index = index
         self.cand_code = -1
         self.cand_n = 0
         self.cand_first = 0
@@ -328,8 +329,9 @@ class DtmfDetector:
         self._e_hist = np.zeros((c, 1), dtype=np.float32)
         self._last_block = np.zeros((c, SUB_LEN), dtype=np.float32)
         self._start_hist = np.full(_CARRY_SUBS, -(10**12), dtype=np.int64)  # sub-block starts
-        self._chans = [_Channel() for _ in range(c)]
+        self._chans = [_Channel(i) for i in range(c)]
         self._busy = np.zeros(c, dtype=bool)
+        self._active_code = np.full(c, -1, dtype=np.int64)  # code of each channel's digit in progress
 
     @property
     def samples_seen(self) -> int:
@@ -426,7 +428,12 @@ class DtmfDetector:
         first_sub = self._next_sub
         self._next_sub += k
         found: list[DtmfDigit] = []
-        todo = np.flatnonzero(self._busy | (strict >= 0).any(axis=1))
+        # Mid-digit fast path: a channel whose digit stays a loose hit in every window
+        # of this slice only appends; no state machine step can change anything else.
+        steady = (self._active_code >= 0) & (loose == self._active_code[:, None]).all(axis=1)
+        if steady.any():
+            self._extend_steady(np.flatnonzero(steady), z, starts, tone_power, total, first_sub + k - 1)
+        todo = np.flatnonzero((self._busy | (strict >= 0).any(axis=1)) & ~steady)
         if todo.size:
             # Integer energies (1/16 of a 16-bit unit squared) make every sum exact.
             tone_q = np.rint(tone_power[todo] * 16).astype(np.int64)
@@ -480,6 +487,32 @@ class DtmfDetector:
         return strict, loose, tone
 
     # ---------------------------------------------------------- state machine
+    def _extend_steady(self, chans: np.ndarray, z: np.ndarray, starts: np.ndarray, tone_power: np.ndarray,
+                       total: np.ndarray, last_window: int) -> None:
+        """Append a slice to digits that are a loose hit in every window of it.
+
+        The candidate is cleared: while a digit is active only a candidate of a
+        *different* key matters, and there is none when every window is a hit of
+        the active one (a strict hit implies a loose hit of the same key).
+        """
+        codes = self._active_code[chans]
+        pick = np.arange(chans.size)
+        z_row = z[chans][pick, :, codes // 4].tolist()
+        z_col = z[chans][pick, :, 4 + codes % 4].tolist()
+        tone = np.rint(tone_power[chans] * 16).astype(np.int64).sum(axis=1).tolist()
+        tot = np.rint(total[chans] * 16).astype(np.int64).sum(axis=1).tolist()
+        start_list = starts.tolist()
+        for idx, c in enumerate(chans.tolist()):
+            ch = self._chans[c]
+            ch.z_row.extend(z_row[idx])
+            ch.z_col.extend(z_col[idx])
+            ch.sub_start.extend(start_list)
+            ch.misses = 0
+            ch.last_hit = last_window
+            ch.tone_energy += tone[idx]
+            ch.total_energy += tot[idx]
+            ch.cand_code, ch.cand_n = -1, 0
+
     def _run_channel(self, c: int, strict: np.ndarray, loose: np.ndarray, tone_q: np.ndarray,
                      total_q: np.ndarray, z_c: np.ndarray, start_all: np.ndarray, first_sub: int,
                      found: list) -> None:
@@ -528,6 +561,9 @@ class DtmfDetector:
                         first_sub: int, found: list) -> int:
         """Carry the active digit from window ``i`` to its end (or the feed's end); return the next window."""
         n = loose.size
+        if n - i <= 8:  # a frame's worth: plain Python beats a dozen numpy calls
+            return self._advance_active_few(ch, c, i, strict_l, loose, tone_q, total_q, z_c, start_all,
+                                            first_sub, found)
         off = self.off_windows
         # Look ahead in growing spans: most digits end within a few dozen windows.
         span = 32
@@ -566,6 +602,51 @@ class DtmfDetector:
             self._activate(ch, first_sub + last, z_c, start_all, first_sub - _CARRY_SUBS)
         return last + 1
 
+    def _advance_active_few(self, ch: _Channel, c: int, i: int, strict_l: list, loose: np.ndarray,
+                            tone_q: np.ndarray, total_q: np.ndarray, z_c: np.ndarray, start_all: np.ndarray,
+                            first_sub: int, found: list) -> int:
+        """:meth:`_advance_active` window by window (same results), for the last few windows of a feed."""
+        n = loose.size
+        code = ch.code
+        rows = slice(i + _CARRY_SUBS, n + _CARRY_SUBS)
+        z_row = z_c[rows, code // 4].tolist()
+        z_col = z_c[rows, 4 + code % 4].tolist()
+        starts = start_all[rows].tolist()
+        loose_l = loose[i:].tolist()
+        tone_l = tone_q[i:].tolist()
+        total_l = total_q[i:].tolist()
+        for j in range(i, n):
+            k = j - i
+            sc = strict_l[j]
+            if sc >= 0 and sc == ch.cand_code:
+                ch.cand_n += 1
+                ch.cand_tone += tone_l[k]
+                ch.cand_total += total_l[k]
+            elif sc >= 0:
+                ch.cand_code, ch.cand_n, ch.cand_first = sc, 1, first_sub + j
+                ch.cand_tone, ch.cand_total = tone_l[k], total_l[k]
+            else:
+                ch.cand_code, ch.cand_n = -1, 0
+            ch.z_row.append(z_row[k])
+            ch.z_col.append(z_col[k])
+            ch.sub_start.append(starts[k])
+            if loose_l[k] == code:
+                ch.misses = 0
+                ch.last_hit = first_sub + j
+                ch.tone_energy += tone_l[k]
+                ch.total_energy += total_l[k]
+                continue
+            ch.misses += 1
+            if ch.misses < self.off_windows:
+                continue
+            digit = self._finish(ch, c)
+            if digit is not None:
+                found.append(digit)
+            if ch.cand_n >= self.on_windows and ch.cand_code >= 0:
+                self._activate(ch, first_sub + j, z_c, start_all, first_sub - _CARRY_SUBS)
+            return j + 1
+        return n
+
     @staticmethod
     def _track_candidate(ch: _Channel, strict_l: list, tone_q: np.ndarray, total_q: np.ndarray,
                          i: int, last: int, first_sub: int) -> None:
@@ -590,6 +671,7 @@ class DtmfDetector:
 
     def _activate(self, ch: _Channel, w: int, z_c: np.ndarray, start_all: np.ndarray, base: int) -> None:
         ch.active = True
+        self._active_code[ch.index] = ch.cand_code
         ch.code = ch.cand_code
         ch.first_win = ch.cand_first
         ch.last_hit = w
@@ -611,6 +693,7 @@ class DtmfDetector:
         where numpy's per-call overhead would dominate.
         """
         ch.active = False
+        self._active_code[ch.index] = -1
         ch.misses = 0
         zr, zc, starts = ch.z_row, ch.z_col, ch.sub_start
         ch.z_row, ch.z_col, ch.sub_start = [], [], []
