@@ -267,15 +267,15 @@ def channel_capacity(n_channels: int, pins: Category, seconds: float = 4.0) -> t
 
 
 def report_delay(gen_cat: Category, spandsp: Path | None, work: Path) -> dict[str, str]:
-    """Delay from the end of each tone to its report, feeding 40-sample chunks."""
+    """Delay from the end of each tone to its report (phonesim fed 1 ms chunks, spandsp 5 ms)."""
     delays = []
     for audio, _ in gen_cat.cases:
         ends = _tone_ends(audio)
         det = DtmfDetector()
         got = []
-        for at in range(0, audio.size, 40):
-            for _ in det.feed(audio[at:at + 40]):
-                got.append(at + 40)
+        for at in range(0, audio.size, 8):  # 1 ms chunks: the detector's own delay
+            for _ in det.feed(audio[at:at + 8]):
+                got.append(at + 8)
         delays += [(g - e) / 8 for g, e in zip(got, ends, strict=False)]
     res = {"phonesim": f"{np.mean(delays):.1f} ms mean, {np.max(delays):.1f} ms max after the tone ends"}
     if spandsp is not None:
