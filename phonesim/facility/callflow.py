@@ -546,7 +546,7 @@ class CallFlow:
         if isinstance(event, Timer) and event.name == "accept":
             return self._end(state, "no-answer", now, inmate=("no_answer", "goodbye"),
                              far=("party_no_response",))
-        if isinstance(event, FarEndHungUp):
+        if isinstance(event, FarEndHungUp | FarEndFailed):
             state = replace(state, far_active=False)
             return self._end(state, "declined", now, inmate=("call_declined", "goodbye"))
         if not isinstance(event, FarEndDigit):
@@ -622,9 +622,12 @@ class CallFlow:
             state, actions = self._end(state, "funds-exhausted", now, inmate=("funds_exhausted", "goodbye"),
                                        far=("funds_exhausted",))
             return state, [LogEvent.of("charge-refused", minute_index=event.minute_index)] + actions
-        if isinstance(event, FarEndHungUp):
+        if isinstance(event, FarEndHungUp | FarEndFailed):     # a lost line ends the call too
             state = replace(state, far_active=False)
-            return self._end(state, "completed", now, inmate=("goodbye",))
+            state, actions = self._end(state, "completed", now, inmate=("goodbye",))
+            if isinstance(event, FarEndFailed):
+                actions.insert(0, LogEvent.of("far-end-failed", reason=event.reason))
+            return state, actions
         if isinstance(event, ThreeWaySuspected):
             return self._threeway(state, event, now)
         if isinstance(event, FarEndDigit):
@@ -655,7 +658,7 @@ class CallFlow:
 
     # --- ending ------------------------------------------------------------------------
     def _in_ending(self, state, event, now):
-        if isinstance(event, FarEndHungUp):
+        if isinstance(event, FarEndHungUp | FarEndFailed):
             state = replace(state, far_active=False, awaiting=tuple(a for a in state.awaiting
                                                                     if a != "final_far"))
             if not state.awaiting:

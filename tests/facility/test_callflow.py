@@ -443,3 +443,14 @@ def test_every_disposition_is_reachable():
     ):
         reached.add(make().disposition)
     assert reached == _KNOWN_DISPOSITIONS
+
+
+def test_a_failed_outside_line_ends_a_connected_call_and_is_logged():
+    from phonesim.events import FarEndFailed
+
+    r = Run().accepted().wait_s(70)
+    r.send(FarEndFailed("RTP timeout"))
+    assert r.disposition == "completed"
+    assert any(a.kind == "far-end-failed" and a.as_dict() == {"reason": "RTP timeout"}
+               for a in r.of(A.LogEvent))
+    assert A.HangUpFarEnd() not in r.actions
