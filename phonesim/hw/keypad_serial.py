@@ -109,6 +109,7 @@ class SerialKeypad(Keypad):
         self.hello: Hello | None = None
         self.reconnects = 0
         self.device_errors = 0
+        self.acks = 0  # LED / DISP commands the device confirmed
         self.pings_sent = 0
         self.pongs = 0
         self.last_rtt_ms: float | None = None
@@ -272,7 +273,7 @@ class SerialKeypad(Keypad):
             log.warning("keypad %s: device rejected a line: %s %s", self.port_url,
                         message.code, message.detail)
         elif isinstance(message, Ack):
-            pass
+            self.acks += 1
         else:
             self._events.put(message)
 
@@ -320,7 +321,7 @@ class SerialKeypad(Keypad):
     def stats(self) -> dict:
         """Link health for ``phonesim monitor`` and logs."""
         out = self.protocol.stats.as_dict()
-        out.update(reconnects=self.reconnects, device_errors=self.device_errors,
+        out.update(reconnects=self.reconnects, device_errors=self.device_errors, acks=self.acks,
                    pings_sent=self.pings_sent, pongs=self.pongs,
                    last_rtt_ms=self.last_rtt_ms, max_rtt_ms=self.max_rtt_ms)
         return out

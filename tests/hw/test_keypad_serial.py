@@ -11,7 +11,7 @@ import tty
 import pytest
 
 from firmware_stubs.host.runner import FirmwareProcess, find_micropython
-from phonesim.events import KeyDown, KeyUp, LinkChanged
+from phonesim.events import HookChanged, KeyDown, KeyUp, LinkChanged
 from phonesim.exc import DeviceNotFound, InvalidUrl, KeypadError
 from phonesim.hw.keypad import open_keypad
 from phonesim.hw.keypad_protocol import encode_line
@@ -266,3 +266,34 @@ def test_pyserial_socket_url_reconnects_when_the_device_drops_the_connection():
         stop.set()
         thread.join(timeout=5)
         server.close()
+
+
+@pytest.mark.timeout(60)
+def test_after_a_replug_the_hook_is_re_read_and_outputs_restored(micropython, tmp_path):
+    """The handset was put down while the keypad was unplugged: the HELLO after the
+    reconnect says so, and the LED and display line are sent to the new device."""
+    link = tmp_path / "keypad"
+    fw = FirmwareProcess(micropython=micropython, link=link, off_hook=True)
+    fw2 = FirmwareProcess(micropython=micropython, link=link, off_hook=False)
+    try:
+        fw.start()
+        with open_keypad(f"serial://{link}") as keypad:
+            assert collect(keypad, 1) == [HookChanged(True, -1)]  # lifted at power-up
+            keypad.set_led(1, True)
+            keypad.set_display(0, "Balance $5.00")
+            deadline = time.monotonic() + 5
+            while keypad.acks < 2 and time.monotonic() < deadline:
+                keypad.read_event(timeout_s=0.05)
+            assert keypad.acks == 2
+            fw.kill()
+            assert keys_of(collect(keypad, 1)) == [("LinkChanged", False)]
+            fw2.start()
+            assert keys_of(collect(keypad, 2)) == [("LinkChanged", True), ("HookChanged", False)]
+            deadline = time.monotonic() + 5
+            while keypad.acks < 4 and time.monotonic() < deadline:
+                keypad.read_event(timeout_s=0.05)
+            assert keypad.acks == 4 and keypad.device_errors == 0  # LED 1 and line 0 again
+            assert keypad.off_hook is False
+    finally:
+        fw.stop()
+        fw2.stop()
