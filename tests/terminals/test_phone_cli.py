@@ -188,3 +188,24 @@ def test_speaker_plays_the_earpiece_through_real_pulseaudio(site, run_phone, pul
     assert speech_frames >= 50, f"expected >= 1 s of the greeting, got {speech_frames} frames"
     phases = [e["phase"] for e in phone.events if e["event"] == "Phase"]
     assert phases[:1] == ["pin"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["--keypad", "bogus://x"], 1, "phonesim: error: keypad URL 'bogus://x': unknown scheme 'bogus'"),
+    (["--far", "robot://nonsense"], 1, "phonesim: error: robot far end: expected a script among"),
+    (["--max-s", "0"], 2, "argument --max-s: expected seconds > 0, got '0'"),
+])
+def test_bad_arguments_get_a_clear_error_and_no_traceback(site, args, code, message):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-m", "phonesim", "phone", "--virtual", "--max-s", "1",
+                             "--audio", "null://", *args],
+                            cwd=site, env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"},
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=50)
+    assert result.returncode == code
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
