@@ -31,9 +31,12 @@ __all__ = ["FIRMWARE", "FirmwareProcess", "find_micropython", "firmware_pin_map"
 
 def find_micropython() -> str | None:
     """The ``micropython`` unix port: next to this Python (a venv) or on ``PATH``."""
-    beside = Path(sys.executable).parent / "micropython"
-    if beside.exists():
-        return str(beside)
+    folders = [Path(sys.prefix) / "bin"]
+    if sys.executable:
+        folders.insert(0, Path(sys.executable).parent)
+    for folder in folders:
+        if (folder / "micropython").exists():
+            return str(folder / "micropython")
     return shutil.which("micropython")
 
 
