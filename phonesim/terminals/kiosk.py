@@ -131,7 +131,7 @@ class KioskScreen:
     ``lines`` is the terminal screen; ``display`` the two short lines for a keypad
     controller's character display; ``speech`` prompt names to play in order, where
     ``"cents:N"`` stands for an amount read out by the prompt set; ``message`` the
-    latest error or confirmation (also the first line of ``lines`` after the title).
+    latest error or confirmation (shown under the title).
     """
 
     state: str
@@ -600,6 +600,7 @@ class Kiosk:
 
             self._player = PromptPlayer()
         self._drawn: KioskScreen | None = None
+        self._tty = bool(getattr(self.out, "isatty", lambda: False)())
 
     def __repr__(self) -> str:
         return f"<Kiosk session={self.session!r} stopped={self._stop.is_set()}>"
@@ -610,6 +611,8 @@ class Kiosk:
 
     def show(self, screen: KioskScreen) -> None:
         """Draw ``screen`` on the terminal and the keypad's display; queue its speech."""
+        if self._tty:
+            self.out.write("\x1b[2J\x1b[H")  # a kiosk screen, not a scrolling log
         self.out.write("\n" + screen.text() + "\n")
         self.out.flush()
         for line_no, text in enumerate(screen.display):
