@@ -388,6 +388,8 @@ class DtmfDetector:
             x = x[None, :]
         if x.ndim != 2 or x.shape[0] != self.channels:
             raise ValueError(f"expected samples of shape (n,) for 1 channel or ({self.channels}, n), got {x.shape}")
+        if x.dtype.kind == "f":  # NaN, inf and overload are clipped like a 16-bit converter would
+            x = np.clip(np.nan_to_num(x, nan=0.0, posinf=32767.0, neginf=-32768.0), -32768.0, 32767.0)
         found: list[DtmfDigit] = []
         # Long inputs go through in slices that stay in the CPU cache.
         step = max(SUB_LEN, (_SLICE_SAMPLES // self.channels) // SUB_LEN * SUB_LEN)

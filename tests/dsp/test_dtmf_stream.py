@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -117,3 +119,21 @@ def test_reset_forgets_a_digit_in_progress():
 def test_float_input_in_16_bit_units_gives_the_same_digits():
     x = GEN.digits("0#", on_ms=60, tail_ms=60)
     assert DtmfDetector().feed(x.astype(np.float64)) == DtmfDetector().feed(x)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.binary(min_size=0, max_size=4000), chunk=st.integers(1, 600), lost=st.integers(0, 300))
+def test_fuzzed_input_never_crashes_and_reports_sane_digits(data, chunk, lost):
+    x = np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2")
+    det = DtmfDetector()
+    found = feed_in_chunks(x, [chunk], det) + det.fill_in(lost) + det.feed(np.zeros(800, dtype=np.int16))
+    for d in found:
+        assert d.digit in KEYS and 0 <= d.start_sample < d.end_sample <= det.samples_seen
+    assert det.samples_seen == x.size + lost + 800
+
+
+def test_extreme_float_input_is_handled():
+    x = np.array([np.nan, np.inf, -np.inf, 1e30, -1e30] * 200, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert DtmfDetector().feed(x) == []
