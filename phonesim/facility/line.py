@@ -32,6 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from phonesim.clock import FRAME_SAMPLES, FRAMES_PER_SECOND, frames_from_s
+from phonesim.dsp.dtmf import DtmfDetector
+from phonesim.dsp.mix import PromptPlayer, WarningInjector, saturating_add
+from phonesim.dsp.tones import ToneSource, render_tone
 from phonesim.events import (
     AuthResult,
     CallAllowedResult,
@@ -129,12 +132,22 @@ class FacilityLine:
         :class:`~phonesim.facility.cdr.CdrStore` built from ``cfg`` and ``ledger``.
     realtime
         Run database work on a worker thread (see the module docstring).
+    keep_transcript
+        Keep :attr:`transcript`, a list of what happened frame by frame (prompts,
+        digits with levels — the PIN masked —, charges, warnings) for ``phonesim demo``.
+
+    Attributes
+    ----------
+    state
+        The call flow's :class:`~phonesim.facility.callflow.CallState` (phase, digits ...).
+    events
+        A ``queue.SimpleQueue`` of every event the flow handled, for a status line.
+    calls
+        A summary dict per finished attempt (cdr_id, disposition, charges, recording ...).
     """
 
     def __init__(self, cfg, *, ledger, prompts, far_end, clock, recordings_dir, terminal: str = "phone-1",
                  policy=None, cdr=None, realtime: bool = False, keep_transcript: bool = False) -> None:
-        from phonesim.dsp.dtmf import DtmfDetector
-
         self.cfg = cfg
         self.ledger = ledger
         self.prompts = prompts
@@ -159,7 +172,6 @@ class FacilityLine:
         self._uplink_detector = DtmfDetector()
         self._far_detector = DtmfDetector()
         self._threeway = self._make_threeway_detector()
-        from phonesim.dsp.mix import PromptPlayer
         self._players = {A.INMATE: PromptPlayer(), A.FAR: PromptPlayer()}
         self._tones: dict[str, object] = {}
         self._injector = None
@@ -234,7 +246,7 @@ class FacilityLine:
             to_inmate[:] = 0
         tone = self._tones.get(A.INMATE)
         if tone is not None:
-            np.add(to_inmate, tone.read(FRAME_SAMPLES), out=to_inmate, casting="unsafe")
+            saturating_add(to_inmate, tone.read(FRAME_SAMPLES), out=to_inmate)
         finished = [(A.INMATE, t) for t in self._players[A.INMATE].mix_into(to_inmate)]
         finished += [(A.FAR, t) for t in self._players[A.FAR].mix_into(to_far)]
         if self._injector is not None:
@@ -424,7 +436,6 @@ class FacilityLine:
         self._players[a.to].stop()
 
     def _do_PlayTone(self, a: A.PlayTone) -> None:
-        from phonesim.dsp.tones import ToneSource
         self._tones[a.to] = ToneSource(a.name, level_dbm0=TONE_LEVEL_DBM0)
         self._note("tone", to=a.to, name=a.name)
 
@@ -466,11 +477,9 @@ class FacilityLine:
             recorder.close()
 
     def _do_StartWarnings(self, a: A.StartWarnings) -> None:
-        from phonesim.dsp.mix import WarningInjector
         w = self.cfg.profile.warning
         beep = None
         if w.mode == "beep":
-            from phonesim.dsp.tones import render_tone
             beep = render_tone("warning_beep", 0.2)
         self._injector = WarningInjector(self.prompts["warning"], first_after_frames=frames_from_s(w.first_after_s),
                                          interval_frames=frames_from_s(w.interval_s), duck_db=float(w.duck_db),
