@@ -9,8 +9,9 @@ clock they run on the monotonic wall clock, as a person would type.
 
 The key-script language (shared with the firmware runner,
 ``python -m firmware_stubs.host``): keys ``0-9 * # A-D``, ``+`` lifts the
-handset, ``-`` hangs up, ``,`` pauses one interval.  In a URL write ``#`` as
-``%23``: ``script://%2B1234%23?interval_ms=200``.
+handset, ``-`` hangs up, ``h`` toggles the hook (as on ``stdin://``), ``,`` pauses
+one interval.  In a URL write ``#`` as ``%23`` and ``+`` as ``%2B``:
+``script://%2B1234%23?interval_ms=200`` (or ``script://h1234%23``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from phonesim.hw.keypad import Keypad, parse_keypad_url
 
 __all__ = ["MockKeypad", "ScriptKeypad", "TimedKeypad", "parse_key_script"]
 
-SCRIPT_SYMBOLS = "+-,"
+SCRIPT_SYMBOLS = "+-h,"
 
 
 def parse_key_script(script: str) -> str:
@@ -37,7 +38,8 @@ def parse_key_script(script: str) -> str:
     for position, symbol in enumerate(cleaned):
         if symbol not in KEYS and symbol not in SCRIPT_SYMBOLS:
             raise ValueError(f"key script {script!r}: symbol {symbol!r} at {position} is not a key "
-                             f"({KEYS}) nor one of '+' (lift), '-' (hang up), ',' (pause)")
+                             f"({KEYS}) nor one of '+' (lift), '-' (hang up), 'h' (toggle the "
+                             f"hook), ',' (pause)")
     return cleaned
 
 
@@ -144,16 +146,17 @@ class ScriptKeypad(TimedKeypad):
                              f"interval_ms={self.interval_ms} hold_ms={self.hold_ms}")
         start = self._now()
         at_ms = 0.0
-        if hook == "auto" and not any(s in self.script for s in "+-"):
+        off_hook = False
+        if hook == "auto" and not any(s in self.script for s in "+-h"):
             self._schedule(start, HookChanged(True))
+            off_hook = True
             at_ms = float(self.interval_ms)
         at_ms = float(params.get("start_ms", at_ms))
         for symbol in self.script:
             at = self._due_after(at_ms, start)
-            if symbol == "+":
-                self._schedule(at, HookChanged(True))
-            elif symbol == "-":
-                self._schedule(at, HookChanged(False))
+            if symbol in "+-h":
+                off_hook = symbol == "+" or (symbol == "h" and not off_hook)
+                self._schedule(at, HookChanged(off_hook))
             elif symbol != ",":
                 self._schedule(at, KeyDown(symbol))
                 self._schedule(self._due_after(at_ms + self.hold_ms, start), KeyUp(symbol))
@@ -186,6 +189,7 @@ class MockKeypad(TimedKeypad):
             raise ValueError(f"keypad kind: expected '4x3' or '4x4', got {kind!r}")
         self.kind = kind
         self._cursor = self._now()
+        self._script_off_hook = False  # where the queued actions leave the hook
 
     def _start(self) -> float:
         now = self._now()
@@ -202,9 +206,13 @@ class MockKeypad(TimedKeypad):
         self._cursor = self._due_after(hold_ms + gap_ms, start)
 
     def type(self, keys: str, hold_ms: float = 100, gap_ms: float = 80) -> None:
-        """Press several keys, or play a key script (``+`` lift, ``-`` hang up, ``,`` pause)."""
+        """Press several keys, or play a key script (``+`` lift, ``-`` hang up, ``h`` toggle
+        the hook, ``,`` pause)."""
         for symbol in parse_key_script(keys):
-            if symbol == "+":
+            if symbol == "h":
+                self._script_off_hook = not self._script_off_hook
+                self.lift() if self._script_off_hook else self.hang_up()
+            elif symbol == "+":
                 self.lift()
             elif symbol == "-":
                 self.hang_up()
@@ -215,10 +223,12 @@ class MockKeypad(TimedKeypad):
 
     def lift(self) -> None:
         """Lift the handset (off hook)."""
+        self._script_off_hook = True
         self._schedule(self._start(), HookChanged(True))
 
     def hang_up(self) -> None:
         """Put the handset back (on hook)."""
+        self._script_off_hook = False
         self._schedule(self._start(), HookChanged(False))
 
     def unplug(self, reason: str = "unplugged") -> None:

@@ -126,3 +126,14 @@ def test_mock_without_clock_blocks_until_due():
 
 def test_script_keypad_class_repr():
     assert "ScriptKeypad" in repr(ScriptKeypad("script://1", clock=VirtualClock()))
+
+
+def test_h_toggles_the_hook_in_scripts_like_on_stdin():
+    clock = VirtualClock()
+    keypad = open_keypad("script://h1h?interval_ms=100", clock=clock)
+    got = [e for _, e in events_by_frame(keypad, clock, 20)]
+    assert got == [HookChanged(True, 0), KeyDown("1", 1), KeyUp("1", 2), HookChanged(False, 3)]
+    mock = MockKeypad(clock=clock)
+    mock.type("h2h", hold_ms=20, gap_ms=20)
+    got = [e for _, e in events_by_frame(mock, clock, 20)]
+    assert got == [HookChanged(True, 0), KeyDown("2", 1), KeyUp("2", 2), HookChanged(False, 3)]

@@ -15,7 +15,7 @@
 #   PHONEPAD_SIM_BOUNCE_MS  contact bounce length, default 0
 #   PHONEPAD_SIM_CTRL  path of the control pipe (e.g. /dev/fd/5), one command a line:
 #       D <key> | U <key> | P <key> <hold_ms> | HOOK OFF | HOOK ON | BOUNCE <ms>
-#       S <plan> <interval_ms> <hold_ms>   plan: keys, "+" lift, "-" hang up, "," pause
+#       S <plan> <interval_ms> <hold_ms>   plan: keys, "+" lift, "-" hang up, "h" toggle, "," pause
 #   PHONEPAD_SIM_LOG   file that receives "<contact> <edges>" lines: how many level
 #                      changes the firmware actually read (proves bounce was seen)
 
@@ -140,11 +140,11 @@ class _Simulation:
         elif verb == "S" and len(parts) == 4:
             interval_ms, hold_ms = int(parts[2]), int(parts[3])
             at = now
+            lifted = self.hook.closed
             for ch in parts[1]:
-                if ch == "+":
-                    self.schedule(at, "HOOK OFF")
-                elif ch == "-":
-                    self.schedule(at, "HOOK ON")
+                if ch in "+-h":
+                    lifted = ch == "+" or (ch == "h" and not lifted)
+                    self.schedule(at, "HOOK OFF" if lifted else "HOOK ON")
                 elif ch in self.keys:
                     self.schedule(at, "D " + ch)
                     self.schedule(utime.ticks_add(at, hold_ms), "U " + ch)
