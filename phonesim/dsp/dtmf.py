@@ -576,115 +576,56 @@ class DtmfDetector:
     def _advance_active(self, ch: _Channel, c: int, i: int, strict_l: list, loose: np.ndarray,
                         tone_q: np.ndarray, total_q: np.ndarray, z_c: np.ndarray, start_all: np.ndarray,
                         first_sub: int, found: list) -> int:
-        """Carry the active digit from window ``i`` to its end (or the feed's end); return the next window."""
-        n = loose.size
-        if n - i <= 8:  # a frame's worth: plain Python beats a dozen numpy calls
-            return self._advance_active_few(ch, c, i, strict_l, loose, tone_q, total_q, z_c, start_all,
-                                            first_sub, found)
-        off = self.off_windows
-        # Look ahead in growing spans: most digits end within a few dozen windows.
-        span = 32
-        while True:
-            stop = min(n, i + span)
-            hit = loose[i:stop] == ch.code
-            # Misses carried in from before window i count towards the end of the digit.
-            run = np.concatenate([np.ones(ch.misses, dtype=bool), ~hit])
-            csum = np.concatenate([[0], np.cumsum(run)])
-            ends = np.flatnonzero(csum[off:] - csum[:-off] == off) if run.size >= off else np.zeros(0, int)
-            if ends.size or stop == n:
-                break
-            span *= 4
-        last = i + int(ends[0]) + off - 1 - ch.misses if ends.size else n - 1
-        rows = slice(i + _CARRY_SUBS, last + _CARRY_SUBS + 1)
-        ch.z_row.extend(z_c[rows, ch.code // 4].tolist())
-        ch.z_col.extend(z_c[rows, 4 + ch.code % 4].tolist())
-        ch.sub_start.extend(start_all[rows].tolist())
-        seg_hit = hit[: last - i + 1]
-        hit_idx = np.flatnonzero(seg_hit)
-        if hit_idx.size:
-            ch.tone_energy += int(tone_q[i:last + 1][seg_hit].sum())
-            ch.total_energy += int(total_q[i:last + 1][seg_hit].sum())
-            ch.last_hit = first_sub + i + int(hit_idx[-1])
-            trailing = last - i - int(hit_idx[-1])
-        else:
-            trailing = ch.misses + last - i + 1
-        self._track_candidate(ch, strict_l, tone_q, total_q, i, last, first_sub)
-        if not ends.size:
-            ch.misses = trailing
-            return n
-        digit = self._finish(ch, c)
-        if digit is not None:
-            found.append(digit)
-        if ch.cand_n >= self.on_windows and ch.cand_code >= 0:
-            self._activate(ch, first_sub + last, z_c, start_all, first_sub - _CARRY_SUBS)
-        return last + 1
+        """Carry the active digit from window ``i`` to its end (or the feed's end); return the next window.
 
-    def _advance_active_few(self, ch: _Channel, c: int, i: int, strict_l: list, loose: np.ndarray,
-                            tone_q: np.ndarray, total_q: np.ndarray, z_c: np.ndarray, start_all: np.ndarray,
-                            first_sub: int, found: list) -> int:
-        """:meth:`_advance_active` window by window (same results), for the last few windows of a feed."""
+        Window by window in plain Python (a digit lasts a few dozen windows, and a
+        dozen numpy calls would cost more), converting the arrays in spans.
+        """
         n = loose.size
         code = ch.code
-        rows = slice(i + _CARRY_SUBS, n + _CARRY_SUBS)
-        z_row = z_c[rows, code // 4].tolist()
-        z_col = z_c[rows, 4 + code % 4].tolist()
-        starts = start_all[rows].tolist()
-        loose_l = loose[i:].tolist()
-        tone_l = tone_q[i:].tolist()
-        total_l = total_q[i:].tolist()
-        for j in range(i, n):
-            k = j - i
-            sc = strict_l[j]
-            if sc >= 0 and sc == ch.cand_code:
-                ch.cand_n += 1
-                ch.cand_tone += tone_l[k]
-                ch.cand_total += total_l[k]
-            elif sc >= 0:
-                ch.cand_code, ch.cand_n, ch.cand_first = sc, 1, first_sub + j
-                ch.cand_tone, ch.cand_total = tone_l[k], total_l[k]
-            else:
-                ch.cand_code, ch.cand_n = -1, 0
-            ch.z_row.append(z_row[k])
-            ch.z_col.append(z_col[k])
-            ch.sub_start.append(starts[k])
-            if loose_l[k] == code:
-                ch.misses = 0
-                ch.last_hit = first_sub + j
-                ch.tone_energy += tone_l[k]
-                ch.total_energy += total_l[k]
-                continue
-            ch.misses += 1
-            if ch.misses < self.off_windows:
-                continue
-            digit = self._finish(ch, c)
-            if digit is not None:
-                found.append(digit)
-            if ch.cand_n >= self.on_windows and ch.cand_code >= 0:
-                self._activate(ch, first_sub + j, z_c, start_all, first_sub - _CARRY_SUBS)
-            return j + 1
+        span = 32
+        while i < n:
+            stop = min(n, i + span)
+            rows = slice(i + _CARRY_SUBS, stop + _CARRY_SUBS)
+            z_row = z_c[rows, code // 4].tolist()
+            z_col = z_c[rows, 4 + code % 4].tolist()
+            starts = start_all[rows].tolist()
+            loose_l = loose[i:stop].tolist()
+            tone_l = tone_q[i:stop].tolist()
+            total_l = total_q[i:stop].tolist()
+            for j in range(i, stop):
+                k = j - i
+                sc = strict_l[j]
+                if sc >= 0 and sc == ch.cand_code:
+                    ch.cand_n += 1
+                    ch.cand_tone += tone_l[k]
+                    ch.cand_total += total_l[k]
+                elif sc >= 0:
+                    ch.cand_code, ch.cand_n, ch.cand_first = sc, 1, first_sub + j
+                    ch.cand_tone, ch.cand_total = tone_l[k], total_l[k]
+                else:
+                    ch.cand_code, ch.cand_n = -1, 0
+                ch.z_row.append(z_row[k])
+                ch.z_col.append(z_col[k])
+                ch.sub_start.append(starts[k])
+                if loose_l[k] == code:
+                    ch.misses = 0
+                    ch.last_hit = first_sub + j
+                    ch.tone_energy += tone_l[k]
+                    ch.total_energy += total_l[k]
+                    continue
+                ch.misses += 1
+                if ch.misses < self.off_windows:
+                    continue
+                digit = self._finish(ch, c)
+                if digit is not None:
+                    found.append(digit)
+                if ch.cand_n >= self.on_windows and ch.cand_code >= 0:
+                    self._activate(ch, first_sub + j, z_c, start_all, first_sub - _CARRY_SUBS)
+                return j + 1
+            i = stop
+            span *= 4
         return n
-
-    @staticmethod
-    def _track_candidate(ch: _Channel, strict_l: list, tone_q: np.ndarray, total_q: np.ndarray,
-                         i: int, last: int, first_sub: int) -> None:
-        """The candidate after window ``last``: the run of equal strict hits ending there."""
-        code = strict_l[last]
-        if code < 0:
-            ch.cand_code, ch.cand_n = -1, 0
-            return
-        j = last
-        while j > i and strict_l[j - 1] == code:
-            j -= 1
-        run = last - j + 1
-        tone = int(tone_q[j:last + 1].sum())
-        total = int(total_q[j:last + 1].sum())
-        if j == i and ch.cand_code == code and ch.cand_n > 0:
-            ch.cand_n += run
-            ch.cand_tone += tone
-            ch.cand_total += total
-        else:
-            ch.cand_code, ch.cand_n, ch.cand_first = code, run, first_sub + j
-            ch.cand_tone, ch.cand_total = tone, total
 
     def _activate(self, ch: _Channel, w: int, z_c: np.ndarray, start_all: np.ndarray, base: int) -> None:
         ch.active = True
