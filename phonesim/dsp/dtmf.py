@@ -535,11 +535,10 @@ class DtmfDetector:
                      found: list) -> None:
         """Advance channel ``c``'s state machine over this feed's windows.
 
-        Idle stretches are skipped to the next strict hit, and a digit in progress
-        is advanced in bulk (numpy) up to the window where it ends, so the Python
-        work is per digit, not per window.  Energies are integers (``*_q``), so
-        the sums are exact and the results do not depend on how the input was
-        chunked.
+        Idle stretches are skipped to the next strict hit, so the Python work is
+        proportional to the windows near and inside digits, not to the audio.
+        Energies are integers (``*_q``), so the sums are exact and the results
+        cannot depend on how the input was chunked.
         """
         ch = self._chans[c]
         hits = np.flatnonzero(strict >= 0).tolist()
