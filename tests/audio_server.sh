@@ -31,7 +31,7 @@ ctl.pulse { type pulse }
 ALSA
   export HOME="$dir" XDG_RUNTIME_DIR="$dir" PULSE_RUNTIME_PATH="$dir" PULSE_STATE_PATH="$dir"
   setsid pulseaudio --daemonize=no -n -F "$dir/default.pa" --exit-idle-time=-1 \
-      --disallow-exit=yes --realtime=no --high-priority=no --use-pid-file=no \
+      --disallow-exit=yes --realtime=no --high-priority=no --use-pid-file=no --disable-shm=yes \
       --log-target="file:$dir/pulse.log" </dev/null >/dev/null 2>&1 &
   echo $! >"$dir/pulseaudio.pid"
   export PULSE_SERVER="unix:$dir/native"
