@@ -18,11 +18,14 @@ program needs:
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import threading
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
+
+from phonesim.terminals.status import JsonEventWriter, PhoneStatus, event_record, phase_name
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +104,7 @@ class PhoneApp:
     ----------
     phone
         The wall phone (its ``line`` is the :class:`~phonesim.facility.line.FacilityLine`).
-        Build it with ``listener=app.on_keypad_event`` to see the keys; or call
-        :meth:`attach`, which sets it.
+        The app becomes its ``listener``, so it sees every keypad event.
     clock
         The frame clock the driver ticks.
     status_out
@@ -113,8 +115,6 @@ class PhoneApp:
     """
 
     def __init__(self, phone: Any, clock: Any, *, status_out: Any = None, json_out: Any = None) -> None:
-        from phonesim.terminals.status import JsonEventWriter, PhoneStatus
-
         self.phone = phone
         self.line = phone.line
         self.clock = clock
@@ -135,8 +135,6 @@ class PhoneApp:
         return f"<PhoneApp phase={self._phase} stop_reason={self.stop_reason!r}>"
 
     def _phase_now(self) -> str:
-        from phonesim.terminals.status import phase_name
-
         return phase_name(self.line.state)
 
     # --- events ------------------------------------------------------------------------
@@ -145,8 +143,6 @@ class PhoneApp:
         self._observe(event, masked_kind=("KeyDown", "KeyUp"))
 
     def _observe(self, event: Any, *, masked_kind: tuple[str, ...]) -> None:
-        from phonesim.terminals.status import event_record
-
         name = type(event).__name__
         if name == "HookChanged":
             # From lifting the handset until the PIN is accepted, digits are a PIN.
@@ -159,8 +155,6 @@ class PhoneApp:
             self._pin_mode = False
 
     def _drain_line_events(self) -> None:
-        import queue
-
         while True:
             try:
                 event = self.line.events.get_nowait()
