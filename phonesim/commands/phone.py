@@ -41,7 +41,7 @@ def positive_seconds(text: str) -> float:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keypad", metavar="URL",
                         help="keypad backend (default: devices.keypad), e.g. stdin://, "
-                             "serial:///dev/phonesim-keypad, script://h1234%%23")
+                             "serial:///dev/phonesim-keypad, script://%%2B1234%%23 (+ lifts)")
     parser.add_argument("--audio", metavar="URL",
                         help="the handset's audio port (default: devices.audio), e.g. loopback:// "
                              "(a channel named after --terminal), "
