@@ -360,6 +360,7 @@ class SipFarEnd(FarEnd):
         self._final_status: int | None = None
         self._end_reported = False
         self._challenged_cseqs: set[int] = set()
+        self._offer = None
         self._registration = None
         self._tasks: set[asyncio.Task] = set()
 
@@ -526,6 +527,7 @@ class SipFarEnd(FarEnd):
         self._uas = sip.SipUAS(self._transport, user_agent=USER_AGENT, uac=self._uac)
         self._uas.on_invite = self._on_inbound_invite
         self._uas.on_bye = self._on_bye
+        self._uas.on_reinvite = self._on_reinvite
         try:
             await self._uas.start()
         except OSError as err:
@@ -584,6 +586,9 @@ class SipFarEnd(FarEnd):
 
     async def _invite(self, number: str) -> None:
         sip = self._aiosipua
+        if self.state != "calling":
+            return  # hung up before the INVITE went out
+        self._stop_media()  # whatever is left of the previous call
         self._provisional_seen = False
         self._cancel_pending = False
         self._cancelled = False
@@ -600,6 +605,9 @@ class SipFarEnd(FarEnd):
             jitter_prefetch=0,
         )
         self._rtp_port = rtp_port
+        if self.state != "calling":  # hung up while the RTP port was being opened
+            self._stop_media()
+            return
         self._rtp.on_audio = self._on_rtp_audio
         self._rtp.on_dtmf = self._on_rtp_dtmf
         offer = sip.build_sdp(
@@ -610,6 +618,7 @@ class SipFarEnd(FarEnd):
             dtmf_payload_type=TELEPHONE_EVENT_PAYLOAD_TYPE,
             ptime=20,
         )
+        self._offer = offer
         host = _format_host(self._registrar_host if self._registrar_addr else self._target.host)
         self._challenged_cseqs: set[int] = set()
         from_uri = f"sip:{self._from_user}@{host}"
@@ -681,9 +690,10 @@ class SipFarEnd(FarEnd):
                 break
             await asyncio.sleep(FRAME_SAMPLES / 8000)
         await asyncio.sleep(FRAME_SAMPLES / 8000)  # the frame the pacer took last
-        if call is self._call and call.dialog.state.value == "confirmed":
+        if call.dialog.state.value == "confirmed":
             call.hangup(self._uac)
-        self._end_call(None)
+        if call is self._call:  # not if the line has dialled again meanwhile
+            self._end_call(None)
 
     def _send_cancel(self) -> None:
         call = self._call
@@ -838,6 +848,18 @@ class SipFarEnd(FarEnd):
     def _on_bye(self, call, request) -> None:
         if self._call is not None and call.call_id == self._call.call_id:
             self._end_call(FarEndHungUp())
+
+    def _on_reinvite(self, request) -> None:
+        """The far end re-INVITEs (hold, a media move, a session refresh): follow its new
+        media address and answer with our unchanged offer (same port, PCMU)."""
+        call = self._call
+        if call is None or request.call_id != call.call_id or self._offer is None:
+            request.reject(481, "Call/Transaction Does Not Exist")
+            return
+        if request.sdp_offer is not None:
+            self._use_remote_sdp(request.sdp_offer)
+        request.accept(self._offer)
+        log.info("re-INVITE accepted on %s", call.call_id)
 
     def _on_inbound_invite(self, incoming) -> None:
         """Inmates cannot receive calls: refuse every INVITE that is not ours, and log it."""

@@ -153,3 +153,16 @@ def test_inbound_invite_is_refused_with_403_and_reported(tmp_path):
         assert len(events) == 1 and isinstance(events[0], InboundCall)
         assert "5735550199" in events[0].caller
         assert far_end.state == "idle"
+
+
+@pytest.mark.timeout(30)
+def test_reinvite_from_the_far_end_is_answered_and_the_call_goes_on(sipp):
+    peer = sipp("uas_answer_reinvite_bye.xml")
+    with SipFarEnd(peer.uri, clock=None) as far_end:
+        far_end.dial("5735550100")
+        events, _ = run_until(far_end, has(FarEndHungUp), timeout_s=8)
+        # No event for the re-INVITE: it changes nothing the line cares about.
+        assert [type(e) for e in events] == [FarEndRinging, FarEndAnswered, FarEndHungUp]
+        # SIPp checked that our 200 to its re-INVITE offers PCMU, then BYE got its 200.
+        assert peer.wait(10) == 0, peer.errors()
+        assert "answered with m=audio" in peer.messages()
