@@ -20,7 +20,8 @@ as keyword arguments (which win): ``local`` (SIP bind ``HOST[:PORT]``),
 ``username``, ``password`` (keyword only, never logged, never in the repr) or
 ``password_env`` (the name of an environment variable holding it, so a URL in a
 config file can register without containing the secret),
-``from_user``, ``display_name``.  ``sips:`` (TLS) is refused until supported.
+``from_user`` (our SIP user name, default the username or ``phonesim``).
+``sips:`` (TLS) and TCP are refused until supported.
 
 Why a thread of its own: the line calls :meth:`SipFarEnd.exchange` once per
 20 ms frame from its real-time path, which must never block.  All SIP and RTP
@@ -109,7 +110,6 @@ _OPTION_NAMES = (
     "password",
     "password_env",
     "from_user",
-    "display_name",
     "transport",
 )
 _DTMF_EVENTS = {key: code for code, key in enumerate("0123456789*#ABCD")}
@@ -304,7 +304,6 @@ class SipFarEnd(FarEnd):
                 raise ConfigError(f"password_env={name!r}: no such environment variable is set")
             self._password = os.environ[name]
         self._from_user = opts.get("from_user") or self._username or "phonesim"
-        self._display_name = opts.get("display_name") or ""
 
         self._aiosipua, self._aiortp, self._codec_cls, self._ulaw_encode = _load_stack()
 
@@ -638,9 +637,6 @@ class SipFarEnd(FarEnd):
             user_agent=USER_AGENT,
             auth=auth,
         )
-        if self._display_name:
-            log.debug("display name %r is not sent by aiosipua 0.7", self._display_name)
-        call.on_ringing = self._on_ringing
         call.on_answer = self._on_answer
         self._call = call
         self._pacer = self._loop.create_task(self._pace())
@@ -802,9 +798,6 @@ class SipFarEnd(FarEnd):
         for route in invite.headers.get("route"):
             ack.headers.append("Route", route)
         self._transport.send(ack, call.remote_addr)
-
-    def _on_ringing(self, call) -> None:  # aiosipua callback; handled in _on_invite_response
-        pass
 
     def _on_answer(self, call) -> None:
         if call is not self._call:
