@@ -115,6 +115,10 @@ def _stop_pid(proc: subprocess.Popen, timeout_s: float = 3.0) -> None:
 class BaresipPeer:
     """A headless baresip 1.0 softphone that auto-answers on 127.0.0.1.
 
+    Control commands used: ``hangup``; ``sndcode D`` (sends RFC 4733; it exists
+    only while a call is up, outside a call baresip answers "command not
+    found"); ``ausrc aufile,PATH`` (switch what it sends mid-call: an in-band key).
+
     ``source_wav`` (8 kHz mono int16) is what it "says"; pad it, because
     baresip stops sending RTP when the file ends.  After :meth:`stop`,
     :meth:`recording` returns what it heard.
