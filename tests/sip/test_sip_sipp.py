@@ -166,3 +166,17 @@ def test_reinvite_from_the_far_end_is_answered_and_the_call_goes_on(sipp):
         # SIPp checked that our 200 to its re-INVITE offers PCMU, then BYE got its 200.
         assert peer.wait(10) == 0, peer.errors()
         assert "answered with m=audio" in peer.messages()
+
+
+@pytest.mark.timeout(30)
+def test_our_hang_up_while_ringing_sends_cancel(sipp):
+    peer = sipp("uas_no_answer.xml")
+    with SipFarEnd(peer.uri, clock=None, ring_timeout_s=30) as far_end:
+        far_end.dial("5735550100")
+        run_until(far_end, has(FarEndRinging), timeout_s=5)
+        far_end.hang_up()
+        assert far_end.state == "ended"
+        # CANCEL, 200, 487, then our ACK: the scenario's steps.
+        assert peer.wait(10) == 0, peer.errors()
+        assert far_end.poll_events() == [], "our own hang-up adds no far-end event"
+        assert far_end.last_status == 487
