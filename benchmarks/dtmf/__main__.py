@@ -48,6 +48,7 @@ from benchmarks.dtmf.conditions import (  # noqa: E402
     band_noise,
     g711_round_trip,
     mean_power,
+    melody,
     realistic_pin,
     speech_files,
     telephone_band,
@@ -156,6 +157,9 @@ def build_test_set(n_pins: int, quick: bool) -> list[Category]:
         with wave.open(str(path)) as w:
             if (w.getframerate(), w.getsampwidth(), w.getnchannels()) == (8000, 2, 1):
                 c.add(np.frombuffer(w.readframes(w.getnframes()), dtype="<i2"), "")
+    c = cat("talk_music", "talk-off: synthetic music on hold, 10 min at -25 and -10 dBm0", kind="false")
+    for i in range(2 if quick else 20):
+        c.add(melody(rng, 30.0, level_dbm0=-25.0 if i % 2 else -10.0), "")
     c = cat("pins", f"realistic PIN strings ({n_pins}), exact")
     for _ in range(n_pins):
         case = realistic_pin(rng)

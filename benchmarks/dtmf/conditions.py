@@ -116,3 +116,33 @@ def realistic_pin(rng: np.random.Generator) -> PinCase:
     what = (f"{digits} level={level:.1f} dBm0 twist={twist:+.1f} dB "
             f"{'babble' if talkers > 1 else 'speech'} SNR={snr_db:.1f} dB")
     return PinCase(audio, digits, what)
+
+
+def melody(rng: np.random.Generator, seconds: float, *, level_dbm0: float = -15.0) -> np.ndarray:
+    """Synthetic music on hold: a random tune with three-note chords under it.
+
+    Notes are equal-tempered (A4 = 440 Hz) between C4 and C7, each with the
+    first six harmonics falling off as 1/k (a reed/string-like timbre), 100-400 ms
+    long with a 10 ms attack and decay; every second note of the tune carries a
+    chord (root, third, fifth) an octave below.  Telephone band, G.711.
+    """
+    n_total = int(seconds * FS)
+    out = np.zeros(n_total)
+    at = 0
+    while at < n_total:
+        n = min(int(rng.uniform(0.1, 0.4) * FS), n_total - at)
+        t = np.arange(n) / FS
+        env = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.01)
+        root = int(rng.integers(-9, 27))  # semitones from A4: C4 .. C7
+        notes = [root]
+        if rng.random() < 0.5:
+            third = 4 if rng.random() < 0.5 else 3
+            notes += [root - 12, root - 12 + third, root - 5]
+        for semis in notes:
+            f0 = 440.0 * 2 ** (semis / 12)
+            for k in range(1, 7):
+                if k * f0 < 3400:
+                    out[at:at + n] += env * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi)) / k
+        at += n
+    out *= dbm0_to_rms(level_dbm0) / np.sqrt(max(mean_power(out), 1e-9))
+    return g711_round_trip(telephone_band(out))

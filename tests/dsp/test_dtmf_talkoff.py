@@ -9,7 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.dtmf.conditions import g711_round_trip, realistic_pin, speech_files, telephone_band
+from benchmarks.dtmf.conditions import (
+    g711_round_trip,
+    melody,
+    realistic_pin,
+    speech_files,
+    telephone_band,
+)
 from phonesim.dsp.dtmf import DtmfDetector
 
 AUDIO_DIR = Path(__file__).resolve().parents[2] / "audio"
@@ -43,6 +49,12 @@ def test_zero_talk_off_on_every_shipped_prompt():
     for path in wavs:
         assert det.feed(read_wav_8k_mono(path)) == [], path.name
         det.fill_in(0)
+
+
+@pytest.mark.parametrize("level_dbm0", [-25.0, -10.0])
+def test_zero_talk_off_on_music(level_dbm0):
+    rng = np.random.default_rng(int(-level_dbm0))
+    assert DtmfDetector().feed(melody(rng, 60.0, level_dbm0=level_dbm0)) == []
 
 
 def test_realistic_pin_strings_at_least_99_5_percent_exact():
