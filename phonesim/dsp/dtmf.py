@@ -8,8 +8,9 @@ Detector design
 ---------------
 The audio is cut into 51-sample *sub-blocks* on an absolute sample grid; a
 vectorised DFT bank (:mod:`phonesim.dsp.goertzel`) measures the eight DTMF
-frequencies and the second harmonics of the four high-group tones in every
-sub-block, phase-referenced to absolute time.  Two consecutive sub-blocks form
+frequencies in every sub-block, phase-referenced to absolute time (so two
+adjacent sub-blocks add up to the DFT of their 102 samples, and their phase
+difference measures the frequency).  Two consecutive sub-blocks form
 a 102-sample (12.75 ms) analysis *window*; windows advance by 51 samples, so
 timing decisions have 6.4 ms resolution.  Each window is tested for the
 strongest row and column tone:
@@ -22,7 +23,8 @@ strongest row and column tone:
 * energy share: the two tones carry ``min_energy_share`` of the window's total
   energy (rejects speech and music, and windows only partly covered by a tone);
 * second harmonic of the high-group tone ``min_harmonic_rejection_db`` down
-  (rejects voiced speech and square-ish waves).
+  (rejects voiced speech and square-ish waves; computed only for windows that
+  passed everything else).
 
 A window passing all of them is a *strict hit*; a relaxed version of the same
 tests (``loose_*`` margins) keeps a digit alive.  A digit starts after
@@ -31,7 +33,8 @@ consecutive windows that are not even loose hits.  A window partly covered
 by a tone has an energy share equal to the covered fraction, so with
 ``loose_energy_share`` = 0.54 a window misses when a gap takes more than 47 of
 its 102 samples: a 10 ms gap then costs at most 2 windows (bridged) and a
-20 ms pause at least 3 (split), whatever its phase against the grid.  When it ends it must also pass:
+20 ms pause at least 3 (split), whatever its phase against the grid.  When a
+digit ends it must also pass:
 
 * duration: the tone's start and end are located to a few samples from the
   sub-block amplitudes; shorter than ``min_duration_ms`` is dropped
@@ -56,13 +59,16 @@ Spec limits met (see ``tests/dsp/test_dtmf_spec.py`` and the benchmark):
 frequency ±1.5 % accepted, ±3.5 % rejected; twist 8 dB normal / 4 dB reverse
 accepted; -3..-45 dBm0 per tone decoded, -55 dBm0 silent; >= 40 ms decoded,
 <= 20 ms ignored; <= 10 ms dropouts bridged, >= 20 ms pauses split; 6 dB SNR in
-white telephone-band noise.
+white telephone-band noise; no digit on the codec2 speech, the prompts or
+synthetic music; 99.7 % of 1 000 realistic PIN strings exact; a digit reported
+at most 26 ms after its tone ends; about 3 000 streaming channels per core.
+Slower than spandsp's C on digit-dense files (the per-digit work is Python).
 
 Known weaknesses: tones of 20-40 ms are decided by an estimated duration, so
 around 30 ms the outcome depends on noise; the talk-off margin rests mostly
-on the energy-share tests, so speech that is itself a steady vowel pair near
-697/1209 Hz for 40 ms at very high level comes closest to a false digit; two different digits with no gap
-between them are split only after ``on_windows`` windows of the new one; a
+on the energy-share and frequency tests, so speech that holds a vowel whose
+formants sit on a DTMF pair (most often 697 + 1209 Hz, "1") for 40 ms comes
+closest to a false digit; two different digits with no gap between them are split only after ``on_windows`` windows of the new one; a
 loss reported through :meth:`DtmfDetector.fill_in` longer than
 ``max_fill_in_ms`` closes a digit in progress (a key held across a long
 overflow may then be reported twice); the second-harmonic test is not applied
