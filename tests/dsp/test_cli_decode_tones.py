@@ -96,3 +96,25 @@ def test_tones_refuses_bad_digits(tmp_path, capsys):
     assert main(["tones", "12x", "-o", str(tmp_path / "x.wav")]) == 1
     assert "DIGITS must be keys" in capsys.readouterr().err
     assert not (tmp_path / "x.wav").exists()
+
+
+def write_float_wav(path, x, rate, *, extensible=False):
+    """A 32-bit float WAV (format 3, or WAVE_FORMAT_EXTENSIBLE as sox writes it)."""
+    import struct
+
+    data = (np.asarray(x, dtype=np.float64) / 32768.0).astype("<f4").tobytes()
+    if extensible:
+        guid = struct.pack("<H", 3) + b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
+        fmt = struct.pack("<HHIIHHHHI", 0xFFFE, 1, rate, rate * 4, 4, 32, 22, 32, 4) + guid
+    else:
+        fmt = struct.pack("<HHIIHH", 3, 1, rate, rate * 4, 4, 32)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+
+
+@pytest.mark.parametrize("extensible", [False, True])
+def test_decode_float_and_extensible_wav(tmp_path, capsys, extensible):
+    path = tmp_path / "f.wav"
+    write_float_wav(path, DtmfGenerator(16000).digits("6A0", on_ms=60, tail_ms=40), 16000, extensible=extensible)
+    assert main(["decode", str(path)]) == 0
+    assert capsys.readouterr().out == "6A0\n"
