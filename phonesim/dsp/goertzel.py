@@ -24,6 +24,8 @@ samples); the tests use it to check the matrix form.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.signal import lfilter
 
@@ -61,9 +63,7 @@ class ToneBank:
         # reference is then a table lookup instead of a complex exponential per block.
         self._rot_table = None
         if np.all(self.freqs_hz == np.round(self.freqs_hz)):
-            n = np.arange(self.sample_rate_hz)[:, None]
-            cycles = np.mod(self.freqs_hz.astype(np.int64)[None, :] * n, self.sample_rate_hz)
-            self._rot_table = np.exp(-2j * np.pi * cycles / self.sample_rate_hz).astype(np.complex64)
+            self._rot_table = _rotation_table(tuple(int(f) for f in self.freqs_hz), self.sample_rate_hz)
 
     @property
     def n_freqs(self) -> int:
@@ -113,6 +113,16 @@ class ToneBank:
     def __repr__(self) -> str:
         freqs = ", ".join(f"{f:g}" for f in self.freqs_hz)
         return f"ToneBank([{freqs}], block_len={self.block_len}, sample_rate_hz={self.sample_rate_hz})"
+
+
+@functools.cache
+def _rotation_table(freqs_hz: tuple[int, ...], sample_rate_hz: int) -> np.ndarray:
+    """exp(-2 pi j f n / fs) for n in 0..fs-1 (one second: integer frequencies repeat), read-only."""
+    n = np.arange(sample_rate_hz)[:, None]
+    cycles = np.mod(np.array(freqs_hz, dtype=np.int64)[None, :] * n, sample_rate_hz)
+    table = np.exp(-2j * np.pi * cycles / sample_rate_hz).astype(np.complex64)
+    table.flags.writeable = False
+    return table
 
 
 def goertzel_power(blocks, freq_hz: float, sample_rate_hz: int = 8000) -> np.ndarray:
