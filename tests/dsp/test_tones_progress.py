@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.dtmf.conditions import g711_round_trip, speech_files, telephone_band
+from benchmarks.dtmf.conditions import (
+    band_noise,
+    g711_round_trip,
+    mean_power,
+    speech_files,
+    telephone_band,
+)
 from phonesim.dsp.progress import ProgressDetector, ProgressTone
 from phonesim.dsp.tones import CADENCES, TONE_NAMES, ToneSource, render_tone
 
@@ -115,3 +121,14 @@ def test_wrong_pair_is_not_ringback():
     t = np.arange(8000 * 4) / 8000
     x = (3000 * (np.sin(2 * np.pi * 440 * t) + np.sin(2 * np.pi * 620 * t))).astype(np.int16)
     assert classify(x) == []
+
+
+@pytest.mark.parametrize("name", ["dial", "ringback", "busy", "reorder", "sit", "stutter"])
+def test_classified_at_6_db_snr(name):
+    rng = np.random.default_rng(len(name))
+    x = render_tone(name, 6.0, level_dbm0=-20.0).astype(np.float64)
+    on_power = mean_power(x[x != 0])  # the tone's power while it sounds
+    noise = band_noise(x.size, 0.0, rng)
+    noise *= np.sqrt(on_power / 10 ** 0.6 / mean_power(noise))
+    found = classify(g711_round_trip(telephone_band(x + noise)))
+    assert found and found[0].kind == name
