@@ -598,8 +598,25 @@ class DtmfDetector:
             loose_l = loose[i:stop].tolist()
             tone_l = tone_q[i:stop].tolist()
             total_l = total_q[i:stop].tolist()
-            for j in range(i, stop):
+            j = i
+            while j < stop:
                 k = j - i
+                if loose_l[k] == code:
+                    # A run of hits: only appends (a strict hit inside it is of this key,
+                    # and a candidate of this key never matters while it is active).
+                    e = k
+                    while e + 1 < stop - i and loose_l[e + 1] == code:
+                        e += 1
+                    ch.z_row.extend(z_row[k:e + 1])
+                    ch.z_col.extend(z_col[k:e + 1])
+                    ch.sub_start.extend(starts[k:e + 1])
+                    ch.tone_energy += sum(tone_l[k:e + 1])
+                    ch.total_energy += sum(total_l[k:e + 1])
+                    ch.misses = 0
+                    ch.last_hit = first_sub + i + e
+                    ch.cand_code, ch.cand_n = -1, 0
+                    j = i + e + 1
+                    continue
                 sc = strict_l[j]
                 if sc >= 0 and sc == ch.cand_code:
                     ch.cand_n += 1
@@ -613,21 +630,16 @@ class DtmfDetector:
                 ch.z_row.append(z_row[k])
                 ch.z_col.append(z_col[k])
                 ch.sub_start.append(starts[k])
-                if loose_l[k] == code:
-                    ch.misses = 0
-                    ch.last_hit = first_sub + j
-                    ch.tone_energy += tone_l[k]
-                    ch.total_energy += total_l[k]
-                    continue
                 ch.misses += 1
+                j += 1
                 if ch.misses < self.off_windows:
                     continue
                 digit = self._finish(ch, c)
                 if digit is not None:
                     found.append(digit)
                 if ch.cand_n >= self.on_windows and ch.cand_code >= 0:
-                    self._activate(ch, first_sub + j, z_c, start_all, first_sub - _CARRY_SUBS)
-                return j + 1
+                    self._activate(ch, first_sub + j - 1, z_c, start_all, first_sub - _CARRY_SUBS)
+                return j
             i = stop
             span *= 4
         return n
