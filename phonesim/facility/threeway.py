@@ -32,7 +32,8 @@ events.  Its detectors:
 
 Evidence from different detectors within ``combine_window_s`` is combined
 (noisy-OR: ``1 - prod(1 - c)``), so a flash followed by dial tone reaches 0.99;
-weak cues alone (a noise drop and one stray key) are not combined.
+weak cues alone (a noise drop and one stray key) are not combined, except a
+faint flash and a noise drop, which together tell the story of a hold.
 
 :class:`ThreeWayPolicy` turns an event into the facility profile's action.
 """
@@ -78,7 +79,8 @@ class _FlashDetector:
     """
 
     def __init__(self, *, quiet_dbm0, edge_db, strong_edge_db, gap_min_ms, gap_max_ms, context_ms,
-                 click_max_ms, steady_db, steady_fraction, confidence):
+                 click_max_ms, click_min_dbm0, steady_db, steady_fraction, confidence,
+                 weak_confidence):
         self.quiet_dbm0 = quiet_dbm0
         self.edge_db = edge_db
         self.gap_min_blocks = int(np.ceil(gap_min_ms / _BLOCK_MS))
@@ -88,7 +90,9 @@ class _FlashDetector:
         self.steady_db = steady_db
         self.strong_edge_db = strong_edge_db
         self.steady_fraction = steady_fraction
+        self.click_min_dbm0 = click_min_dbm0
         self.confidence = confidence
+        self.weak_confidence = weak_confidence
         self.edge_blocks = 2
         self.history = (2 * self.context_blocks + self.gap_max_blocks + 2 * self.click_blocks
                         + 4 * self.edge_blocks + 2 * _BLOCKS_PER_FRAME)
@@ -151,8 +155,10 @@ class _FlashDetector:
         self.pending = []
         return found
 
-    def _steady(self, levels: np.ndarray) -> tuple[bool, float]:
-        """Is this context silence, room noise or a steady tone (not speech)?  Returns (ok, spread_db).
+    def _steady(self, levels: np.ndarray) -> tuple[bool, float, float]:
+        """Is this context silence, room noise or a steady tone (not speech)?
+
+        Returns ``(steady, spread_db, median_dbm0)``.
 
         Speech, even an echo of it far below the talker's level, swings by more
         than ``steady_db`` from one 20 ms frame to the next; an open line, a room
@@ -162,7 +168,7 @@ class _FlashDetector:
         frame_db = _level_dbm0(np.mean(10 ** (frames / 10), axis=1) * DBM0_RMS**2)
         spread = np.abs(frame_db - np.median(frame_db))
         within = np.count_nonzero(spread <= self.steady_db) / frame_db.size
-        return bool(within >= self.steady_fraction), float(np.max(spread))
+        return bool(within >= self.steady_fraction), float(np.max(spread)), float(np.median(frame_db))
 
     def _judge(self, start: int, end: int, post_blocks: int) -> dict | None:
         if start - self.context_blocks - self.click_blocks < self.n_blocks - self.history:
@@ -174,9 +180,9 @@ class _FlashDetector:
         fall_db, rise_db = fall_peak - gap_dbm0, rise_peak - gap_dbm0
         if fall_db < self.edge_db or rise_db < self.edge_db:
             return None
-        pre_ok, pre_spread = self._steady(self._lv(start - self.click_blocks - self.context_blocks,
+        pre_ok, pre_spread, pre_dbm0 = self._steady(self._lv(start - self.click_blocks - self.context_blocks,
                                                    start - self.click_blocks))
-        post_ok, post_spread = self._steady(self._lv(end + self.click_blocks,
+        post_ok, post_spread, post_dbm0 = self._steady(self._lv(end + self.click_blocks,
                                                      end + self.click_blocks + post_blocks))
         # Both sides steady; or loud, sharp edges and a steady line after the gap (the
         # first party held) when the room before it was full of voices.  Speech right
@@ -184,11 +190,21 @@ class _FlashDetector:
         # looks like that.
         if not (pre_ok and post_ok) and not (post_ok and min(fall_db, rise_db) >= self.strong_edge_db):
             return None
-        return {"gap_ms": (end - start) * _BLOCK_MS, "gap_dbm0": round(gap_dbm0, 1),
+        # How sure: the room noise cut (or back) within 4 ms, or two loud clicks, is a
+        # hook switch; faint blips around a gap in a quiet room may be anything.
+        cut = pre_ok and pre_dbm0 - gap_dbm0 >= self.edge_db
+        resumed = post_ok and post_dbm0 - gap_dbm0 >= self.edge_db
+        clicks = min(fall_peak, rise_peak) >= self.click_min_dbm0
+        strong = cut or resumed or clicks
+        return {"confidence": self.confidence if strong else self.weak_confidence,
+                "edges": "+".join(name for name, on in (("cut", cut), ("resumed", resumed),
+                                                        ("clicks", clicks)) if on) or "faint",
+                "gap_ms": (end - start) * _BLOCK_MS, "gap_dbm0": round(gap_dbm0, 1),
                 "gap_max_dbm0": round(float(np.max(gap)), 1),
                 "fall_peak_dbm0": round(fall_peak, 1), "rise_peak_dbm0": round(rise_peak, 1),
                 "fall_db": round(fall_db, 1), "rise_db": round(rise_db, 1),
                 "pre_spread_db": round(pre_spread, 1), "post_spread_db": round(post_spread, 1),
+                "pre_dbm0": round(pre_dbm0, 1), "post_dbm0": round(post_dbm0, 1),
                 "gap_start_sample": start * _BLOCK_SAMPLES, "gap_end_sample": end * _BLOCK_SAMPLES}
 
 
@@ -257,8 +273,12 @@ class ThreeWayDetector:
     steady_db, steady_fraction : float
         A context is steady when ``steady_fraction`` of its 20 ms frames are
         within ``steady_db`` of their median level.
-    flash_confidence : float
-        Confidence of a hook flash on its own.
+    click_min_dbm0 : float
+        A click this loud (2 ms block level) on both sides of the gap makes a strong flash.
+    flash_confidence, weak_flash_confidence : float
+        Confidence of a hook flash on its own: strong when the room noise was cut
+        or came back abruptly, or both clicks reach ``click_min_dbm0``; weak (faint
+        blips around a gap in a quiet room) otherwise.
     noise_baseline_s, noise_sustain_s, noise_drop_db, noise_min_baseline_dbm0 : float
         Noise drop: the loudest frame of the last ``noise_sustain_s`` is at least
         ``noise_drop_db`` below the 10th-percentile level of the ``noise_baseline_s``
@@ -289,11 +309,12 @@ class ThreeWayDetector:
     def __init__(self, *, sample_rate_hz: int = 8000, quiet_dbm0: float = -50.0,
                  edge_db: float = 20.0, strong_edge_db: float = 35.0, gap_min_ms: float = 70.0, gap_max_ms: float = 1200.0,
                  context_ms: float = 300.0, click_max_ms: float = 40.0, steady_db: float = 2.5,
-                 steady_fraction: float = 0.9, flash_confidence: float = 0.85,
+                 steady_fraction: float = 0.9, click_min_dbm0: float = -32.0,
+                 flash_confidence: float = 0.85, weak_flash_confidence: float = 0.65,
                  noise_baseline_s: float = 10.0, noise_sustain_s: float = 1.5,
                  noise_drop_db: float = 12.0, noise_min_baseline_dbm0: float = -62.0,
                  noise_confidence: float = 0.6, dtmf_window_s: float = 10.0,
-                 dtmf_confidence: tuple[float, float, float] = (0.7, 0.85, 0.95),
+                 dtmf_confidence: tuple[float, float, float] = (0.6, 0.7, 0.9),
                  combine_window_s: float = 30.0, strong_confidence: float = 0.8, progress: bool = True, dtmf: bool = True) -> None:
         if sample_rate_hz != 8000:
             raise ValueError(f"ThreeWayDetector works on the 8000 Hz line, got sample_rate_hz={sample_rate_hz!r}")
@@ -304,7 +325,8 @@ class ThreeWayDetector:
                                      strong_edge_db=strong_edge_db, gap_min_ms=gap_min_ms,
                                      gap_max_ms=gap_max_ms, context_ms=context_ms,
                                      click_max_ms=click_max_ms, steady_db=steady_db,
-                                     steady_fraction=steady_fraction, confidence=flash_confidence)
+                                     steady_fraction=steady_fraction, click_min_dbm0=click_min_dbm0,
+                                     confidence=flash_confidence, weak_confidence=weak_flash_confidence)
         self._noise = _NoiseDropDetector(baseline_s=noise_baseline_s, sustain_s=noise_sustain_s,
                                          drop_db=noise_drop_db, min_baseline_dbm0=noise_min_baseline_dbm0,
                                          confidence=noise_confidence)
@@ -386,7 +408,7 @@ class ThreeWayDetector:
 
         found: list[tuple[str, float, dict]] = []
         for ev in self._flash.feed(block_db):
-            found.append(("hook-flash", self._flash.confidence, ev))
+            found.append(("hook-flash", ev.pop("confidence"), ev))
         ev = self._noise.feed(frame_dbm0)
         if ev is not None:
             found.append(("noise-drop", self._noise.confidence, ev))
@@ -424,7 +446,7 @@ class ThreeWayDetector:
         right after one (the call was cut for it), this decides on the shorter
         context that there is.  Not needed on a live line.
         """
-        found = [self._combine("hook-flash", self._flash.confidence, ev, frame_index)
+        found = [self._combine("hook-flash", ev.pop("confidence"), ev, frame_index)
                  for ev in self._flash.flush()]
         return found
 
@@ -438,8 +460,10 @@ class ThreeWayDetector:
         self._recent.append((frame_index, kind, confidence))
         evidence = dict(evidence, own_confidence=confidence)
         # Two weak cues (a mute and one stray key) do not make a strong one: evidence
-        # is combined only when one of the detections is strong on its own.
-        if best and max(confidence, *best.values()) >= self.strong_confidence:
+        # is combined only when one of the detections is strong on its own, or for a
+        # faint flash followed (or preceded) by the far room going silent.
+        if best and (max(confidence, *best.values()) >= self.strong_confidence
+                     or {kind, *best} == {"hook-flash", "noise-drop"}):
             miss = 1.0 - confidence
             for other_conf in best.values():
                 miss *= 1.0 - other_conf
