@@ -177,11 +177,13 @@ def build_spandsp() -> Path | None:
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         return None
-    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "spandsp"], capture_output=True, text=True)
-    if flags.returncode != 0:
-        return None
+    flags = ["-lspandsp"]  # Debian puts spandsp.h on the multiarch include path
+    if shutil.which("pkg-config"):
+        found = subprocess.run(["pkg-config", "--cflags", "--libs", "spandsp"], capture_output=True, text=True)
+        if found.returncode == 0:
+            flags = found.stdout.split()
     OUT.mkdir(parents=True, exist_ok=True)
-    cmd = [cc, "-O2", "-o", str(exe), str(HARNESS_SRC), *flags.stdout.split(), "-lm"]
+    cmd = [cc, "-O2", "-o", str(exe), str(HARNESS_SRC), *flags, "-lm"]
     if subprocess.run(cmd, capture_output=True, text=True).returncode != 0:
         return None
     return exe
