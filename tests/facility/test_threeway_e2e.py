@@ -14,6 +14,7 @@ import pytest
 
 from phonesim.cli import main
 from phonesim.commands.demo import SCENARIOS, run_scenario
+from phonesim.facility.threeway_attempts import ATTEMPT_KINDS
 
 
 def _call(tmp_path, kind: str, action: str):
@@ -48,3 +49,12 @@ def test_warn_and_log_let_the_call_go_on(tmp_path, kind, action):
     assert result.summary()["disposition"] == "completed", result.transcript_text()
     assert detections and {d.detail["action"] for d in detections} <= {action, "log"}
     assert max(d.detail["confidence"] for d in detections) >= 0.8
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("kind", [k for k in ATTEMPT_KINDS if k != "flash"])
+def test_every_attempt_kind_ends_the_call(tmp_path, kind):
+    result, detections = _call(tmp_path, kind, "disconnect")
+    assert result.summary()["disposition"] == "three-way-detected", result.transcript_text()
+    acted = [d for d in detections if d.detail["action"] == "disconnect"]
+    assert len(acted) == 1 and acted[0].at_s - result.cdr.accepted_s >= 15
