@@ -12,7 +12,9 @@ In virtual time a 4-minute call takes seconds; ``--realtime`` paces it to the cl
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,7 @@ from phonesim.clock import (
     frames_from_s,
 )
 from phonesim.config import load_config
+from phonesim.events import HookChanged
 from phonesim.exc import ConfigError
 
 NAME = "demo"
@@ -116,6 +119,15 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result.summary(), indent=2, default=str))
     else:
         print(result.transcript_text())
+    # the exit status says whether the platform did what the scenario expects (make demo, CI)
+    if result.reconcile_problems:
+        print("phonesim demo: the ledger does not reconcile: " + "; ".join(result.reconcile_problems),
+              file=sys.stderr)
+        return 1
+    if not result.expect_ok and not args.far_end:
+        print(f"phonesim demo: expected the call to end {scenario.expect!r}, it ended "
+              f"{result.summary()['disposition']!r}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -188,7 +200,6 @@ class DemoResult:
     call: dict
     cdr: object
     transcript: list
-    prompts_seconds: float
     frames: int
     expect_ok: bool
     reconcile_problems: list
@@ -303,6 +314,8 @@ def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realti
     """Run one scenario end to end; return the transcript, the CDR and a summary.
 
     ``on_frame(line)`` is called after every frame (tests use it to pause a call).
+    Interrupted (Ctrl-C), the line is still closed: the call ends cleanly, its CDR is
+    closed, its charges are final and its recording is finalised.
     """
     from phonesim.facility.cdr import CdrStore
     from phonesim.facility.farend import open_far_end
@@ -316,26 +329,24 @@ def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realti
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     clock = RealTimeClock() if realtime else VirtualClock()
-    prompts = PromptSet.load()
-    ledger = Ledger.open(data_dir / "phonesim.sqlite3", clock=clock, cfg=cfg)
-    try:
-        clock.epoch_s = demo_epoch_s(cfg, CdrStore(ledger))
+    prompts = PromptSet.load()          # refuses to start on a missing or corrupt prompt
+    with contextlib.ExitStack() as stack:
+        ledger = stack.enter_context(Ledger.open(data_dir / "phonesim.sqlite3", clock=clock, cfg=cfg))
+        cdrs = CdrStore(ledger)
+        clock.epoch_s = demo_epoch_s(cfg, cdrs)
         ledger.seed_demo(cfg)
         for btn, cents in scenario.prepaid_cents.items():
             if not ledger.has_prepaid(btn):
                 ledger.fund_prepaid(btn, cents, memo="demo deposit")
-        cdrs = CdrStore(ledger)
-        keys = dict(cfg.profile.called_party)
-        far_end = open_far_end(far_end_url or scenario.far_end, clock=clock, prompts=prompts, keys=keys)
-        line = FacilityLine(cfg, ledger=ledger, prompts=prompts, far_end=far_end, clock=clock,
-                            recordings_dir=data_dir / "recordings", cdr=cdrs, realtime=realtime,
-                            keep_transcript=True)
-        script = key_script(scenario, prompts)
-        keypad = open_keypad(f"script://{_quote(script)}?interval_ms=250&hold_ms=100&hook=none",
-                             clock=clock)
-        mic = _DemoMic(line)
-        phone = WallPhone(keypad, mic, line, clock, cfg.profile)
-        max_frames = frames_from_s(scenario.max_s)
+        far_end = stack.enter_context(open_far_end(far_end_url or scenario.far_end, clock=clock,
+                                                   prompts=prompts, keys=dict(cfg.profile.called_party)))
+        keypad = stack.enter_context(open_keypad(
+            f"script://{_quote(key_script(scenario, prompts))}?interval_ms=250&hold_ms=100&hook=none",
+            clock=clock))
+        line = stack.enter_context(FacilityLine(cfg, ledger=ledger, prompts=prompts, far_end=far_end,
+                                                clock=clock, recordings_dir=data_dir / "recordings",
+                                                cdr=cdrs, realtime=realtime, keep_transcript=True))
+        phone = WallPhone(keypad, _DemoMic(line), line, clock, cfg.profile)
         ended_at: list[int] = []
 
         def step(frame_index: int) -> bool:
@@ -344,26 +355,20 @@ def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realti
                 on_frame(line)
             if line.calls and not ended_at:
                 ended_at.append(clock.frame)
-            if ended_at and clock.frame - ended_at[0] >= FRAMES_PER_SECOND // 2:
-                return False
-            return True
+            # half a second after the attempt ended, the inmate puts the handset down
+            return not (ended_at and clock.frame - ended_at[0] >= FRAMES_PER_SECOND // 2)
 
-        _drive(step, clock, realtime=realtime, max_frames=max_frames)
-        phone.handle(_hang_up_event())
-        for _ in range(3):          # let the on-hook settle
+        _drive(step, clock, realtime=realtime, max_frames=frames_from_s(scenario.max_s))
+        phone.handle(HookChanged(False))
+        for _ in range(3):
             phone.step()
             clock.tick()
         line.close()
-        far_end.close()
-        keypad.close()
         call = line.calls[-1] if line.calls else {}
         cdr = cdrs.get(call["cdr_id"]) if call.get("cdr_id") is not None else None
-        problems = ledger.reconcile()
         disposition = getattr(cdr, "disposition", None)
-        return DemoResult(scenario, data_dir, call, cdr, list(line.transcript or []),
-                          0.0, clock.frame, disposition == scenario.expect, problems)
-    finally:
-        ledger.close()
+        return DemoResult(scenario, data_dir, call, cdr, list(line.transcript or []), clock.frame,
+                          disposition == scenario.expect, ledger.reconcile())
 
 
 def demo_epoch_s(cfg, cdrs) -> float:
@@ -384,25 +389,11 @@ def _quote(script: str) -> str:
     return script.replace("#", "%23").replace("+", "%2B").replace(",", "%2C")
 
 
-def _hang_up_event():
-    from phonesim.events import HookChanged
-    return HookChanged(False)
-
-
 def _drive(step, clock, *, realtime: bool, max_frames: int) -> None:
-    """Run ``step`` once per frame with the project's driver (virtual or real time)."""
-    try:
-        from phonesim.hw.driver import RealTimeDriver, VirtualDriver
-    except ImportError:
-        RealTimeDriver = VirtualDriver = None   # noqa: N806 - the driver module is not there yet
-    if VirtualDriver is not None:
-        driver = RealTimeDriver(clock) if realtime else VirtualDriver(clock)
+    """Run ``step`` once per frame (virtual or real time); SIGINT/SIGTERM end the call cleanly."""
+    from phonesim.hw.driver import RealTimeDriver, VirtualDriver
+    from phonesim.terminals.phone_app import StopSignals
+
+    driver = RealTimeDriver(clock) if realtime else VirtualDriver(clock)
+    with StopSignals(driver.stop):
         driver.run(step, max_frames=max_frames)
-        return
-    for frame_index in range(max_frames):
-        if realtime:
-            clock.wait_next_frame()
-        if not step(frame_index):
-            clock.tick()
-            break
-        clock.tick()
