@@ -8,6 +8,8 @@ runs), then recovers the open CDR and reconciles the ledger.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import queue
 import signal
@@ -86,3 +88,43 @@ def test_sigkill_mid_call_then_recover_and_reconcile(tmp_path):
         assert w.getnchannels() == 2 and w.getframerate() == 8000
         seconds = w.getnframes() / 8000
     assert seconds >= 120 - 2, seconds
+
+
+@pytest.mark.timeout(90)
+def test_sigterm_ends_a_realtime_demo_cleanly(tmp_path):
+    """``phonesim demo --realtime`` (wall-clock pacing, database work on the worker thread)
+    stopped by SIGTERM: the call is ended by the normal path, nothing is left open."""
+    import sqlite3
+    import time
+
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    child = subprocess.Popen([sys.executable, "-m", "phonesim", "demo", "--realtime", "--json",
+                              "--data", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=env, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        digits = 0
+        while digits < 2 and time.monotonic() < deadline:   # poll: the PIN is being typed
+            if (tmp_path / "phonesim.sqlite3").exists():
+                with contextlib.closing(sqlite3.connect(tmp_path / "phonesim.sqlite3", timeout=5)) as c:
+                    try:
+                        digits = c.execute("SELECT COUNT(*) FROM cdr_events WHERE kind='digit'").fetchone()[0]
+                    except sqlite3.OperationalError:
+                        digits = 0
+            if child.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert digits >= 2, child.stderr.read() if child.poll() is not None else "no digits in time"
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait(timeout=30)
+    assert child.returncode == 1                        # stopped: not the scenario's ending
+    assert "expected the call to end 'completed', it ended 'abandoned'" in err
+    summary = json.loads(out)
+    assert summary["disposition"] == "abandoned" and summary["ledger_reconciles"]
+    with Ledger.open(tmp_path / "phonesim.sqlite3") as ledger:
+        assert CdrStore(ledger).list(closed=False) == []
+        assert ledger.reconcile() == []
