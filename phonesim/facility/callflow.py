@@ -330,8 +330,9 @@ class CallFlow:
             state = _clear_timers(state, "pin_first")
             if event.digit == "#":
                 return self._submit_pin(state, actions)
-            if event.digit == "*":
-                return replace(state, digits=""), actions
+            if event.digit == "*":                     # start the PIN again
+                state = _clear_timers(replace(state, digits=""), "digit")
+                return _set_timer(state, "pin_first", now + self.first_digit_frames), actions
             if event.digit.isdigit():
                 state = replace(state, digits=state.digits + event.digit)
                 state = _set_timer(state, "digit", now + self.inter_digit_frames)
@@ -419,8 +420,9 @@ class CallFlow:
                 if state.digits:
                     return self._submit_number(state, actions)
                 return state, actions
-            if event.digit == "*":
-                return replace(_clear_timers(state, "number_done"), digits=""), actions
+            if event.digit == "*":                     # start the number again
+                state = _clear_timers(replace(state, digits=""), "number_done", "digit")
+                return _set_timer(state, "number_first", now + self.first_digit_frames), actions
             if event.digit.isdigit():
                 digits = state.digits + event.digit
                 state = _set_timer(replace(state, digits=digits), "digit", now + self.inter_digit_frames)

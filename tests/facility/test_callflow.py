@@ -454,3 +454,15 @@ def test_a_failed_outside_line_ends_a_connected_call_and_is_logged():
     assert any(a.kind == "far-end-failed" and a.as_dict() == {"reason": "RTP timeout"}
                for a in r.of(A.LogEvent))
     assert A.HangUpFarEnd() not in r.actions
+
+
+def test_star_restarts_entry_and_the_first_digit_timeout_still_applies():
+    r = Run().send(HookChanged(True))
+    r.digits("12*")
+    r.wait_s(10.5)                      # nothing more keyed: the PIN prompt is repeated
+    assert r.prompts().count("enter_pin") == 2 and r.state.phase is Phase.PIN
+    r = Run().login().authenticated()
+    r.digits("3")
+    r.digits("57*")
+    r.wait_s(10.5)                      # nothing more keyed: the attempt ends
+    assert r.disposition == "abandoned" and not r.of(A.CheckNumber)
