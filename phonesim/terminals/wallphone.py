@@ -161,6 +161,9 @@ class WallPhone:
         """One 20 ms frame; returns True (the driver's ``step`` contract: keep going)."""
         for event in self.keypad.poll():
             self.handle(event)
+        if self.frames == 0 and bool(getattr(self.keypad, "off_hook", False)) and not self.off_hook:
+            # the handset was already lifted when the phone started: no event will say so
+            self.handle(HookChanged(True))
         mic = self.audio.read_frame()
         lost = self.audio.take_lost_samples()
         if lost:

@@ -254,3 +254,22 @@ def test_lost_input_samples_are_reported_to_the_uplink_detector(tmp_path, prompt
         assert rig.run_s(5, until=lambda: rig.line.state.phase is Phase.CALL_TYPE)
     finally:
         rig.close()
+
+
+class LiftedKeypad(MockKeypad):
+    """A keypad whose handset was already off the hook when the program started."""
+
+    @property
+    def off_hook(self) -> bool:
+        return True
+
+
+@pytest.mark.timeout(30)
+def test_a_handset_lifted_before_start_gets_the_greeting(tmp_path, prompts):
+    rig = Rig(tmp_path, prompts, KeyFarEnd())
+    rig.phone.keypad = LiftedKeypad(clock=rig.clock)
+    try:
+        rig.run_s(0.1)
+        assert rig.phone.off_hook and rig.line.state.phase is Phase.PIN
+    finally:
+        rig.close()
