@@ -62,8 +62,10 @@ _BLOCKS_PER_FRAME = FRAME_SAMPLES // _BLOCK_SAMPLES
 _BLOCK_MS = 1000 * _BLOCK_SAMPLES // 8000
 _FLOOR_DBM0 = -90.0  # levels are clamped here: digital silence is not -inf
 
-#: Confidence of each progress tone heard while connected.
-TONE_CONFIDENCE = {"dial": 0.95, "stutter": 0.97, "ringback": 0.9, "busy": 0.85,
+#: Confidence of each progress tone heard while connected.  A stutter alone is weak:
+#: two short 350 + 440 Hz bursts also occur in music (F4 and A4 together); the steady
+#: dial tone that follows a real one is strong.
+TONE_CONFIDENCE = {"dial": 0.95, "stutter": 0.6, "ringback": 0.9, "busy": 0.85,
                    "reorder": 0.85, "sit": 0.8}
 
 
@@ -192,8 +194,12 @@ class _FlashDetector:
             return None
         # How sure: the room noise cut (or back) within 4 ms, or two loud clicks, is a
         # hook switch; faint blips around a gap in a quiet room may be anything.
-        cut = pre_ok and pre_dbm0 - gap_dbm0 >= self.edge_db
-        resumed = post_ok and post_dbm0 - gap_dbm0 >= self.edge_db
+        # A cut keeps the room's level up to the last 4 ms before the gap; a resume is
+        # back at the room's level within 4 ms (speech fades in and out over tens of ms).
+        last = float(np.max(self._lv(start - self.edge_blocks, start)))
+        first = float(np.max(self._lv(end, end + self.edge_blocks)))
+        cut = pre_ok and pre_dbm0 - gap_dbm0 >= self.edge_db and last >= pre_dbm0 - 6.0
+        resumed = post_ok and post_dbm0 - gap_dbm0 >= self.edge_db and first >= post_dbm0 - 6.0
         clicks = min(fall_peak, rise_peak) >= self.click_min_dbm0
         strong = cut or resumed or clicks
         return {"confidence": self.confidence if strong else self.weak_confidence,

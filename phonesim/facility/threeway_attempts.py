@@ -190,7 +190,7 @@ def attempt_segments(kind: str, *, rng: np.random.Generator, level_dbm0: float =
         add_flash(rng.uniform(0.08, 0.15), soft)
     elif kind == "stutter":
         add_flash(rng.uniform(0.25, 0.9), click_dbm0)
-        parts.append((stutter_then_dial(level_dbm0=level_dbm0, dial_s=rng.uniform(1.0, 3.0),
+        parts.append((stutter_then_dial(level_dbm0=level_dbm0, dial_s=rng.uniform(1.5, 3.0),
                                         sample_rate_hz=sr), False))
         held(rng.uniform(4.0, 10.0))
         add_flash(rng.uniform(0.25, 0.9), click_dbm0)
@@ -205,14 +205,14 @@ def attempt_segments(kind: str, *, rng: np.random.Generator, level_dbm0: float =
     elif kind == "soft-tones":
         soft = min(level_dbm0, -30.0)
         add_flash(rng.uniform(0.25, 0.9), click_dbm0, audible=False)
-        parts.append((stutter_then_dial(level_dbm0=soft, dial_s=rng.uniform(1.0, 2.0),
+        parts.append((stutter_then_dial(level_dbm0=soft, dial_s=rng.uniform(1.5, 2.5),
                                         sample_rate_hz=sr), False))
         parts.append((dtmf_digits(number, rng=rng, level_dbm0=soft, sample_rate_hz=sr), False))
         parts.append((ringback(level_dbm0=soft, cycles=int(rng.integers(1, 3)),
                                sample_rate_hz=sr), False))
     else:  # full
         add_flash(rng.uniform(0.25, 0.9), click_dbm0)
-        parts.append((stutter_then_dial(level_dbm0=level_dbm0, dial_s=rng.uniform(1.0, 2.0),
+        parts.append((stutter_then_dial(level_dbm0=level_dbm0, dial_s=rng.uniform(1.5, 2.5),
                                         sample_rate_hz=sr), False))
         parts.append((dtmf_digits(number, rng=rng, level_dbm0=level_dbm0, sample_rate_hz=sr), False))
         parts.append((ringback(level_dbm0=level_dbm0, cycles=int(rng.integers(1, 3)),

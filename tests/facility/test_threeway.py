@@ -304,7 +304,8 @@ def test_cli_prints_detections_of_a_recording(recording, capsys):
     kinds = {line.split()[1] for line in out[:-1]}
     assert {"hook-flash", "progress-tone", "far-dtmf"} <= kinds
     assert all(line[:2].isdigit() and line[2] == ":" and line[5] == "." for line in out[:-1])
-    assert "disconnect" in out[0]
+    actions = {line.split()[3] for line in out[:-1]}
+    assert actions == {"log", "disconnect"}  # weak cues are logged, strong ones act
     assert out[-1].startswith(f"{len(out) - 1} detection(s) in 00:")
 
 
