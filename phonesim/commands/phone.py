@@ -71,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from phonesim.facility.cdr import CdrStore
     from phonesim.facility.farend import open_far_end
     from phonesim.facility.ledger import Ledger
     from phonesim.facility.line import FacilityLine
@@ -93,6 +94,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.seed_demo:
             ledger.seed_demo(cfg)
+        # A call this phone had open when it crashed (power cut, kill -9) is closed
+        # first, from the charges already recorded; other terminals' calls are theirs.
+        recovered = CdrStore(ledger).recover_open_calls(terminal=args.terminal)
+        if recovered:
+            print(f"phonesim: closed {len(recovered)} call(s) left open by a crash: "
+                  + ", ".join(str(i) for i in recovered), file=sys.stderr)
         far_end = open_far_end(args.far or cfg.devices.far_end, clock=clock, prompts=prompts,
                                keys=dict(cfg.profile.called_party))
         opened.append(far_end)

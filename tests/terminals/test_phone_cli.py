@@ -209,3 +209,28 @@ def test_bad_arguments_get_a_clear_error_and_no_traceback(site, args, code, mess
     assert result.returncode == code
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.timeout(90)
+def test_a_call_left_open_by_a_crash_is_closed_when_the_phone_starts(site, run_phone):
+    from phonesim.config import load_config
+
+    ledger, cdrs = open_records(site)
+    try:
+        ledger.seed_demo(load_config(site / "phonesim.toml"))
+        crashed = cdrs.open_call(terminal="phone-1", inmate_id="1001", offhook_s=10.0)
+        other = cdrs.open_call(terminal="phone-2", inmate_id="1001", offhook_s=10.0)
+    finally:
+        ledger.close()
+    phone = run_phone(["--virtual", "--keypad", _script("+,-"), "--audio", "null://",
+                       "--far", ROBOT, "--exit-after-call", "--max-s", "30"], cwd=site)
+    assert phone.wait_exit(60) == 0, "\n".join(phone.stderr_lines)
+    assert any(f"left open by a crash: {crashed}" in line for line in phone.stderr_lines)
+    ledger, cdrs = open_records(site)
+    try:
+        assert cdrs.get(crashed).closed
+        assert cdrs.get(crashed).disposition == "abandoned"
+        assert not cdrs.get(other).closed   # another phone's live call is left alone
+        assert ledger.reconcile() == []
+    finally:
+        ledger.close()
