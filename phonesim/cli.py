@@ -21,16 +21,16 @@ from phonesim.exc import PhoneSimError
 
 #: Subcommand modules, in the order ``--help`` shows them.
 COMMANDS: tuple[str, ...] = (
-    "config",
+    "demo",
+    "phone",
+    "kiosk",
     "decode",
     "tones",
-    "kiosk",
-    "phone",
-    "demo",
-    "admin",
     "devices",
     "monitor",
     "threeway",
+    "admin",
+    "config",
 )
 
 log = logging.getLogger("phonesim")
