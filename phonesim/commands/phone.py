@@ -18,6 +18,7 @@ import sys
 import time
 
 from phonesim.clock import RealTimeClock, VirtualClock, frames_from_s
+from phonesim.commands import positive_seconds
 from phonesim.config import load_config
 from phonesim.terminals.phone_app import PhoneApp, StopSignals, TeeAudioPort
 
@@ -25,17 +26,6 @@ NAME = "phone"
 HELP = "run one wall phone (keypad + headset) against the facility platform"
 
 DEFAULT_SPEAKER = "pyaudio://?device=default"
-
-
-def positive_seconds(text: str) -> float:
-    """An argparse type: a number of seconds > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

