@@ -192,19 +192,22 @@ class _FlashDetector:
         # looks like that.
         if not (pre_ok and post_ok) and not (post_ok and min(fall_db, rise_db) >= self.strong_edge_db):
             return None
-        # How sure: the room noise cut (or back) within 4 ms, or two loud clicks, is a
-        # hook switch; faint blips around a gap in a quiet room may be anything.
+        # How sure: each edge a loud click or the room noise cut (or back) within 4 ms
+        # is a hook switch; a faint blip on either side of a gap in a quiet room, or
+        # speech fading in, may be anything (a radio key-up, a hesitation).
         # A cut keeps the room's level up to the last 4 ms before the gap; a resume is
         # back at the room's level within 4 ms (speech fades in and out over tens of ms).
         last = float(np.max(self._lv(start - self.edge_blocks, start)))
         first = float(np.max(self._lv(end, end + self.edge_blocks)))
         cut = pre_ok and pre_dbm0 - gap_dbm0 >= self.edge_db and last >= pre_dbm0 - 6.0
         resumed = post_ok and post_dbm0 - gap_dbm0 >= self.edge_db and first >= post_dbm0 - 6.0
-        clicks = min(fall_peak, rise_peak) >= self.click_min_dbm0
-        strong = cut or resumed or clicks
+        fall_click = fall_peak >= self.click_min_dbm0
+        rise_click = rise_peak >= self.click_min_dbm0
+        strong = (cut or fall_click) and (resumed or rise_click)
         return {"confidence": self.confidence if strong else self.weak_confidence,
-                "edges": "+".join(name for name, on in (("cut", cut), ("resumed", resumed),
-                                                        ("clicks", clicks)) if on) or "faint",
+                "edges": "+".join(name for name, on in (("cut", cut), ("click", fall_click),
+                                                        ("resumed", resumed), ("click", rise_click))
+                                  if on) or "faint",
                 "gap_ms": (end - start) * _BLOCK_MS, "gap_dbm0": round(gap_dbm0, 1),
                 "gap_max_dbm0": round(float(np.max(gap)), 1),
                 "fall_peak_dbm0": round(fall_peak, 1), "rise_peak_dbm0": round(rise_peak, 1),
@@ -282,9 +285,9 @@ class ThreeWayDetector:
     click_min_dbm0 : float
         A click this loud (2 ms block level) on both sides of the gap makes a strong flash.
     flash_confidence, weak_flash_confidence : float
-        Confidence of a hook flash on its own: strong when the room noise was cut
-        or came back abruptly, or both clicks reach ``click_min_dbm0``; weak (faint
-        blips around a gap in a quiet room) otherwise.
+        Confidence of a hook flash on its own: strong when each edge is a click
+        reaching ``click_min_dbm0`` or the room noise cut (or coming back) within
+        4 ms; weak (a faint blip on either side of a gap) otherwise.
     noise_baseline_s, noise_sustain_s, noise_drop_db, noise_min_baseline_dbm0 : float
         Noise drop: the loudest frame of the last ``noise_sustain_s`` is at least
         ``noise_drop_db`` below the 10th-percentile level of the ``noise_baseline_s``

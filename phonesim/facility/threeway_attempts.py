@@ -27,9 +27,9 @@ each detector on its own:
 ``ringback``
     Only ringback (440 + 480 Hz, 2 s on / 4 s off), one to three cycles.
 ``hidden-noise``
-    A caller who hides the flash under loud continuous noise (a TV next to the
-    mouthpiece): the noise is cut by the open loop and is gone while the first
-    party is held; no tones are heard.
+    A caller who hides the flash under loud continuous noise (a TV turned up next
+    to the mouthpiece 8-15 s before): the clicks drown in it, but the noise is cut
+    by the open loop and is gone while the first party is held; no tones are heard.
 ``soft-tones``
     Stutter/dial tone, DTMF and ringback at about -30 dBm0 and no audible clicks.
 ``full``
@@ -166,7 +166,9 @@ def attempt_segments(kind: str, *, rng: np.random.Generator, level_dbm0: float =
     click_dbm0 = float(rng.uniform(-12.0, -3.0))
     number = _random_number(rng)
     # Each part is (samples, room): room=True when the far handset's microphone is on the line.
-    parts: list[tuple[np.ndarray, bool]] = [(_silence(rng.uniform(0.5, 1.5), sr), True)]
+    # The far party stops talking; a masker turns the TV up well before flashing.
+    lead_s = rng.uniform(8.0, 15.0) if kind == "hidden-noise" else rng.uniform(0.5, 1.5)
+    parts: list[tuple[np.ndarray, bool]] = [(_silence(lead_s, sr), True)]
 
     def add_flash(flash_s: float, clicks_dbm0: float, audible: bool = True) -> None:
         if audible:

@@ -108,7 +108,7 @@ def test_flash_evidence_measures_the_gap():
     ev = hits[0].evidence
     assert 450 <= ev["gap_ms"] <= 560, ev
     assert ev["fall_db"] >= 20 and ev["rise_db"] >= 20
-    assert hits[0].confidence == pytest.approx(0.85) and "clicks" in ev["edges"]
+    assert hits[0].confidence == pytest.approx(0.85) and ev["edges"].count("click") == 2
 
 
 @pytest.mark.timeout(30)
@@ -125,7 +125,9 @@ def test_faint_flash_in_a_quiet_room_is_weak_unless_the_room_goes_silent():
     x = np.concatenate([room, faint, np.zeros(8000 * 4)])
     hits = run(to_int16(x + line_noise(len(x), -75.0, 2)))
     assert [e.kind for e in hits] == ["hook-flash", "noise-drop"]
-    assert "cut" in hits[0].evidence["edges"] and hits[0].confidence == 0.85
+    assert hits[0].evidence["edges"] == "cut" and hits[0].confidence == 0.65
+    assert hits[1].evidence["combined_with"] == ["hook-flash"]
+    assert hits[1].confidence == pytest.approx(1 - 0.35 * 0.4)  # a flash, then a hold
 
 
 # --- quiet on ordinary calls -----------------------------------------------------------
