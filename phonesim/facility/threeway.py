@@ -24,7 +24,8 @@ events.  Its detectors:
     DTMF digits from the far end during the conversation, found by
     :class:`phonesim.dsp.dtmf.DtmfDetector`; the answer key is ignored through
     :meth:`ThreeWayDetector.ignore_digits_until`.  One stray key is weak evidence,
-    three within ``dtmf_window_s`` are a number being dialled.
+    three within ``dtmf_window_s`` are a number being dialled.  A-D are ignored
+    (no home phone has them; they come from talk-off).
 ``noise-drop``
     The far end's background-noise floor falling well below its running baseline
     and staying there: the first party was put on hold.  A person who mutes the
@@ -62,6 +63,8 @@ _BLOCKS_PER_FRAME = FRAME_SAMPLES // _BLOCK_SAMPLES
 _BLOCK_MS = 1000 * _BLOCK_SAMPLES // 8000
 _FLOOR_DBM0 = -90.0  # levels are clamped here: digital silence is not -inf
 
+#: The keys of a home phone: far-end A-D "digits" are music or speech, never dialling.
+PHONE_KEYS = "0123456789*#"
 #: Confidence of each progress tone heard while connected.  A stutter alone is weak:
 #: two short 350 + 440 Hz bursts also occur in music (F4 and A4 together); the steady
 #: dial tone that follows a real one is strong.
@@ -432,6 +435,8 @@ class ThreeWayDetector:
             for digit in self._dtmf.feed(frame):
                 digit_frame = first_frame + digit.start_sample // FRAME_SAMPLES
                 if self._ignore_until_frame is not None and digit_frame < self._ignore_until_frame:
+                    continue
+                if digit.digit not in PHONE_KEYS:  # no home phone has A-D: talk-off, not dialling
                     continue
                 self._digits.append((frame_index, digit.digit))
                 while self._digits and self._digits[0][0] < frame_index - self.dtmf_window_frames:

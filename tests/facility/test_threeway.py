@@ -358,3 +358,12 @@ def test_weak_cues_are_not_combined_into_a_strong_one():
     assert "combined_with" not in stray.evidence and "combined_with" not in second.evidence
     assert third.evidence["combined_with"] == ["noise-drop"]  # a number is being dialled
     assert third.confidence == pytest.approx(1 - 0.1 * 0.4)
+
+
+def test_far_end_a_to_d_are_talk_off_not_dialling():
+    from phonesim.facility.threeway_attempts import dtmf_digits
+
+    x = np.concatenate([np.zeros(8000), dtmf_digits("DDDA5", rng=np.random.default_rng(6), level_dbm0=-12.0),
+                        np.zeros(8000)])
+    events = [e for e in run(to_int16(x + line_noise(len(x), -70.0))) if e.kind == "far-dtmf"]
+    assert [e.evidence["digits"] for e in events] == ["5"]
