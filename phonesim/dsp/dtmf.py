@@ -461,7 +461,9 @@ class DtmfDetector:
         """
         p = zw.real**2 + zw.imag**2
         p *= np.float32(2.0 / WINDOW_LEN**2)
-        tone = p[..., 0:4].max(axis=-1) + p[..., 4:8].max(axis=-1)
+        # Pairwise maxima: numpy's reduction over a 4-long strided axis is ten times slower.
+        tone = (np.maximum(np.maximum(p[..., 0], p[..., 1]), np.maximum(p[..., 2], p[..., 3]))
+                + np.maximum(np.maximum(p[..., 4], p[..., 5]), np.maximum(p[..., 6], p[..., 7])))
         strict = np.full(tone.shape, -1, dtype=np.int64)
         loose = np.full(tone.shape, -1, dtype=np.int64)
         ch_idx, win_idx = np.nonzero(tone >= min(self.loose_energy_share, self.min_energy_share) * total)
