@@ -77,7 +77,7 @@ to the low group (its harmonics fall next to high-group tones).
 
 from __future__ import annotations
 
-import cmath
+import bisect
 import math
 from dataclasses import dataclass
 
@@ -223,37 +223,6 @@ def _to_int16(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x), -32768, 32767).astype(np.int16)
 
 
-class _Channel:
-    """Per-channel state of the digit state machine (plain Python scalars)."""
-
-    __slots__ = ("cand_code", "cand_n", "cand_first", "active", "code", "first_win", "last_hit",
-                 "misses", "z_row", "z_col", "sub_start", "list_first_sub", "cand_tone", "cand_total",
-                 "tone_energy", "total_energy", "index")
-
-    def __init__(self, index: int) -> None:
-        self.index = index
-        self.cand_code = -1
-        self.cand_n = 0
-        self.cand_first = 0
-        self.active = False
-        self.code = -1
-        self.first_win = 0
-        self.last_hit = 0
-        self.misses = 0
-        self.z_row: list[complex] = []
-        self.z_col: list[complex] = []
-        self.sub_start: list[int] = []
-        self.list_first_sub = 0
-        self.cand_tone = 0.0  # tone and total energy of the candidate's windows
-        self.cand_total = 0.0
-        self.tone_energy = 0.0  # ... and of the active digit's hit windows
-        self.total_energy = 0.0
-
-    @property
-    def idle(self) -> bool:
-        return not self.active and self.cand_n == 0
-
-
 class DtmfDetector:
     """Streaming multi-channel DTMF detector (design and limits: module docstring).
 
@@ -330,14 +299,27 @@ class DtmfDetector:
         c = self.channels
         self._rest = np.zeros((c, 0), dtype=np.float32)
         self._position = 0  # absolute index of the first sample of self._rest
-        self._next_sub = 0  # absolute index of the next sub-block
+        self._next_sub = 0  # absolute index of the next sub-block (= of the next window)
         self._z_hist = np.zeros((c, _CARRY_SUBS, len(_BANK_HZ)), dtype=np.complex64)
         self._e_hist = np.zeros((c, 1), dtype=np.float32)
         self._last_block = np.zeros((c, SUB_LEN), dtype=np.float32)
         self._start_hist = np.full(_CARRY_SUBS, -(10**12), dtype=np.int64)  # sub-block starts
-        self._chans = [_Channel(i) for i in range(c)]
-        self._busy = np.zeros(c, dtype=bool)
-        self._active_code = np.full(c, -1, dtype=np.int64)  # code of each channel's digit in progress
+        # The candidate: the run of equal strict codes ending at the last window
+        # (code -1 and length 0: none), with its integer energies.
+        self._cand_code = np.full(c, -1, dtype=np.int64)
+        self._cand_n = np.zeros(c, dtype=np.int64)
+        self._cand_tone = np.zeros(c, dtype=np.int64)
+        self._cand_total = np.zeros(c, dtype=np.int64)
+        # The digit in progress (code -1: none): absolute window of its first and last
+        # hit windows, first kept sub-block, energies of its hit windows, and its
+        # sub-blocks so far as chunks of (row tone DFT, column tone DFT, starts).
+        self._act_code = np.full(c, -1, dtype=np.int64)
+        self._act_first = np.zeros(c, dtype=np.int64)
+        self._act_last = np.zeros(c, dtype=np.int64)
+        self._act_lo = np.zeros(c, dtype=np.int64)
+        self._act_tone = np.zeros(c, dtype=np.int64)
+        self._act_total = np.zeros(c, dtype=np.int64)
+        self._act_subs: dict[int, tuple[list, list, list]] = {}
 
     @property
     def samples_seen(self) -> int:
@@ -355,24 +337,30 @@ class DtmfDetector:
         n_samples = int(n_samples)
         if n_samples < 0:
             raise ValueError(f"n_samples must be >= 0, got {n_samples}")
-        found: list[DtmfDigit] = []
         if n_samples == 0:
-            return found
+            return []
         lost = self._rest.shape[1] + n_samples
         self._position += lost
         self._rest = np.zeros((self.channels, 0), dtype=np.float32)
         self._z_hist[:] = 0
         self._e_hist[:] = 0
         self._last_block[:] = 0
-        long_gap = lost * 1000 / self.sample_rate_hz > self.max_fill_in_ms
-        for index, ch in enumerate(self._chans):
-            ch.cand_code, ch.cand_n = -1, 0
-            if ch.active and long_gap:
-                digit = self._finish(ch, index)
-                if digit is not None:
-                    found.append(digit)
-            self._busy[index] = ch.active
-        return found
+        self._cand_code[:] = -1
+        self._cand_n[:] = 0
+        if lost * 1000 / self.sample_rate_hz <= self.max_fill_in_ms:
+            return []
+        chans = np.flatnonzero(self._act_code >= 0)
+        if not chans.size:
+            return []
+        pieces = [self._act_subs.pop(c) for c in chans.tolist()]
+        seg_len = np.array([sum(len(p) for p in zr) for zr, _, _ in pieces], dtype=np.int64)
+        lo = self._act_lo[chans]
+        found = self._finish_digits(
+            chans, self._act_code[chans], _concat(p[0] for p in pieces), _concat(p[1] for p in pieces),
+            _concat(p[2] for p in pieces), seg_len, self._act_first[chans] - lo, self._act_last[chans] - lo,
+            self._act_tone[chans], self._act_total[chans])
+        self._act_code[chans] = -1
+        return found  # in channel order
 
     # ------------------------------------------------------------------- feed
     def feed(self, samples) -> list[DtmfDigit]:
@@ -435,22 +423,14 @@ class DtmfDetector:
         self._last_block = blocks[:, -1].copy()
         first_sub = self._next_sub
         self._next_sub += k
-        found: list[DtmfDigit] = []
-        # Mid-digit fast path: a channel whose digit stays a loose hit in every window
-        # of this slice only appends; no state machine step can change anything else.
-        steady = (self._active_code >= 0) & (loose == self._active_code[:, None]).all(axis=1)
-        if steady.any():
-            self._extend_steady(np.flatnonzero(steady), z, starts, tone_power, total, first_sub + k - 1)
-        todo = np.flatnonzero((self._busy | (strict >= 0).any(axis=1)) & ~steady)
-        if todo.size:
-            # Integer energies (1/16 of a 16-bit unit squared) make every sum exact.
-            tone_q = np.rint(tone_power[todo] * 16).astype(np.int64)
-            total_q = np.rint(total[todo] * 16).astype(np.int64)
-        for index, c in enumerate(todo.tolist()):
-            self._run_channel(c, strict[c], loose[c], tone_q[index], total_q[index], z_all[c], start_all,
-                              first_sub, found)
-        found.sort(key=lambda d: (d.end_sample, d.channel))
-        return found
+        if not (self._act_code >= 0).any() and not (strict >= 0).any():
+            self._cand_code[:] = -1  # every window is a miss: no candidate survives
+            self._cand_n[:] = 0
+            return []
+        # Integer energies (1/16 of a 16-bit unit squared) make every sum exact.
+        tone_q = np.rint(tone_power * 16).astype(np.int64)
+        total_q = np.rint(total * 16).astype(np.int64)
+        return self._run_digits(strict, loose, tone_q, total_q, z_all, start_all, first_sub)
 
     def _classify(self, zw: np.ndarray, total: np.ndarray, blocks: np.ndarray):
         """Per-window strict and loose digit codes (-1 for none) and the two tones' power, shape (C, W).
@@ -512,239 +492,283 @@ class DtmfDetector:
         return strict, loose, tone
 
     # ---------------------------------------------------------- state machine
-    def _extend_steady(self, chans: np.ndarray, z: np.ndarray, starts: np.ndarray, tone_power: np.ndarray,
-                       total: np.ndarray, last_window: int) -> None:
-        """Append a slice to digits that are a loose hit in every window of it.
+    def _run_digits(self, s: np.ndarray, loose: np.ndarray, tone_q: np.ndarray, total_q: np.ndarray,
+                    z_all: np.ndarray, start_all: np.ndarray, first_sub: int) -> list[DtmfDigit]:
+        """Run the digit state machine over a slice's windows, all channels at once.
 
-        The candidate is cleared: while a digit is active only a candidate of a
-        *different* key matters, and there is none when every window is a hit of
-        the active one (a strict hit implies a loose hit of the same key).
-        """
-        codes = self._active_code[chans]
-        pick = np.arange(chans.size)
-        z_row = z[chans][pick, :, codes // 4].tolist()
-        z_col = z[chans][pick, :, 4 + codes % 4].tolist()
-        tone = np.rint(tone_power[chans] * 16).astype(np.int64).sum(axis=1).tolist()
-        tot = np.rint(total[chans] * 16).astype(np.int64).sum(axis=1).tolist()
-        start_list = starts.tolist()
-        for idx, c in enumerate(chans.tolist()):
-            ch = self._chans[c]
-            ch.z_row.extend(z_row[idx])
-            ch.z_col.extend(z_col[idx])
-            ch.sub_start.extend(start_list)
-            ch.misses = 0
-            ch.last_hit = last_window
-            ch.tone_energy += tone[idx]
-            ch.total_energy += tot[idx]
-            ch.cand_code, ch.cand_n = -1, 0
+        The machine, window by window: while idle, a digit of key ``x`` starts
+        at the ``on_windows``-th consecutive strict hit of ``x`` (the candidate);
+        while active, a loose hit of its key is a hit (and drops the candidate),
+        anything else is a miss, and ``off_windows`` consecutive misses end it;
+        a candidate of another key that has reached ``on_windows`` by then
+        starts the next digit in that same window.
 
-    def _run_channel(self, c: int, strict: np.ndarray, loose: np.ndarray, tone_q: np.ndarray,
-                     total_q: np.ndarray, z_c: np.ndarray, start_all: np.ndarray, first_sub: int,
-                     found: list) -> None:
-        """Advance channel ``c``'s state machine over this feed's windows.
+        Stepping that in Python costs microseconds per window; instead it is
+        solved with array operations, and Python only hops from digit to digit:
 
-        Idle stretches are skipped to the next strict hit, so the Python work is
-        proportional to the windows near and inside digits, not to the audio.
-        Energies are integers (``*_q``), so the sums are exact and the results
+        * a digit can start only at a strict hit whose run of equal strict
+          codes (continuing the carried candidate) is ``on_windows`` long or
+          longer, and after a digit ends at window ``e`` the next one starts at
+          the first such window ``>= e`` (the first one after ``e`` is always
+          the ``on_windows``-th of its run, because a run of another key cannot
+          span the digit's last hit);
+        * a digit of key ``x`` starting at ``a`` ends ``off_windows`` after the
+          first loose hit of ``x`` (from ``a`` on) that is followed by a gap of
+          more than ``off_windows`` windows without one: sorting the loose hits
+          by (channel, key, window) makes that a reverse running minimum.
+
+        Energies are integers (``*_q``), so every sum is exact and the results
         cannot depend on how the input was chunked.
         """
-        ch = self._chans[c]
-        hits = np.flatnonzero(strict >= 0).tolist()
-        n = strict.size
-        strict_l = strict.tolist()
-        h = 0
-        i = 0
-        while i < n:
-            if ch.active:
-                i = self._advance_active(ch, c, i, strict_l, loose, tone_q, total_q, z_c, start_all,
-                                         first_sub, found)
-                continue
-            if ch.cand_n == 0:  # idle windows before a strict hit change nothing
-                while h < len(hits) and hits[h] < i:
-                    h += 1
-                if h == len(hits):
-                    break
-                i = hits[h]
-            sc = strict_l[i]
-            if sc >= 0 and sc == ch.cand_code:
-                ch.cand_n += 1
-                ch.cand_tone += int(tone_q[i])
-                ch.cand_total += int(total_q[i])
-            elif sc >= 0:
-                ch.cand_code, ch.cand_n, ch.cand_first = sc, 1, first_sub + i
-                ch.cand_tone, ch.cand_total = int(tone_q[i]), int(total_q[i])
-            else:
-                ch.cand_code, ch.cand_n = -1, 0
-            if ch.cand_n >= self.on_windows and ch.cand_code >= 0:
-                self._activate(ch, first_sub + i, z_c, start_all, first_sub - _CARRY_SUBS)
-            i += 1
-        self._busy[c] = not ch.idle
+        n_chan, k = s.shape
+        on, off = self.on_windows, self.off_windows
+        win = np.arange(k)
+        # Runs of equal strict codes, continuing the carried candidate.
+        prev = np.empty_like(s)
+        prev[:, 0] = self._cand_code
+        prev[:, 1:] = s[:, :-1]
+        strict_hit = s >= 0
+        run_first = np.maximum.accumulate(np.where(strict_hit & (s != prev), win, -1), axis=1)
+        run_first = np.where(run_first >= 0, run_first, -self._cand_n[:, None])  # window of the run start
+        run_len = win - run_first + 1  # meaningful at strict hits only
+        tone_cum = np.zeros((n_chan, k + 1), dtype=np.int64)
+        total_cum = np.zeros((n_chan, k + 1), dtype=np.int64)
+        np.cumsum(tone_q, axis=1, out=tone_cum[:, 1:])
+        np.cumsum(total_q, axis=1, out=total_cum[:, 1:])
 
-    def _advance_active(self, ch: _Channel, c: int, i: int, strict_l: list, loose: np.ndarray,
-                        tone_q: np.ndarray, total_q: np.ndarray, z_c: np.ndarray, start_all: np.ndarray,
-                        first_sub: int, found: list) -> int:
-        """Carry the active digit from window ``i`` to its end (or the feed's end); return the next window.
+        def run_energy(c, i):
+            """Tone and total energy of the run ending at window ``i`` of channel ``c``."""
+            start = run_first[c, i]
+            lo = np.maximum(start, 0)
+            carried = start < 0
+            return (tone_cum[c, i + 1] - tone_cum[c, lo] + np.where(carried, self._cand_tone[c], 0),
+                    total_cum[c, i + 1] - total_cum[c, lo] + np.where(carried, self._cand_total[c], 0))
 
-        Window by window in plain Python (a digit lasts a few dozen windows, and a
-        dozen numpy calls would cost more), converting the arrays in spans.
+        # Loose hits sorted by (channel, key, window); a carried digit enters as its last hit.
+        act_c = np.flatnonzero(self._act_code >= 0)
+        n_virtual = act_c.size
+        hit_c, hit_w = np.nonzero(loose >= 0)
+        ent_c = np.concatenate([act_c, hit_c])
+        ent_group = ent_c * 16 + np.concatenate([self._act_code[act_c], loose[hit_c, hit_w]])
+        ent_pos = np.concatenate([self._act_last[act_c] - first_sub, hit_w])
+        order = np.argsort(ent_group * (k + off + 1) + (ent_pos + off), kind="stable")
+        group, pos = ent_group[order], ent_pos[order]
+        n_ent = order.size
+        # An entry is a digit's last hit when the next hit of its key comes more than off windows later.
+        last = np.ones(n_ent, dtype=bool)
+        last[:-1] = (group[1:] != group[:-1]) | (pos[1:] - pos[:-1] > off)
+        last_of = np.minimum.accumulate(np.where(last, np.arange(n_ent), n_ent)[::-1])[::-1]
+        tone_s = np.cumsum(np.concatenate([np.zeros(n_virtual, np.int64), tone_q[hit_c, hit_w]])[order])
+        total_s = np.cumsum(np.concatenate([np.zeros(n_virtual, np.int64), total_q[hit_c, hit_w]])[order])
+        rank = np.empty(n_ent, dtype=np.int64)
+        rank[order] = np.arange(n_ent)
+        rank_at = np.full(n_chan * k, -1, dtype=np.int64)
+        rank_at[hit_c * k + hit_w] = rank[n_virtual:]
+
+        # Carried digits: they end at their last hit + off (in this slice or later).
+        v_rank = rank[:n_virtual]
+        v_last = pos[last_of[v_rank]]
+        v_end = v_last + off
+        v_tone = self._act_tone[act_c] + tone_s[last_of[v_rank]] - tone_s[v_rank]
+        v_total = self._act_total[act_c] + total_s[last_of[v_rank]] - total_s[v_rank]
+        walk_from = np.zeros(n_chan, dtype=np.int64)
+        walk_from[act_c] = v_end
+
+        # Windows where a digit may start, and where each would have its last hit.
+        st_c, st_w = np.nonzero(strict_hit & (run_len >= on))
+        st_rank = rank_at[st_c * k + st_w]
+        st_last = pos[last_of[st_rank]]
+        # Hop from digit to digit: the only per-digit Python work.
+        picked = []
+        if st_c.size:
+            st_w_l = st_w.tolist()
+            st_last_l = st_last.tolist()
+            chans, lo_idx, counts = np.unique(st_c, return_index=True, return_counts=True)
+            for p, p_end, e in zip(lo_idx.tolist(), (lo_idx + counts).tolist(), walk_from[chans].tolist(),
+                                   strict=True):
+                while e < k:
+                    p = bisect.bisect_left(st_w_l, e, p, p_end)
+                    if p == p_end:
+                        break
+                    picked.append(p)
+                    e = st_last_l[p] + off
+        picked = np.array(picked, dtype=np.int64)
+        n_c, n_a = st_c[picked], st_w[picked]
+        n_code = s[n_c, n_a]
+        n_first = run_first[n_c, n_a]
+        n_tone, n_total = run_energy(n_c, n_a)
+        n_tone = n_tone + tone_s[last_of[st_rank[picked]]] - tone_s[st_rank[picked]]
+        n_total = n_total + total_s[last_of[st_rank[picked]]] - total_s[st_rank[picked]]
+        n_last = st_last[picked]
+        n_end = n_last + off
+        n_lo = np.maximum(n_first - 2, -_CARRY_SUBS)  # two sub-blocks before the first hit window
+
+        found = []
+        z_rows = z_all[:, _CARRY_SUBS:]
+        starts = start_all[_CARRY_SUBS:]
+        # Carried digits that end here: their stored sub-blocks plus this slice's.
+        done = np.flatnonzero(v_end < k)
+        if done.size:
+            cs = act_c[done]
+            code = self._act_code[cs]
+            zr, zc, st, seg_len = [], [], [], []
+            for c, cd, e in zip(cs.tolist(), code.tolist(), v_end[done].tolist(), strict=True):
+                r_chunks, c_chunks, s_chunks = self._act_subs.pop(c)
+                zr += [*r_chunks, z_rows[c, :e + 1, cd // 4]]
+                zc += [*c_chunks, z_rows[c, :e + 1, 4 + cd % 4]]
+                st += [*s_chunks, starts[:e + 1]]
+                seg_len.append(sum(len(a) for a in r_chunks) + e + 1)
+            lo = self._act_lo[cs]
+            found += self._finish_digits(cs, code, np.concatenate(zr), np.concatenate(zc), np.concatenate(st),
+                                         np.array(seg_len, dtype=np.int64), self._act_first[cs] - lo,
+                                         first_sub + v_last[done] - lo, v_tone[done], v_total[done])
+            self._act_code[cs] = -1
+        # Carried digits still on: append this slice.
+        going = np.flatnonzero(v_end >= k)
+        if going.size:
+            cs = act_c[going]
+            code = self._act_code[cs]
+            r_new = z_rows[cs, :, code // 4]
+            c_new = z_rows[cs, :, 4 + code % 4]
+            for c, zr_c, zc_c in zip(cs.tolist(), r_new, c_new, strict=True):
+                r_chunks, c_chunks, s_chunks = self._act_subs[c]
+                r_chunks.append(zr_c)
+                c_chunks.append(zc_c)
+                s_chunks.append(starts)
+            self._act_last[cs] = first_sub + v_last[going]
+            self._act_tone[cs] = v_tone[going]
+            self._act_total[cs] = v_total[going]
+        # Digits that start and end in this slice: one gather from z_all.
+        done = np.flatnonzero(n_end < k)
+        if done.size:
+            cs, code, lo = n_c[done], n_code[done], n_lo[done]
+            seg_len = n_end[done] - lo + 1
+            sub = np.repeat(lo + _CARRY_SUBS - np.cumsum(seg_len) + seg_len, seg_len) + np.arange(seg_len.sum())
+            row = np.repeat(cs, seg_len)
+            zr = z_all[row, sub, np.repeat(code // 4, seg_len)]
+            zc = z_all[row, sub, np.repeat(4 + code % 4, seg_len)]
+            found += self._finish_digits(cs, code, zr, zc, start_all[sub], seg_len, n_first[done] - lo,
+                                         n_last[done] - lo, n_tone[done], n_total[done])
+        # Digits that start here and are still on.
+        going = np.flatnonzero(n_end >= k)
+        if going.size:
+            cs = n_c[going]
+            self._act_code[cs] = n_code[going]
+            self._act_first[cs] = first_sub + n_first[going]
+            self._act_last[cs] = first_sub + n_last[going]
+            self._act_lo[cs] = first_sub + n_lo[going]
+            self._act_tone[cs] = n_tone[going]
+            self._act_total[cs] = n_total[going]
+            for c, cd, lo in zip(cs.tolist(), n_code[going].tolist(), n_lo[going].tolist(), strict=True):
+                i = lo + _CARRY_SUBS
+                self._act_subs[c] = ([z_all[c, i:, cd // 4]], [z_all[c, i:, 4 + cd % 4]], [start_all[i:]])
+        # The candidate left at the end: the last run, unless it is the digit in progress.
+        s_end = s[:, -1]
+        cand = (s_end >= 0) & (s_end != self._act_code)
+        tone_end, total_end = run_energy(np.arange(n_chan), np.full(n_chan, k - 1))
+        self._cand_code = np.where(cand, s_end, -1)
+        self._cand_n = np.where(cand, run_len[:, -1], 0)
+        self._cand_tone = np.where(cand, tone_end, 0)
+        self._cand_total = np.where(cand, total_end, 0)
+        found.sort(key=lambda d: (d.end_sample, d.channel))
+        return found
+
+    def _finish_digits(self, chans, codes, z_row, z_col, starts, seg_len, i_first, i_last, tone,
+                       total) -> list[DtmfDigit]:
+        """The ended digits that pass their whole-digit checks (module docstring), in input order.
+
+        Digit ``d`` owns ``seg_len[d]`` consecutive entries of ``z_row``/``z_col``
+        (its row and column tone's DFT per sub-block) and ``starts``, from two
+        sub-blocks before its first hit window to its last window; ``i_first``
+        and ``i_last`` index its first and last hit windows in them.  All digits
+        are checked together with array operations, in float64, in the same
+        order of operations as a scalar loop would use.
         """
-        n = loose.size
-        code = ch.code
-        span = 32
-        while i < n:
-            stop = min(n, i + span)
-            rows = slice(i + _CARRY_SUBS, stop + _CARRY_SUBS)
-            z_row = z_c[rows, code // 4].tolist()
-            z_col = z_c[rows, 4 + code % 4].tolist()
-            starts = start_all[rows].tolist()
-            loose_l = loose[i:stop].tolist()
-            tone_l = tone_q[i:stop].tolist()
-            total_l = total_q[i:stop].tolist()
-            j = i
-            while j < stop:
-                k = j - i
-                if loose_l[k] == code:
-                    # A run of hits: only appends (a strict hit inside it is of this key,
-                    # and a candidate of this key never matters while it is active).
-                    e = k
-                    while e + 1 < stop - i and loose_l[e + 1] == code:
-                        e += 1
-                    ch.z_row.extend(z_row[k:e + 1])
-                    ch.z_col.extend(z_col[k:e + 1])
-                    ch.sub_start.extend(starts[k:e + 1])
-                    ch.tone_energy += sum(tone_l[k:e + 1])
-                    ch.total_energy += sum(total_l[k:e + 1])
-                    ch.misses = 0
-                    ch.last_hit = first_sub + i + e
-                    ch.cand_code, ch.cand_n = -1, 0
-                    j = i + e + 1
-                    continue
-                sc = strict_l[j]
-                if sc >= 0 and sc == ch.cand_code:
-                    ch.cand_n += 1
-                    ch.cand_tone += tone_l[k]
-                    ch.cand_total += total_l[k]
-                elif sc >= 0:
-                    ch.cand_code, ch.cand_n, ch.cand_first = sc, 1, first_sub + j
-                    ch.cand_tone, ch.cand_total = tone_l[k], total_l[k]
-                else:
-                    ch.cand_code, ch.cand_n = -1, 0
-                ch.z_row.append(z_row[k])
-                ch.z_col.append(z_col[k])
-                ch.sub_start.append(starts[k])
-                ch.misses += 1
-                j += 1
-                if ch.misses < self.off_windows:
-                    continue
-                digit = self._finish(ch, c)
-                if digit is not None:
-                    found.append(digit)
-                if ch.cand_n >= self.on_windows and ch.cand_code >= 0:
-                    self._activate(ch, first_sub + j - 1, z_c, start_all, first_sub - _CARRY_SUBS)
-                return j
-            i = stop
-            span *= 4
-        return n
+        n_dig = len(chans)
+        if n_dig == 0:
+            return []
+        seg_start = np.cumsum(seg_len) - seg_len
+        seg = np.repeat(np.arange(n_dig), seg_len)
+        pos = np.arange(seg.size) - seg_start[seg]
+        zr = z_row.astype(np.complex128)
+        zc = z_col.astype(np.complex128)
+        amp = np.sqrt(zr.real * zr.real + zr.imag * zr.imag + zc.real * zc.real + zc.imag * zc.imag)
+        # Reference amplitude: the strongest sub-block of the hit windows.
+        in_hits = (pos >= i_first[seg]) & (pos <= i_last[seg])
+        ref = np.maximum.reduceat(np.where(in_hits, amp, -np.inf), seg_start)
+        ok = (seg_len >= 3) & (ref > 0)
+        r = np.minimum(amp / np.where(ref > 0, ref, 1.0)[seg], 1.0)
 
-    def _activate(self, ch: _Channel, w: int, z_c: np.ndarray, start_all: np.ndarray, base: int) -> None:
-        ch.active = True
-        self._active_code[ch.index] = ch.cand_code
-        ch.code = ch.cand_code
-        ch.first_win = ch.cand_first
-        ch.last_hit = w
-        ch.misses = 0
-        ch.tone_energy, ch.total_energy = ch.cand_tone, ch.cand_total
-        row, col = ch.code // 4, ch.code % 4
-        # Keep the sub-blocks from two before the first hit window's first half.
-        lo = max(ch.first_win - 2, base)
-        ch.list_first_sub = lo
-        ch.z_row = z_c[lo - base:w - base + 1, row].tolist()
-        ch.z_col = z_c[lo - base:w - base + 1, 4 + col].tolist()
-        ch.sub_start = start_all[lo - base:w - base + 1].tolist()
-        ch.cand_code, ch.cand_n = -1, 0
+        def at(i):
+            """Flat index of each digit's entry ``i`` (clipped) and whether it exists."""
+            return seg_start + np.clip(i, 0, seg_len - 1), (i >= 0) & (i < seg_len)
 
-    def _finish(self, ch: _Channel, channel: int) -> DtmfDigit | None:
-        """Close the active digit; return it if it passes its whole-digit checks.
-
-        Plain Python on short lists: a digit has a few dozen sub-blocks at most,
-        where numpy's per-call overhead would dominate.
-        """
-        ch.active = False
-        self._active_code[ch.index] = -1
-        ch.misses = 0
-        zr, zc, starts = ch.z_row, ch.z_col, ch.sub_start
-        ch.z_row, ch.z_col, ch.sub_start = [], [], []
-        n = len(zr)
-        if n < 3:
-            return None
-        amp = [math.sqrt(a.real * a.real + a.imag * a.imag + b.real * b.real + b.imag * b.imag)
-               for a, b in zip(zr, zc, strict=True)]
-        # The lists hold consecutive sub-blocks from ch.list_first_sub on.
-        i_first = min(ch.first_win - ch.list_first_sub, n - 1)
-        i_last = min(ch.last_hit - ch.list_first_sub, n - 1)
-        ref = max(amp[i_first:i_last + 1]) if i_last >= i_first else max(amp)
-        if ref <= 0:
-            return None
-        r = [min(a / ref, 1.0) for a in amp]
-
-        def contiguous(i: int, j: int) -> bool:
-            return 0 <= i < n and 0 <= j < n and starts[j] - starts[i] == SUB_LEN * (j - i)
+        def contiguous(i):
+            """Entries ``i`` and ``i + 1`` exist and are adjacent sub-blocks."""
+            (g0, ok0), (g1, ok1) = at(i), at(i + 1)
+            return ok0 & ok1 & (starts[g1] - starts[g0] == SUB_LEN), g0
 
         # Start: the first hit window is sub-blocks first-1 (A) and first (B).
-        start = float(starts[i_first])
-        if contiguous(i_first - 1, i_first):
-            start -= SUB_LEN * r[i_first - 1]
-            if r[i_first - 1] > 0.85 and contiguous(i_first - 2, i_first - 1):
-                start -= SUB_LEN * r[i_first - 2]
+        start = starts[at(i_first)[0]].astype(np.float64)
+        joined, g_a = contiguous(i_first - 1)
+        start = np.where(joined, start - SUB_LEN * r[g_a], start)
+        joined2, g_b = contiguous(i_first - 2)
+        start = np.where(joined & (r[g_a] > 0.85) & joined2, start - SUB_LEN * r[g_b], start)
         # End: the last hit window is sub-blocks last-1 and last.
-        end = float(starts[i_last]) + SUB_LEN * r[i_last]
-        if r[i_last] > 0.85 and contiguous(i_last, i_last + 1):
-            end += SUB_LEN * r[i_last + 1]
-        start_sample, end_sample = int(round(start)), int(round(end))
-        if (end_sample - start_sample) * 1000 / self.sample_rate_hz < self.min_duration_ms:
-            return None
-        if ch.tone_energy < self.min_digit_energy_share * ch.total_energy:
-            return None
-        lo = max(i_first - 1, 0)
-        full = [i for i in range(lo, i_last + 1) if r[i] >= 0.8]
-        if not full:
-            return None
-        row, col = ch.code // 4, ch.code % 4
-        max_dev = self.max_freq_dev_percent / 100
-        for z, f0 in ((zr, ROW_HZ[row]), (zc, COL_HZ[col])):
-            dev = self._freq_offset_hz(z, starts, lo, i_last + 1)
-            if dev is None or abs(dev) > f0 * max_dev:
-                return None
-        scale = 2.0 / SUB_LEN**2 / len(full) / DBM0_RMS**2
-        low = 10 * math.log10(max(sum(abs(zr[i]) ** 2 for i in full) * scale, 1e-30))
-        high = 10 * math.log10(max(sum(abs(zc[i]) ** 2 for i in full) * scale, 1e-30))
-        return DtmfDigit(_CODE_TO_DIGIT[ch.code], start_sample, end_sample, round(low, 2), round(high, 2),
-                         round(high - low, 2), channel)
-
-    def _freq_offset_hz(self, z: list, starts: list, lo: int, hi: int) -> float | None:
-        """Frequency offset of a tone from the phase advance of its absolute-referenced DFT values.
-
-        The lag-1 (51-sample) phase advance is unambiguous to ±78 Hz; it unwraps
-        the lag-2 (102-sample) advance, which is twice as precise.
-        """
-        c1 = 0j
-        c2 = 0j
-        for i in range(lo, hi - 1):
-            if starts[i + 1] - starts[i] == SUB_LEN:
-                c1 += z[i + 1] * z[i].conjugate()
-            if i + 2 < hi and starts[i + 2] - starts[i] == 2 * SUB_LEN:
-                c2 += z[i + 2] * z[i].conjugate()
-        if c1 == 0:
-            return None
+        g_l = at(i_last)[0]
+        end = starts[g_l] + SUB_LEN * r[g_l]
+        joined, _ = contiguous(i_last)
+        g_n = at(i_last + 1)[0]
+        end = np.where((r[g_l] > 0.85) & joined, end + SUB_LEN * r[g_n], end)
+        start_sample = np.rint(start).astype(np.int64)
+        end_sample = np.rint(end).astype(np.int64)
+        ok &= (end_sample - start_sample) * 1000 / self.sample_rate_hz >= self.min_duration_ms
+        ok &= ~(tone < self.min_digit_energy_share * total)
+        full = (pos >= np.maximum(i_first - 1, 0)[seg]) & (pos <= i_last[seg]) & (r >= 0.8)
+        n_full = np.bincount(seg[full], minlength=n_dig)
+        ok &= n_full > 0
+        # Frequency: phase advance over 51 and 102 samples, summed in order.
+        lo = np.maximum(i_first - 1, 0)[seg]
+        hi = i_last[seg]
+        lag1 = (pos[:-1] >= lo[:-1]) & (pos[:-1] <= hi[:-1] - 1) & (starts[1:] - starts[:-1] == SUB_LEN)
+        lag2 = (pos[:-2] >= lo[:-2]) & (pos[:-2] <= hi[:-2] - 2) & (starts[2:] - starts[:-2] == 2 * SUB_LEN)
         fs = self.sample_rate_hz
-        coarse = cmath.phase(c1) * fs / (2 * math.pi * SUB_LEN)
-        if c2 == 0:
-            return coarse
-        predicted = 2 * math.pi * coarse * 2 * SUB_LEN / fs
-        measured = cmath.phase(c2)
-        measured += 2 * math.pi * round((predicted - measured) / (2 * math.pi))
-        return measured * fs / (2 * math.pi * 2 * SUB_LEN)
+        max_dev = self.max_freq_dev_percent / 100
+        for z, f0 in ((zr, np.array(ROW_HZ)[codes // 4]), (zc, np.array(COL_HZ)[codes % 4])):
+            p1 = z[1:][lag1] * np.conj(z[:-1][lag1])
+            p2 = z[2:][lag2] * np.conj(z[:-2][lag2])
+            c1r = np.bincount(seg[:-1][lag1], weights=p1.real, minlength=n_dig)
+            c1i = np.bincount(seg[:-1][lag1], weights=p1.imag, minlength=n_dig)
+            c2r = np.bincount(seg[:-2][lag2], weights=p2.real, minlength=n_dig)
+            c2i = np.bincount(seg[:-2][lag2], weights=p2.imag, minlength=n_dig)
+            coarse = np.arctan2(c1i, c1r) * fs / (2 * math.pi * SUB_LEN)
+            predicted = 2 * math.pi * coarse * 2 * SUB_LEN / fs
+            measured = np.arctan2(c2i, c2r)
+            measured = measured + 2 * math.pi * np.rint((predicted - measured) / (2 * math.pi))
+            dev = np.where((c2r == 0) & (c2i == 0), coarse, measured * fs / (2 * math.pi * 2 * SUB_LEN))
+            ok &= ((c1r != 0) | (c1i != 0)) & ~(np.abs(dev) > f0 * max_dev)
+        keep = np.flatnonzero(ok)
+        if not keep.size:
+            return []
+        full_seg = seg[full]
+        low_sum = np.bincount(full_seg, weights=np.abs(zr[full]) ** 2, minlength=n_dig)[keep]
+        high_sum = np.bincount(full_seg, weights=np.abs(zc[full]) ** 2, minlength=n_dig)[keep]
+        scale = 2.0 / SUB_LEN**2 / n_full[keep] / DBM0_RMS**2
+        found = []
+        for c, code, s0, e0, sl, sh, sc in zip(chans[keep].tolist(), codes[keep].tolist(),
+                                                start_sample[keep].tolist(), end_sample[keep].tolist(),
+                                                low_sum.tolist(), high_sum.tolist(), scale.tolist(), strict=True):
+            low = 10 * math.log10(max(sl * sc, 1e-30))
+            high = 10 * math.log10(max(sh * sc, 1e-30))
+            found.append(DtmfDigit(_CODE_TO_DIGIT[code], s0, e0, round(low, 2), round(high, 2),
+                                   round(high - low, 2), c))
+        return found
 
     def __repr__(self) -> str:
-        active = sum(ch.active for ch in self._chans)
+        active = int((self._act_code >= 0).sum())
         return f"DtmfDetector(channels={self.channels}, samples_seen={self.samples_seen}, digits_in_progress={active})"
+
+
+def _concat(chunk_lists) -> np.ndarray:
+    """One array from an iterable of lists of arrays."""
+    return np.concatenate([a for chunks in chunk_lists for a in chunks])
