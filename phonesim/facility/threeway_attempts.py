@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from phonesim.dsp.dtmf import DtmfGenerator
 from phonesim.dsp.levels import dbm0_to_peak, dbm0_to_rms
 from phonesim.dsp.tones import render_tone
 
@@ -47,31 +48,8 @@ from phonesim.dsp.tones import render_tone
 ATTEMPT_KINDS = ("flash", "short-flash", "stutter", "dtmf", "ringback", "hidden-noise",
                  "soft-tones", "full")
 
-_DTMF_LOW_HZ = {"1": 697, "2": 697, "3": 697, "A": 697, "4": 770, "5": 770, "6": 770, "B": 770,
-                "7": 852, "8": 852, "9": 852, "C": 852, "*": 941, "0": 941, "#": 941, "D": 941}
-_DTMF_HIGH_HZ = {"1": 1209, "4": 1209, "7": 1209, "*": 1209, "2": 1336, "5": 1336, "8": 1336,
-                 "0": 1336, "3": 1477, "6": 1477, "9": 1477, "#": 1477, "A": 1633, "B": 1633,
-                 "C": 1633, "D": 1633}
-
-
 def _samples(duration_s: float, sample_rate_hz: int) -> int:
     return max(0, int(round(duration_s * sample_rate_hz)))
-
-
-def _two_tone(freqs_hz, duration_s: float, level_dbm0: float, sample_rate_hz: int,
-              rng: np.random.Generator) -> np.ndarray:
-    """A sum of sines, each at ``level_dbm0``, with random phases and 2 ms ramps."""
-    n = _samples(duration_s, sample_rate_hz)
-    t = np.arange(n) / sample_rate_hz
-    out = np.zeros(n)
-    for f in freqs_hz:
-        out += dbm0_to_peak(level_dbm0) * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
-    ramp = min(n // 2, int(0.002 * sample_rate_hz))
-    if ramp:
-        window = np.linspace(0.0, 1.0, ramp)
-        out[:ramp] *= window
-        out[-ramp:] *= window[::-1]
-    return out
 
 
 def _silence(duration_s: float, sample_rate_hz: int) -> np.ndarray:
@@ -120,14 +98,10 @@ def stutter_then_dial(*, level_dbm0: float, dial_s: float, sample_rate_hz: int =
 def dtmf_digits(number: str, *, rng: np.random.Generator, level_dbm0: float,
                 sample_rate_hz: int = 8000) -> np.ndarray:
     """``number`` keyed by hand: 70-160 ms tones, 80-400 ms gaps, a few dB of twist."""
-    parts = []
-    for digit in number:
-        twist_db = rng.uniform(-1.0, 3.0)
-        on_s = rng.uniform(0.07, 0.16)
-        low = _two_tone((_DTMF_LOW_HZ[digit],), on_s, level_dbm0 - twist_db / 2, sample_rate_hz, rng)
-        high = _two_tone((_DTMF_HIGH_HZ[digit],), on_s, level_dbm0 + twist_db / 2, sample_rate_hz, rng)
-        parts.append(low + high)
-        parts.append(_silence(rng.uniform(0.08, 0.4), sample_rate_hz))
+    generator = DtmfGenerator(sample_rate_hz, level_dbm0=level_dbm0)
+    parts = [generator.digits(digit, on_ms=rng.uniform(70.0, 160.0), tail_ms=rng.uniform(80.0, 400.0),
+                              twist_db=rng.uniform(-1.0, 3.0)).astype(float)
+             for digit in number]
     return np.concatenate(parts)
 
 
