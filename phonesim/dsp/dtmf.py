@@ -98,7 +98,7 @@ SUB_LEN = 51
 WINDOW_LEN = 2 * SUB_LEN
 _BANK_HZ = ROW_HZ + COL_HZ
 _HARMONIC_HZ = tuple(2 * f for f in COL_HZ)
-_SLICE_SAMPLES = 51 * 1024  # samples (all channels together) analysed at a time
+_SLICE_SAMPLES = 51 * 8192  # samples (all channels together) analysed at a time: fewer numpy calls per digit
 _CARRY_SUBS = 8  # sub-blocks of history kept per channel (>= on_windows + 2)
 
 
@@ -298,6 +298,7 @@ class DtmfDetector:
         """Forget all audio and digits in progress; the sample counter restarts at 0."""
         c = self.channels
         self._rest = np.zeros((c, 0), dtype=np.float32)
+        self._scratch = np.zeros((c, 0), dtype=np.float32)  # float32 copy of the slice being analysed
         self._position = 0  # absolute index of the first sample of self._rest
         self._next_sub = 0  # absolute index of the next sub-block (= of the next window)
         self._z_hist = np.zeros((c, _CARRY_SUBS, len(_BANK_HZ)), dtype=np.complex64)
@@ -385,7 +386,8 @@ class DtmfDetector:
         if x.dtype.kind == "f":  # NaN, inf and overload are clipped like a 16-bit converter would
             x = np.clip(np.nan_to_num(x, nan=0.0, posinf=32767.0, neginf=-32768.0), -32768.0, 32767.0)
         found: list[DtmfDigit] = []
-        # Long inputs go through in slices that stay in the CPU cache.
+        # Long inputs go through in slices (about 50 s of audio for one channel): big enough
+        # that the per-slice numpy calls cost little, small enough to stay mostly in cache.
         step = max(SUB_LEN, (_SLICE_SAMPLES // self.channels) // SUB_LEN * SUB_LEN)
         for at in range(0, x.shape[1], step):
             found += self._feed_slice(x[:, at:at + step])
@@ -393,9 +395,16 @@ class DtmfDetector:
         return found
 
     def _feed_slice(self, x: np.ndarray) -> list[DtmfDigit]:
-        x = x.astype(np.float32)
-        if self._rest.shape[1]:
-            x = np.concatenate([self._rest, x], axis=1)
+        # The float32 copy goes into a reused buffer: allocating megabytes per slice
+        # lets the C allocator hand the memory back and fault it in again each time.
+        n_rest = self._rest.shape[1]
+        n = n_rest + x.shape[1]
+        if self._scratch.shape[1] < n:
+            self._scratch = np.empty((self.channels, n), dtype=np.float32)
+        buf = self._scratch[:, :n]
+        buf[:, :n_rest] = self._rest
+        buf[:, n_rest:] = x
+        x = buf
         k = x.shape[1] // SUB_LEN
         used = k * SUB_LEN
         start0 = self._position
@@ -456,9 +465,8 @@ class DtmfDetector:
         pick = np.arange(r.size)
         pr = rows[pick, r]
         pc = cols[pick, c]
-        # Second-strongest tone of each group: the largest after removing the best.
-        r2 = np.max(np.where(np.arange(4) == r[:, None], 0, rows), axis=-1)
-        c2 = np.max(np.where(np.arange(4) == c[:, None], 0, cols), axis=-1)
+        r2 = _second_largest(rows)
+        c2 = _second_largest(cols)
         code = r * 4 + c
         tone_sub = tone[ch_idx, win_idx]
         total_sub = total[ch_idx, win_idx]
@@ -754,19 +762,43 @@ class DtmfDetector:
         low_sum = np.bincount(full_seg, weights=np.abs(zr[full]) ** 2, minlength=n_dig)[keep]
         high_sum = np.bincount(full_seg, weights=np.abs(zc[full]) ** 2, minlength=n_dig)[keep]
         scale = 2.0 / SUB_LEN**2 / n_full[keep] / DBM0_RMS**2
-        found = []
-        for c, code, s0, e0, sl, sh, sc in zip(chans[keep].tolist(), codes[keep].tolist(),
-                                                start_sample[keep].tolist(), end_sample[keep].tolist(),
-                                                low_sum.tolist(), high_sum.tolist(), scale.tolist(), strict=True):
-            low = 10 * math.log10(max(sl * sc, 1e-30))
-            high = 10 * math.log10(max(sh * sc, 1e-30))
-            found.append(DtmfDigit(_CODE_TO_DIGIT[code], s0, e0, round(low, 2), round(high, 2),
-                                   round(high - low, 2), c))
-        return found
+        # Levels with math.log10 (numpy's vectorised log10 may differ in the last bit).
+        log10 = math.log10
+        low = np.array([10 * log10(max(v, 1e-30)) for v in (low_sum * scale).tolist()])
+        high = np.array([10 * log10(max(v, 1e-30)) for v in (high_sum * scale).tolist()])
+        return [DtmfDigit(_CODE_TO_DIGIT[code], s0, e0, lo_db, hi_db, tw_db, c)
+                for c, code, s0, e0, lo_db, hi_db, tw_db in zip(
+                    chans[keep].tolist(), codes[keep].tolist(), start_sample[keep].tolist(),
+                    end_sample[keep].tolist(), _round2(low), _round2(high), _round2(high - low), strict=True)]
 
     def __repr__(self) -> str:
         active = int((self._act_code >= 0).sum())
         return f"DtmfDetector(channels={self.channels}, samples_seen={self.samples_seen}, digits_in_progress={active})"
+
+
+def _second_largest(x: np.ndarray) -> np.ndarray:
+    """Second-largest of the 4 values in each row (the largest again if it occurs twice).
+
+    Pairwise maxima and minima: exact, and much faster than a masked reduction
+    over a 4-long axis.
+    """
+    hi_ab, lo_ab = np.maximum(x[:, 0], x[:, 1]), np.minimum(x[:, 0], x[:, 1])
+    hi_cd, lo_cd = np.maximum(x[:, 2], x[:, 3]), np.minimum(x[:, 2], x[:, 3])
+    return np.maximum(np.minimum(hi_ab, hi_cd), np.maximum(lo_ab, lo_cd))
+
+
+def _round2(x: np.ndarray) -> list[float]:
+    """``[round(v, 2) for v in x]``, vectorised.
+
+    ``rint(100 x) / 100`` is the same float as Python's correctly rounded
+    ``round(v, 2)`` unless ``100 x`` lies next to a half-way point, where the
+    multiplication's rounding could tip it; those few go through ``round``.
+    """
+    scaled = x * 100
+    out = (np.rint(scaled) / 100).tolist()
+    for i in np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6).tolist():
+        out[i] = round(float(x[i]), 2)
+    return out
 
 
 def _concat(chunk_lists) -> np.ndarray:
