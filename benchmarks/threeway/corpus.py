@@ -193,12 +193,24 @@ def music_on_hold(n: int, level_dbm0: float, rng: np.random.Generator) -> np.nda
     return out * (dbm0_to_rms(level_dbm0) / rms)
 
 
+_FADE = 0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, int(0.03 * SR)))
+
+
 def _excerpt(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` samples of ``x`` from a random place (looped if ``x`` is shorter)."""
+    """``n`` samples of ``x`` from a random place (looped if ``x`` is shorter).
+
+    Faded in and out over 30 ms: a talker is never cut mid-syllable within a few
+    milliseconds in a real call (that would be a splice, which looks like a hook flash).
+    """
     if len(x) < n:
         x = np.tile(x, n // len(x) + 1)
     start = int(rng.integers(0, len(x) - n + 1))
-    return x[start:start + n]
+    y = x[start:start + n].copy()
+    k = min(len(_FADE), n // 2)
+    if k:
+        y[:k] *= _FADE[:k]
+        y[n - k:] *= _FADE[:k][::-1]
+    return y
 
 
 # --- a far end ------------------------------------------------------------------------
