@@ -98,7 +98,9 @@ SUB_LEN = 51
 WINDOW_LEN = 2 * SUB_LEN
 _BANK_HZ = ROW_HZ + COL_HZ
 _HARMONIC_HZ = tuple(2 * f for f in COL_HZ)
-_SLICE_SAMPLES = 51 * 8192  # samples (all channels together) analysed at a time: fewer numpy calls per digit
+_SLICE_SAMPLES = 51 * 1024  # samples (all channels together) analysed at a time
+_SLICES_PER_SPAN = 4  # slices analysed together (matrix products still one per slice)
+_SLICES_PER_RUN = 8  # slices the digit state machine takes at a time
 _CARRY_SUBS = 8  # sub-blocks of history kept per channel (>= on_windows + 2)
 
 
@@ -386,17 +388,47 @@ class DtmfDetector:
         if x.dtype.kind == "f":  # NaN, inf and overload are clipped like a 16-bit converter would
             x = np.clip(np.nan_to_num(x, nan=0.0, posinf=32767.0, neginf=-32768.0), -32768.0, 32767.0)
         found: list[DtmfDigit] = []
-        # Long inputs go through in slices (about 50 s of audio for one channel): big enough
-        # that the per-slice numpy calls cost little, small enough to stay mostly in cache.
+        # Long inputs are cut into slices of `step` samples per channel, each DFT'd by
+        # its own matrix product (BLAS may round differently for other heights, and
+        # results must not depend on the chunking); the element-wise tests run over
+        # _SLICES_PER_SPAN slices and the digit state machine over _SLICES_PER_RUN at
+        # a time, so their fixed cost of some hundred numpy calls is spread out, while
+        # the temporaries stay small enough for the CPU cache.
         step = max(SUB_LEN, (_SLICE_SAMPLES // self.channels) // SUB_LEN * SUB_LEN)
-        for at in range(0, x.shape[1], step):
-            found += self._feed_slice(x[:, at:at + step])
+        for at in range(0, x.shape[1], step * _SLICES_PER_RUN):
+            found += self._feed_run(x[:, at:at + step * _SLICES_PER_RUN], step)
         found.sort(key=lambda d: (d.end_sample, d.channel))
         return found
 
-    def _feed_slice(self, x: np.ndarray) -> list[DtmfDigit]:
-        # The float32 copy goes into a reused buffer: allocating megabytes per slice
-        # lets the C allocator hand the memory back and fault it in again each time.
+    def _feed_run(self, x: np.ndarray, step: int) -> list[DtmfDigit]:
+        z_hist, start_hist, first_sub = self._z_hist, self._start_hist, self._next_sub
+        span = step * _SLICES_PER_SPAN
+        parts = [self._analyse(x[:, at:at + span], step // SUB_LEN) for at in range(0, x.shape[1], span)]
+        parts = [part for part in parts if part is not None]
+        if not parts:
+            return []
+        strict = np.concatenate([part[0] for part in parts], axis=1)
+        if not (self._act_code >= 0).any() and not (strict >= 0).any():
+            self._cand_code[:] = -1  # every window is a miss: no candidate survives
+            self._cand_n[:] = 0
+            return []
+        loose = np.concatenate([part[1] for part in parts], axis=1)
+        # Integer energies (1/16 of a 16-bit unit squared) make every sum exact.
+        tone_q = np.rint(np.concatenate([part[2] for part in parts], axis=1) * 16).astype(np.int64)
+        total_q = np.rint(np.concatenate([part[3] for part in parts], axis=1) * 16).astype(np.int64)
+        z_all = np.concatenate([z_hist] + [part[4] for part in parts], axis=1)  # (C, H + k, 8)
+        start_all = np.concatenate([start_hist] + [part[5] for part in parts])
+        return self._run_digits(strict, loose, tone_q, total_q, z_all, start_all, first_sub)
+
+    def _analyse(self, x: np.ndarray, rows: int):
+        """DFT and per-window tests of a span of slices; None if it completes no sub-block.
+
+        Returns the strict and loose codes, tone and total power per window, and
+        the sub-blocks' DFT values and starts.  The matrix products run per slice
+        of ``rows`` sub-blocks (see ``_matmul_rows``); everything else is
+        element-wise and runs over the whole span at once.
+        """
+        # The float32 copy goes into a reused buffer (fewer allocations per slice).
         n_rest = self._rest.shape[1]
         n = n_rest + x.shape[1]
         if self._scratch.shape[1] < n:
@@ -411,10 +443,11 @@ class DtmfDetector:
         self._rest = x[:, used:].copy()
         self._position += used
         if k == 0:
-            return []
+            return None
         blocks = x[:, :used].reshape(self.channels, k, SUB_LEN)
         starts = start0 + SUB_LEN * np.arange(k, dtype=np.int64)
-        z = self._bank.dft(blocks, starts)  # (C, k, 8) complex64
+        z = np.concatenate([self._bank.dft(blocks[:, at:at + rows], starts[at:at + rows])
+                            for at in range(0, k, rows)], axis=1)  # (C, k, 8) complex64
         energy = np.einsum("ckn,ckn->ck", blocks, blocks)
         z_all = np.concatenate([self._z_hist, z], axis=1)  # (C, H + k, 8)
         e_all = np.concatenate([self._e_hist, energy], axis=1)  # (C, 1 + k)
@@ -423,25 +456,17 @@ class DtmfDetector:
         adjacent = (start_all[_CARRY_SUBS:] - start_all[_CARRY_SUBS - 1:-1]) == SUB_LEN
         zw = z_all[:, _CARRY_SUBS - 1:-1] + z_all[:, _CARRY_SUBS:]
         total = (e_all[:, :-1] + e_all[:, 1:]) * (1.0 / WINDOW_LEN)
-        strict, loose, tone_power = self._classify(zw, total, blocks)
+        strict, loose, tone_power = self._classify(zw, total, blocks, rows)
         strict[:, ~adjacent] = -1
         loose[:, ~adjacent] = -1
         self._z_hist = z_all[:, -_CARRY_SUBS:].copy()
         self._e_hist = e_all[:, -1:].copy()
         self._start_hist = start_all[-_CARRY_SUBS:].copy()
         self._last_block = blocks[:, -1].copy()
-        first_sub = self._next_sub
         self._next_sub += k
-        if not (self._act_code >= 0).any() and not (strict >= 0).any():
-            self._cand_code[:] = -1  # every window is a miss: no candidate survives
-            self._cand_n[:] = 0
-            return []
-        # Integer energies (1/16 of a 16-bit unit squared) make every sum exact.
-        tone_q = np.rint(tone_power * 16).astype(np.int64)
-        total_q = np.rint(total * 16).astype(np.int64)
-        return self._run_digits(strict, loose, tone_q, total_q, z_all, start_all, first_sub)
+        return strict, loose, tone_power, total, z, starts
 
-    def _classify(self, zw: np.ndarray, total: np.ndarray, blocks: np.ndarray):
+    def _classify(self, zw: np.ndarray, total: np.ndarray, blocks: np.ndarray, slice_subs: int):
         """Per-window strict and loose digit codes (-1 for none) and the two tones' power, shape (C, W).
 
         The energy-share test is done first on all windows; the other tests run
@@ -493,11 +518,22 @@ class DtmfDetector:
             if at_start.any():
                 first[at_start] = self._last_block[hc[at_start]]
             window = np.concatenate([first, blocks[hc, hw]], axis=1)
-            harm = self._harmonic_bank.power(window)[np.arange(hit.size), c[hit]]
+            # One matrix product per slice, as for the DFT (see feed).
+            harm = self._harmonic_power(window, hw // slice_subs)[np.arange(hit.size), c[hit]]
             strict_ok[hit[harm * 10 ** (self.min_harmonic_rejection_db / 10) > pc[hit]]] = False
         strict[ch_idx, win_idx] = np.where(strict_ok, code, -1)
         loose[ch_idx, win_idx] = np.where(loose_ok, code, -1)
         return strict, loose, tone
+
+    def _harmonic_power(self, window: np.ndarray, group: np.ndarray) -> np.ndarray:
+        """Second-harmonic powers of ``window`` rows, one matrix product per ``group`` value."""
+        if group.min() == group.max():
+            return self._harmonic_bank.power(window)
+        out = np.empty((group.size, len(_HARMONIC_HZ)), dtype=np.float32)
+        for g in np.unique(group).tolist():
+            sel = np.flatnonzero(group == g)
+            out[sel] = self._harmonic_bank.power(window[sel])
+        return out
 
     # ---------------------------------------------------------- state machine
     def _run_digits(self, s: np.ndarray, loose: np.ndarray, tone_q: np.ndarray, total_q: np.ndarray,
