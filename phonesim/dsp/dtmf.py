@@ -77,8 +77,8 @@ to the low group (its harmonics fall next to high-group tones).
 
 from __future__ import annotations
 
-import bisect
 import math
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,7 +100,7 @@ _BANK_HZ = ROW_HZ + COL_HZ
 _HARMONIC_HZ = tuple(2 * f for f in COL_HZ)
 _SLICE_SAMPLES = 51 * 1024  # samples (all channels together) analysed at a time
 _SLICES_PER_SPAN = 4  # slices analysed together (matrix products still one per slice)
-_SLICES_PER_RUN = 8  # slices the digit state machine takes at a time
+_SLICES_PER_RUN = 16  # slices the digit state machine takes at a time
 _CARRY_SUBS = 8  # sub-blocks of history kept per channel (>= on_windows + 2)
 
 
@@ -397,7 +397,7 @@ class DtmfDetector:
         step = max(SUB_LEN, (_SLICE_SAMPLES // self.channels) // SUB_LEN * SUB_LEN)
         for at in range(0, x.shape[1], step * _SLICES_PER_RUN):
             found += self._feed_run(x[:, at:at + step * _SLICES_PER_RUN], step)
-        found.sort(key=lambda d: (d.end_sample, d.channel))
+        found.sort(key=operator.attrgetter("end_sample", "channel"))
         return found
 
     def _feed_run(self, x: np.ndarray, step: int) -> list[DtmfDigit]:
@@ -513,11 +513,17 @@ class DtmfDetector:
         hit = np.flatnonzero(strict_ok)
         if hit.size:
             hc, hw = ch_idx[hit], win_idx[hit]
-            first = blocks[hc, np.maximum(hw - 1, 0)]
             at_start = hw == 0
+            if blocks.shape[1] > 1:
+                # Sub-blocks w-1 and w lie back to back in memory: gather the 102-sample
+                # windows through a strided view instead of joining two gathers.
+                pairs = np.lib.stride_tricks.as_strided(
+                    blocks, (blocks.shape[0], blocks.shape[1] - 1, WINDOW_LEN), blocks.strides, writeable=False)
+                window = pairs[hc, np.maximum(hw - 1, 0)]
+            else:
+                window = np.empty((hit.size, WINDOW_LEN), dtype=blocks.dtype)
             if at_start.any():
-                first[at_start] = self._last_block[hc[at_start]]
-            window = np.concatenate([first, blocks[hc, hw]], axis=1)
+                window[at_start] = np.concatenate([self._last_block[hc[at_start]], blocks[hc[at_start], 0]], axis=1)
             # One matrix product per slice, as for the DFT (see feed).
             harm = self._harmonic_power(window, hw // slice_subs)[np.arange(hit.size), c[hit]]
             strict_ok[hit[harm * 10 ** (self.min_harmonic_rejection_db / 10) > pc[hit]]] = False
@@ -622,20 +628,20 @@ class DtmfDetector:
         st_c, st_w = np.nonzero(strict_hit & (run_len >= on))
         st_rank = rank_at[st_c * k + st_w]
         st_last = pos[last_of[st_rank]]
+        # The digit that would follow each one: the first start window >= its end
+        # (keys order the start windows by channel, then window).
+        span = k + off + 1
+        keys = st_c * span + st_w
+        follow = np.searchsorted(keys, st_c * span + st_last + off).tolist()
         # Hop from digit to digit: the only per-digit Python work.
         picked = []
         if st_c.size:
-            st_w_l = st_w.tolist()
-            st_last_l = st_last.tolist()
             chans, lo_idx, counts = np.unique(st_c, return_index=True, return_counts=True)
-            for p, p_end, e in zip(lo_idx.tolist(), (lo_idx + counts).tolist(), walk_from[chans].tolist(),
-                                   strict=True):
-                while e < k:
-                    p = bisect.bisect_left(st_w_l, e, p, p_end)
-                    if p == p_end:
-                        break
+            first = np.searchsorted(keys, chans * span + walk_from[chans])
+            for p, p_end in zip(first.tolist(), (lo_idx + counts).tolist(), strict=True):
+                while p < p_end:
                     picked.append(p)
-                    e = st_last_l[p] + off
+                    p = follow[p]
         picked = np.array(picked, dtype=np.int64)
         n_c, n_a = st_c[picked], st_w[picked]
         n_code = s[n_c, n_a]
@@ -714,8 +720,7 @@ class DtmfDetector:
         self._cand_n = np.where(cand, run_len[:, -1], 0)
         self._cand_tone = np.where(cand, tone_end, 0)
         self._cand_total = np.where(cand, total_end, 0)
-        found.sort(key=lambda d: (d.end_sample, d.channel))
-        return found
+        return found  # feed() sorts
 
     def _finish_digits(self, chans, codes, z_row, z_col, starts, seg_len, i_first, i_last, tone,
                        total) -> list[DtmfDigit]:
