@@ -77,6 +77,7 @@ to the low group (its harmonics fall next to high-group tones).
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 from dataclasses import dataclass
@@ -446,8 +447,7 @@ class DtmfDetector:
             return None
         blocks = x[:, :used].reshape(self.channels, k, SUB_LEN)
         starts = start0 + SUB_LEN * np.arange(k, dtype=np.int64)
-        z = np.concatenate([self._bank.dft(blocks[:, at:at + rows], starts[at:at + rows])
-                            for at in range(0, k, rows)], axis=1)  # (C, k, 8) complex64
+        z = self._bank.dft(blocks, starts, max_rows=rows)  # (C, k, 8) complex64
         energy = np.einsum("ckn,ckn->ck", blocks, blocks)
         z_all = np.concatenate([self._z_hist, z], axis=1)  # (C, H + k, 8)
         e_all = np.concatenate([self._e_hist, energy], axis=1)  # (C, 1 + k)
@@ -485,13 +485,8 @@ class DtmfDetector:
             return strict, loose, tone
         sub = p[ch_idx, win_idx]  # (n, 8)
         rows, cols = sub[:, 0:4], sub[:, 4:8]
-        r = np.argmax(rows, axis=-1)
-        c = np.argmax(cols, axis=-1)
-        pick = np.arange(r.size)
-        pr = rows[pick, r]
-        pc = cols[pick, c]
-        r2 = _second_largest(rows)
-        c2 = _second_largest(cols)
+        r, pr, r2 = _top_two(rows)
+        c, pc, c2 = _top_two(cols)
         code = r * 4 + c
         tone_sub = tone[ch_idx, win_idx]
         total_sub = total[ch_idx, win_idx]
@@ -533,12 +528,13 @@ class DtmfDetector:
 
     def _harmonic_power(self, window: np.ndarray, group: np.ndarray) -> np.ndarray:
         """Second-harmonic powers of ``window`` rows, one matrix product per ``group`` value."""
-        if group.min() == group.max():
+        if group[0] == group[-1] and (group.size < 3 or group.min() == group.max()):
             return self._harmonic_bank.power(window)
         out = np.empty((group.size, len(_HARMONIC_HZ)), dtype=np.float32)
-        for g in np.unique(group).tolist():
-            sel = np.flatnonzero(group == g)
-            out[sel] = self._harmonic_bank.power(window[sel])
+        order = np.argsort(group, kind="stable")  # keeps each group's rows in order
+        bounds = [0, *(np.flatnonzero(np.diff(group[order])) + 1).tolist(), group.size]
+        for lo, hi in itertools.pairwise(bounds):
+            out[order[lo:hi]] = self._harmonic_bank.power(window[order[lo:hi]])
         return out
 
     # ---------------------------------------------------------- state machine
@@ -805,8 +801,9 @@ class DtmfDetector:
         scale = 2.0 / SUB_LEN**2 / n_full[keep] / DBM0_RMS**2
         # Levels with math.log10 (numpy's vectorised log10 may differ in the last bit).
         log10 = math.log10
-        low = np.array([10 * log10(max(v, 1e-30)) for v in (low_sum * scale).tolist()])
-        high = np.array([10 * log10(max(v, 1e-30)) for v in (high_sum * scale).tolist()])
+        low, high = np.array([(10 * log10(max(v, 1e-30)), 10 * log10(max(w, 1e-30)))
+                              for v, w in zip((low_sum * scale).tolist(), (high_sum * scale).tolist(),
+                                              strict=True)]).T
         return [DtmfDigit(_CODE_TO_DIGIT[code], s0, e0, lo_db, hi_db, tw_db, c)
                 for c, code, s0, e0, lo_db, hi_db, tw_db in zip(
                     chans[keep].tolist(), codes[keep].tolist(), start_sample[keep].tolist(),
@@ -817,15 +814,18 @@ class DtmfDetector:
         return f"DtmfDetector(channels={self.channels}, samples_seen={self.samples_seen}, digits_in_progress={active})"
 
 
-def _second_largest(x: np.ndarray) -> np.ndarray:
-    """Second-largest of the 4 values in each row (the largest again if it occurs twice).
+def _top_two(x: np.ndarray):
+    """Index of the largest of the 4 values in each row (the first if tied), the largest, and
+    the second-largest (the largest again if it occurs twice).
 
-    Pairwise maxima and minima: exact, and much faster than a masked reduction
-    over a 4-long axis.
+    Pairwise comparisons: exact, and much faster than argmax and masked
+    reductions over a 4-long axis.
     """
-    hi_ab, lo_ab = np.maximum(x[:, 0], x[:, 1]), np.minimum(x[:, 0], x[:, 1])
-    hi_cd, lo_cd = np.maximum(x[:, 2], x[:, 3]), np.minimum(x[:, 2], x[:, 3])
-    return np.maximum(np.minimum(hi_ab, hi_cd), np.maximum(lo_ab, lo_cd))
+    a, b, c, d = x[:, 0], x[:, 1], x[:, 2], x[:, 3]
+    hi_ab, lo_ab = np.maximum(a, b), np.minimum(a, b)
+    hi_cd, lo_cd = np.maximum(c, d), np.minimum(c, d)
+    index = np.where(hi_cd > hi_ab, np.where(d > c, 3, 2), np.where(b > a, 1, 0))
+    return index, np.maximum(hi_ab, hi_cd), np.maximum(np.minimum(hi_ab, hi_cd), np.maximum(lo_ab, lo_cd))
 
 
 def _round2(x: np.ndarray) -> list[float]:

@@ -69,7 +69,7 @@ class ToneBank:
     def n_freqs(self) -> int:
         return int(self.freqs_hz.size)
 
-    def dft(self, blocks, start_samples=None) -> np.ndarray:
+    def dft(self, blocks, start_samples=None, *, max_rows: int | None = None) -> np.ndarray:
         """Complex DFT values, shape ``blocks.shape[:-1] + (n_freqs,)``.
 
         Parameters
@@ -81,11 +81,22 @@ class ToneBank:
             ``blocks.shape[:-1]``.  When given, the phase is referenced to
             absolute time (see the module docstring); otherwise to each block's
             own start.
+        max_rows : int, optional
+            Do the matrix product for at most this many blocks (along axis -2)
+            at a time.  BLAS may round a block differently depending on the
+            height of the product it is part of, so a caller that promises
+            identical results for any chunking of its input fixes the pieces.
         """
         blocks = np.asarray(blocks)
         if blocks.shape[-1] != self.block_len:
             raise ValueError(f"blocks must have {self.block_len} samples in the last axis, got shape {blocks.shape}")
-        y = blocks.astype(self.dtype, copy=False) @ self._basis
+        blocks = blocks.astype(self.dtype, copy=False)
+        if max_rows is None or blocks.ndim < 2 or blocks.shape[-2] <= max_rows:
+            y = blocks @ self._basis
+        else:
+            y = np.empty(blocks.shape[:-1] + self._basis.shape[1:], dtype=self.dtype)
+            for at in range(0, blocks.shape[-2], max_rows):
+                np.matmul(blocks[..., at:at + max_rows, :], self._basis, out=y[..., at:at + max_rows, :])
         f = self.n_freqs
         x = np.empty(y.shape[:-1] + (f,), dtype=np.complex64 if self.dtype == np.float32 else np.complex128)
         x.real = y[..., :f]
