@@ -94,6 +94,7 @@ _LAYOUT = ("123A", "456B", "789C", "*0#D")
 #: digit -> (low Hz, high Hz)
 DIGIT_FREQS_HZ = {_LAYOUT[r][c]: (ROW_HZ[r], COL_HZ[c]) for r in range(4) for c in range(4)}
 _CODE_TO_DIGIT = [_LAYOUT[r][c] for r in range(4) for c in range(4)]  # code = row * 4 + col
+_DIGIT_OF_CODE = np.array(_CODE_TO_DIGIT)
 
 SUB_LEN = 51
 WINDOW_LEN = 2 * SUB_LEN
@@ -800,14 +801,11 @@ class DtmfDetector:
         high_sum = np.bincount(full_seg, weights=np.abs(zc[full]) ** 2, minlength=n_dig)[keep]
         scale = 2.0 / SUB_LEN**2 / n_full[keep] / DBM0_RMS**2
         # Levels with math.log10 (numpy's vectorised log10 may differ in the last bit).
-        log10 = math.log10
-        low, high = np.array([(10 * log10(max(v, 1e-30)), 10 * log10(max(w, 1e-30)))
-                              for v, w in zip((low_sum * scale).tolist(), (high_sum * scale).tolist(),
-                                              strict=True)]).T
-        return [DtmfDigit(_CODE_TO_DIGIT[code], s0, e0, lo_db, hi_db, tw_db, c)
-                for c, code, s0, e0, lo_db, hi_db, tw_db in zip(
-                    chans[keep].tolist(), codes[keep].tolist(), start_sample[keep].tolist(),
-                    end_sample[keep].tolist(), _round2(low), _round2(high), _round2(high - low), strict=True)]
+        low = 10 * np.fromiter(map(math.log10, np.maximum(low_sum * scale, 1e-30).tolist()), float, keep.size)
+        high = 10 * np.fromiter(map(math.log10, np.maximum(high_sum * scale, 1e-30).tolist()), float, keep.size)
+        return list(map(DtmfDigit, _DIGIT_OF_CODE[codes[keep]].tolist(), start_sample[keep].tolist(),
+                        end_sample[keep].tolist(), _round2(low), _round2(high), _round2(high - low),
+                        chans[keep].tolist()))
 
     def __repr__(self) -> str:
         active = int((self._act_code >= 0).sum())
