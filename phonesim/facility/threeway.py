@@ -34,7 +34,8 @@ events.  Its detectors:
 Evidence from different detectors within ``combine_window_s`` is combined
 (noisy-OR: ``1 - prod(1 - c)``), so a flash followed by dial tone reaches 0.99;
 weak cues alone (a noise drop and one stray key) are not combined, except a
-faint flash and a noise drop, which together tell the story of a hold.
+faint flash and a noise drop within a few seconds, which together tell the story
+of a hold.
 
 :class:`ThreeWayPolicy` turns an event into the facility profile's action.
 """
@@ -198,14 +199,19 @@ class _FlashDetector:
         # How sure: each edge a loud click or the room noise cut (or back) within 4 ms
         # is a hook switch; a faint blip on either side of a gap in a quiet room, or
         # speech fading in, may be anything (a radio key-up, a hesitation).
-        # A cut keeps the room's level up to the last 4 ms before the gap; a resume is
-        # back at the room's level within 4 ms (speech fades in and out over tens of ms).
+        # A cut keeps the room's level up to the last 4 ms before the gap and is at the
+        # gap's level 4 ms later; a resume is as quick (speech fades over tens of ms).
         last = float(np.max(self._lv(start - self.edge_blocks, start)))
         first = float(np.max(self._lv(end, end + self.edge_blocks)))
-        cut = pre_ok and pre_dbm0 - gap_dbm0 >= self.edge_db and last >= pre_dbm0 - 6.0
-        resumed = post_ok and post_dbm0 - gap_dbm0 >= self.edge_db and first >= post_dbm0 - 6.0
-        fall_click = fall_peak >= self.click_min_dbm0
-        rise_click = rise_peak >= self.click_min_dbm0
+        gap_head = float(np.max(self._lv(start, start + self.edge_blocks)))
+        gap_tail = float(np.max(self._lv(end - self.edge_blocks, end)))
+        cut = (pre_ok and pre_dbm0 - gap_dbm0 >= self.edge_db and last >= pre_dbm0 - 6.0
+               and gap_head <= gap_dbm0 + 10.0)
+        resumed = (post_ok and post_dbm0 - gap_dbm0 >= self.edge_db and first >= post_dbm0 - 6.0
+                   and gap_tail <= gap_dbm0 + 10.0)
+        # A click is a pulse that stands out of what is next to it, not the onset of a sound.
+        fall_click = fall_peak >= max(self.click_min_dbm0, pre_dbm0 + 6.0)
+        rise_click = rise_peak >= max(self.click_min_dbm0, post_dbm0 + 6.0)
         strong = (cut or fall_click) and (resumed or rise_click)
         return {"confidence": self.confidence if strong else self.weak_confidence,
                 "edges": "+".join(name for name, on in (("cut", cut), ("click", fall_click),
@@ -289,8 +295,9 @@ class ThreeWayDetector:
         A click this loud (2 ms block level) on both sides of the gap makes a strong flash.
     flash_confidence, weak_flash_confidence : float
         Confidence of a hook flash on its own: strong when each edge is a click
-        reaching ``click_min_dbm0`` or the room noise cut (or coming back) within
-        4 ms; weak (a faint blip on either side of a gap) otherwise.
+        (reaching ``click_min_dbm0`` and 6 dB above the audio on its side) or the
+        room noise cut (or coming back) within 4 ms; weak otherwise (a faint blip,
+        or a sound fading out or starting).
     noise_baseline_s, noise_sustain_s, noise_drop_db, noise_min_baseline_dbm0 : float
         Noise drop: the loudest frame of the last ``noise_sustain_s`` is at least
         ``noise_drop_db`` below the 10th-percentile level of the ``noise_baseline_s``
@@ -304,7 +311,9 @@ class ThreeWayDetector:
     combine_window_s : float
         Detections of different kinds this close together reinforce each other...
     strong_confidence : float
-        ...provided at least one of them reaches this confidence on its own.
+        ...provided at least one of them reaches this confidence on its own, or they
+        are a weak flash and a noise drop within ``hold_window_s`` (the room went
+        silent right after the flash: a hold).
     progress : bool
         Run the call-progress-tone detector (needs :mod:`phonesim.dsp.progress`).
     dtmf : bool
@@ -327,7 +336,8 @@ class ThreeWayDetector:
                  noise_drop_db: float = 12.0, noise_min_baseline_dbm0: float = -62.0,
                  noise_confidence: float = 0.6, dtmf_window_s: float = 10.0,
                  dtmf_confidence: tuple[float, float, float] = (0.6, 0.7, 0.9),
-                 combine_window_s: float = 30.0, strong_confidence: float = 0.8, progress: bool = True, dtmf: bool = True) -> None:
+                 combine_window_s: float = 30.0, strong_confidence: float = 0.8,
+                 hold_window_s: float = 5.0, progress: bool = True, dtmf: bool = True) -> None:
         if sample_rate_hz != 8000:
             raise ValueError(f"ThreeWayDetector works on the 8000 Hz line, got sample_rate_hz={sample_rate_hz!r}")
         if not gap_min_ms < gap_max_ms:
@@ -346,6 +356,7 @@ class ThreeWayDetector:
         self.dtmf_confidence = tuple(dtmf_confidence)
         self.combine_window_frames = int(round(combine_window_s * FRAMES_PER_SECOND))
         self.strong_confidence = float(strong_confidence)
+        self.hold_window_frames = int(round(hold_window_s * FRAMES_PER_SECOND))
         self._progress = self._make_progress() if progress else None
         self._dtmf = self._make_dtmf() if dtmf else None
         self.reset()
@@ -468,16 +479,19 @@ class ThreeWayDetector:
         while self._recent and self._recent[0][0] < frame_index - self.combine_window_frames:
             self._recent.popleft()
         best: dict[str, float] = {}
-        for _, other_kind, other_conf in self._recent:
+        hold_story = False  # a faint flash and, within a few seconds, the room gone silent
+        for other_frame, other_kind, other_conf in self._recent:
             if other_kind != kind:
                 best[other_kind] = max(best.get(other_kind, 0.0), other_conf)
+                if ({kind, other_kind} == {"hook-flash", "noise-drop"}
+                        and frame_index - other_frame <= self.hold_window_frames):
+                    hold_story = True
         self._recent.append((frame_index, kind, confidence))
         evidence = dict(evidence, own_confidence=confidence)
         # Two weak cues (a mute and one stray key) do not make a strong one: evidence
         # is combined only when one of the detections is strong on its own, or for a
         # faint flash followed (or preceded) by the far room going silent.
-        if best and (max(confidence, *best.values()) >= self.strong_confidence
-                     or {kind, *best} == {"hook-flash", "noise-drop"}):
+        if best and (max(confidence, *best.values()) >= self.strong_confidence or hold_story):
             miss = 1.0 - confidence
             for other_conf in best.values():
                 miss *= 1.0 - other_conf
