@@ -621,8 +621,16 @@ class DtmfDetector:
         walk_from = np.zeros(n_chan, dtype=np.int64)
         walk_from[act_c] = v_end
 
-        # Windows where a digit may start, and where each would have its last hit.
-        st_c, st_w = np.nonzero(strict_hit & (run_len >= on))
+        # Windows where a digit may start: the on_windows-th strict hit of a run, or a
+        # later one of the run if a digit may end there (a last hit + off); and where
+        # each digit would have its last hit.
+        may_start = strict_hit & (run_len >= on)
+        starts_here = strict_hit & (run_len == on)
+        end_c, end_w = group[last] // 16, pos[last] + off
+        inside = (end_w >= 0) & (end_w < k)
+        end_c, end_w = end_c[inside], end_w[inside]
+        starts_here[end_c, end_w] |= may_start[end_c, end_w]
+        st_c, st_w = np.nonzero(starts_here)
         st_rank = rank_at[st_c * k + st_w]
         st_last = pos[last_of[st_rank]]
         # The digit that would follow each one: the first start window >= its end
