@@ -481,16 +481,17 @@ class DtmfDetector:
                 + np.maximum(np.maximum(p[..., 4], p[..., 5]), np.maximum(p[..., 6], p[..., 7])))
         strict = np.full(tone.shape, -1, dtype=np.int64)
         loose = np.full(tone.shape, -1, dtype=np.int64)
-        ch_idx, win_idx = np.nonzero(tone >= min(self.loose_energy_share, self.min_energy_share) * total)
-        if not ch_idx.size:
+        # Flat indices (all arrays here are fresh and C-contiguous): cheaper than pairs.
+        flat = np.flatnonzero(tone >= min(self.loose_energy_share, self.min_energy_share) * total)
+        if not flat.size:
             return strict, loose, tone
-        sub = p[ch_idx, win_idx]  # (n, 8)
+        sub = p.reshape(-1, p.shape[-1])[flat]  # (n, 8)
         rows, cols = sub[:, 0:4], sub[:, 4:8]
         r, pr, r2 = _top_two(rows)
         c, pc, c2 = _top_two(cols)
         code = r * 4 + c
-        tone_sub = tone[ch_idx, win_idx]
-        total_sub = total[ch_idx, win_idx]
+        tone_sub = tone.ravel()[flat]
+        total_sub = np.ascontiguousarray(total).ravel()[flat]
 
         def passes(level_db, twist_extra_db, rel_db, share):
             thr = self._min_power * 10 ** (-level_db / 10)
@@ -508,7 +509,7 @@ class DtmfDetector:
         # Second harmonic of the high tone, only where everything else passed.
         hit = np.flatnonzero(strict_ok)
         if hit.size:
-            hc, hw = ch_idx[hit], win_idx[hit]
+            hc, hw = np.divmod(flat[hit], tone.shape[1])
             at_start = hw == 0
             if blocks.shape[1] > 1:
                 # Sub-blocks w-1 and w lie back to back in memory: gather the 102-sample
@@ -523,8 +524,8 @@ class DtmfDetector:
             # One matrix product per slice, as for the DFT (see feed).
             harm = self._harmonic_power(window, hw // slice_subs)[np.arange(hit.size), c[hit]]
             strict_ok[hit[harm * 10 ** (self.min_harmonic_rejection_db / 10) > pc[hit]]] = False
-        strict[ch_idx, win_idx] = np.where(strict_ok, code, -1)
-        loose[ch_idx, win_idx] = np.where(loose_ok, code, -1)
+        strict.ravel()[flat] = np.where(strict_ok, code, -1)
+        loose.ravel()[flat] = np.where(loose_ok, code, -1)
         return strict, loose, tone
 
     def _harmonic_power(self, window: np.ndarray, group: np.ndarray) -> np.ndarray:
