@@ -11,8 +11,9 @@
    and the warning message injected into both directions once the call is accepted;
 4. the frame is exchanged with the far end, whose audio feeds the far-end DTMF
    detector (the called party's keys) and the three-way detector;
-5. the recorder gets the inmate's audio (left) and what the inmate hears,
-   warnings included (right) — never on a privileged call.
+5. the recorder gets the inmate's audio (left) and what the inmate hears (right): the
+   far end's audio plus the injected warnings and prompts, which is what investigators
+   need (issue 4) — never on a privileged call.
 
 Real-time rules (DESIGN.md 2.4): with ``realtime=True`` every database call
 (ledger, policy, CDR) runs on one worker thread, in order, and its result comes
@@ -124,7 +125,8 @@ class FacilityLine:
     clock
         The frame clock; the driver ticks it, the line only reads it.
     recordings_dir
-        Where call recordings go (``call-<id>.wav``, stereo: inmate left, far right).
+        Where call recordings go (``call-<id>.wav``, stereo: inmate left, what the inmate
+        hears right).
     terminal
         This phone's station name (CDRs, PIN failure counting).
     policy, cdr

@@ -1,9 +1,14 @@
 """Call recording: a stereo 8 kHz WAV per call, written off the line's thread.
 
 Left channel: what the inmate's handset sent (the uplink).  Right channel:
-what came from the far end, including what the facility injected (the warning
-message, prompts to the called party) — i.e. what a listener of the recording
-needs to hear both sides.
+what the inmate heard — the far end's audio plus what the facility injected
+into the conversation (the warning message, lowered by ``duck_db`` under it as
+on the line; the "one minute remaining" and three-way prompts).  Why that
+channel: an investigator needs the called party *and* proof of each warning
+the call carried, time-aligned with the inmate's side; the far end's own audio
+is still there sample for sample outside the warnings, so ``phonesim threeway``
+analyses it.  Which frames go in is the line's choice; this class only writes
+them.
 
 Why a thread and a bounded queue: the line must produce a frame every 20 ms
 and may never wait for a disk.  :meth:`CallRecorder.write` copies the two

@@ -273,3 +273,58 @@ def test_a_handset_lifted_before_start_gets_the_greeting(tmp_path, prompts):
         assert rig.phone.off_hook and rig.line.state.phase is Phase.PIN
     finally:
         rig.close()
+
+
+class TalkingFarEnd(KeyFarEnd):
+    """KeyFarEnd (accepts with '1'), then talks: seeded noise, every frame it sends kept in ``sent``."""
+
+    def __init__(self):
+        super().__init__()
+        self.rng = np.random.default_rng(7)
+        self.sent: list[np.ndarray] = []
+
+    def exchange(self, to_far):
+        out = super().exchange(to_far)
+        if self.pos is not None and self.pos >= self.tone.size:
+            out = self.rng.integers(-2000, 2000, FRAME_SAMPLES).astype(np.int16)
+        self.sent.append(out.copy())
+        return out
+
+
+@pytest.mark.timeout(60)
+def test_recording_right_channel_is_the_far_end_plus_the_injected_warning(tmp_path, prompts):
+    """Investigators hear the called party and every warning the call carried (issue 4).
+
+    The right channel is what the inmate heard: the far end's audio, sample for sample,
+    and while a warning plays, the warning over the far end lowered by ``duck_db``.
+    """
+    far = TalkingFarEnd()
+    rig = Rig(tmp_path, prompts, far, overrides={"profile.warning.first_after_s": 2,
+                                                 "profile.warning.interval_s": 600})
+    try:
+        rig.dial_prepaid()
+        assert rig.run_s(30, until=lambda: rig.line.state.phase is Phase.CONNECTED)
+        first_frame, n_before = rig.clock.frame, len(far.sent)      # the first recorded frame
+        rig.run_s(6)
+        rig.line.close()
+        call = rig.line.calls[-1]
+        assert len(call["warnings_at_s"]) == 1, "no warning was played"
+        import wave
+        with wave.open(call["recording"], "rb") as w:
+            stereo = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, 2)
+        right = stereo[:, 1].astype(float).reshape(-1, FRAME_SAMPLES)
+        # recorded frame i (from 1 on) carries what the far end sent in recorded frame i - 1
+        sent = np.array(far.sent[n_before:], dtype=float)
+        warning_frames = -(-len(prompts["warning"]) // FRAME_SAMPLES)
+        first = round(call["warnings_at_s"][0] * 50) - first_frame
+        clear = [i for i in range(1, len(right)) if not first <= i < first + warning_frames]
+        assert len(right) == 300 and len(clear) == 300 - 1 - warning_frames
+        assert all(np.array_equal(right[i], sent[i - 1]) for i in clear)
+        # the middle of the warning: the message over the far end ducked by 12 dB
+        duck = 10 ** (-float(rig.cfg.profile.warning.duck_db) / 20)
+        mid = range(first + 5, first + warning_frames - 5)
+        injected = np.concatenate([right[i] - sent[i - 1] * duck for i in mid])
+        message = prompts["warning"][5 * FRAME_SAMPLES:(warning_frames - 5) * FRAME_SAMPLES]
+        assert np.max(np.abs(injected[:message.size] - message)) <= 1.0
+    finally:
+        rig.close()
