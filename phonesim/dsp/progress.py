@@ -18,7 +18,8 @@ Kinds and when they are reported (once per episode, while the tone may go on):
 
 =============  ============================================================
 ``dial``       dial pair steady for ``dial_min_s`` (1 s)
-``stutter``    at least two dial-pair bursts of 60-160 ms, 60-160 ms apart
+``stutter``    three dial-pair bursts of 50-150 ms, 50-150 ms apart, or two such bursts
+               and then steady dial pair for ``stutter_steady_s`` (0.3 s)
 ``ringback``   ringback pair on for ``ringback_min_s`` (1.5 s)
 ``busy``       480+620 on 0.35-0.65 s, off 0.35-0.65 s, then on again
 ``reorder``    480+620 on 0.15-0.35 s, off 0.15-0.35 s, then on again
@@ -27,6 +28,10 @@ Kinds and when they are reported (once per episode, while the tone may go on):
 
 ``ProgressTone.start_sample`` is where the tone (its first burst) began,
 ``end_sample`` the last sample of the evidence used when it was reported.
+Why three bursts: two short 350 + 440 Hz bursts also occur in music (F4 and A4
+sounding together), about 17 times per hour of synthesised music on hold; the
+real stutter (confirmation) tone has three, then steady dial tone, so the third
+burst or the steady tone after the second is what tells them apart.
 Known weaknesses: European tones (425 Hz single-frequency) are not classified;
 a SIT with other segment frequencies (985.2/1428.5 Hz) is not recognised.
 """
@@ -46,6 +51,19 @@ _FREQS_HZ = (350.0, 440.0, 480.0, 620.0, 913.8, 1370.6, 1776.7)
 _NONE, _DIAL, _RING, _BUSY, _SIT1, _SIT2, _SIT3 = range(7)
 _PAIRS = {_DIAL: (0, 1), _RING: (1, 2), _BUSY: (2, 3), _SIT1: (4,), _SIT2: (5,), _SIT3: (6,)}
 KINDS = ("dial", "stutter", "ringback", "busy", "reorder", "sit")
+_BURST_BLOCKS = (2, 6)  # a stutter burst or gap: 50-150 ms (100 ms nominal)
+
+
+def _stutter_bursts(segments: list[tuple[int, int, int, float]], count: int) -> bool:
+    """Whether the last ``count`` closed segments alternate short dial-pair burst / short gap.
+
+    They must start with a burst (so ``count=5`` is burst, gap, burst, gap, burst).
+    """
+    if len(segments) < count:
+        return False
+    lo, hi = _BURST_BLOCKS
+    return all(cls == (_DIAL if i % 2 == 0 else _NONE) and lo <= end - start <= hi
+               for i, (cls, start, end, _) in enumerate(segments[-count:]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +91,15 @@ class ProgressDetector:
         Largest level difference between the two components of a pair.
     dial_min_s, ringback_min_s : float
         Steady durations before dial tone / ringback are reported.
+    stutter_steady_s : float
+        Steady dial pair after two stutter bursts that also makes a stutter (a
+        lost third burst); longer than any burst.
     """
 
     def __init__(self, sample_rate_hz: int = 8000, *, min_level_dbm0: float = -42.0,
                  min_share: float = 0.7, max_pair_twist_db: float = 10.0,
-                 dial_min_s: float = 1.0, ringback_min_s: float = 1.5) -> None:
+                 dial_min_s: float = 1.0, ringback_min_s: float = 1.5,
+                 stutter_steady_s: float = 0.3) -> None:
         if sample_rate_hz != 8000:
             raise ValueError(f"ProgressDetector works at 8000 Hz, got sample_rate_hz={sample_rate_hz!r}")
         self.sample_rate_hz = sample_rate_hz
@@ -86,6 +108,10 @@ class ProgressDetector:
         self.max_pair_twist_db = float(max_pair_twist_db)
         self.dial_min_blocks = round(dial_min_s * sample_rate_hz / BLOCK_LEN)
         self.ringback_min_blocks = round(ringback_min_s * sample_rate_hz / BLOCK_LEN)
+        self.stutter_steady_blocks = round(stutter_steady_s * sample_rate_hz / BLOCK_LEN)
+        if self.stutter_steady_blocks <= _BURST_BLOCKS[1]:
+            raise ValueError(f"stutter_steady_s must be longer than a burst "
+                             f"({_BURST_BLOCKS[1] * BLOCK_LEN / sample_rate_hz} s), got {stutter_steady_s!r}")
         self._bank = ToneBank(_FREQS_HZ, BLOCK_LEN, sample_rate_hz)
         self._min_power = float(dbm0_to_rms(min_level_dbm0)) ** 2
         self._pair_ratio = 10 ** (self.max_pair_twist_db / 10)
@@ -176,18 +202,22 @@ class ProgressDetector:
             # A different tone family starts a new episode for the others.
             family = {_DIAL: {"dial", "stutter"}, _RING: {"ringback"}, _BUSY: {"busy", "reorder"}}.get(self._cur, {"sit"})
             self._reported &= family
-        # Stutter: on/off/on of short dial-pair bursts, decided when a burst ends.
-        segs = self._segments
-        if len(segs) >= 3 and "stutter" not in self._reported:
-            (c1, s1, e1, p1), (c2, s2, e2, _), (c3, s3, e3, p3) = segs[-3:]
-            if c1 == _DIAL and c2 == _NONE and c3 == _DIAL and all(
-                    2 <= e - s <= 6 for s, e in ((s1, e1), (s2, e2), (s3, e3))):
-                self._report("stutter", s1, e3, (p1 + p3) / 2, found)
+        # Stutter: three short dial-pair bursts, decided when the third one ends.
+        if _stutter_bursts(self._segments, 5) and "stutter" not in self._reported:
+            bursts = self._segments[-5::2]
+            self._report("stutter", bursts[0][1], end_block,
+                         sum(seg[3] for seg in bursts) / len(bursts), found)
 
     def _check_running(self, b: int, found: list[ProgressTone]) -> None:
         cur, start = self._cur, self._cur_start
         length = b + 1 - start
         mean = self._cur_power / max(self._cur_count, 1)
+        if (cur == _DIAL and length == self.stutter_steady_blocks and "stutter" not in self._reported
+                and _stutter_bursts(self._segments, 4)):
+            # Two short bursts, then the steady dial tone of a stutter whose third burst was lost.
+            bursts = self._segments[-4::2]
+            self._report("stutter", bursts[0][1], b + 1,
+                         (sum(seg[3] for seg in bursts) + mean) / (len(bursts) + 1), found)
         if cur == _DIAL and length >= self.dial_min_blocks and "dial" not in self._reported:
             self._report("dial", start, b + 1, mean, found)
         elif cur == _RING and length >= self.ringback_min_blocks and "ringback" not in self._reported:

@@ -132,3 +132,45 @@ def test_classified_at_6_db_snr(name):
     noise *= np.sqrt(on_power / 10 ** 0.6 / mean_power(noise))
     found = classify(g711_round_trip(telephone_band(x + noise)))
     assert found and found[0].kind == name
+
+
+def dial_bursts(count: int, then: np.ndarray, level_dbm0: float = -13.0) -> np.ndarray:
+    """``count`` 100 ms dial-pair bursts 100 ms apart after 0.5 s of silence, then ``then``."""
+    burst = render_tone("dial", 0.1, level_dbm0=level_dbm0)
+    gap = np.zeros(800, dtype=np.int16)
+    parts = [np.zeros(4000, dtype=np.int16)] + [np.concatenate([burst, gap])] * count + [then]
+    return g711_round_trip(telephone_band(np.concatenate(parts)))
+
+
+@pytest.mark.parametrize("level_dbm0", [-13.0, -30.0])
+def test_two_isolated_dial_bursts_are_not_a_stutter(level_dbm0):
+    # Music sounding F4 + A4 twice in short notes makes exactly this; a stutter has three bursts.
+    for after in (np.zeros(16000, dtype=np.int16), render_tone("busy", 2.0, level_dbm0=level_dbm0)):
+        x = dial_bursts(2, after, level_dbm0)
+        for chunk in (160, x.size):
+            assert "stutter" not in [t.kind for t in classify(x, chunk)]
+
+
+@pytest.mark.parametrize("name", ["stutter", "confirmation"])
+def test_three_dial_bursts_are_a_stutter(name):
+    x = g711_round_trip(telephone_band(np.concatenate([np.zeros(4000, dtype=np.int16),
+                                                       render_tone(name, 3.0, level_dbm0=-20.0)])))
+    found = classify(x)
+    assert [t.kind for t in found][:1] == ["stutter"]
+    assert 3900 <= found[0].start_sample <= 4400
+    # Decided when the third burst ends (0.5 s after the first began), before any dial tone.
+    assert found[0].end_sample - found[0].start_sample <= 0.6 * 8000
+
+
+def test_two_bursts_then_steady_dial_tone_are_a_stutter():
+    # A stutter whose third burst was lost (noise, a slip at the far end) still counts.
+    x = dial_bursts(2, render_tone("dial", 2.0))
+    found = classify(x)
+    assert [t.kind for t in found] == ["stutter", "dial"]
+    assert 3900 <= found[0].start_sample <= 4400
+    assert found[0].end_sample < found[1].end_sample
+
+
+def test_stutter_steady_time_must_exceed_a_burst():
+    with pytest.raises(ValueError, match="stutter_steady_s must be longer than a burst .* got 0.1"):
+        ProgressDetector(stutter_steady_s=0.1)
