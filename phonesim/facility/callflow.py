@@ -79,6 +79,7 @@ from phonesim.facility.actions import (
     StopWarnings,
     Unbridge,
 )
+from phonesim.facility.threeway import ThreeWayPolicy
 
 CALL_TYPES = {"1": "debit", "2": "collect", "3": "prepaid"}
 #: A digit seen from both the audio and RFC 4733 within this window is one key.
@@ -199,7 +200,7 @@ class CallFlow:
         self.accept_timeout_frames = frames_from_s(p.limits.accept_timeout_s)
         self.minute_frames = frames_from_s(60)
         if threeway_policy is None:
-            threeway_policy = _default_threeway_policy(p)
+            threeway_policy = ThreeWayPolicy(p.threeway)
         self.threeway_policy = threeway_policy
 
     # --- the entry points ---------------------------------------------------------
@@ -680,27 +681,3 @@ class CallFlow:
                 actions += more
             return state, actions
         return state, []
-
-
-class _ProfileThreeWayPolicy:
-    """The profile's rule, used only when :mod:`phonesim.facility.threeway` is absent."""
-
-    def __init__(self, section) -> None:
-        self.action = str(section.action)
-        self.min_confidence = float(section.min_confidence)
-        self.detect_on_privileged = bool(section.detect_on_privileged)
-
-    def decide(self, event, *, privileged: bool):
-        if privileged and not self.detect_on_privileged:
-            return None
-        if float(event.confidence) < self.min_confidence:
-            return "log"
-        return self.action
-
-
-def _default_threeway_policy(profile):
-    try:
-        from phonesim.facility.threeway import ThreeWayPolicy
-    except ImportError:
-        return _ProfileThreeWayPolicy(profile.threeway)
-    return ThreeWayPolicy(profile.threeway)
