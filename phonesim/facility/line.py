@@ -50,6 +50,10 @@ from phonesim.events import (
 )
 from phonesim.facility import actions as A
 from phonesim.facility.callflow import CallFlow, CallState, Phase
+from phonesim.facility.cdr import UPDATABLE, CdrStore
+from phonesim.facility.policy import Policy
+from phonesim.facility.recorder import CallRecorder
+from phonesim.facility.threeway import ThreeWayDetector
 
 log = logging.getLogger(__name__)
 
@@ -157,14 +161,8 @@ class FacilityLine:
         self.clock = clock
         self.recordings_dir = Path(recordings_dir)
         self.terminal = terminal
-        if policy is None:
-            from phonesim.facility.policy import Policy
-            policy = Policy(cfg, ledger)
-        if cdr is None:
-            from phonesim.facility.cdr import CdrStore
-            cdr = CdrStore(ledger)
-        self.policy = policy
-        self.cdr = cdr
+        self.policy = policy if policy is not None else Policy(cfg, ledger)
+        self.cdr = cdr if cdr is not None else CdrStore(ledger)
         self.flow = CallFlow(cfg)
         self.state: CallState = self.flow.initial_state()
         self.events: queue.SimpleQueue = queue.SimpleQueue()
@@ -173,7 +171,7 @@ class FacilityLine:
         self._jobs = _Jobs(realtime, f"line-db-{terminal}")
         self._uplink_detector = DtmfDetector()
         self._far_detector = DtmfDetector()
-        self._threeway = self._make_threeway_detector()
+        self._threeway = ThreeWayDetector()
         self._players = {A.INMATE: PromptPlayer(), A.FAR: PromptPlayer()}
         self._tones: dict[str, object] = {}
         self._injector = None
@@ -197,15 +195,6 @@ class FacilityLine:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
-
-    @staticmethod
-    def _make_threeway_detector():
-        try:
-            from phonesim.facility.threeway import ThreeWayDetector
-        except ImportError:          # the detector is optional: no detection, calls still work
-            log.warning("phonesim.facility.threeway is not available: no three-way detection")
-            return None
-        return ThreeWayDetector()
 
     # --- the per-frame path ----------------------------------------------------------
     def hook(self, off_hook: bool) -> None:
@@ -266,7 +255,7 @@ class FacilityLine:
             for d in self._far_detector.feed(far_rx):
                 self._dispatch(FarEndDigit(d.digit, d.start_sample, d.end_sample, d.low_dbm0,
                                            d.high_dbm0, "inband"))
-        if self._threeway is not None and self.state.phase is Phase.CONNECTED and \
+        if self.state.phase is Phase.CONNECTED and \
                 (not self.state.privileged or self.cfg.profile.threeway.detect_on_privileged):
             for event in self._threeway.feed(far_rx, now):
                 self._dispatch(event)
@@ -329,7 +318,6 @@ class FacilityLine:
             for key in ("call_type", "privileged", "billed_minutes", "number"):
                 if key in fields:
                     self._call[key] = fields[key]
-        from phonesim.facility.cdr import UPDATABLE
         # billed minutes and amount come from the ledger's charges when the CDR closes
         fields = {k: v for k, v in fields.items() if k in UPDATABLE and k not in ("billed_minutes", "amount_cents")}
         if fields:
@@ -446,10 +434,8 @@ class FacilityLine:
 
     def _do_Bridge(self, a: A.Bridge) -> None:
         self._bridged = True
-        if self._threeway is not None:
-            self._threeway.reset()
-            if hasattr(self._threeway, "ignore_digits_until"):
-                self._threeway.ignore_digits_until(self.clock.frame + THREEWAY_GRACE_FRAMES)
+        self._threeway.reset()
+        self._threeway.ignore_digits_until(self.clock.frame + THREEWAY_GRACE_FRAMES)
         self._far_rx = np.zeros(FRAME_SAMPLES, dtype=np.int16)
 
     def _do_Unbridge(self, a: A.Unbridge) -> None:
@@ -458,12 +444,6 @@ class FacilityLine:
     def _do_StartRecording(self, a: A.StartRecording) -> None:
         if self.state.privileged:        # belt and braces: never record a privileged call
             return
-        try:
-            from phonesim.facility.recorder import CallRecorder
-        except ImportError as err:   # the recorder module has not landed: say so, keep the call
-            self._note("recording-unavailable", reason=str(err))
-            return
-        self.recordings_dir.mkdir(parents=True, exist_ok=True)
         name = f"call-{self.cdr_id}.wav" if self.cdr_id is not None else \
             f"{self.terminal}-{int(self.clock.wall_time_s())}.wav"
         path = self.recordings_dir / name
