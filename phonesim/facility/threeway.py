@@ -42,17 +42,16 @@ of a hold.
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 
 import numpy as np
 
-from phonesim.clock import FRAME_SAMPLES, FRAMES_PER_SECOND
+from phonesim.clock import FRAME_SAMPLES, FRAMES_PER_SECOND, SAMPLE_RATE_HZ
+from phonesim.dsp.dtmf import DtmfDetector
 from phonesim.dsp.levels import DBM0_RMS
+from phonesim.dsp.progress import ProgressDetector
 from phonesim.events import ThreeWaySuspected
 from phonesim.exc import ConfigError
-
-log = logging.getLogger(__name__)
 
 #: Detector kinds, as they appear in :attr:`ThreeWaySuspected.kind`.
 KINDS = ("hook-flash", "progress-tone", "far-dtmf", "noise-drop")
@@ -357,28 +356,9 @@ class ThreeWayDetector:
         self.combine_window_frames = int(round(combine_window_s * FRAMES_PER_SECOND))
         self.strong_confidence = float(strong_confidence)
         self.hold_window_frames = int(round(hold_window_s * FRAMES_PER_SECOND))
-        self._progress = self._make_progress() if progress else None
-        self._dtmf = self._make_dtmf() if dtmf else None
+        self._progress = ProgressDetector(SAMPLE_RATE_HZ) if progress else None
+        self._dtmf = DtmfDetector() if dtmf else None
         self.reset()
-
-    # --- optional sub-detectors -----------------------------------------------------
-    @staticmethod
-    def _make_progress():
-        try:
-            from phonesim.dsp.progress import ProgressDetector
-        except ImportError as err:  # pragma: no cover - only while dsp/progress.py is missing
-            log.warning("three-way: no call-progress-tone detector (%s)", err)
-            return None
-        return ProgressDetector(8000)
-
-    @staticmethod
-    def _make_dtmf():
-        try:
-            from phonesim.dsp.dtmf import DtmfDetector
-        except ImportError as err:  # pragma: no cover - only while dsp/dtmf.py is missing
-            log.warning("three-way: no far-end DTMF detector (%s)", err)
-            return None
-        return DtmfDetector()
 
     @property
     def detectors(self) -> tuple[str, ...]:
