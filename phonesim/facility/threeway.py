@@ -48,7 +48,7 @@ import numpy as np
 
 from phonesim.clock import FRAME_SAMPLES, FRAMES_PER_SECOND, SAMPLE_RATE_HZ
 from phonesim.dsp.dtmf import DtmfDetector
-from phonesim.dsp.levels import DBM0_RMS
+from phonesim.dsp.levels import DBM0_RMS, power_to_dbm0
 from phonesim.dsp.progress import ProgressDetector
 from phonesim.events import ThreeWaySuspected
 from phonesim.exc import ConfigError
@@ -73,7 +73,8 @@ TONE_CONFIDENCE = {"dial": 0.95, "stutter": 0.6, "ringback": 0.9, "busy": 0.85,
 
 
 def _level_dbm0(mean_square):
-    return np.maximum(10.0 * np.log10(np.maximum(mean_square, 1e-12) / DBM0_RMS**2), _FLOOR_DBM0)
+    """Level in dBm0, clamped at the floor (silence would be -inf)."""
+    return np.maximum(power_to_dbm0(mean_square), _FLOOR_DBM0)
 
 
 class _FlashDetector:
