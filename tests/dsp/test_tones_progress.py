@@ -174,3 +174,12 @@ def test_two_bursts_then_steady_dial_tone_are_a_stutter():
 def test_stutter_steady_time_must_exceed_a_burst():
     with pytest.raises(ValueError, match="stutter_steady_s must be longer than a burst .* got 0.1"):
         ProgressDetector(stutter_steady_s=0.1)
+
+
+def test_dial_pair_flickering_faster_than_a_stutter_is_not_one():
+    # A held F4 + A4 chord in music flickers in and out of the classifier 50 ms at a time.
+    pair = render_tone("dial", 0.05)
+    x = np.concatenate([np.zeros(4000, dtype=np.int16)]
+                       + [np.concatenate([pair, np.zeros(400, dtype=np.int16)])] * 6
+                       + [np.zeros(8000, dtype=np.int16)])
+    assert classify(x) == []
