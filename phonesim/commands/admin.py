@@ -30,6 +30,7 @@ from phonesim.config import load_config
 from phonesim.exc import PhoneSimError
 from phonesim.facility.ledger import STATUSES, Ledger, month_bounds
 from phonesim.facility.numbers import classify, format_number
+from phonesim.facility.rates import format_cents
 
 NAME = "admin"
 HELP = "administer inmates, accounts, numbers, call records and rates"
@@ -84,11 +85,6 @@ def pin(text: str) -> str:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a PIN of digits only, got {text!r}")
     return text
-
-
-def dollars(cents: int) -> str:
-    sign = "-" if cents < 0 else ""
-    return f"{sign}${abs(cents) // 100}.{abs(cents) % 100:02d}"
 
 
 # --- the parser ----------------------------------------------------------------------------
@@ -239,8 +235,8 @@ def _inmate(args, ledger: Ledger, cfg) -> int:
               f"housing unit {p.housing_unit or '-'}\nname prompt  {p.name_prompt}")
         if p.locked_until_s > ledger.wall_s():
             print(f"locked until {dt.datetime.fromtimestamp(p.locked_until_s, dt.UTC).isoformat()}")
-        print(f"trust        {dollars(ledger.trust_balance_cents(p.id))}\n"
-              f"debit        {dollars(ledger.debit_balance_cents(p.id))}")
+        print(f"trust        {format_cents(ledger.trust_balance_cents(p.id))}\n"
+              f"debit        {format_cents(ledger.debit_balance_cents(p.id))}")
         approved = ledger.approved_numbers(p.id)
         print("approved     " + (", ".join(format_number(n) for n in approved) or "-"))
         calls = CdrStore(ledger).list(inmate_id=p.id, limit=10, newest_first=True)
@@ -251,25 +247,25 @@ def _inmate(args, ledger: Ledger, cfg) -> int:
         print(f"{'ID':<8} {'NAME':<22} {'STATUS':<12} {'UNIT':<8} {'TRUST':>9} {'DEBIT':>9}")
         for p in ledger.inmates():
             print(f"{p.id:<8} {p.name[:22]:<22} {p.status:<12} {p.housing_unit[:8]:<8} "
-                  f"{dollars(ledger.trust_balance_cents(p.id)):>9} {dollars(ledger.debit_balance_cents(p.id)):>9}")
+                  f"{format_cents(ledger.trust_balance_cents(p.id)):>9} {format_cents(ledger.debit_balance_cents(p.id)):>9}")
     return 0
 
 
 def _account(args, ledger: Ledger, cfg) -> int:
     a = args.action
     if a == "fund-prepaid":
-        print(f"prepaid {format_number(args.btn)}: balance {dollars(ledger.fund_prepaid(args.btn, args.amount))}")
+        print(f"prepaid {format_number(args.btn)}: balance {format_cents(ledger.fund_prepaid(args.btn, args.amount))}")
     elif a == "credit-trust":
-        print(f"trust {args.inmate_id}: balance {dollars(ledger.credit_trust(args.inmate_id, args.amount))}")
+        print(f"trust {args.inmate_id}: balance {format_cents(ledger.credit_trust(args.inmate_id, args.amount))}")
     elif a == "transfer":
         r = ledger.transfer_trust_to_debit(args.inmate_id, args.amount)
-        print(f"receipt #{r.receipt_id}: {dollars(r.amount_cents)} trust -> debit; trust "
-              f"{dollars(r.trust_after_cents)}, debit {dollars(r.debit_after_cents)}")
+        print(f"receipt #{r.receipt_id}: {format_cents(r.amount_cents)} trust -> debit; trust "
+              f"{format_cents(r.trust_after_cents)}, debit {format_cents(r.debit_after_cents)}")
     elif a == "open-direct-bill":
         acct = ledger.open_direct_bill(args.btn, credit_limit_cents=args.limit)
-        print(f"Direct Bill {format_number(acct.btn)}: credit limit {dollars(acct.credit_limit_cents)}")
+        print(f"Direct Bill {format_number(acct.btn)}: credit limit {format_cents(acct.credit_limit_cents)}")
     elif a == "pay":
-        print(f"Direct Bill {format_number(args.btn)}: owed {dollars(ledger.pay_direct_bill(args.btn, args.amount))}")
+        print(f"Direct Bill {format_number(args.btn)}: owed {format_cents(ledger.pay_direct_bill(args.btn, args.amount))}")
     elif a == "unblock":
         ledger.set_direct_bill_block(args.btn, False)
         print(f"Direct Bill {format_number(args.btn)}: unblocked")
@@ -278,18 +274,18 @@ def _account(args, ledger: Ledger, cfg) -> int:
         print(f"Direct Bill statement {format_number(s.btn)} {s.month}")
         for line in s.lines:
             ref = f"call {line.call_id} min {line.minute_index + 1}" if line.call_id is not None else line.memo
-            print(f"  {line.at[:19]}  {line.kind:<12} {ref:<22} {dollars(line.amount_cents):>9}")
-        print(f"charges {dollars(s.charges_cents)}  payments {dollars(s.payments_cents)}  "
-              f"owed now {dollars(s.owed_cents)} of {dollars(s.credit_limit_cents)}"
+            print(f"  {line.at[:19]}  {line.kind:<12} {ref:<22} {format_cents(line.amount_cents):>9}")
+        print(f"charges {format_cents(s.charges_cents)}  payments {format_cents(s.payments_cents)}  "
+              f"owed now {format_cents(s.owed_cents)} of {format_cents(s.credit_limit_cents)}"
               + (f"  BLOCKED: {s.blocked_reason}" if s.blocked else ""))
     elif a == "show":
         shown = False
         if ledger.has_prepaid(args.btn):
-            print(f"prepaid     {dollars(ledger.prepaid_balance_cents(args.btn))}")
+            print(f"prepaid     {format_cents(ledger.prepaid_balance_cents(args.btn))}")
             shown = True
         if ledger.has_direct_bill(args.btn):
             d = ledger.direct_bill(args.btn)
-            print(f"direct bill owed {dollars(d.owed_cents)} of {dollars(d.credit_limit_cents)}"
+            print(f"direct bill owed {format_cents(d.owed_cents)} of {format_cents(d.credit_limit_cents)}"
                   + (f", BLOCKED: {d.blocked_reason}" if d.blocked else ""))
             shown = True
         if not shown:
@@ -345,7 +341,7 @@ def _print_cdrs(cdrs) -> None:
             ("" if c.closed else " (open)")
         print(f"{c.call_id:>5} {c.offhook_at[:19]:<19} {c.inmate_id or '-':<7} "
               f"{format_number(c.number) or '-':<13} {c.call_type or '-':<8} {c.billed_minutes:>3} "
-              f"{dollars(c.amount_cents):>8} {c.disposition or '-'}{flags}")
+              f"{format_cents(c.amount_cents):>8} {c.disposition or '-'}{flags}")
 
 
 def _cdr(args, ledger: Ledger, cfg) -> int:
@@ -372,7 +368,7 @@ def _cdr(args, ledger: Ledger, cfg) -> int:
             if key in ("offhook_s", "answered_s", "accepted_s", "ended_s"):
                 continue
             if key == "amount_cents":
-                value = f"{value} ({dollars(value)})"
+                value = f"{value} ({format_cents(value)})"
             print(f"{key:<15} {value}")
         print("timeline")
         for e in c.events:

@@ -57,6 +57,17 @@ FACILITY_ADDITIVE_2025_CENTS = 2
 CAPS_2025_COMPLIANCE = dt.date(2026, 4, 6)
 
 
+def format_cents(cents: int) -> str:
+    """``1234`` -> ``"$12.34"``; negative amounts (a Direct Bill owed) get a leading minus.
+
+    Money is integer cents everywhere; this is the one place it becomes dollars
+    for people (kiosk screens, the status line, ``phonesim admin``).
+    """
+    sign = "-" if cents < 0 else ""
+    cents = abs(int(cents))
+    return f"{sign}${cents // 100}.{cents % 100:02d}"
+
+
 def jail_class_for_adp(adp: int) -> str:
     """The 2025 jail size class for an average daily population."""
     if adp >= 1000:

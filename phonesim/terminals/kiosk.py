@@ -45,6 +45,7 @@ import numpy as np
 
 from phonesim.clock import FRAME_SAMPLES, Clock
 from phonesim.events import KEYS, KeyDown
+from phonesim.facility.rates import format_cents
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +56,6 @@ STATES = ("login", "menu", "balances", "buy", "confirm", "receipt", "calls", "re
 MAX_PURCHASE_CENTS = 50_000
 #: Jurisdictions whose rates the buy screen quotes, cheapest first when they differ.
 QUOTED_JURISDICTIONS = ("local", "in-state", "out-of-state")
-
-
-def format_cents(cents: int) -> str:
-    """``1234`` -> ``"$12.34"``; negative amounts get a leading minus."""
-    sign = "-" if cents < 0 else ""
-    cents = abs(int(cents))
-    return f"{sign}${cents // 100}.{cents % 100:02d}"
 
 
 def format_number(number: str) -> str:

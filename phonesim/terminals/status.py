@@ -16,6 +16,7 @@ import json
 from typing import Any, TextIO
 
 from phonesim.clock import FRAMES_PER_SECOND
+from phonesim.facility.rates import format_cents
 
 #: Call-flow phases in which the digits typed are a PIN.
 PIN_PHASES = frozenset({"pin", "authenticating"})
@@ -187,9 +188,7 @@ class PhoneStatus:
         if self.balance_cents is None and self.affordable_minutes is not None:
             parts.append(f"{self.affordable_minutes} min affordable")
         if self.balance_cents is not None:
-            sign = "-" if self.balance_cents < 0 else ""
-            cents = abs(self.balance_cents)
-            parts.append(f"balance {sign}${cents // 100}.{cents % 100:02d}")
+            parts.append(f"balance {format_cents(self.balance_cents)}")
         if self.ended:
             parts.append(f"ended: {self.ended}")
         if self.warning:
