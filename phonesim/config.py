@@ -254,7 +254,6 @@ def load_config(path: str | os.PathLike | None = None, *, search: bool = True,
     profile_overrides = user.get("profile", {})
     if not isinstance(profile_overrides, dict):
         raise ConfigError(f"expected a table [profile], got {profile_overrides!r}", source=source, key="profile")
-    profile_overrides = {k: v for k, v in profile_overrides.items()}
     if "name" in profile_overrides:
         raise ConfigError("the profile is chosen with facility.profile, not profile.name",
                           source=source, key="profile.name")
@@ -267,8 +266,8 @@ def load_config(path: str | os.PathLike | None = None, *, search: bool = True,
         node = tree
         *parents, leaf = dotted.split(".")
         for p in parents:
-            node = node[p]
-        if leaf not in node:
+            node = node.get(p) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
             raise ConfigError(f"unknown key {dotted!r}", source="command line", key=dotted)
         node[leaf] = _check_type(node[leaf], value, source="command line", key=dotted)
         origins[dotted] = "command line"

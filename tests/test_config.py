@@ -67,6 +67,13 @@ def test_command_line_overrides_come_last(tmp_path):
     assert cfg.origin("devices.far_end") == "command line"
 
 
+@pytest.mark.parametrize("dotted", ["profile.nope.x", "profile.warning.mode.m", "nope", "profile.warning"])
+def test_a_bad_override_key_is_a_config_error_naming_it(dotted):
+    with pytest.raises(ConfigError) as info:
+        load_config(search=False, overrides={dotted: 1})
+    assert dotted in str(info.value)
+
+
 @pytest.mark.parametrize(
     ("text", "key", "expected", "bad"),
     [
