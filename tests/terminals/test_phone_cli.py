@@ -107,7 +107,8 @@ def test_sigterm_during_a_call_leaves_consistent_records(site, run_phone):
         assert ledger.prepaid_balance_cents(NUMBER) == 2500 - call.amount_cents
     finally:
         ledger.close()
-    assert _check_wav(site / summary["recording"]) > 8000 * 60
+    # minute 1 is charged when 60 s are recorded; a SIGTERM handled at once stops there
+    assert _check_wav(site / summary["recording"]) >= 8000 * 60
 
 
 @pytest.mark.timeout(90)
