@@ -27,6 +27,8 @@ from collections import deque
 
 import numpy as np
 
+from phonesim.dsp.levels import db_to_gain
+
 __all__ = ["PromptPlayer", "WarningInjector", "saturating_add", "fade_ramp"]
 
 SAMPLE_RATE_HZ = 8000
@@ -91,7 +93,7 @@ class PromptPlayer:
     def __init__(self, *, fade_ms: float = 5, gain_db: float = 0.0) -> None:
         self.fade_samples = max(1, int(round(fade_ms * SAMPLE_RATE_HZ / 1000)))
         self._ramp = fade_ramp(self.fade_samples)
-        self._gain = float(10 ** (gain_db / 20))
+        self._gain = float(db_to_gain(gain_db))
         self._queue: deque[tuple[np.ndarray, str]] = deque()
         self._current: np.ndarray | None = None
         self._tag: str | None = None
@@ -222,11 +224,11 @@ class WarningInjector:
         ramp = fade_ramp(min(self.fade_samples, len(sound) // 2))
         # the message, faded at both ends, zero-padded to whole frames
         message = np.zeros(total)
-        message[:len(sound)] = sound * 10 ** (gain_db / 20)
+        message[:len(sound)] = sound * db_to_gain(gain_db)
         message[:len(ramp)] *= ramp
         message[len(sound) - len(ramp):len(sound)] *= ramp[::-1]
         # the conversation's gain: 1 -> duck over the fade, duck, duck -> 1 at the end
-        duck = 10 ** (-self.duck_db / 20)
+        duck = float(db_to_gain(-self.duck_db))
         envelope = np.full(total, duck)
         envelope[:len(ramp)] = 1 - (1 - duck) * ramp
         envelope[len(sound) - len(ramp):len(sound)] = 1 - (1 - duck) * ramp[::-1]
