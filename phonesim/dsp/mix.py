@@ -107,10 +107,6 @@ class PromptPlayer:
         """True while a prompt is playing or queued."""
         return self._current is not None or bool(self._queue)
 
-    @property
-    def current_tag(self) -> str | None:
-        return self._tag
-
     def play(self, samples, tag: str) -> None:
         """Queue one prompt (int16 at 8 kHz) under ``tag``."""
         self._queue.append((_as_prompt(samples, f"PromptPlayer.play({tag!r})"), str(tag)))
