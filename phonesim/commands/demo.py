@@ -18,6 +18,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from phonesim.clock import (
 from phonesim.config import load_config
 from phonesim.events import HookChanged
 from phonesim.exc import ConfigError
+
+if TYPE_CHECKING:
+    from phonesim.facility.cdr import Cdr
 
 NAME = "demo"
 HELP = "run a complete loopback call and print its transcript and CDR"
@@ -198,7 +202,7 @@ class DemoResult:
     scenario: Scenario
     data_dir: Path
     call: dict
-    cdr: object
+    cdr: Cdr | None            # None when the attempt never got a CDR
     transcript: list
     frames: int
     expect_ok: bool
@@ -242,11 +246,9 @@ class DemoResult:
         lines += ["", "call detail record:"]
         cdr = self.cdr
         if cdr is not None:
-            record = cdr.as_dict(events=False) if hasattr(cdr, "as_dict") else dict(vars(cdr))
-            for key, value in record.items():
+            for key, value in cdr.as_dict(events=False).items():
                 lines.append(f"  {key:<16} {value}")
-            events = getattr(cdr, "events", ()) or ()
-            lines.append(f"  timeline         {len(events)} events (phonesim admin shows them)")
+            lines.append(f"  timeline         {len(cdr.events)} events (phonesim admin shows them)")
         lines += ["", f"result: {s['disposition']} (expected {s['expected_disposition']}: "
                   f"{'ok' if s['as_expected'] else 'NOT AS EXPECTED'}); billed {s['billed_minutes']} min, "
                   f"{s['amount_cents']} cents; ledger reconciles: {s['ledger_reconciles']}"]
