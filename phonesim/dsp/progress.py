@@ -53,6 +53,12 @@ _FREQS_HZ = (350.0, 440.0, 480.0, 620.0, 913.8, 1370.6, 1776.7)
 # Block classes.
 _NONE, _DIAL, _RING, _BUSY, _SIT1, _SIT2, _SIT3 = range(7)
 _PAIRS = {_DIAL: (0, 1), _RING: (1, 2), _BUSY: (2, 3), _SIT1: (4,), _SIT2: (5,), _SIT3: (6,)}
+# For each pair, the other pair bins (350-620 Hz) that must stay well below it.
+_OTHERS = {cls: [i for i in range(4) if i not in members]
+           for cls, members in _PAIRS.items() if len(members) == 2}
+# Kinds that belong to one tone family: a tone of another family starts a new episode.
+_FAMILY = {_DIAL: {"dial", "stutter"}, _RING: {"ringback"}, _BUSY: {"busy", "reorder"},
+           _SIT1: {"sit"}, _SIT2: {"sit"}, _SIT3: {"sit"}}
 KINDS = ("dial", "stutter", "ringback", "busy", "reorder", "sit")
 _BURST_BLOCKS = (2, 6)  # a stutter burst or gap: 50-150 ms (100 ms nominal)
 _PERIOD_BLOCKS = (6, 10)  # a burst and the gap after it: 150-250 ms (200 ms nominal)
@@ -176,8 +182,7 @@ class ProgressDetector:
             if len(members) == 2:
                 ok &= comp.max(axis=1) <= self._pair_ratio * comp.min(axis=1)
                 # The bins outside the pair must be well below the pair's weaker tone.
-                others = [i for i in range(4) if i not in members]
-                ok &= p[:, others].max(axis=1) * 10 < comp.min(axis=1)
+                ok &= p[:, _OTHERS[cls]].max(axis=1) * 10 < comp.min(axis=1)
             take = ok & (energy > best_energy)
             best[take] = cls
             best_energy[take] = energy[take]
@@ -210,9 +215,7 @@ class ProgressDetector:
         if self._cur == _NONE and end_block - self._cur_start >= 60:
             self._reported.clear()  # 1.5 s of nothing ends an episode
         elif self._cur != _NONE:
-            # A different tone family starts a new episode for the others.
-            family = {_DIAL: {"dial", "stutter"}, _RING: {"ringback"}, _BUSY: {"busy", "reorder"}}.get(self._cur, {"sit"})
-            self._reported &= family
+            self._reported &= _FAMILY[self._cur]  # a different tone family starts a new episode
         # Stutter: three short dial-pair bursts, decided when the third one ends.
         if _stutter_bursts(self._segments, 5) and "stutter" not in self._reported:
             bursts = self._segments[-5::2]
