@@ -37,7 +37,6 @@ import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-import wave  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -55,6 +54,7 @@ from benchmarks.dtmf.conditions import (  # noqa: E402
     to_int16,
 )
 from phonesim.dsp.dtmf import COL_HZ, DIGIT_FREQS_HZ, KEYS, ROW_HZ, DtmfDetector, DtmfGenerator  # noqa: E402
+from phonesim.hw.audio_file import read_wav_as_line  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "benchmarks" / "out"
@@ -154,9 +154,7 @@ def build_test_set(n_pins: int, quick: bool) -> list[Category]:
             c.add(g711_round_trip(telephone_band(raw * 10 ** (gain_db / 20))), "")
     c = cat("talk_prompts", "talk-off: the project's prompts (audio/*.wav)", kind="false")
     for path in sorted((ROOT / "audio").glob("*.wav"))[: 5 if quick else None]:
-        with wave.open(str(path)) as w:
-            if (w.getframerate(), w.getsampwidth(), w.getnchannels()) == (8000, 2, 1):
-                c.add(np.frombuffer(w.readframes(w.getnframes()), dtype="<i2"), "")
+        c.add(read_wav_as_line(path), "")
     c = cat("talk_music", "talk-off: synthetic music on hold, 10 min at -25 and -10 dBm0", kind="false")
     for i in range(2 if quick else 20):
         c.add(melody(rng, 30.0, level_dbm0=-25.0 if i % 2 else -10.0), "")
