@@ -65,6 +65,16 @@ THREEWAY_GRACE_FRAMES = frames_from_s(0.5)
 TONE_LEVEL_DBM0 = -16.0
 
 
+def _logged(fn, *args, **kwargs):
+    """Run a job, logging its failure where it happens (the worker thread in real time:
+    the per-frame path never logs), then re-raise it for :attr:`_Jobs.errors`."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception:
+        log.exception("line job %s failed", getattr(fn, "__name__", fn))
+        raise
+
+
 class _Jobs:
     """Database work: inline (virtual time) or on one named worker thread (real time)."""
 
@@ -80,15 +90,14 @@ class _Jobs:
         """Run ``fn``; an event it returns (not None) is delivered to the flow."""
         if self._pool is None:
             try:
-                result = fn(*args, **kwargs)
+                result = _logged(fn, *args, **kwargs)
             except Exception as err:  # a failed record must not kill the call
                 self.errors.append(err)
-                log.exception("line job %s failed", getattr(fn, "__name__", fn))
                 return
             if result is not None:
                 self.results.append(result)
             return
-        self._pending.append(self._pool.submit(fn, *args, **kwargs))
+        self._pending.append(self._pool.submit(_logged, fn, *args, **kwargs))
 
     def collect(self) -> None:
         """Move finished jobs' results (in submission order) to ``results``."""

@@ -328,3 +328,24 @@ def test_recording_right_channel_is_the_far_end_plus_the_injected_warning(tmp_pa
         assert np.max(np.abs(injected[:message.size] - message)) <= 1.0
     finally:
         rig.close()
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("realtime", [False, True])
+def test_a_failed_database_job_is_logged_and_kept_in_both_modes(realtime, caplog):
+    from phonesim.facility.line import _Jobs
+
+    def broken_charge():
+        raise OSError("disk I/O error")
+
+    jobs = _Jobs(realtime, "line-db-test")
+    try:
+        with caplog.at_level("ERROR", logger="phonesim.facility.line"):
+            jobs.submit(broken_charge)
+            jobs.submit(lambda: "next job's result")
+            jobs.drain()
+    finally:
+        jobs.close()
+    assert [str(e) for e in jobs.errors] == ["disk I/O error"]
+    assert list(jobs.results) == ["next job's result"]          # the line goes on
+    assert any("broken_charge" in r.getMessage() for r in caplog.records), caplog.text
