@@ -20,6 +20,7 @@ import logging
 import numpy as np
 
 from phonesim.clock import FRAME_SAMPLES, frames_from_ms
+from phonesim.dsp.dtmf import DtmfGenerator
 from phonesim.dsp.levels import db_to_gain
 from phonesim.events import HookChanged, KeyDown, KeyUp, LinkChanged
 
@@ -39,8 +40,6 @@ class Handset:
     """
 
     def __init__(self, profile) -> None:
-        from phonesim.dsp.dtmf import DtmfGenerator
-
         h = profile.handset
         self.level_dbm0 = float(h.dtmf_level_dbm0)
         self.twist_db = float(h.dtmf_twist_db)
