@@ -463,9 +463,22 @@ class FacilityLine:
         self._note("recording", path=str(path))
 
     def _do_StopRecording(self, a: A.StopRecording) -> None:
-        if self._recorder is not None:
-            recorder, self._recorder = self._recorder, None
-            recorder.close()
+        """Stop the recorder; the job queue waits for the finished file (never this frame) and
+        notes a failed recording in the CDR, before the CDR is closed."""
+        if self._recorder is None:
+            return
+        recorder, self._recorder = self._recorder, None
+        recorder.close(wait=False)
+        at_s = self.clock.now_s
+
+        def job():
+            recorder.join()
+            if recorder.error is not None:
+                log.error("recording %s failed: %s", recorder.path, recorder.error)
+                if self.cdr_id is not None:
+                    self.cdr.add_event(self.cdr_id, at_s, "recording-failed",
+                                       {"error": str(recorder.error), "dropped_frames": recorder.dropped_frames})
+        self._jobs.submit(job)
 
     def _do_StartWarnings(self, a: A.StartWarnings) -> None:
         w = self.cfg.profile.warning

@@ -76,9 +76,12 @@ class CallRecorder:
     frames_written : int
         Stereo frames on disk.
     dropped_frames : int
-        Frames lost because the queue was full.
+        Frames lost because the queue was full or the file failed.
     error : OSError or None
-        A write error that stopped the recording (the call goes on).
+        An error creating or writing the file that stopped the recording (the
+        call goes on).  The file is created by the writer thread, not here:
+        the line starts a recorder on its per-frame path, which never touches
+        the disk.
     """
 
     def __init__(self, path, *, sample_rate_hz: int = 8000, queue_frames: int = 500,
@@ -86,13 +89,12 @@ class CallRecorder:
         self.path = Path(path)
         self.sample_rate_hz = int(sample_rate_hz)
         self.frames_written = 0
-        self.dropped_frames = 0
+        self._refused_frames = 0   # counted by write() (the line's thread)
+        self._lost_frames = 0      # counted by the writer: queued before the file failed to open
         self.error: OSError | None = None
         self._frames_per_header = max(1, int(min(header_every_s, 1.0) * self.sample_rate_hz / FRAME_SAMPLES))
         self._closed = False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.write(self._fd, _wav_header(0, self.sample_rate_hz))
+        self._fd: int | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=queue_frames)
         self._thread = threading.Thread(target=self._run, name=f"phonesim-recorder:{self.path.name}",
                                         daemon=True)
@@ -112,7 +114,7 @@ class CallRecorder:
             raise ValueError(f"recorder: expected two frames of {FRAME_SAMPLES} samples, "
                              f"got shapes {left.shape} and {right.shape}")
         if self.error is not None:
-            self.dropped_frames += 1
+            self._refused_frames += 1
             return False
         stereo = np.empty((FRAME_SAMPLES, 2), dtype="<i2")
         stereo[:, 0] = left
@@ -120,12 +122,21 @@ class CallRecorder:
         try:
             self._queue.put_nowait(stereo)
         except queue.Full:
-            self.dropped_frames += 1
+            self._refused_frames += 1
             return False
         return True
 
     # --- the writer thread ---------------------------------------------------
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(self._fd, _wav_header(0, self.sample_rate_hz))
+
     def _run(self) -> None:
+        try:
+            self._open()
+        except OSError as err:
+            self.error = err
         since_header = 0
         last_header = time.monotonic()
         stopping = False
@@ -151,17 +162,21 @@ class CallRecorder:
                     since_header += len(batch)
                 except OSError as err:
                     self.error = err
+                    self._lost_frames += len(batch)
+            elif batch:
+                self._lost_frames += len(batch)   # queued before the failure was known
             now = time.monotonic()
             if since_header and (since_header >= self._frames_per_header or now - last_header >= 0.5
                                  or stopping):
                 self._rewrite_header()
                 since_header = 0
                 last_header = now
-        self._rewrite_header()
-        os.close(self._fd)
+        if self._fd is not None:
+            self._rewrite_header()
+            os.close(self._fd)
 
     def _rewrite_header(self) -> None:
-        if self.error is not None and self.frames_written == 0:
+        if self._fd is None or (self.error is not None and self.frames_written == 0):
             return
         data_bytes = self.frames_written * FRAME_SAMPLES * 4
         try:
@@ -174,6 +189,11 @@ class CallRecorder:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def dropped_frames(self) -> int:
+        """Frames that never reached the file (queue full, or the file failed)."""
+        return self._refused_frames + self._lost_frames
 
     @property
     def duration_s(self) -> float:

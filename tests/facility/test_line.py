@@ -349,3 +349,19 @@ def test_a_failed_database_job_is_logged_and_kept_in_both_modes(realtime, caplog
     assert [str(e) for e in jobs.errors] == ["disk I/O error"]
     assert list(jobs.results) == ["next job's result"]          # the line goes on
     assert any("broken_charge" in r.getMessage() for r in caplog.records), caplog.text
+
+
+@pytest.mark.timeout(60)
+def test_a_recording_that_cannot_be_written_leaves_the_call_up_and_says_so(tmp_path, prompts):
+    (tmp_path / "rec").write_text("a file where the recordings folder should be")
+    rig = Rig(tmp_path, prompts, RobotFarEnd("robot://accept?talk_s=5"))
+    try:
+        rig.dial_prepaid()
+        assert rig.run_s(120, until=lambda: bool(rig.line.calls))
+        rig.line.drain()
+        call = rig.line.calls[-1]
+        assert call["disposition"] == "completed"
+        failed = [e for e in rig.cdrs.events(call["cdr_id"]) if e.kind == "recording-failed"]
+        assert len(failed) == 1 and failed[0].detail["dropped_frames"] > 0, rig.cdrs.events(call["cdr_id"])
+    finally:
+        rig.close()

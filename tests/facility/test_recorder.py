@@ -116,3 +116,16 @@ def test_killed_process_leaves_a_playable_file_missing_at_most_the_last_second(t
     assert np.array_equal(data[::160, 0], np.arange(in_header_frames))
     assert np.array_equal(data[::160, 1], -np.arange(in_header_frames))
     assert np.array_equal(data[:, 0], np.repeat(np.arange(in_header_frames), 160))
+
+
+def test_a_file_that_cannot_be_created_stops_the_recording_not_the_caller(tmp_path):
+    """The line starts a recorder on its per-frame path: creating the file is the writer's job,
+    and failing to is an ``error`` like a failed write, never an exception into the call."""
+    (tmp_path / "recordings").write_text("a file where the folder should be")
+    rec = CallRecorder(tmp_path / "recordings" / "call-1.wav")
+    for i in range(50):
+        rec.write(*_frames(i))
+    rec.close()
+    assert isinstance(rec.error, OSError)
+    assert rec.frames_written == 0 and rec.dropped_frames == 50
+    assert "error" in repr(rec)
