@@ -65,10 +65,10 @@ _FLOOR_DBM0 = -90.0  # levels are clamped here: digital silence is not -inf
 
 #: The keys of a home phone: far-end A-D "digits" are music or speech, never dialling.
 PHONE_KEYS = "0123456789*#"
-#: Confidence of each progress tone heard while connected.  A stutter alone is weak:
-#: two short 350 + 440 Hz bursts also occur in music (F4 and A4 together); the steady
-#: dial tone that follows a real one is strong.
-TONE_CONFIDENCE = {"dial": 0.95, "stutter": 0.6, "ringback": 0.9, "busy": 0.85,
+#: Confidence of each progress tone heard while connected.  ``ProgressDetector`` calls a
+#: stutter only after three 350 + 440 Hz bursts at the 200 ms stutter period (or two and
+#: then steady dial tone), which music on hold does not make, so a stutter is strong too.
+TONE_CONFIDENCE = {"dial": 0.95, "stutter": 0.9, "ringback": 0.9, "busy": 0.85,
                    "reorder": 0.85, "sit": 0.8}
 
 
