@@ -456,7 +456,9 @@ class FacilityLine:
         name = f"call-{self.cdr_id}.wav" if self.cdr_id is not None else \
             f"{self.terminal}-{int(self.clock.wall_time_s())}.wav"
         path = self.recordings_dir / name
-        self._recorder = CallRecorder(path)
+        # In virtual time the line can outrun the disk: wait for the writer rather
+        # than drop audio (real time never waits: a late frame is worse than a gap).
+        self._recorder = CallRecorder(path, block_when_full_s=None if self._jobs.realtime else 10.0)
         if self._call is not None:
             self._call["recording"] = str(path)
         self._cdr_job(lambda cid: self.cdr.update(cid, recording_path=str(path)))

@@ -68,6 +68,11 @@ class CallRecorder:
         The line rate (8000).
     queue_frames : int
         Frames that may wait for the disk before new ones are dropped (500 = 10 s).
+    block_when_full_s : float or None
+        ``None`` (real time): a full queue drops the frame, because the line must
+        never wait for the disk.  A number (virtual time, where the line runs as
+        fast as the CPU allows and can outrun the disk): wait up to that many
+        seconds for room, so a recording made faster than real time loses nothing.
     header_every_s : float
         Seconds of audio between header rewrites (at most 1.0).
 
@@ -85,8 +90,9 @@ class CallRecorder:
     """
 
     def __init__(self, path, *, sample_rate_hz: int = 8000, queue_frames: int = 500,
-                 header_every_s: float = 1.0) -> None:
+                 header_every_s: float = 1.0, block_when_full_s: float | None = None) -> None:
         self.path = Path(path)
+        self.block_when_full_s = block_when_full_s
         self.sample_rate_hz = int(sample_rate_hz)
         self.frames_written = 0
         self._refused_frames = 0   # counted by write() (the line's thread)
@@ -102,8 +108,9 @@ class CallRecorder:
 
     # --- the line's side -----------------------------------------------------
     def write(self, inmate_frame, far_frame) -> bool:
-        """Hand one 20 ms frame of each side to the writer; never blocks.
+        """Hand one 20 ms frame of each side to the writer thread.
 
+        Never blocks unless ``block_when_full_s`` was given (virtual time).
         Returns False if the frame was dropped (queue full or recording failed).
         """
         if self._closed:
@@ -120,7 +127,10 @@ class CallRecorder:
         stereo[:, 0] = left
         stereo[:, 1] = right
         try:
-            self._queue.put_nowait(stereo)
+            if self.block_when_full_s is None:
+                self._queue.put_nowait(stereo)
+            else:
+                self._queue.put(stereo, timeout=self.block_when_full_s)
         except queue.Full:
             self._refused_frames += 1
             return False

@@ -57,6 +57,16 @@ def test_full_queue_drops_and_counts_instead_of_blocking(tmp_path):
     assert len(_read(tmp_path / "x.wav")) == rec.frames_written * 160
 
 
+def test_virtual_time_waits_for_the_writer_and_loses_nothing(tmp_path):
+    # the same flood as above, as the virtual-time line makes it: nothing is dropped
+    rec = CallRecorder(tmp_path / "x.wav", queue_frames=3, block_when_full_s=10.0)
+    results = [rec.write(*_frames(i)) for i in range(2000)]
+    rec.close()
+    assert all(results) and rec.dropped_frames == 0 and rec.frames_written == 2000
+    data = _read(tmp_path / "x.wav")
+    assert np.array_equal(data[::160, 0], np.arange(2000))
+
+
 def test_close_without_waiting_finishes_the_file_in_the_background(tmp_path):
     rec = CallRecorder(tmp_path / "bg.wav")
     for i in range(100):
