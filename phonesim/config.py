@@ -12,6 +12,7 @@ The file has four sections::
     [facility]   name, state, area_codes, local_exchanges, profile, adp
     [devices]    keypad, audio, far_end (backend URLs, see README)
     [paths]      database, recordings
+    [sip]        registrar, username, password or password_env (a sip: far end's account)
     [profile]    overrides of the facility profile (same keys as the profile files)
 
 A facility profile (``phonesim/facility/profiles/NAME.toml``) holds the rules a
@@ -57,7 +58,17 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "database": "phonesim-data/phonesim.sqlite3",
         "recordings": "phonesim-data/recordings",
     },
+    "sip": {
+        # Registration for a sip: far end (a PBX account).  Empty = no registration.
+        "registrar": "",
+        "username": "",
+        "password": "",          # never printed: `config show` masks it
+        "password_env": "",      # or: the name of an environment variable holding it
+    },
 }
+
+#: Values never printed (``config show``) or logged.
+SECRET_KEYS = {"sip.password"}
 
 #: Keys whose values are backend URLs: checked for a scheme when loaded.
 URL_KEYS = {("devices", "keypad"), ("devices", "audio"), ("devices", "far_end")}
@@ -181,12 +192,27 @@ class Config:
     devices: Section
     paths: Section
     profile: Section
+    sip: Section
     source: str = "built-in defaults"
     origins: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"facility": dict(self.facility), "devices": dict(self.devices),
-                "paths": dict(self.paths), "profile": copy.deepcopy(dict(self.profile))}
+                "paths": dict(self.paths), "sip": dict(self.sip),
+                "profile": copy.deepcopy(dict(self.profile))}
+
+    def shown(self) -> dict[str, Any]:
+        """``as_dict()`` with secrets masked, for printing."""
+        tree = self.as_dict()
+        for dotted in SECRET_KEYS:
+            section, key = dotted.split(".")
+            if tree[section][key]:
+                tree[section][key] = "********"
+        return tree
+
+    def sip_options(self) -> dict[str, str]:
+        """The non-empty [sip] settings, as options for a ``sip:`` far end."""
+        return {k: v for k, v in self.sip.items() if v}
 
     def flat(self) -> dict[str, Any]:
         """``{"profile.called_party.accept": "1", ...}`` for every effective value."""
@@ -241,7 +267,7 @@ def load_config(path: str | os.PathLike | None = None, *, search: bool = True,
     unknown = sorted(set(sections) - set(DEFAULTS))
     if unknown:
         raise ConfigError(
-            f"unknown section (expected one of: facility, devices, paths, profile), got [{unknown[0]}]",
+            f"unknown section (expected one of: facility, devices, paths, sip, profile), got [{unknown[0]}]",
             source=source, key=unknown[0])
     _merge(top, sections, origins, source=source, prefix="")
 
@@ -279,7 +305,8 @@ def load_config(path: str | os.PathLike | None = None, *, search: bool = True,
                               source=origins.get(f"{section}.{key}", source), key=f"{section}.{key}")
     _validate_semantics(tree, origins)
     return Config(facility=_sectionize(tree["facility"]), devices=_sectionize(tree["devices"]),
-                  paths=_sectionize(tree["paths"]), profile=_sectionize(tree["profile"]),
+                  paths=_sectionize(tree["paths"]), sip=_sectionize(tree["sip"]),
+                  profile=_sectionize(tree["profile"]),
                   source=source, origins=origins)
 
 
@@ -340,7 +367,7 @@ def format_config(cfg: Config) -> str:
 
     lines = [f"# effective configuration (file: {cfg.source})"]
     current = None
-    for path, value in cfg.flat().items():
+    for path, value in _flatten(cfg.shown()).items():
         section, _, key = path.rpartition(".")
         if section != current:
             lines.append(f"\n[{section}]")

@@ -122,3 +122,29 @@ def test_parse_window():
 def test_relative_paths_resolve_against_the_config_file(tmp_path):
     cfg = load_config(write(tmp_path, '[paths]\ndatabase = "db/x.sqlite3"\n'))
     assert cfg.resolve_path(cfg.paths.database) == tmp_path / "db" / "x.sqlite3"
+
+
+def test_sip_account_from_the_config_is_never_shown(tmp_path, capsys):
+    from phonesim.cli import main
+
+    path = write(tmp_path, '[sip]\nregistrar = "sip:pbx.example"\nusername = "phone1"\n'
+                           'password = "hunter2"\n')
+    cfg = load_config(path)
+    assert cfg.sip_options() == {"registrar": "sip:pbx.example", "username": "phone1",
+                                 "password": "hunter2"}
+    assert "hunter2" not in format_config(cfg)
+    assert main(["--config", str(path), "config", "show"]) == 0
+    assert main(["--config", str(path), "config", "show", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "hunter2" not in out and "********" in out and "phone1" in out
+
+
+def test_sip_options_reach_a_sip_far_end_but_not_the_robot():
+    pytest.importorskip("aiosipua")
+    from phonesim.exc import ConfigError as Err
+    from phonesim.facility.farend import open_far_end
+
+    # the robot ignores the SIP account; a sip: far end gets it (and checks its names)
+    open_far_end("robot://accept", sip={"registrar": "sip:x"}, keys={"accept": "1"}).close()
+    with pytest.raises(Err, match="unknown option"):
+        open_far_end("sip:alice@127.0.0.1:5999", sip={"bogus": "1"})

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if args.action == "show":
         if args.json:
-            print(json.dumps({"source": cfg.source, "config": cfg.as_dict(),
+            print(json.dumps({"source": cfg.source, "config": cfg.shown(),
                               "origins": {k: cfg.origin(k) for k in cfg.flat()}}, indent=2))
         else:
             print(format_config(cfg), end="")

@@ -341,7 +341,8 @@ def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realti
             if not ledger.has_prepaid(btn):
                 ledger.fund_prepaid(btn, cents, memo="demo deposit")
         far_end = stack.enter_context(open_far_end(far_end_url or scenario.far_end, clock=clock,
-                                                   prompts=prompts, keys=dict(cfg.profile.called_party)))
+                                                   prompts=prompts, keys=dict(cfg.profile.called_party),
+                                                   sip=cfg.sip_options()))
         keypad = stack.enter_context(open_keypad(
             f"script://{_quote(key_script(scenario, prompts))}?interval_ms=250&hold_ms=100&hook=none",
             clock=clock))

@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the handset's audio port (default: devices.audio), e.g. loopback:// "
                              "(a channel named after --terminal), "
                              "pyaudio://?device=USB")
+    parser.add_argument("--sip-registrar", metavar="HOST[:PORT]",
+                        help="register the sip: far end with this registrar, e.g. pbx.example.org "
+                             "(default: sip.registrar; username and password from [sip] in the config)")
     parser.add_argument("--far", metavar="URL",
                         help="the outside line (default: devices.far_end), e.g. robot://accept, "
                              "sip:alice@192.168.1.20")
@@ -90,7 +93,10 @@ def run(args: argparse.Namespace) -> int:
         if recovered:
             print(f"phonesim: closed {len(recovered)} call(s) left open by a crash: "
                   + ", ".join(str(i) for i in recovered), file=sys.stderr)
-        far_end = open_far_end(args.far or cfg.devices.far_end, clock=clock, prompts=prompts,
+        sip = cfg.sip_options()
+        if args.sip_registrar:
+            sip["registrar"] = args.sip_registrar
+        far_end = open_far_end(args.far or cfg.devices.far_end, clock=clock, prompts=prompts, sip=sip,
                                keys=dict(cfg.profile.called_party))
         opened.append(far_end)
         line = FacilityLine(cfg, ledger=ledger, prompts=prompts, far_end=far_end, clock=clock,

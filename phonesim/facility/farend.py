@@ -96,7 +96,8 @@ def open_far_end(url: str, *, clock=None, prompts=None, **options) -> FarEnd:
     """Open the outside-line backend named by ``url`` (see the module docstring).
 
     ``options`` go to the backend (for the robot: ``keys={"accept": "5", ...}``,
-    the facility profile's called-party keys).
+    the facility profile's called-party keys); ``sip={...}`` (``Config.sip_options()``:
+    registrar, username, password) goes to a ``sip:`` far end only.
 
     Raises
     ------
@@ -108,8 +109,10 @@ def open_far_end(url: str, *, clock=None, prompts=None, **options) -> FarEnd:
         raise InvalidUrl(f"far end: expected a URL starting with one of "
                          f"{', '.join(s + ':' for s in FAR_END_SCHEMES)}, got {url!r}")
     cls = _resolve(FAR_END_SCHEMES[scheme])
+    sip_options = options.pop("sip", None) or {}
     if scheme in ("sip", "sips"):
-        return cls(url, clock=clock)
+        # registration settings from the config ([sip]); the robot's keys are not for SIP
+        return cls(url, clock=clock, **sip_options)
     return cls(url, clock=clock, prompts=prompts, **options)
 
 
