@@ -30,7 +30,7 @@ from phonesim.exc import NotFound
 from phonesim.facility.ledger import Ledger, iso_utc
 from phonesim.facility.numbers import classify
 
-#: Dispositions (see /tmp/interfaces.md): what ended an attempt.
+#: Dispositions (see docs/domain.md section 9): what ended an attempt.
 DISPOSITIONS = (
     "completed", "declined", "blocked-by-called-party", "no-answer", "busy", "invalid-PIN",
     "locked", "restricted", "not-allowed-number", "toll-free-attempt", "insufficient-funds",
