@@ -32,7 +32,8 @@ from phonesim.facility.numbers import classify
 from phonesim.facility.vocabulary import CONNECTED_DISPOSITIONS as _CONNECTED
 from phonesim.facility.vocabulary import Disposition
 
-#: Dispositions: what ended an attempt (see :class:`phonesim.facility.vocabulary.Disposition`).
+#: Dispositions: what ended an attempt (:class:`phonesim.facility.vocabulary.Disposition`;
+#: docs/domain.md explains each).
 DISPOSITIONS = tuple(Disposition)
 #: Dispositions of calls that were connected (the called party accepted).
 CONNECTED_DISPOSITIONS = tuple(sorted(_CONNECTED))

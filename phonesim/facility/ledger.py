@@ -33,7 +33,7 @@ serialised by a re-entrant lock held for exactly one short transaction per call.
 So the ledger can be used from the line's thread and a worker thread at once.
 Other processes (the admin CLI) are coordinated by SQLite's own file locks
 (``busy_timeout`` 10 s).  The per-frame real-time path must not call the ledger
-directly (DESIGN.md 2.4): hand charges to a worker thread.
+directly (docs/architecture.md, real-time rules): hand charges to a worker thread.
 
 **Times**: arguments named ``*_s`` (``now_s``, ``offhook_s``, ``at_s``) are the
 injected clock's seconds (``clock.now_s``), turned into calendar time with the

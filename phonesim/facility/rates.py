@@ -41,7 +41,7 @@ from phonesim.facility.numbers import NumberInfo, classify
 CALL_TYPES = ("debit", "collect", "prepaid")
 JURISDICTIONS = ("local", "in-state", "out-of-state", "international")
 
-#: FCC per-minute audio caps in cents by facility class.  Sources: ics-domain.md §4a.
+#: FCC per-minute audio caps in cents by facility class.  Sources: docs/domain.md section 7.1.
 FACILITY_CLASSES = ("prison", "jail-large", "jail-medium", "jail-small", "jail-very-small",
                     "jail-extremely-small")
 CAPS_2021_CENTS = {"prison": 14, "jail-large": 16, "jail-medium": 21, "jail-small": 21,

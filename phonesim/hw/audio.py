@@ -17,7 +17,7 @@ Backends, chosen by URL with :func:`open_audio`:
 ``null://``                                     silence in, everything out discarded
 ==============================================  ========================================================
 
-Real-time rules every backend keeps (DESIGN.md 2.4):
+Real-time rules every backend keeps (docs/architecture.md):
 
 * ``read_frame`` and ``write_frame`` always move exactly one full frame; they
   never allocate more than a frame-sized array, never log, never touch a file

@@ -1,7 +1,7 @@
 """The headset through PortAudio (``pyaudio://?device=NAME&rate=48000``).
 
 The only module that imports ``pyaudio``.  Choices, each from a measured trap
-(``reference/hardware-and-ci.md``):
+(``docs/hardware.md`` section 4):
 
 * **Two half-duplex blocking streams**, not one full-duplex callback stream:
   on PortAudio 19.6 with the ALSA pulse plugin the callback duplex stream
