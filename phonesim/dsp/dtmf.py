@@ -109,6 +109,8 @@ _SLICE_SAMPLES = 51 * 1024  # samples (all channels together) analysed at a time
 _SLICES_PER_SPAN = 4  # slices analysed together (matrix products still one per slice)
 _SLICES_PER_RUN = 16  # slices the digit state machine takes at a time
 _CARRY_SUBS = 8  # sub-blocks of history kept per channel (>= on_windows + 2)
+_ARENA_SUBS = 64  # sub-blocks of a digit in progress kept in the arena (400 ms; a longer one spills)
+_WINDOW_MACHINE_CELLS = 64  # busy channels x windows up to which the machine steps window by window
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,15 +323,20 @@ class DtmfDetector:
         self._cand_tone = np.zeros(c, dtype=np.int64)
         self._cand_total = np.zeros(c, dtype=np.int64)
         # The digit in progress (code -1: none): absolute window of its first and last
-        # hit windows, first kept sub-block, energies of its hit windows, and its
-        # sub-blocks so far as chunks of (row tone DFT, column tone DFT, starts).
+        # hit windows, first kept sub-block, and energies of its hit windows.
         self._act_code = np.full(c, -1, dtype=np.int64)
         self._act_first = np.zeros(c, dtype=np.int64)
         self._act_last = np.zeros(c, dtype=np.int64)
         self._act_lo = np.zeros(c, dtype=np.int64)
         self._act_tone = np.zeros(c, dtype=np.int64)
         self._act_total = np.zeros(c, dtype=np.int64)
-        self._act_subs: dict[int, tuple[list, list, list]] = {}
+        # Its sub-blocks so far (row and column tone DFT, start sample): the first
+        # _ARENA_SUBS in the arena, older ones of a held key moved to a list of chunks.
+        self._dig_row = np.zeros((c, _ARENA_SUBS), dtype=np.complex64)
+        self._dig_col = np.zeros((c, _ARENA_SUBS), dtype=np.complex64)
+        self._dig_start = np.zeros((c, _ARENA_SUBS), dtype=np.int64)
+        self._dig_n = np.zeros(c, dtype=np.int64)
+        self._dig_spill: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
 
     @property
     def samples_seen(self) -> int:
@@ -360,15 +367,9 @@ class DtmfDetector:
         if lost * 1000 / self.sample_rate_hz <= self.max_fill_in_ms:
             return []
         chans = np.flatnonzero(self._act_code >= 0)
-        if not chans.size:
-            return []
-        pieces = [self._act_subs.pop(c) for c in chans.tolist()]
-        seg_len = np.array([sum(len(p) for p in zr) for zr, _, _ in pieces], dtype=np.int64)
-        lo = self._act_lo[chans]
-        found = self._finish_digits(
-            chans, self._act_code[chans], _concat(p[0] for p in pieces), _concat(p[1] for p in pieces),
-            _concat(p[2] for p in pieces), seg_len, self._act_first[chans] - lo, self._act_last[chans] - lo,
-            self._act_tone[chans], self._act_total[chans])
+        ended = (chans, self._act_code[chans], self._act_first[chans], self._act_lo[chans], self._act_last[chans],
+                 self._act_last[chans], self._act_tone[chans], self._act_total[chans], np.ones(chans.size, dtype=bool))
+        found = self._close(ended, None, None, 0)
         self._act_code[chans] = -1
         return found  # in channel order
 
@@ -547,17 +548,94 @@ class DtmfDetector:
     # ---------------------------------------------------------- state machine
     def _run_digits(self, s: np.ndarray, loose: np.ndarray, tone_q: np.ndarray, total_q: np.ndarray,
                     z_all: np.ndarray, start_all: np.ndarray, first_sub: int) -> list[DtmfDigit]:
-        """Run the digit state machine over a slice's windows, all channels at once.
+        """Run the digit state machine over a run of windows, all channels at once.
 
-        The machine, window by window: while idle, a digit of key ``x`` starts
-        at the ``on_windows``-th consecutive strict hit of ``x`` (the candidate);
-        while active, a loose hit of its key is a hit (and drops the candidate),
-        anything else is a miss, and ``off_windows`` consecutive misses end it;
-        a candidate of another key that has reached ``on_windows`` by then
-        starts the next digit in that same window.
+        The machine, window by window (:meth:`_machine_windows` is it, literally):
+        while idle, a digit of key ``x`` starts at the ``on_windows``-th
+        consecutive strict hit of ``x`` (the candidate); while active, a loose
+        hit of its key is a hit, anything else is a miss, and ``off_windows``
+        consecutive misses end it; a candidate of another key that has reached
+        ``on_windows`` by then starts the next digit in that same window.
 
-        Stepping that in Python costs microseconds per window; instead it is
-        solved with array operations, and Python only hops from digit to digit:
+        Its cost must not depend on what the line carries, so the machine only
+        decides where digits start and end (:meth:`_machine_windows` in Python
+        when few windows have anything in them, as when one line is fed a 20 ms
+        frame; :meth:`_machine_runs` with array operations otherwise); the
+        digits' sub-blocks are kept in a per-channel arena by array operations
+        (:meth:`_keep_open`) and every ended digit is checked at once
+        (:meth:`_close`).  Python works once per digit at most, never per
+        channel and window.
+
+        Energies are integers (``*_q``), so every sum is exact and the results
+        cannot depend on how the input was chunked.
+        """
+        busy = np.flatnonzero((self._act_code >= 0) | (s >= 0).any(axis=1))
+        if busy.size * s.shape[1] <= _WINDOW_MACHINE_CELLS:
+            ended, opened = self._machine_windows(s, loose, tone_q, total_q, first_sub, busy)
+        else:
+            ended, opened = self._machine_runs(s, loose, tone_q, total_q, first_sub)
+        found = self._close(ended, z_all, start_all, first_sub)
+        self._act_code[ended[0]] = -1
+        self._keep_open(opened, z_all, start_all, first_sub)
+        return found  # feed() sorts
+
+    def _machine_windows(self, s, loose, tone_q, total_q, first_sub: int, busy: np.ndarray):
+        """The state machine stepped window by window, for the ``busy`` channels
+        (a digit in progress or a strict hit); the others only lose their candidate.
+
+        Returns ``(ended, opened)``: the digits that ended in these windows as
+        arrays (channel, code, first hit window, first kept sub-block, last hit
+        window, end window, tone energy, total energy, carried in from an earlier
+        call) and those still open at the end (the same without the end window).
+        Windows and sub-blocks are absolute indices.
+        """
+        on, off = self.on_windows, self.off_windows
+        k = s.shape[1]
+        ended, opened = [], []
+        cand = (self._cand_code[busy].tolist(), self._cand_n[busy].tolist(), self._cand_tone[busy].tolist(),
+                self._cand_total[busy].tolist())
+        act = (self._act_code[busy].tolist(), self._act_first[busy].tolist(), self._act_last[busy].tolist(),
+               self._act_lo[busy].tolist(), self._act_tone[busy].tolist(), self._act_total[busy].tolist())
+        self._cand_code[:] = -1
+        self._cand_n[:] = 0
+        for i, c in enumerate(busy.tolist()):
+            s_c, l_c, t_c, e_c = s[c].tolist(), loose[c].tolist(), tone_q[c].tolist(), total_q[c].tolist()
+            run_code, run_n, run_tone, run_total = cand[0][i], cand[1][i], cand[2][i], cand[3][i]
+            run_first = first_sub - run_n
+            code, first, last, lo, tone, total = (a[i] for a in act)
+            carried = code >= 0
+            for j in range(k):
+                w = first_sub + j
+                sj = s_c[j]
+                if sj < 0:
+                    run_code, run_n = -1, 0
+                elif sj == run_code:
+                    run_n += 1
+                    run_tone += t_c[j]
+                    run_total += e_c[j]
+                else:
+                    run_code, run_n, run_first, run_tone, run_total = sj, 1, w, t_c[j], e_c[j]
+                if code >= 0:
+                    if l_c[j] == code:
+                        last, tone, total = w, tone + t_c[j], total + e_c[j]
+                        continue
+                    if w - last < off:
+                        continue
+                    ended.append((c, code, first, lo, last, w, tone, total, carried))
+                    code = -1
+                if run_n >= on:
+                    code, first, last, tone, total, carried = sj, run_first, w, run_tone, run_total, False
+                    lo = max(first - 2, first_sub - _CARRY_SUBS)
+            if code >= 0:
+                opened.append((c, code, first, lo, last, tone, total, carried))
+            if run_code >= 0 and run_code != code:
+                self._cand_code[c], self._cand_n[c] = run_code, run_n
+                self._cand_tone[c], self._cand_total[c] = run_tone, run_total
+        return _columns(ended, 9), _columns(opened, 8)
+
+    def _machine_runs(self, s, loose, tone_q, total_q, first_sub: int):
+        """The state machine of :meth:`_machine_windows` solved with array operations
+        over all channels and windows; Python only hops from digit to digit.
 
         * a digit can start only at a strict hit whose run of equal strict
           codes (continuing the carried candidate) is ``on_windows`` long or
@@ -570,8 +648,7 @@ class DtmfDetector:
           more than ``off_windows`` windows without one: sorting the loose hits
           by (channel, key, window) makes that a reverse running minimum.
 
-        Energies are integers (``*_q``), so every sum is exact and the results
-        cannot depend on how the input was chunked.
+        Returns ``(ended, opened)`` as :meth:`_machine_windows` does.
         """
         n_chan, k = s.shape
         on, off = self.on_windows, self.off_windows
@@ -618,7 +695,7 @@ class DtmfDetector:
         rank_at = np.full(n_chan * k, -1, dtype=np.int64)
         rank_at[hit_c * k + hit_w] = rank[n_virtual:]
 
-        # Carried digits: they end at their last hit + off (in this slice or later).
+        # Carried digits: they end at their last hit + off (in these windows or later).
         v_rank = rank[:n_virtual]
         v_last = pos[last_of[v_rank]]
         v_end = v_last + off
@@ -655,83 +732,121 @@ class DtmfDetector:
                     p = follow[p]
         picked = np.array(picked, dtype=np.int64)
         n_c, n_a = st_c[picked], st_w[picked]
-        n_code = s[n_c, n_a]
-        n_first = run_first[n_c, n_a]
         n_tone, n_total = run_energy(n_c, n_a)
         n_tone = n_tone + tone_s[last_of[st_rank[picked]]] - tone_s[st_rank[picked]]
         n_total = n_total + total_s[last_of[st_rank[picked]]] - total_s[st_rank[picked]]
-        n_last = st_last[picked]
+        n_first = run_first[n_c, n_a] + first_sub
+        n_lo = np.maximum(n_first - 2, first_sub - _CARRY_SUBS)  # two sub-blocks before the first hit window
+        n_last = st_last[picked] + first_sub
         n_end = n_last + off
-        n_lo = np.maximum(n_first - 2, -_CARRY_SUBS)  # two sub-blocks before the first hit window
-
-        found = []
-        z_rows = z_all[:, _CARRY_SUBS:]
-        starts = start_all[_CARRY_SUBS:]
-        # Carried digits that end here: their stored sub-blocks plus this slice's.
-        done = np.flatnonzero(v_end < k)
-        if done.size:
-            cs = act_c[done]
-            code = self._act_code[cs]
-            zr, zc, st, seg_len = [], [], [], []
-            for c, cd, e in zip(cs.tolist(), code.tolist(), v_end[done].tolist(), strict=True):
-                r_chunks, c_chunks, s_chunks = self._act_subs.pop(c)
-                zr += [*r_chunks, z_rows[c, :e + 1, cd // 4]]
-                zc += [*c_chunks, z_rows[c, :e + 1, 4 + cd % 4]]
-                st += [*s_chunks, starts[:e + 1]]
-                seg_len.append(sum(len(a) for a in r_chunks) + e + 1)
-            lo = self._act_lo[cs]
-            found += self._finish_digits(cs, code, np.concatenate(zr), np.concatenate(zc), np.concatenate(st),
-                                         np.array(seg_len, dtype=np.int64), self._act_first[cs] - lo,
-                                         first_sub + v_last[done] - lo, v_tone[done], v_total[done])
-            self._act_code[cs] = -1
-        # Carried digits still on: append this slice.
-        going = np.flatnonzero(v_end >= k)
-        if going.size:
-            cs = act_c[going]
-            code = self._act_code[cs]
-            r_new = z_rows[cs, :, code // 4]
-            c_new = z_rows[cs, :, 4 + code % 4]
-            for c, zr_c, zc_c in zip(cs.tolist(), r_new, c_new, strict=True):
-                r_chunks, c_chunks, s_chunks = self._act_subs[c]
-                r_chunks.append(zr_c)
-                c_chunks.append(zc_c)
-                s_chunks.append(starts)
-            self._act_last[cs] = first_sub + v_last[going]
-            self._act_tone[cs] = v_tone[going]
-            self._act_total[cs] = v_total[going]
-        # Digits that start and end in this slice: one gather from z_all.
-        done = np.flatnonzero(n_end < k)
-        if done.size:
-            cs, code, lo = n_c[done], n_code[done], n_lo[done]
-            seg_len = n_end[done] - lo + 1
-            sub = np.repeat(lo + _CARRY_SUBS - np.cumsum(seg_len) + seg_len, seg_len) + np.arange(seg_len.sum())
-            row = np.repeat(cs, seg_len)
-            zr = z_all[row, sub, np.repeat(code // 4, seg_len)]
-            zc = z_all[row, sub, np.repeat(4 + code % 4, seg_len)]
-            found += self._finish_digits(cs, code, zr, zc, start_all[sub], seg_len, n_first[done] - lo,
-                                         n_last[done] - lo, n_tone[done], n_total[done])
-        # Digits that start here and are still on.
-        going = np.flatnonzero(n_end >= k)
-        if going.size:
-            cs = n_c[going]
-            self._act_code[cs] = n_code[going]
-            self._act_first[cs] = first_sub + n_first[going]
-            self._act_last[cs] = first_sub + n_last[going]
-            self._act_lo[cs] = first_sub + n_lo[going]
-            self._act_tone[cs] = n_tone[going]
-            self._act_total[cs] = n_total[going]
-            for c, cd, lo in zip(cs.tolist(), n_code[going].tolist(), n_lo[going].tolist(), strict=True):
-                i = lo + _CARRY_SUBS
-                self._act_subs[c] = ([z_all[c, i:, cd // 4]], [z_all[c, i:, 4 + cd % 4]], [start_all[i:]])
+        v_last = v_last + first_sub
+        v_end = v_end + first_sub
+        n_code = s[n_c, n_a]
+        a_code = self._act_code[act_c]
+        a_first, a_lo = self._act_first[act_c], self._act_lo[act_c]
         # The candidate left at the end: the last run, unless it is the digit in progress.
+        open_code = self._act_code.copy()
+        open_code[act_c[v_end < first_sub + k]] = -1
+        going = n_end >= first_sub + k
+        open_code[n_c[going]] = n_code[going]
         s_end = s[:, -1]
-        cand = (s_end >= 0) & (s_end != self._act_code)
+        cand = (s_end >= 0) & (s_end != open_code)
         tone_end, total_end = run_energy(np.arange(n_chan), np.full(n_chan, k - 1))
         self._cand_code = np.where(cand, s_end, -1)
         self._cand_n = np.where(cand, run_len[:, -1], 0)
         self._cand_tone = np.where(cand, tone_end, 0)
         self._cand_total = np.where(cand, total_end, 0)
-        return found  # feed() sorts
+
+        v_done, n_done = v_end < first_sub + k, n_end < first_sub + k
+        yes, no = np.ones(1, dtype=bool), np.zeros(1, dtype=bool)
+        ended = tuple(np.concatenate(pair) for pair in (
+            (act_c[v_done], n_c[n_done]), (a_code[v_done], n_code[n_done]), (a_first[v_done], n_first[n_done]),
+            (a_lo[v_done], n_lo[n_done]), (v_last[v_done], n_last[n_done]), (v_end[v_done], n_end[n_done]),
+            (v_tone[v_done], n_tone[n_done]), (v_total[v_done], n_total[n_done]),
+            (np.repeat(yes, v_done.sum()), np.repeat(no, n_done.sum()))))
+        opened = tuple(np.concatenate(pair) for pair in (
+            (act_c[~v_done], n_c[going]), (a_code[~v_done], n_code[going]), (a_first[~v_done], n_first[going]),
+            (a_lo[~v_done], n_lo[going]), (v_last[~v_done], n_last[going]), (v_tone[~v_done], n_tone[going]),
+            (v_total[~v_done], n_total[going]), (np.repeat(yes, (~v_done).sum()), np.repeat(no, going.sum()))))
+        return ended, opened
+
+    # ------------------------------------------------------ digits' sub-blocks
+    def _keep_open(self, opened, z_all: np.ndarray, start_all: np.ndarray, first_sub: int) -> None:
+        """Record the open digits and append their new sub-blocks to the arena.
+
+        A digit carried in gets this call's sub-blocks; one that started here
+        gets them from its first kept sub-block (which may lie in the carried
+        history).  A channel whose digit outgrows the arena moves the arena's
+        contents to its spill list (Python, once per ``_ARENA_SUBS`` sub-blocks
+        of a held key).
+        """
+        c, code, first, lo, last, tone, total, carried = opened
+        if not c.size:
+            return
+        self._act_code[c], self._act_first[c], self._act_last[c] = code, first, last
+        self._act_lo[c], self._act_tone[c], self._act_total[c] = lo, tone, total
+        self._dig_n[c[~carried]] = 0
+        base = first_sub - _CARRY_SUBS
+        src0 = np.where(carried, _CARRY_SUBS, lo - base)
+        m = z_all.shape[1] - src0
+        for i in np.flatnonzero(self._dig_n[c] + m > _ARENA_SUBS).tolist():
+            ch, n = int(c[i]), int(self._dig_n[c[i]])
+            chunks = self._dig_spill.setdefault(ch, [])
+            if n:
+                chunks.append((self._dig_row[ch, :n].copy(), self._dig_col[ch, :n].copy(),
+                               self._dig_start[ch, :n].copy()))
+                self._dig_n[ch] = 0
+            if m[i] > _ARENA_SUBS:
+                a = int(src0[i])
+                chunks.append((z_all[ch, a:, code[i] // 4].copy(), z_all[ch, a:, 4 + code[i] % 4].copy(),
+                               start_all[a:].copy()))
+                m[i] = 0
+        row, off = _ranges(m)
+        ch, src = c[row], src0[row] + off
+        dst = self._dig_n[ch] + off
+        self._dig_row[ch, dst] = z_all[ch, src, code[row] // 4]
+        self._dig_col[ch, dst] = z_all[ch, src, 4 + code[row] % 4]
+        self._dig_start[ch, dst] = start_all[src]
+        self._dig_n[c] += m
+
+    def _close(self, ended, z_all, start_all, first_sub: int) -> list[DtmfDigit]:
+        """Gather each ended digit's sub-blocks (spilled, arena, then this call's up to
+        its end window) and check them all at once (:meth:`_finish_digits`).
+
+        ``z_all`` None closes carried digits with what is stored (a long loss).
+        """
+        c, code, first, lo, last, end, tone, total, carried = ended
+        n = c.size
+        if not n:
+            return []
+        base = first_sub - _CARRY_SUBS
+        src0 = np.where(carried, _CARRY_SUBS, lo - base)
+        call_len = np.zeros(n, dtype=np.int64) if z_all is None else end - base - src0 + 1
+        stored_len = np.where(carried, self._dig_n[c], 0)
+        spill_len = np.zeros(n, dtype=np.int64)
+        spilled = [i for i, ch in enumerate(c.tolist()) if carried[i] and ch in self._dig_spill]
+        spills = [self._dig_spill.pop(int(c[i])) for i in spilled]
+        for i, chunks in zip(spilled, spills, strict=True):
+            spill_len[i] = sum(len(chunk[0]) for chunk in chunks)
+        seg_len = spill_len + stored_len + call_len
+        seg_start = np.cumsum(seg_len) - seg_len
+        zr = np.empty(int(seg_len.sum()), dtype=np.complex64)
+        zc = np.empty_like(zr)
+        st = np.empty(zr.size, dtype=np.int64)
+        for i, chunks in zip(spilled, spills, strict=True):
+            at = slice(int(seg_start[i]), int(seg_start[i] + spill_len[i]))
+            zr[at], zc[at], st[at] = (np.concatenate(parts) for parts in zip(*chunks, strict=True))
+        row, off = _ranges(stored_len)
+        dst = seg_start[row] + spill_len[row] + off
+        zr[dst], zc[dst], st[dst] = self._dig_row[c[row], off], self._dig_col[c[row], off], self._dig_start[c[row], off]
+        if z_all is not None:
+            row, off = _ranges(call_len)
+            dst = seg_start[row] + spill_len[row] + stored_len[row] + off
+            src = src0[row] + off
+            zr[dst] = z_all[c[row], src, code[row] // 4]
+            zc[dst] = z_all[c[row], src, 4 + code[row] % 4]
+            st[dst] = start_all[src]
+        return self._finish_digits(c, code, zr, zc, st, seg_len, first - lo, last - lo, tone, total)
 
     def _finish_digits(self, chans, codes, z_row, z_col, starts, seg_len, i_first, i_last, tone,
                        total) -> list[DtmfDigit]:
@@ -858,6 +973,13 @@ def _round2(x: np.ndarray) -> list[float]:
     return out
 
 
-def _concat(chunk_lists) -> np.ndarray:
-    """One array from an iterable of lists of arrays."""
-    return np.concatenate([a for chunks in chunk_lists for a in chunks])
+def _ranges(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For consecutive ranges of ``lengths``: each element's range number and offset in its range."""
+    row = np.repeat(np.arange(lengths.size), lengths)
+    return row, np.arange(row.size) - (np.cumsum(lengths) - lengths)[row]
+
+
+def _columns(rows: list[tuple], n: int) -> tuple[np.ndarray, ...]:
+    """Tuples of ``n`` values (ints, the last a bool) as ``n`` arrays."""
+    cols = list(zip(*rows, strict=True)) if rows else [()] * n
+    return tuple(np.array(col, dtype=np.int64) for col in cols[:-1]) + (np.array(cols[-1], dtype=bool),)
