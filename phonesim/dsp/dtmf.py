@@ -106,8 +106,8 @@ WINDOW_LEN = 2 * SUB_LEN
 _BANK_HZ = ROW_HZ + COL_HZ
 _HARMONIC_HZ = tuple(2 * f for f in COL_HZ)
 _SLICE_SAMPLES = 51 * 1024  # samples (all channels together) analysed at a time
-_SLICES_PER_SPAN = 4  # slices analysed together (matrix products still one per slice)
-_SLICES_PER_RUN = 16  # slices the digit state machine takes at a time
+_SLICES_PER_SPAN = 16  # slices analysed together (matrix products still one per slice)
+_SLICES_PER_RUN = 64  # slices the digit state machine takes at a time
 _CARRY_SUBS = 8  # sub-blocks of history kept per channel (>= on_windows + 2)
 _ARENA_SUBS = 64  # sub-blocks of a digit in progress kept in the arena (400 ms; a longer one spills)
 _WINDOW_MACHINE_CELLS = 64  # busy channels x windows up to which the machine steps window by window
@@ -454,7 +454,7 @@ class DtmfDetector:
             return None
         blocks = x[:, :used].reshape(self.channels, k, SUB_LEN)
         starts = start0 + SUB_LEN * np.arange(k, dtype=np.int64)
-        z = self._bank.dft(blocks, starts, max_rows=rows)  # (C, k, 8) complex64
+        z = self._bank.dft(blocks, starts, max_rows=rows * self.channels)  # (C, k, 8) complex64
         energy = np.einsum("ckn,ckn->ck", blocks, blocks)
         z_all = np.concatenate([self._z_hist, z], axis=1)  # (C, H + k, 8)
         e_all = np.concatenate([self._e_hist, energy], axis=1)  # (C, 1 + k)

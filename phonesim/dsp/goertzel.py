@@ -82,21 +82,23 @@ class ToneBank:
             absolute time (see the module docstring); otherwise to each block's
             own start.
         max_rows : int, optional
-            Do the matrix product for at most this many blocks (along axis -2)
-            at a time.  BLAS may round a block differently depending on the
-            height of the product it is part of, so a caller that promises
-            identical results for any chunking of its input fixes the pieces.
+            Do the matrix product for at most this many blocks at a time (all
+            leading axes flattened, so many channels' blocks make one product).
+            BLAS may round a block differently depending on the height of the
+            product it is part of, so a caller that promises identical results
+            for any chunking of its input fixes the pieces.
         """
         blocks = np.asarray(blocks)
         if blocks.shape[-1] != self.block_len:
             raise ValueError(f"blocks must have {self.block_len} samples in the last axis, got shape {blocks.shape}")
-        blocks = blocks.astype(self.dtype, copy=False)
-        if max_rows is None or blocks.ndim < 2 or blocks.shape[-2] <= max_rows:
-            y = blocks @ self._basis
+        flat = blocks.reshape(-1, self.block_len).astype(self.dtype, copy=False)
+        if max_rows is None or flat.shape[0] <= max_rows:
+            y = flat @ self._basis
         else:
-            y = np.empty(blocks.shape[:-1] + self._basis.shape[1:], dtype=self.dtype)
-            for at in range(0, blocks.shape[-2], max_rows):
-                np.matmul(blocks[..., at:at + max_rows, :], self._basis, out=y[..., at:at + max_rows, :])
+            y = np.empty((flat.shape[0], self._basis.shape[1]), dtype=self.dtype)
+            for at in range(0, flat.shape[0], max_rows):
+                np.matmul(flat[at:at + max_rows], self._basis, out=y[at:at + max_rows])
+        y = y.reshape(blocks.shape[:-1] + self._basis.shape[1:])
         f = self.n_freqs
         x = np.empty(y.shape[:-1] + (f,), dtype=np.complex64 if self.dtype == np.float32 else np.complex128)
         x.real = y[..., :f]
