@@ -82,7 +82,6 @@ to the low group (its harmonics fall next to high-group tones).
 
 from __future__ import annotations
 
-import itertools
 import math
 import operator
 from dataclasses import dataclass, fields
@@ -103,10 +102,10 @@ _DIGIT_OF_CODE = np.array(_CODE_TO_DIGIT)
 
 SUB_LEN = 51
 WINDOW_LEN = 2 * SUB_LEN
-_BANK_HZ = ROW_HZ + COL_HZ
 _HARMONIC_HZ = tuple(2 * f for f in COL_HZ)
+_BANK_HZ = ROW_HZ + COL_HZ + _HARMONIC_HZ  # bins 0-3 rows, 4-7 columns, 8-11 their harmonics
 _SLICE_SAMPLES = 51 * 1024  # samples (all channels together) analysed at a time
-_SLICES_PER_SPAN = 16  # slices analysed together (matrix products still one per slice)
+_SLICES_PER_SPAN = 2  # slices analysed together (matrix products still one per slice)
 _SLICES_PER_RUN = 64  # slices the digit state machine takes at a time
 _CARRY_SUBS = 8  # sub-blocks of history kept per channel (>= on_windows + 2)
 _ARENA_SUBS = 64  # sub-blocks of a digit in progress kept in the arena (400 ms; a longer one spills)
@@ -331,7 +330,6 @@ class DtmfDetector:
         self.max_fill_in_ms = float(max_fill_in_ms)
         self.min_digit_energy_share = float(min_digit_energy_share)
         self._bank = ToneBank(_BANK_HZ, SUB_LEN, sample_rate_hz)
-        self._harmonic_bank = ToneBank(_HARMONIC_HZ, WINDOW_LEN, sample_rate_hz)
         self._min_power = float(dbm0_to_rms(self.min_level_dbm0)) ** 2
         self.reset()
 
@@ -345,7 +343,6 @@ class DtmfDetector:
         self._next_sub = 0  # absolute index of the next sub-block (= of the next window)
         self._z_hist = np.zeros((c, _CARRY_SUBS, len(_BANK_HZ)), dtype=np.complex64)
         self._e_hist = np.zeros((c, 1), dtype=np.float32)
-        self._last_block = np.zeros((c, SUB_LEN), dtype=np.float32)
         self._start_hist = np.full(_CARRY_SUBS, -(10**12), dtype=np.int64)  # sub-block starts
         # The candidate: the run of equal strict codes ending at the last window
         # (code -1 and length 0: none), with its integer energies.
@@ -392,7 +389,6 @@ class DtmfDetector:
         self._rest = np.zeros((self.channels, 0), dtype=np.float32)
         self._z_hist[:] = 0
         self._e_hist[:] = 0
-        self._last_block[:] = 0
         self._cand_code[:] = -1
         self._cand_n[:] = 0
         if lost * 1000 / self.sample_rate_hz <= self.max_fill_in_ms:
@@ -440,32 +436,47 @@ class DtmfDetector:
         return found
 
     def _feed_run(self, x: np.ndarray, step: int) -> list[DtmfDigit]:
+        """Analyse ``x`` span by span, classify its candidate windows and run the digits over it."""
         z_hist, start_hist, first_sub = self._z_hist, self._start_hist, self._next_sub
         span = step * _SLICES_PER_SPAN
         parts = [self._analyse(x[:, at:at + span], step // SUB_LEN) for at in range(0, x.shape[1], span)]
         parts = [part for part in parts if part is not None]
         if not parts:
             return []
-        strict = np.concatenate([part[0] for part in parts], axis=1)
+        tone = np.concatenate([part[0] for part in parts], axis=1)
+        total = np.concatenate([part[1] for part in parts], axis=1)
+        k = tone.shape[1]
+        # Candidate windows as flat indices into the run's (channel, window) grid.
+        flat, at = [], 0
+        for part in parts:
+            c, w = np.divmod(part[2], part[0].shape[1])
+            flat.append(c * k + (w + at))
+            at += part[0].shape[1]
+        flat = np.concatenate(flat)
+        p = np.concatenate([part[3] for part in parts])
+        z_all = np.concatenate([z_hist] + [part[4] for part in parts], axis=1)  # (C, H + k, 12)
+        start_all = np.concatenate([start_hist] + [part[5] for part in parts])
+        strict, loose = self._classify(flat, p, tone, total, z_all, start_all)
         if not (self._act_code >= 0).any() and not (strict >= 0).any():
             self._cand_code[:] = -1  # every window is a miss: no candidate survives
             self._cand_n[:] = 0
             return []
-        loose = np.concatenate([part[1] for part in parts], axis=1)
         # Integer energies (1/16 of a 16-bit unit squared) make every sum exact.
-        tone_q = np.rint(np.concatenate([part[2] for part in parts], axis=1) * 16).astype(np.int64)
-        total_q = np.rint(np.concatenate([part[3] for part in parts], axis=1) * 16).astype(np.int64)
-        z_all = np.concatenate([z_hist] + [part[4] for part in parts], axis=1)  # (C, H + k, 8)
-        start_all = np.concatenate([start_hist] + [part[5] for part in parts])
+        tone_q = np.rint(tone * 16).astype(np.int64)
+        total_q = np.rint(total * 16).astype(np.int64)
         return self._run_digits(strict, loose, tone_q, total_q, z_all, start_all, first_sub)
 
     def _analyse(self, x: np.ndarray, rows: int):
-        """DFT and per-window tests of a span of slices; None if it completes no sub-block.
+        """DFT of a span of slices and the windows' powers; None if it completes no sub-block.
 
-        Returns the strict and loose codes, tone and total power per window, and
-        the sub-blocks' DFT values and starts.  The matrix products run per slice
-        of ``rows`` sub-blocks (see ``_matmul_rows``); everything else is
-        element-wise and runs over the whole span at once.
+        Returns per window the two strongest tones' power and the total power,
+        the candidates (flat indices of the windows whose two tones carry enough
+        of the energy to be worth the other tests: speech and noise mostly do
+        not) with their eight tone powers, and the sub-blocks' DFT values and
+        starts.  The matrix products run per slice of ``rows`` sub-blocks (see
+        ``feed``); everything else is element-wise over the whole span.  Spans
+        stay small enough for the CPU cache; the candidates of a whole run are
+        classified together (:meth:`_classify`).
         """
         # The float32 copy goes into a reused buffer (fewer allocations per slice).
         n_rest = self._rest.shape[1]
@@ -485,50 +496,50 @@ class DtmfDetector:
             return None
         blocks = x[:, :used].reshape(self.channels, k, SUB_LEN)
         starts = start0 + SUB_LEN * np.arange(k, dtype=np.int64)
-        z = self._bank.dft(blocks, starts, max_rows=rows * self.channels)  # (C, k, 8) complex64
+        # DFT of every sub-block; the tones' bins phase-referenced to absolute time (the
+        # harmonics' only where a window needs them, in _classify).
+        z = self._bank.dft(blocks, max_rows=rows * self.channels)  # (C, k, 12) complex64
+        z[..., :8] *= self._bank.rotation(starts)[:, :8]
         energy = np.einsum("ckn,ckn->ck", blocks, blocks)
-        z_all = np.concatenate([self._z_hist, z], axis=1)  # (C, H + k, 8)
+        z_all = np.concatenate([self._z_hist, z], axis=1)  # (C, H + k, 12)
         e_all = np.concatenate([self._e_hist, energy], axis=1)  # (C, 1 + k)
         start_all = np.concatenate([self._start_hist, starts])
-        # Window i = sub-blocks i-1 and i; only pairs that are truly adjacent count.
-        adjacent = (start_all[_CARRY_SUBS:] - start_all[_CARRY_SUBS - 1:-1]) == SUB_LEN
-        zw = z_all[:, _CARRY_SUBS - 1:-1] + z_all[:, _CARRY_SUBS:]
+        # Window i = sub-blocks i-1 and i.
+        zw = z_all[:, _CARRY_SUBS - 1:-1, :8] + z_all[:, _CARRY_SUBS:, :8]
         total = (e_all[:, :-1] + e_all[:, 1:]) * (1.0 / WINDOW_LEN)
-        strict, loose, tone_power = self._classify(zw, total, blocks, rows)
-        strict[:, ~adjacent] = -1
-        loose[:, ~adjacent] = -1
-        self._z_hist = z_all[:, -_CARRY_SUBS:].copy()
-        self._e_hist = e_all[:, -1:].copy()
-        self._start_hist = start_all[-_CARRY_SUBS:].copy()
-        self._last_block = blocks[:, -1].copy()
-        self._next_sub += k
-        return strict, loose, tone_power, total, z, starts
-
-    def _classify(self, zw: np.ndarray, total: np.ndarray, blocks: np.ndarray, slice_subs: int):
-        """Per-window strict and loose digit codes (-1 for none) and the two tones' power, shape (C, W).
-
-        The energy-share test is done first on all windows; the other tests run
-        only on the few windows that carry enough tone energy (speech and noise
-        mostly do not), which halves the cost on long files.
-        """
         p = zw.real**2 + zw.imag**2
         p *= np.float32(2.0 / WINDOW_LEN**2)
         # Pairwise maxima: numpy's reduction over a 4-long strided axis is ten times slower.
         tone = (np.maximum(np.maximum(p[..., 0], p[..., 1]), np.maximum(p[..., 2], p[..., 3]))
                 + np.maximum(np.maximum(p[..., 4], p[..., 5]), np.maximum(p[..., 6], p[..., 7])))
+        enough = tone >= min(self.loose_energy_share, self.min_energy_share) * total
+        adjacent = (start_all[_CARRY_SUBS:] - start_all[_CARRY_SUBS - 1:-1]) == SUB_LEN
+        if not adjacent.all():  # only pairs that are truly adjacent count
+            enough &= adjacent
+        # Flat indices (all arrays here are fresh and C-contiguous): cheaper than pairs.
+        flat = np.flatnonzero(enough)
+        self._z_hist = z_all[:, -_CARRY_SUBS:].copy()
+        self._e_hist = e_all[:, -1:].copy()
+        self._start_hist = start_all[-_CARRY_SUBS:].copy()
+        self._next_sub += k
+        return tone, total, flat, p.reshape(-1, 8)[flat], z, starts
+
+    def _classify(self, flat: np.ndarray, p: np.ndarray, tone: np.ndarray, total: np.ndarray,
+                  z_all: np.ndarray, start_all: np.ndarray):
+        """Strict and loose digit codes (-1 for none) of the run's windows, shape (C, W).
+
+        ``flat`` are the candidate windows (flat indices into ``tone``) and
+        ``p`` their eight tone powers; every other window is a miss.
+        """
         strict = np.full(tone.shape, -1, dtype=np.int64)
         loose = np.full(tone.shape, -1, dtype=np.int64)
-        # Flat indices (all arrays here are fresh and C-contiguous): cheaper than pairs.
-        flat = np.flatnonzero(tone >= min(self.loose_energy_share, self.min_energy_share) * total)
         if not flat.size:
-            return strict, loose, tone
-        sub = p.reshape(-1, p.shape[-1])[flat]  # (n, 8)
-        rows, cols = sub[:, 0:4], sub[:, 4:8]
-        r, pr, r2 = _top_two(rows)
-        c, pc, c2 = _top_two(cols)
+            return strict, loose
+        r, pr, r2 = _top_two(p[:, 0:4])
+        c, pc, c2 = _top_two(p[:, 4:8])
         code = r * 4 + c
         tone_sub = tone.ravel()[flat]
-        total_sub = np.ascontiguousarray(total).ravel()[flat]
+        total_sub = total.ravel()[flat]
 
         def passes(level_db, twist_extra_db, rel_db, share):
             thr = self._min_power * 10 ** (-level_db / 10)
@@ -543,38 +554,20 @@ class DtmfDetector:
         loose_ok = passes(self.loose_level_db, self.loose_twist_db, self.loose_relative_peak_db,
                           self.loose_energy_share)
         strict_ok = loose_ok & passes(0.0, 0.0, self.min_relative_peak_db, self.min_energy_share)
-        # Second harmonic of the high tone, only where everything else passed.
+        # Second harmonic of the high tone, only where everything else passed: the window's
+        # two sub-blocks of the harmonic's bin (phase-referenced to absolute time, so they add).
         hit = np.flatnonzero(strict_ok)
         if hit.size:
             hc, hw = np.divmod(flat[hit], tone.shape[1])
-            at_start = hw == 0
-            if blocks.shape[1] > 1:
-                # Sub-blocks w-1 and w lie back to back in memory: gather the 102-sample
-                # windows through a strided view instead of joining two gathers.
-                pairs = np.lib.stride_tricks.as_strided(
-                    blocks, (blocks.shape[0], blocks.shape[1] - 1, WINDOW_LEN), blocks.strides, writeable=False)
-                window = pairs[hc, np.maximum(hw - 1, 0)]
-            else:
-                window = np.empty((hit.size, WINDOW_LEN), dtype=blocks.dtype)
-            if at_start.any():
-                window[at_start] = np.concatenate([self._last_block[hc[at_start]], blocks[hc[at_start], 0]], axis=1)
-            # One matrix product per slice, as for the DFT (see feed).
-            harm = self._harmonic_power(window, hw // slice_subs)[np.arange(hit.size), c[hit]]
+            hbin, each = 8 + c[hit], np.arange(hit.size)
+            zh = np.zeros(hit.size, dtype=np.complex64)
+            for i in (hw + (_CARRY_SUBS - 1), hw + _CARRY_SUBS):
+                zh += z_all[hc, i, hbin] * self._bank.rotation(start_all[i])[each, hbin]
+            harm = (zh.real**2 + zh.imag**2) * np.float32(2.0 / WINDOW_LEN**2)
             strict_ok[hit[harm * 10 ** (self.min_harmonic_rejection_db / 10) > pc[hit]]] = False
         strict.ravel()[flat] = np.where(strict_ok, code, -1)
         loose.ravel()[flat] = np.where(loose_ok, code, -1)
-        return strict, loose, tone
-
-    def _harmonic_power(self, window: np.ndarray, group: np.ndarray) -> np.ndarray:
-        """Second-harmonic powers of ``window`` rows, one matrix product per ``group`` value."""
-        if group[0] == group[-1] and (group.size < 3 or group.min() == group.max()):
-            return self._harmonic_bank.power(window)
-        out = np.empty((group.size, len(_HARMONIC_HZ)), dtype=np.float32)
-        order = np.argsort(group, kind="stable")  # keeps each group's rows in order
-        bounds = [0, *(np.flatnonzero(np.diff(group[order])) + 1).tolist(), group.size]
-        for lo, hi in itertools.pairwise(bounds):
-            out[order[lo:hi]] = self._harmonic_bank.power(window[order[lo:hi]])
-        return out
+        return strict, loose
 
     # ---------------------------------------------------------- state machine
     def _run_digits(self, s: np.ndarray, loose: np.ndarray, tone_q: np.ndarray, total_q: np.ndarray,
