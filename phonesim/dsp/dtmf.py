@@ -105,8 +105,8 @@ WINDOW_LEN = 2 * SUB_LEN
 _HARMONIC_HZ = tuple(2 * f for f in COL_HZ)
 _BANK_HZ = ROW_HZ + COL_HZ + _HARMONIC_HZ  # bins 0-3 rows, 4-7 columns, 8-11 their harmonics
 _SLICE_SAMPLES = 51 * 1024  # samples (all channels together) analysed at a time
-_SLICES_PER_SPAN = 2  # slices analysed together (matrix products still one per slice)
-_SLICES_PER_RUN = 64  # slices the digit state machine takes at a time
+_SLICES_PER_SPAN = 4  # slices analysed together (matrix products still one per slice)
+_SLICES_PER_RUN = 16  # slices the digit state machine takes at a time
 _CARRY_SUBS = 8  # sub-blocks of history kept per channel (>= on_windows + 2)
 _ARENA_SUBS = 64  # sub-blocks of a digit in progress kept in the arena (400 ms; a longer one spills)
 _WINDOW_MACHINE_CELLS = 64  # busy channels x windows up to which the machine steps window by window
@@ -443,19 +443,26 @@ class DtmfDetector:
         parts = [part for part in parts if part is not None]
         if not parts:
             return []
-        tone = np.concatenate([part[0] for part in parts], axis=1)
-        total = np.concatenate([part[1] for part in parts], axis=1)
-        k = tone.shape[1]
-        # Candidate windows as flat indices into the run's (channel, window) grid.
-        flat, at = [], 0
-        for part in parts:
-            c, w = np.divmod(part[2], part[0].shape[1])
-            flat.append(c * k + (w + at))
-            at += part[0].shape[1]
-        flat = np.concatenate(flat)
-        p = np.concatenate([part[3] for part in parts])
-        z_all = np.concatenate([z_hist] + [part[4] for part in parts], axis=1)  # (C, H + k, 12)
-        start_all = np.concatenate([start_hist] + [part[5] for part in parts])
+        if not any(part[2].size for part in parts) and not (self._act_code >= 0).any():
+            self._cand_code[:] = -1  # every window is a miss: no candidate survives
+            self._cand_n[:] = 0
+            return []
+        if len(parts) == 1:  # a frame: nothing to join
+            (tone, total, flat, p, z_all, start_all), = parts
+        else:
+            tone = np.concatenate([part[0] for part in parts], axis=1)
+            total = np.concatenate([part[1] for part in parts], axis=1)
+            k = tone.shape[1]
+            # Candidate windows as flat indices into the run's (channel, window) grid.
+            flat, at = [], 0
+            for part in parts:
+                c, w = np.divmod(part[2], part[0].shape[1])
+                flat.append(c * k + (w + at))
+                at += part[0].shape[1]
+            flat = np.concatenate(flat)
+            p = np.concatenate([part[3] for part in parts])
+            z_all = np.concatenate([z_hist] + [part[4][:, _CARRY_SUBS:] for part in parts], axis=1)  # (C, H + k, 12)
+            start_all = np.concatenate([start_hist] + [part[5][_CARRY_SUBS:] for part in parts])
         strict, loose = self._classify(flat, p, tone, total, z_all, start_all)
         if not (self._act_code >= 0).any() and not (strict >= 0).any():
             self._cand_code[:] = -1  # every window is a miss: no candidate survives
@@ -473,7 +480,7 @@ class DtmfDetector:
         the candidates (flat indices of the windows whose two tones carry enough
         of the energy to be worth the other tests: speech and noise mostly do
         not) with their eight tone powers, and the sub-blocks' DFT values and
-        starts.  The matrix products run per slice of ``rows`` sub-blocks (see
+        starts after the carried history's.  The matrix products run per slice of ``rows`` sub-blocks (see
         ``feed``); everything else is element-wise over the whole span.  Spans
         stay small enough for the CPU cache; the candidates of a whole run are
         classified together (:meth:`_classify`).
@@ -522,7 +529,7 @@ class DtmfDetector:
         self._e_hist = e_all[:, -1:].copy()
         self._start_hist = start_all[-_CARRY_SUBS:].copy()
         self._next_sub += k
-        return tone, total, flat, p.reshape(-1, 8)[flat], z, starts
+        return tone, total, flat, p.reshape(-1, 8)[flat], z_all, start_all
 
     def _classify(self, flat: np.ndarray, p: np.ndarray, tone: np.ndarray, total: np.ndarray,
                   z_all: np.ndarray, start_all: np.ndarray):
@@ -596,8 +603,13 @@ class DtmfDetector:
         busy = np.flatnonzero((self._act_code >= 0) | (s >= 0).any(axis=1))
         if busy.size * s.shape[1] <= _WINDOW_MACHINE_CELLS:
             ended, opened = self._machine_windows(s, loose, tone_q, total_q, first_sub, busy)
-        else:
-            ended, opened = self._machine_runs(s, loose, tone_q, total_q, first_sub)
+            found = self._close(_columns(ended, 9), z_all, start_all, first_sub) if ended else []
+            for digit in ended:
+                self._act_code[digit[0]] = -1
+            for digit in opened:
+                self._keep_one(*digit, z_all, start_all, first_sub)
+            return found
+        ended, opened = self._machine_runs(s, loose, tone_q, total_q, first_sub)
         found = self._close(ended, z_all, start_all, first_sub)
         self._act_code[ended[0]] = -1
         self._keep_open(opened, z_all, start_all, first_sub)
@@ -608,7 +620,7 @@ class DtmfDetector:
         (a digit in progress or a strict hit); the others only lose their candidate.
 
         Returns ``(ended, opened)``: the digits that ended in these windows as
-        arrays (channel, code, first hit window, first kept sub-block, last hit
+        tuples (channel, code, first hit window, first kept sub-block, last hit
         window, end window, tone energy, total energy, carried in from an earlier
         call) and those still open at the end (the same without the end window).
         Windows and sub-blocks are absolute indices.
@@ -655,7 +667,7 @@ class DtmfDetector:
             if run_code >= 0 and run_code != code:
                 self._cand_code[c], self._cand_n[c] = run_code, run_n
                 self._cand_tone[c], self._cand_total[c] = run_tone, run_total
-        return _columns(ended, 9), _columns(opened, 8)
+        return ended, opened
 
     def _machine_runs(self, s, loose, tone_q, total_q, first_sub: int):
         """The state machine of :meth:`_machine_windows` solved with array operations
@@ -672,7 +684,8 @@ class DtmfDetector:
           more than ``off_windows`` windows without one: sorting the loose hits
           by (channel, key, window) makes that a reverse running minimum.
 
-        Returns ``(ended, opened)`` as :meth:`_machine_windows` does.
+        Returns ``(ended, opened)`` as :meth:`_machine_windows` does, as arrays
+        (one per field).
         """
         n_chan, k = s.shape
         on, off = self.on_windows, self.off_windows
@@ -796,13 +809,13 @@ class DtmfDetector:
 
     # ------------------------------------------------------ digits' sub-blocks
     def _keep_open(self, opened, z_all: np.ndarray, start_all: np.ndarray, first_sub: int) -> None:
-        """Record the open digits and append their new sub-blocks to the arena.
+        """Record the open digits (arrays, one per field) and append their new sub-blocks
+        to the arena, all channels at once.
 
         A digit carried in gets this call's sub-blocks; one that started here
         gets them from its first kept sub-block (which may lie in the carried
-        history).  A channel whose digit outgrows the arena moves the arena's
-        contents to its spill list (Python, once per ``_ARENA_SUBS`` sub-blocks
-        of a held key).
+        history).  A channel whose digit outgrows the arena spills
+        (:meth:`_spill`).
         """
         c, code, first, lo, last, tone, total, carried = opened
         if not c.size:
@@ -810,21 +823,10 @@ class DtmfDetector:
         self._act_code[c], self._act_first[c], self._act_last[c] = code, first, last
         self._act_lo[c], self._act_tone[c], self._act_total[c] = lo, tone, total
         self._dig_n[c[~carried]] = 0
-        base = first_sub - _CARRY_SUBS
-        src0 = np.where(carried, _CARRY_SUBS, lo - base)
+        src0 = np.where(carried, _CARRY_SUBS, lo - (first_sub - _CARRY_SUBS))
         m = z_all.shape[1] - src0
         for i in np.flatnonzero(self._dig_n[c] + m > _ARENA_SUBS).tolist():
-            ch, n = int(c[i]), int(self._dig_n[c[i]])
-            chunks = self._dig_spill.setdefault(ch, [])
-            if n:
-                chunks.append((self._dig_row[ch, :n].copy(), self._dig_col[ch, :n].copy(),
-                               self._dig_start[ch, :n].copy()))
-                self._dig_n[ch] = 0
-            if m[i] > _ARENA_SUBS:
-                a = int(src0[i])
-                chunks.append((z_all[ch, a:, code[i] // 4].copy(), z_all[ch, a:, 4 + code[i] % 4].copy(),
-                               start_all[a:].copy()))
-                m[i] = 0
+            m[i] = self._spill(int(c[i]), int(code[i]), int(src0[i]), z_all, start_all)
         row, off = _ranges(m)
         ch, src = c[row], src0[row] + off
         dst = self._dig_n[ch] + off
@@ -832,6 +834,37 @@ class DtmfDetector:
         self._dig_col[ch, dst] = z_all[ch, src, 4 + code[row] % 4]
         self._dig_start[ch, dst] = start_all[src]
         self._dig_n[c] += m
+
+    def _keep_one(self, c: int, code: int, first: int, lo: int, last: int, tone: int, total: int,
+                  carried: bool, z_all: np.ndarray, start_all: np.ndarray, first_sub: int) -> None:
+        """:meth:`_keep_open` for one digit, with slices (a few channels in a frame)."""
+        self._act_code[c], self._act_first[c], self._act_last[c] = code, first, last
+        self._act_lo[c], self._act_tone[c], self._act_total[c] = lo, tone, total
+        if not carried:
+            self._dig_n[c] = 0
+        src0 = _CARRY_SUBS if carried else lo - (first_sub - _CARRY_SUBS)
+        n, m = int(self._dig_n[c]), z_all.shape[1] - src0
+        if n + m > _ARENA_SUBS:
+            n, m = 0, self._spill(c, code, src0, z_all, start_all)
+        self._dig_row[c, n:n + m] = z_all[c, src0:src0 + m, code // 4]
+        self._dig_col[c, n:n + m] = z_all[c, src0:src0 + m, 4 + code % 4]
+        self._dig_start[c, n:n + m] = start_all[src0:src0 + m]
+        self._dig_n[c] = n + m
+
+    def _spill(self, c: int, code: int, src0: int, z_all: np.ndarray, start_all: np.ndarray) -> int:
+        """Move channel ``c``'s arena to its spill list (a key held past ``_ARENA_SUBS``
+        sub-blocks: Python once per that many).  The sub-blocks from ``src0`` on go
+        there too if the arena could not take them; returns how many it still should."""
+        n = int(self._dig_n[c])
+        chunks = self._dig_spill.setdefault(c, [])
+        if n:
+            chunks.append((self._dig_row[c, :n].copy(), self._dig_col[c, :n].copy(), self._dig_start[c, :n].copy()))
+            self._dig_n[c] = 0
+        if z_all.shape[1] - src0 <= _ARENA_SUBS:
+            return z_all.shape[1] - src0
+        chunks.append((z_all[c, src0:, code // 4].copy(), z_all[c, src0:, 4 + code % 4].copy(),
+                       start_all[src0:].copy()))
+        return 0
 
     def _close(self, ended, z_all, start_all, first_sub: int) -> list[DtmfDigit]:
         """Gather each ended digit's sub-blocks (spilled, arena, then this call's up to
