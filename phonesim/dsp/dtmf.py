@@ -542,25 +542,23 @@ class DtmfDetector:
         loose = np.full(tone.shape, -1, dtype=np.int64)
         if not flat.size:
             return strict, loose
-        r, pr, r2 = _top_two(p[:, 0:4])
-        c, pc, c2 = _top_two(p[:, 4:8])
+        (r, c), (pr, pc), (r2, c2) = (a.T for a in _top_two(p.reshape(-1, 2, 4)))
         code = r * 4 + c
         tone_sub = tone.ravel()[flat]
         total_sub = total.ravel()[flat]
-
-        def passes(level_db, twist_extra_db, rel_db, share):
-            thr = self._min_power * 10 ** (-level_db / 10)
-            ok = (pr >= thr) & (pc >= thr)
-            ok &= pc <= pr * 10 ** ((self.max_reverse_twist_db + twist_extra_db) / 10)
-            ok &= pc * 10 ** ((self.max_normal_twist_db + twist_extra_db) / 10) >= pr
-            rel = 10 ** (rel_db / 10)
-            ok &= (pr >= rel * r2) & (pc >= rel * c2)
-            ok &= tone_sub >= share * total_sub
-            return ok
-
-        loose_ok = passes(self.loose_level_db, self.loose_twist_db, self.loose_relative_peak_db,
-                          self.loose_energy_share)
-        strict_ok = loose_ok & passes(0.0, 0.0, self.min_relative_peak_db, self.min_energy_share)
+        # The loose (row 0) and strict (row 1) tests at once; limits in float32, as numpy
+        # would convert them from Python floats.
+        lo_db, tw_db, rel_db = (self.loose_level_db, 0.0), (self.loose_twist_db, 0.0), \
+            (self.loose_relative_peak_db, self.min_relative_peak_db)
+        thr, rev, norm, rel, share = np.array([
+            [self._min_power * 10 ** (-db / 10) for db in lo_db],
+            [10 ** ((self.max_reverse_twist_db + db) / 10) for db in tw_db],
+            [10 ** ((self.max_normal_twist_db + db) / 10) for db in tw_db],
+            [10 ** (db / 10) for db in rel_db],
+            [self.loose_energy_share, self.min_energy_share]], dtype=np.float32)[:, :, None]
+        ok = (pr >= thr) & (pc >= thr) & (pc <= pr * rev) & (pc * norm >= pr)
+        ok &= (pr >= rel * r2) & (pc >= rel * c2) & (tone_sub >= share * total_sub)
+        loose_ok, strict_ok = ok[0], ok[0] & ok[1]
         # Second harmonic of the high tone, only where everything else passed: the window's
         # two sub-blocks of the harmonic's bin (phase-referenced to absolute time, so they add).
         hit = np.flatnonzero(strict_ok)
@@ -942,32 +940,22 @@ class DtmfDetector:
         ok = (seg_len >= 3) & (ref > 0)
         ref = np.where(ref > 0, ref, 1.0)
 
-        def r_at(g):
-            """Amplitude of flat entry ``g`` relative to its digit's reference, at most 1."""
-            return np.minimum(amp[g] / ref, 1.0)
-
-        def at(i):
-            """Flat index of each digit's entry ``i`` (clipped) and whether it exists."""
-            return seg_start + np.clip(i, 0, seg_len - 1), (i >= 0) & (i < seg_len)
-
-        def contiguous(i):
-            """Entries ``i`` and ``i + 1`` exist and are adjacent sub-blocks."""
-            (g0, ok0), (g1, ok1) = at(i), at(i + 1)
-            return ok0 & ok1 & (starts[g1] - starts[g0] == SUB_LEN), g0
-
-        # Start: the first hit window is sub-blocks first-1 (A) and first (B).
-        start = starts[at(i_first)[0]].astype(np.float64)
-        joined, g_a = contiguous(i_first - 1)
-        r_a = r_at(g_a)
-        start = np.where(joined, start - SUB_LEN * r_a, start)
-        joined2, g_b = contiguous(i_first - 2)
-        start = np.where(joined & (r_a > 0.85) & joined2, start - SUB_LEN * r_at(g_b), start)
-        # End: the last hit window is sub-blocks last-1 and last.
-        g_l = at(i_last)[0]
-        r_l = r_at(g_l)
-        end = starts[g_l] + SUB_LEN * r_l
-        joined, _ = contiguous(i_last)
-        end = np.where((r_l > 0.85) & joined, end + SUB_LEN * r_at(at(i_last + 1)[0]), end)
+        # The entries at the digit's edges, each digit a row: first-2, first-1 and first
+        # (the first hit window is sub-blocks first-1 and first), last and last+1.
+        edge = np.stack([i_first - 2, i_first - 1, i_first, i_last, i_last + 1], axis=1)
+        exists = (edge >= 0) & (edge < seg_len[:, None])
+        g = seg_start[:, None] + np.clip(edge, 0, (seg_len - 1)[:, None])
+        edge_start = starts[g]
+        r = np.minimum(amp[g] / ref[:, None], 1.0)  # amplitude relative to the reference, at most 1
+        # Entry j and j + 1 exist and are adjacent sub-blocks.
+        joined = exists[:, :-1] & exists[:, 1:] & (edge_start[:, 1:] - edge_start[:, :-1] == SUB_LEN)
+        # Start: back from the first hit window by the covered share of the sub-blocks before it.
+        start = edge_start[:, 2].astype(np.float64)
+        start = np.where(joined[:, 1], start - SUB_LEN * r[:, 1], start)
+        start = np.where(joined[:, 1] & (r[:, 1] > 0.85) & joined[:, 0], start - SUB_LEN * r[:, 0], start)
+        # End: on from the last hit window's start by the covered share of its sub-blocks.
+        end = edge_start[:, 3] + SUB_LEN * r[:, 3]
+        end = np.where((r[:, 3] > 0.85) & joined[:, 3], end + SUB_LEN * r[:, 4], end)
         start_sample = np.rint(start).astype(np.int64)
         end_sample = np.rint(end).astype(np.int64)
         ok &= (end_sample - start_sample) * 1000 / self.sample_rate_hz >= self.min_duration_ms
@@ -1012,13 +1000,13 @@ class DtmfDetector:
 
 
 def _top_two(x: np.ndarray):
-    """Index of the largest of the 4 values in each row (the first if tied), the largest, and
-    the second-largest (the largest again if it occurs twice).
+    """Index of the largest of the 4 values along the last axis (the first if tied), the
+    largest, and the second-largest (the largest again if it occurs twice).
 
     Pairwise comparisons: exact, and much faster than argmax and masked
     reductions over a 4-long axis.
     """
-    a, b, c, d = x[:, 0], x[:, 1], x[:, 2], x[:, 3]
+    a, b, c, d = x[..., 0], x[..., 1], x[..., 2], x[..., 3]
     hi_ab, lo_ab = np.maximum(a, b), np.minimum(a, b)
     hi_cd, lo_cd = np.maximum(c, d), np.minimum(c, d)
     index = np.where(hi_cd > hi_ab, np.where(d > c, 3, 2), np.where(b > a, 1, 0))
