@@ -105,6 +105,10 @@ WINDOW_LEN = 2 * SUB_LEN
 _HARMONIC_HZ = tuple(2 * f for f in COL_HZ)
 _BANK_HZ = ROW_HZ + COL_HZ + _HARMONIC_HZ  # bins 0-3 rows, 4-7 columns, 8-11 their harmonics
 _SLICE_SAMPLES = 51 * 1024  # samples (all channels together) analysed at a time
+# Sub-blocks per matrix product: small enough that BLAS does it on the calling thread
+# (OpenBLAS threads a product above 262 144 multiply-adds; threads that spin-wait for a
+# product this small cost more CPU than they save), large enough to amortise the call.
+_PRODUCT_ROWS = 192
 _SLICES_PER_SPAN = 4  # slices analysed together (matrix products still one per slice)
 _SLICES_PER_RUN = 16  # slices the digit state machine takes at a time
 _CARRY_SUBS = 8  # sub-blocks of history kept per channel (>= on_windows + 2)
@@ -423,12 +427,11 @@ class DtmfDetector:
         if x.dtype.kind == "f":  # NaN, inf and overload are clipped like a 16-bit converter would
             x = np.clip(np.nan_to_num(x, nan=0.0, posinf=32767.0, neginf=-32768.0), -32768.0, 32767.0)
         found: list[DtmfDigit] = []
-        # Long inputs are cut into slices of `step` samples per channel, each DFT'd by
-        # its own matrix product (BLAS may round differently for other heights, and
-        # results must not depend on the chunking); the element-wise tests run over
-        # _SLICES_PER_SPAN slices and the digit state machine over _SLICES_PER_RUN at
-        # a time, so their fixed cost of some hundred numpy calls is spread out, while
-        # the temporaries stay small enough for the CPU cache.
+        # Long inputs are cut into slices of `step` samples per channel (about 52 000 in
+        # all); the DFT and the element-wise tests run over _SLICES_PER_SPAN slices and
+        # the classification and digit state machine over _SLICES_PER_RUN at a time, so
+        # their fixed cost of some hundred numpy calls is spread out, while the
+        # temporaries stay small enough for the CPU cache.
         step = max(SUB_LEN, (_SLICE_SAMPLES // self.channels) // SUB_LEN * SUB_LEN)
         for at in range(0, x.shape[1], step * _SLICES_PER_RUN):
             found += self._feed_run(x[:, at:at + step * _SLICES_PER_RUN], step)
@@ -439,7 +442,7 @@ class DtmfDetector:
         """Analyse ``x`` span by span, classify its candidate windows and run the digits over it."""
         z_hist, start_hist, first_sub = self._z_hist, self._start_hist, self._next_sub
         span = step * _SLICES_PER_SPAN
-        parts = [self._analyse(x[:, at:at + span], step // SUB_LEN) for at in range(0, x.shape[1], span)]
+        parts = [self._analyse(x[:, at:at + span]) for at in range(0, x.shape[1], span)]
         parts = [part for part in parts if part is not None]
         if not parts:
             return []
@@ -473,17 +476,17 @@ class DtmfDetector:
         total_q = np.rint(total * 16).astype(np.int64)
         return self._run_digits(strict, loose, tone_q, total_q, z_all, start_all, first_sub)
 
-    def _analyse(self, x: np.ndarray, rows: int):
+    def _analyse(self, x: np.ndarray):
         """DFT of a span of slices and the windows' powers; None if it completes no sub-block.
 
         Returns per window the two strongest tones' power and the total power,
         the candidates (flat indices of the windows whose two tones carry enough
         of the energy to be worth the other tests: speech and noise mostly do
         not) with their eight tone powers, and the sub-blocks' DFT values and
-        starts after the carried history's.  The matrix products run per slice of ``rows`` sub-blocks (see
-        ``feed``); everything else is element-wise over the whole span.  Spans
-        stay small enough for the CPU cache; the candidates of a whole run are
-        classified together (:meth:`_classify`).
+        starts (after the carried history's).  The matrix products take
+        ``_PRODUCT_ROWS`` sub-blocks at a time; everything else is element-wise
+        over the whole span.  Spans stay small enough for the CPU cache; the
+        candidates of a whole run are classified together (:meth:`_classify`).
         """
         # The float32 copy goes into a reused buffer (fewer allocations per slice).
         n_rest = self._rest.shape[1]
@@ -505,7 +508,7 @@ class DtmfDetector:
         starts = start0 + SUB_LEN * np.arange(k, dtype=np.int64)
         # DFT of every sub-block; the tones' bins phase-referenced to absolute time (the
         # harmonics' only where a window needs them, in _classify).
-        z = self._bank.dft(blocks, max_rows=rows * self.channels)  # (C, k, 12) complex64
+        z = self._bank.dft(blocks, max_rows=_PRODUCT_ROWS)  # (C, k, 12) complex64
         z[..., :8] *= self._bank.rotation(starts)[:, :8]
         energy = np.einsum("ckn,ckn->ck", blocks, blocks)
         z_all = np.concatenate([self._z_hist, z], axis=1)  # (C, H + k, 12)

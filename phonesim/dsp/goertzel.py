@@ -28,7 +28,6 @@ import functools
 import math
 
 import numpy as np
-from scipy.signal import lfilter
 
 
 class ToneBank:
@@ -162,6 +161,8 @@ def goertzel_power(blocks, freq_hz: float, sample_rate_hz: int = 8000) -> np.nda
     ``s[n] = x[n] + 2 cos(w) s[n-1] - s[n-2]``; ``|X|^2 = s1^2 + s2^2 - 2 cos(w) s1 s2``
     from the last two states.  Same units as :meth:`ToneBank.power`.
     """
+    from scipy.signal import lfilter  # scipy.signal takes most of a second to import: only here
+
     x = np.asarray(blocks, dtype=np.float64)
     n = x.shape[-1]
     w = 2 * np.pi * freq_hz / sample_rate_hz
