@@ -719,7 +719,10 @@ class DtmfDetector:
         ent_c = np.concatenate([act_c, hit_c])
         ent_group = ent_c * 16 + np.concatenate([self._act_code[act_c], loose[hit_c, hit_w]])
         ent_pos = np.concatenate([self._act_last[act_c] - first_sub, hit_w])
-        order = np.argsort(ent_group * (k + off + 1) + (ent_pos + off), kind="stable")
+        # The entries come in (channel, window) order, carried digits first, so a stable
+        # sort by (channel, key) alone keeps each key's hits in window order (a radix
+        # sort when the keys fit 16 bits).
+        order = np.argsort(ent_group.astype(np.int16 if n_chan * 16 <= 2**15 else np.int64), kind="stable")
         group, pos = ent_group[order], ent_pos[order]
         n_ent = order.size
         # An entry is a digit's last hit when the next hit of its key comes more than off windows later.
