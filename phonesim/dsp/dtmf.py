@@ -567,10 +567,10 @@ class DtmfDetector:
         hit = np.flatnonzero(strict_ok)
         if hit.size:
             hc, hw = np.divmod(flat[hit], tone.shape[1])
-            hbin, each = 8 + c[hit], np.arange(hit.size)
-            zh = np.zeros(hit.size, dtype=np.complex64)
-            for i in (hw + (_CARRY_SUBS - 1), hw + _CARRY_SUBS):
-                zh += z_all[hc, i, hbin] * self._bank.rotation(start_all[i])[each, hbin]
+            sub = hw + np.array([[_CARRY_SUBS - 1], [_CARRY_SUBS]])  # the window's two sub-blocks
+            hbin = 8 + c[hit]
+            zh = z_all[hc, sub, hbin] * self._bank.rotation(start_all[sub])[:, np.arange(hit.size), hbin]
+            zh = zh[0] + zh[1]
             harm = (zh.real**2 + zh.imag**2) * np.float32(2.0 / WINDOW_LEN**2)
             strict_ok[hit[harm * 10 ** (self.min_harmonic_rejection_db / 10) > pc[hit]]] = False
         strict.ravel()[flat] = np.where(strict_ok, code, -1)
@@ -604,7 +604,7 @@ class DtmfDetector:
         busy = np.flatnonzero((self._act_code >= 0) | (s >= 0).any(axis=1))
         if busy.size * s.shape[1] <= _WINDOW_MACHINE_CELLS:
             ended, opened = self._machine_windows(s, loose, tone_q, total_q, first_sub, busy)
-            found = self._close(_columns(ended, 9), z_all, start_all, first_sub) if ended else []
+            found = self._close_few(ended, z_all, start_all, first_sub) if ended else []
             for digit in ended:
                 self._act_code[digit[0]] = -1
             for digit in opened:
@@ -869,6 +869,25 @@ class DtmfDetector:
         chunks.append((z_all[c, src0:, code // 4].copy(), z_all[c, src0:, 4 + code % 4].copy(),
                        start_all[src0:].copy()))
         return 0
+
+    def _close_few(self, ended: list[tuple], z_all, start_all, first_sub: int) -> list[DtmfDigit]:
+        """:meth:`_close` for the one or two digits that end in a frame, gathered with slices."""
+        zr, zc, st, seg_len = [], [], [], []
+        for c, code, _, lo, _, end, _, _, carried in ended:
+            parts = [(self._dig_row[c, :self._dig_n[c]], self._dig_col[c, :self._dig_n[c]],
+                      self._dig_start[c, :self._dig_n[c]])] if carried else []
+            parts[:0] = self._dig_spill.pop(c, []) if carried else []
+            src0 = _CARRY_SUBS if carried else lo - (first_sub - _CARRY_SUBS)
+            stop = end - (first_sub - _CARRY_SUBS) + 1
+            parts.append((z_all[c, src0:stop, code // 4], z_all[c, src0:stop, 4 + code % 4], start_all[src0:stop]))
+            for part_r, part_c, part_s in parts:
+                zr.append(part_r)
+                zc.append(part_c)
+                st.append(part_s)
+            seg_len.append(sum(len(part[2]) for part in parts))
+        c, code, first, lo, last, end, tone, total, carried = _columns(ended, 9)
+        return self._finish_digits(c, code, np.concatenate(zr), np.concatenate(zc), np.concatenate(st),
+                                   np.array(seg_len, dtype=np.int64), first - lo, last - lo, tone, total)
 
     def _close(self, ended, z_all, start_all, first_sub: int) -> list[DtmfDigit]:
         """Gather each ended digit's sub-blocks (spilled, arena, then this call's up to
