@@ -761,17 +761,29 @@ class DtmfDetector:
         # (keys order the start windows by channel, then window).
         span = k + off + 1
         keys = st_c * span + st_w
-        follow = np.searchsorted(keys, st_c * span + st_last + off).tolist()
-        # Hop from digit to digit: the only per-digit Python work.
-        picked = []
-        if st_c.size:
-            chans, lo_idx, counts = np.unique(st_c, return_index=True, return_counts=True)
-            first = np.searchsorted(keys, chans * span + walk_from[chans])
-            for p, p_end in zip(first.tolist(), (lo_idx + counts).tolist(), strict=True):
-                while p < p_end:
-                    picked.append(p)
-                    p = follow[p]
-        picked = np.array(picked, dtype=np.int64)
+        follow = np.searchsorted(keys, st_c * span + st_last + off)
+        # Hop from digit to digit.  Where each start's follower is the next start (no
+        # candidate skipped) a stretch is taken whole, so Python hops only where a
+        # candidate is skipped and at a channel's end.
+        n_st = st_c.size
+        each = np.arange(n_st)
+        hop = follow != each + 1
+        hop[:-1] |= st_c[1:] != st_c[:-1]
+        hop[-1:] = True
+        stretch_end = np.minimum.accumulate(np.where(hop, each, n_st)[::-1])[::-1].tolist()
+        follow = follow.tolist()
+        chan_first = np.flatnonzero(np.r_[True, st_c[1:] != st_c[:-1]]) if n_st else each
+        chans = st_c[chan_first]
+        first = np.searchsorted(keys, chans * span + walk_from[chans]).tolist()
+        stretch_from, stretch_to = [], []
+        for p, p_end in zip(first, np.r_[chan_first[1:], n_st].tolist(), strict=True):
+            while p < p_end:
+                stretch_from.append(p)
+                p = stretch_end[p]
+                stretch_to.append(p + 1)
+                p = follow[p]
+        row, step = _ranges(np.array(stretch_to, dtype=np.int64) - np.array(stretch_from, dtype=np.int64))
+        picked = np.array(stretch_from, dtype=np.int64)[row] + step
         n_c, n_a = st_c[picked], st_w[picked]
         n_tone, n_total = run_energy(n_c, n_a)
         n_tone = n_tone + tone_s[last_of[st_rank[picked]]] - tone_s[st_rank[picked]]
