@@ -451,7 +451,9 @@ class DtmfDetector:
             self._cand_n[:] = 0
             return []
         if len(parts) == 1:  # a frame: nothing to join
-            (tone, total, flat, p, z_all, start_all), = parts
+            (tone, total, flat, p, z, starts), = parts
+            z_all = np.concatenate([z_hist, z], axis=1)  # (C, H + k, 12)
+            start_all = np.concatenate([start_hist, starts])
         else:
             tone = np.concatenate([part[0] for part in parts], axis=1)
             total = np.concatenate([part[1] for part in parts], axis=1)
@@ -464,8 +466,8 @@ class DtmfDetector:
                 at += part[0].shape[1]
             flat = np.concatenate(flat)
             p = np.concatenate([part[3] for part in parts])
-            z_all = np.concatenate([z_hist] + [part[4][:, _CARRY_SUBS:] for part in parts], axis=1)  # (C, H + k, 12)
-            start_all = np.concatenate([start_hist] + [part[5][_CARRY_SUBS:] for part in parts])
+            z_all = np.concatenate([z_hist] + [part[4] for part in parts], axis=1)  # (C, H + k, 12)
+            start_all = np.concatenate([start_hist] + [part[5] for part in parts])
         strict, loose = self._classify(flat, p, tone, total, z_all, start_all)
         if not (self._act_code >= 0).any() and not (strict >= 0).any():
             self._cand_code[:] = -1  # every window is a miss: no candidate survives
@@ -483,7 +485,7 @@ class DtmfDetector:
         the candidates (flat indices of the windows whose two tones carry enough
         of the energy to be worth the other tests: speech and noise mostly do
         not) with their eight tone powers, and the sub-blocks' DFT values and
-        starts (after the carried history's).  The matrix products take
+        starts.  The matrix products take
         ``_PRODUCT_ROWS`` sub-blocks at a time; everything else is element-wise
         over the whole span.  Spans stay small enough for the CPU cache; the
         candidates of a whole run are classified together (:meth:`_classify`).
@@ -511,12 +513,15 @@ class DtmfDetector:
         z = self._bank.dft(blocks, max_rows=_PRODUCT_ROWS)  # (C, k, 12) complex64
         z[..., :8] *= self._bank.rotation(starts)[:, :8]
         energy = np.einsum("ckn,ckn->ck", blocks, blocks)
-        z_all = np.concatenate([self._z_hist, z], axis=1)  # (C, H + k, 12)
-        e_all = np.concatenate([self._e_hist, energy], axis=1)  # (C, 1 + k)
         start_all = np.concatenate([self._start_hist, starts])
-        # Window i = sub-blocks i-1 and i.
-        zw = z_all[:, _CARRY_SUBS - 1:-1, :8] + z_all[:, _CARRY_SUBS:, :8]
-        total = (e_all[:, :-1] + e_all[:, 1:]) * (1.0 / WINDOW_LEN)
+        # Window i = sub-blocks i-1 and i (the first one's first from the history).
+        zw = np.empty((self.channels, k, 8), dtype=np.complex64)
+        np.add(self._z_hist[:, -1, :8], z[:, 0, :8], out=zw[:, 0])
+        np.add(z[:, :-1, :8], z[:, 1:, :8], out=zw[:, 1:])
+        total = np.empty((self.channels, k), dtype=np.float32)
+        np.add(self._e_hist[:, 0], energy[:, 0], out=total[:, 0])
+        np.add(energy[:, :-1], energy[:, 1:], out=total[:, 1:])
+        total *= np.float32(1.0 / WINDOW_LEN)
         p = zw.real**2 + zw.imag**2
         p *= np.float32(2.0 / WINDOW_LEN**2)
         # Pairwise maxima: numpy's reduction over a 4-long strided axis is ten times slower.
@@ -528,11 +533,11 @@ class DtmfDetector:
             enough &= adjacent
         # Flat indices (all arrays here are fresh and C-contiguous): cheaper than pairs.
         flat = np.flatnonzero(enough)
-        self._z_hist = z_all[:, -_CARRY_SUBS:].copy()
-        self._e_hist = e_all[:, -1:].copy()
+        self._z_hist = (z if k >= _CARRY_SUBS else np.concatenate([self._z_hist, z], axis=1))[:, -_CARRY_SUBS:].copy()
+        self._e_hist = energy[:, -1:].copy()
         self._start_hist = start_all[-_CARRY_SUBS:].copy()
         self._next_sub += k
-        return tone, total, flat, p.reshape(-1, 8)[flat], z_all, start_all
+        return tone, total, flat, p.reshape(-1, 8)[flat], z, starts
 
     def _classify(self, flat: np.ndarray, p: np.ndarray, tone: np.ndarray, total: np.ndarray,
                   z_all: np.ndarray, start_all: np.ndarray):
