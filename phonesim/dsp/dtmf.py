@@ -539,6 +539,26 @@ class DtmfDetector:
         self._next_sub += k
         return tone, total, flat, p.reshape(-1, 8)[flat], z, starts
 
+    def _limits(self) -> np.ndarray:
+        """The window tests' limits, loose (row 0) and strict (row 1), in float32 as numpy
+        converts the Python floats they come from, shape (5, 2, 1): level, reverse and
+        normal twist factors, relative peak factor, energy share.  Kept until a
+        parameter changes."""
+        key = (self._min_power, self.loose_level_db, self.loose_twist_db, self.loose_relative_peak_db,
+               self.min_relative_peak_db, self.max_reverse_twist_db, self.max_normal_twist_db,
+               self.loose_energy_share, self.min_energy_share)
+        if getattr(self, "_limits_key", None) != key:
+            lo_db, tw_db = (self.loose_level_db, 0.0), (self.loose_twist_db, 0.0)
+            rel_db = (self.loose_relative_peak_db, self.min_relative_peak_db)
+            self._limits_array = np.array([
+                [self._min_power * 10 ** (-db / 10) for db in lo_db],
+                [10 ** ((self.max_reverse_twist_db + db) / 10) for db in tw_db],
+                [10 ** ((self.max_normal_twist_db + db) / 10) for db in tw_db],
+                [10 ** (db / 10) for db in rel_db],
+                [self.loose_energy_share, self.min_energy_share]], dtype=np.float32)[:, :, None]
+            self._limits_key = key
+        return self._limits_array
+
     def _classify(self, flat: np.ndarray, p: np.ndarray, tone: np.ndarray, total: np.ndarray,
                   z_all: np.ndarray, start_all: np.ndarray):
         """Strict and loose digit codes (-1 for none) of the run's windows, shape (C, W).
@@ -554,16 +574,7 @@ class DtmfDetector:
         code = r * 4 + c
         tone_sub = tone.ravel()[flat]
         total_sub = total.ravel()[flat]
-        # The loose (row 0) and strict (row 1) tests at once; limits in float32, as numpy
-        # would convert them from Python floats.
-        lo_db, tw_db, rel_db = (self.loose_level_db, 0.0), (self.loose_twist_db, 0.0), \
-            (self.loose_relative_peak_db, self.min_relative_peak_db)
-        thr, rev, norm, rel, share = np.array([
-            [self._min_power * 10 ** (-db / 10) for db in lo_db],
-            [10 ** ((self.max_reverse_twist_db + db) / 10) for db in tw_db],
-            [10 ** ((self.max_normal_twist_db + db) / 10) for db in tw_db],
-            [10 ** (db / 10) for db in rel_db],
-            [self.loose_energy_share, self.min_energy_share]], dtype=np.float32)[:, :, None]
+        thr, rev, norm, rel, share = self._limits()
         ok = (pr >= thr) & (pc >= thr) & (pc <= pr * rev) & (pc * norm >= pr)
         ok &= (pr >= rel * r2) & (pc >= rel * c2) & (tone_sub >= share * total_sub)
         loose_ok, strict_ok = ok[0], ok[0] & ok[1]
@@ -1046,8 +1057,11 @@ def _top_two(x: np.ndarray):
     largest, and the second-largest (the largest again if it occurs twice).
 
     Pairwise comparisons: exact, and much faster than argmax and masked
-    reductions over a 4-long axis.
+    reductions over a 4-long axis on many rows.
     """
+    if x.size <= 256:  # a handful of rows (a frame): one sort beats twelve passes
+        ranked = np.sort(x, axis=-1)
+        return np.argmax(x, axis=-1), ranked[..., 3], ranked[..., 2]
     a, b, c, d = x[..., 0], x[..., 1], x[..., 2], x[..., 3]
     hi_ab, lo_ab = np.maximum(a, b), np.minimum(a, b)
     hi_cd, lo_cd = np.maximum(c, d), np.minimum(c, d)
