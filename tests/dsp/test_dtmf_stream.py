@@ -137,3 +137,29 @@ def test_extreme_float_input_is_handled():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert DtmfDetector().feed(x) == []
+
+
+def test_a_key_held_past_the_arena_is_one_digit_for_any_chunking():
+    """A digit's sub-blocks outgrow the per-channel arena after 400 ms and move to a list."""
+    x = np.concatenate([GEN.digits("5", on_ms=2500, lead_ms=30, tail_ms=60),
+                        GEN.digits("17#", on_ms=700, off_ms=60, tail_ms=60)])
+    whole = DtmfDetector().feed(x)
+    assert "".join(d.digit for d in whole) == "517#"
+    assert abs((whole[0].end_sample - whole[0].start_sample) - 20000) <= 24
+    for sizes in ([160], [8], [5000], [1, 700, 31]):
+        assert feed_in_chunks(x, sizes) == whole
+
+
+@pytest.mark.parametrize("n", [3, 40])  # frames of 3 busy lines step window by window, of 40 by runs
+def test_dense_keying_on_many_lines_is_the_same_in_frames_and_whole(n):
+    rng = np.random.default_rng(n)
+    lines = []
+    for _ in range(n):
+        keys = "".join(rng.choice(list(KEYS), 12))
+        x = GEN.digits(keys, on_ms=float(rng.uniform(40, 70)), off_ms=float(rng.uniform(40, 70)),
+                       lead_ms=float(rng.uniform(0, 200)), tail_ms=100)
+        lines.append(np.pad(x, (0, 16000 - x.size)))
+    x = np.stack(lines)
+    whole = DtmfDetector(channels=n).feed(x)
+    assert len(whole) == 12 * n
+    assert feed_in_chunks(x, [160], DtmfDetector(channels=n)) == whole
