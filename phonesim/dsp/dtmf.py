@@ -8,9 +8,9 @@ Detector design
 ---------------
 The audio is cut into 51-sample *sub-blocks* on an absolute sample grid; a
 vectorised DFT bank (:mod:`phonesim.dsp.goertzel`) measures the eight DTMF
-frequencies in every sub-block, phase-referenced to absolute time (so two
-adjacent sub-blocks add up to the DFT of their 102 samples, and their phase
-difference measures the frequency).  Two consecutive sub-blocks form
+frequencies and the high group's second harmonics in every sub-block,
+phase-referenced to absolute time (so two adjacent sub-blocks add up to the DFT
+of their 102 samples, and their phase difference measures the frequency).  Two consecutive sub-blocks form
 a 102-sample (12.75 ms) analysis *window*; windows advance by 51 samples, so
 timing decisions have 6.4 ms resolution.  Each window is tested for the
 strongest row and column tone:
@@ -55,11 +55,20 @@ A digit is reported once, when it ends, at most ``off_windows + 1`` windows
 the input and for any number of channels, because every decision is made on
 the absolute sub-block grid and the state machine only sees per-window results.
 
-Speed: the per-window tests and the digit state machine are array operations
-over many windows and all channels at once (see :meth:`DtmfDetector._run_digits`);
-Python works only once per digit (one hop in a list, one ``DtmfDigit``), so a
-long digit-dense file decodes about as fast as spandsp's C and call-like audio
-about twice as fast.
+Speed: the DFT, the window powers and the energy-share screen are array
+operations over many windows and all channels at once, and cost the same on
+any audio.  What DTMF adds is work per candidate window (the other tests, all
+candidates of up to 16 slices together) and per digit.  The digit state
+machine steps window by window in Python only when few windows are busy (one
+line's 20 ms frame: a few microseconds), and otherwise is solved with array
+operations over all windows and channels (:meth:`DtmfDetector._machine_runs`);
+a digit's sub-blocks are kept in a per-channel arena by array operations, not
+in Python lists; all digits that end in a call are checked together, and
+Python works once per digit (one ``DtmfDigit``).  So the cost grows with the
+audio and with the digits in it, never with Python per window or per channel:
+back-to-back keying at the fastest legal rate (12.5 digits a second) is the
+worst case; noise, speech and music decode several times faster than
+spandsp's C (figures in ``docs/benchmarks-dtmf.md``).
 
 Spec limits met (see ``tests/dsp/test_dtmf_spec.py`` and the benchmark):
 frequency ±1.5 % accepted, ±3.5 % rejected; twist 8 dB normal / 4 dB reverse
@@ -67,7 +76,7 @@ accepted; -3..-45 dBm0 per tone decoded, -55 dBm0 silent; >= 40 ms decoded,
 <= 20 ms ignored; <= 10 ms dropouts bridged, >= 20 ms pauses split; 6 dB SNR in
 white telephone-band noise; no digit on the codec2 speech, the prompts or
 synthetic music; 99.7 % of 1 000 realistic PIN strings exact; a digit reported
-at most 26 ms after its tone ends; about 8 000 streaming channels per core.
+at most 26 ms after its tone ends.
 
 Known weaknesses: tones of 20-40 ms are decided by an estimated duration, so
 around 30 ms the outcome depends on noise; the talk-off margin rests mostly
@@ -792,7 +801,7 @@ class DtmfDetector:
         chans = st_c[chan_first]
         first = np.searchsorted(keys, chans * span + walk_from[chans]).tolist()
         stretch_from, stretch_to = [], []
-        for p, p_end in zip(first, np.r_[chan_first[1:], n_st].tolist(), strict=True):
+        for p, p_end in zip(first, np.r_[chan_first[1:], n_st][:len(first)].tolist(), strict=True):
             while p < p_end:
                 stretch_from.append(p)
                 p = stretch_end[p]

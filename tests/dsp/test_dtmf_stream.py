@@ -32,7 +32,7 @@ def line_signal():
     return np.concatenate([realistic_pin(rng).audio for _ in range(4)])
 
 
-@pytest.mark.parametrize("size", [1, 7, 102, 160, 441, 1024])
+@pytest.mark.parametrize("size", [1, 7, 102, 160, 441, 1024, 5000, 20000])
 def test_same_digits_and_timing_for_any_chunk_size(line_signal, size):
     whole = DtmfDetector().feed(line_signal)
     assert len(whole) >= 16
@@ -163,3 +163,11 @@ def test_dense_keying_on_many_lines_is_the_same_in_frames_and_whole(n):
     whole = DtmfDetector(channels=n).feed(x)
     assert len(whole) == 12 * n
     assert feed_in_chunks(x, [160], DtmfDetector(channels=n)) == whole
+
+
+def test_a_digit_open_at_the_end_of_a_feed_ends_in_a_long_silent_one():
+    """The machine over many windows with a digit carried in and no strict hit at all."""
+    det = DtmfDetector()
+    assert det.feed(GEN.digits("5", on_ms=150)) == []
+    (d,) = det.feed(np.zeros(8000, dtype=np.int16))
+    assert d.digit == "5" and abs(d.end_sample - 1200) <= 12
