@@ -91,6 +91,8 @@ to the low group (its harmonics fall next to high-group tones).
 
 from __future__ import annotations
 
+import collections
+import itertools
 import math
 import operator
 from dataclasses import dataclass, fields
@@ -143,35 +145,24 @@ class DtmfDigit:
     channel: int = 0
 
 
-def _digit_maker():
-    """A function making a :class:`DtmfDigit` from its seven fields, twice as fast as the class.
+_DIGIT_SETTERS = tuple(getattr(DtmfDigit, f.name).__set__ for f in fields(DtmfDigit))
+
+
+def _make_digits(*columns: list) -> list[DtmfDigit]:
+    """:class:`DtmfDigit` objects from one list per field, twice as fast as calling the class.
 
     A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``;
     the detector makes a digit for every key press on every line, and there that
-    cost is as large as all of the digit's checks.  This sets the same slots
-    through their descriptors: the object is the same in every respect.
+    cost is as large as all of the digit's checks.  This makes bare objects and
+    sets each field of all of them through its slot's descriptor, in C loops:
+    the objects are the same in every respect.
     """
-    new = object.__new__
-    setters = [getattr(DtmfDigit, f.name).__set__ for f in fields(DtmfDigit)]
-    if len(setters) != 7:
-        raise RuntimeError(f"DtmfDigit has {len(setters)} fields, _digit_maker sets 7")
-    s0, s1, s2, s3, s4, s5, s6 = setters
-
-    def make(digit, start_sample, end_sample, low_dbm0, high_dbm0, twist_db, channel):
-        d = new(DtmfDigit)
-        s0(d, digit)
-        s1(d, start_sample)
-        s2(d, end_sample)
-        s3(d, low_dbm0)
-        s4(d, high_dbm0)
-        s5(d, twist_db)
-        s6(d, channel)
-        return d
-
-    return make
-
-
-_make_digit = _digit_maker()
+    if len(columns) != len(_DIGIT_SETTERS):
+        raise TypeError(f"expected {len(_DIGIT_SETTERS)} columns (one per DtmfDigit field), got {len(columns)}")
+    digits = list(map(object.__new__, itertools.repeat(DtmfDigit, len(columns[0]))))
+    for setter, values in zip(_DIGIT_SETTERS, columns, strict=True):
+        collections.deque(map(setter, digits, values), maxlen=0)
+    return digits
 
 
 def _check_digit(digit) -> str:
@@ -1052,9 +1043,9 @@ class DtmfDetector:
         # Levels with math.log10 (numpy's vectorised log10 may differ in the last bit).
         low = 10 * np.fromiter(map(math.log10, np.maximum(power[:, 0] * scale, 1e-30).tolist()), float, keep.size)
         high = 10 * np.fromiter(map(math.log10, np.maximum(power[:, 1] * scale, 1e-30).tolist()), float, keep.size)
-        return list(map(_make_digit, _DIGIT_OF_CODE[codes[keep]].tolist(), start_sample[keep].tolist(),
-                        end_sample[keep].tolist(), _round2(low), _round2(high), _round2(high - low),
-                        chans[keep].tolist()))
+        return _make_digits(_DIGIT_OF_CODE[codes[keep]].tolist(), start_sample[keep].tolist(),
+                            end_sample[keep].tolist(), _round2(low), _round2(high), _round2(high - low),
+                            chans[keep].tolist())
 
     def __repr__(self) -> str:
         active = int((self._act_code >= 0).sum())
