@@ -120,8 +120,8 @@ _SLICE_SAMPLES = 51 * 1024  # samples (all channels together) analysed at a time
 # (OpenBLAS threads a product above 262 144 multiply-adds; threads that spin-wait for a
 # product this small cost more CPU than they save), large enough to amortise the call.
 _PRODUCT_ROWS = 192
-_SLICES_PER_SPAN = 4  # slices analysed together (matrix products still one per slice)
-_SLICES_PER_RUN = 16  # slices the digit state machine takes at a time
+_SLICES_PER_SPAN = 4  # slices analysed together (DFT, window powers, energy screen): small for the cache
+_SLICES_PER_RUN = 16  # slices whose candidates are classified and run through the digit machine at once
 _CARRY_SUBS = 8  # sub-blocks of history kept per channel (>= on_windows + 2)
 _ARENA_SUBS = 64  # sub-blocks of a digit in progress kept in the arena (400 ms; a longer one spills)
 _WINDOW_MACHINE_CELLS = 64  # busy channels x windows up to which the machine steps window by window
