@@ -8,9 +8,9 @@ Detector design
 ---------------
 The audio is cut into 51-sample *sub-blocks* on an absolute sample grid; a
 vectorised DFT bank (:mod:`phonesim.dsp.goertzel`) measures the eight DTMF
-frequencies in every sub-block, phase-referenced to absolute time (so two
-adjacent sub-blocks add up to the DFT of their 102 samples, and their phase
-difference measures the frequency).  Two consecutive sub-blocks form
+frequencies and the high group's second harmonics in every sub-block,
+phase-referenced to absolute time (so two adjacent sub-blocks add up to the DFT
+of their 102 samples, and their phase difference measures the frequency).  Two consecutive sub-blocks form
 a 102-sample (12.75 ms) analysis *window*; windows advance by 51 samples, so
 timing decisions have 6.4 ms resolution.  Each window is tested for the
 strongest row and column tone:
@@ -55,11 +55,20 @@ A digit is reported once, when it ends, at most ``off_windows + 1`` windows
 the input and for any number of channels, because every decision is made on
 the absolute sub-block grid and the state machine only sees per-window results.
 
-Speed: the per-window tests and the digit state machine are array operations
-over many windows and all channels at once (see :meth:`DtmfDetector._run_digits`);
-Python works only once per digit (one hop in a list, one ``DtmfDigit``), so a
-long digit-dense file decodes about as fast as spandsp's C and call-like audio
-about twice as fast.
+Speed: the DFT, the window powers and the energy-share screen are array
+operations over many windows and all channels at once, and cost the same on
+any audio.  What DTMF adds is work per candidate window (the other tests, all
+candidates of up to 16 slices together) and per digit.  The digit state
+machine steps window by window in Python only when few windows are busy (one
+line's 20 ms frame: a few microseconds), and otherwise is solved with array
+operations over all windows and channels (:meth:`DtmfDetector._machine_runs`);
+a digit's sub-blocks are kept in a per-channel arena by array operations, not
+in Python lists; all digits that end in a call are checked together, and
+Python works once per digit (one ``DtmfDigit``).  So the cost grows with the
+audio and with the digits in it, never with Python per window or per channel:
+back-to-back keying at the fastest legal rate (12.5 digits a second) is the
+worst case; noise, speech and music decode several times faster than
+spandsp's C (figures in ``docs/benchmarks-dtmf.md``).
 
 Spec limits met (see ``tests/dsp/test_dtmf_spec.py`` and the benchmark):
 frequency ±1.5 % accepted, ±3.5 % rejected; twist 8 dB normal / 4 dB reverse
@@ -67,7 +76,7 @@ accepted; -3..-45 dBm0 per tone decoded, -55 dBm0 silent; >= 40 ms decoded,
 <= 20 ms ignored; <= 10 ms dropouts bridged, >= 20 ms pauses split; 6 dB SNR in
 white telephone-band noise; no digit on the codec2 speech, the prompts or
 synthetic music; 99.7 % of 1 000 realistic PIN strings exact; a digit reported
-at most 26 ms after its tone ends; about 8 000 streaming channels per core.
+at most 26 ms after its tone ends.
 
 Known weaknesses: tones of 20-40 ms are decided by an estimated duration, so
 around 30 ms the outcome depends on noise; the talk-off margin rests mostly
@@ -82,10 +91,11 @@ to the low group (its harmonics fall next to high-group tones).
 
 from __future__ import annotations
 
+import collections
 import itertools
 import math
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -103,12 +113,18 @@ _DIGIT_OF_CODE = np.array(_CODE_TO_DIGIT)
 
 SUB_LEN = 51
 WINDOW_LEN = 2 * SUB_LEN
-_BANK_HZ = ROW_HZ + COL_HZ
 _HARMONIC_HZ = tuple(2 * f for f in COL_HZ)
+_BANK_HZ = ROW_HZ + COL_HZ + _HARMONIC_HZ  # bins 0-3 rows, 4-7 columns, 8-11 their harmonics
 _SLICE_SAMPLES = 51 * 1024  # samples (all channels together) analysed at a time
-_SLICES_PER_SPAN = 4  # slices analysed together (matrix products still one per slice)
-_SLICES_PER_RUN = 16  # slices the digit state machine takes at a time
+# Sub-blocks per matrix product: small enough that BLAS does it on the calling thread
+# (OpenBLAS threads a product above 262 144 multiply-adds; threads that spin-wait for a
+# product this small cost more CPU than they save), large enough to amortise the call.
+_PRODUCT_ROWS = 192
+_SLICES_PER_SPAN = 4  # slices analysed together (DFT, window powers, energy screen): small for the cache
+_SLICES_PER_RUN = 16  # slices whose candidates are classified and run through the digit machine at once
 _CARRY_SUBS = 8  # sub-blocks of history kept per channel (>= on_windows + 2)
+_ARENA_SUBS = 64  # sub-blocks of a digit in progress kept in the arena (400 ms; a longer one spills)
+_WINDOW_MACHINE_CELLS = 64  # busy channels x windows up to which the machine steps window by window
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +143,26 @@ class DtmfDigit:
     high_dbm0: float
     twist_db: float
     channel: int = 0
+
+
+_DIGIT_SETTERS = tuple(getattr(DtmfDigit, f.name).__set__ for f in fields(DtmfDigit))
+
+
+def _make_digits(*columns: list) -> list[DtmfDigit]:
+    """:class:`DtmfDigit` objects from one list per field, twice as fast as calling the class.
+
+    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``;
+    the detector makes a digit for every key press on every line, and there that
+    cost is as large as all of the digit's checks.  This makes bare objects and
+    sets each field of all of them through its slot's descriptor, in C loops:
+    the objects are the same in every respect.
+    """
+    if len(columns) != len(_DIGIT_SETTERS):
+        raise TypeError(f"expected {len(_DIGIT_SETTERS)} columns (one per DtmfDigit field), got {len(columns)}")
+    digits = list(map(object.__new__, itertools.repeat(DtmfDigit, len(columns[0]))))
+    for setter, values in zip(_DIGIT_SETTERS, columns, strict=True):
+        collections.deque(map(setter, digits, values), maxlen=0)
+    return digits
 
 
 def _check_digit(digit) -> str:
@@ -298,7 +334,6 @@ class DtmfDetector:
         self.max_fill_in_ms = float(max_fill_in_ms)
         self.min_digit_energy_share = float(min_digit_energy_share)
         self._bank = ToneBank(_BANK_HZ, SUB_LEN, sample_rate_hz)
-        self._harmonic_bank = ToneBank(_HARMONIC_HZ, WINDOW_LEN, sample_rate_hz)
         self._min_power = float(dbm0_to_rms(self.min_level_dbm0)) ** 2
         self.reset()
 
@@ -312,7 +347,6 @@ class DtmfDetector:
         self._next_sub = 0  # absolute index of the next sub-block (= of the next window)
         self._z_hist = np.zeros((c, _CARRY_SUBS, len(_BANK_HZ)), dtype=np.complex64)
         self._e_hist = np.zeros((c, 1), dtype=np.float32)
-        self._last_block = np.zeros((c, SUB_LEN), dtype=np.float32)
         self._start_hist = np.full(_CARRY_SUBS, -(10**12), dtype=np.int64)  # sub-block starts
         # The candidate: the run of equal strict codes ending at the last window
         # (code -1 and length 0: none), with its integer energies.
@@ -321,15 +355,20 @@ class DtmfDetector:
         self._cand_tone = np.zeros(c, dtype=np.int64)
         self._cand_total = np.zeros(c, dtype=np.int64)
         # The digit in progress (code -1: none): absolute window of its first and last
-        # hit windows, first kept sub-block, energies of its hit windows, and its
-        # sub-blocks so far as chunks of (row tone DFT, column tone DFT, starts).
+        # hit windows, first kept sub-block, and energies of its hit windows.
         self._act_code = np.full(c, -1, dtype=np.int64)
         self._act_first = np.zeros(c, dtype=np.int64)
         self._act_last = np.zeros(c, dtype=np.int64)
         self._act_lo = np.zeros(c, dtype=np.int64)
         self._act_tone = np.zeros(c, dtype=np.int64)
         self._act_total = np.zeros(c, dtype=np.int64)
-        self._act_subs: dict[int, tuple[list, list, list]] = {}
+        # Its sub-blocks so far (row and column tone DFT, start sample): the first
+        # _ARENA_SUBS in the arena, older ones of a held key moved to a list of chunks.
+        self._dig_row = np.zeros((c, _ARENA_SUBS), dtype=np.complex64)
+        self._dig_col = np.zeros((c, _ARENA_SUBS), dtype=np.complex64)
+        self._dig_start = np.zeros((c, _ARENA_SUBS), dtype=np.int64)
+        self._dig_n = np.zeros(c, dtype=np.int64)
+        self._dig_spill: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
 
     @property
     def samples_seen(self) -> int:
@@ -354,21 +393,14 @@ class DtmfDetector:
         self._rest = np.zeros((self.channels, 0), dtype=np.float32)
         self._z_hist[:] = 0
         self._e_hist[:] = 0
-        self._last_block[:] = 0
         self._cand_code[:] = -1
         self._cand_n[:] = 0
         if lost * 1000 / self.sample_rate_hz <= self.max_fill_in_ms:
             return []
         chans = np.flatnonzero(self._act_code >= 0)
-        if not chans.size:
-            return []
-        pieces = [self._act_subs.pop(c) for c in chans.tolist()]
-        seg_len = np.array([sum(len(p) for p in zr) for zr, _, _ in pieces], dtype=np.int64)
-        lo = self._act_lo[chans]
-        found = self._finish_digits(
-            chans, self._act_code[chans], _concat(p[0] for p in pieces), _concat(p[1] for p in pieces),
-            _concat(p[2] for p in pieces), seg_len, self._act_first[chans] - lo, self._act_last[chans] - lo,
-            self._act_tone[chans], self._act_total[chans])
+        ended = (chans, self._act_code[chans], self._act_first[chans], self._act_lo[chans], self._act_last[chans],
+                 self._act_last[chans], self._act_tone[chans], self._act_total[chans], np.ones(chans.size, dtype=bool))
+        found = self._close(ended, None, None, 0)
         self._act_code[chans] = -1
         return found  # in channel order
 
@@ -395,12 +427,11 @@ class DtmfDetector:
         if x.dtype.kind == "f":  # NaN, inf and overload are clipped like a 16-bit converter would
             x = np.clip(np.nan_to_num(x, nan=0.0, posinf=32767.0, neginf=-32768.0), -32768.0, 32767.0)
         found: list[DtmfDigit] = []
-        # Long inputs are cut into slices of `step` samples per channel, each DFT'd by
-        # its own matrix product (BLAS may round differently for other heights, and
-        # results must not depend on the chunking); the element-wise tests run over
-        # _SLICES_PER_SPAN slices and the digit state machine over _SLICES_PER_RUN at
-        # a time, so their fixed cost of some hundred numpy calls is spread out, while
-        # the temporaries stay small enough for the CPU cache.
+        # Long inputs are cut into slices of `step` samples per channel (about 52 000 in
+        # all); the DFT and the element-wise tests run over _SLICES_PER_SPAN slices and
+        # the classification and digit state machine over _SLICES_PER_RUN at a time, so
+        # their fixed cost of some hundred numpy calls is spread out, while the
+        # temporaries stay small enough for the CPU cache.
         step = max(SUB_LEN, (_SLICE_SAMPLES // self.channels) // SUB_LEN * SUB_LEN)
         for at in range(0, x.shape[1], step * _SLICES_PER_RUN):
             found += self._feed_run(x[:, at:at + step * _SLICES_PER_RUN], step)
@@ -408,32 +439,56 @@ class DtmfDetector:
         return found
 
     def _feed_run(self, x: np.ndarray, step: int) -> list[DtmfDigit]:
+        """Analyse ``x`` span by span, classify its candidate windows and run the digits over it."""
         z_hist, start_hist, first_sub = self._z_hist, self._start_hist, self._next_sub
         span = step * _SLICES_PER_SPAN
-        parts = [self._analyse(x[:, at:at + span], step // SUB_LEN) for at in range(0, x.shape[1], span)]
+        parts = [self._analyse(x[:, at:at + span]) for at in range(0, x.shape[1], span)]
         parts = [part for part in parts if part is not None]
         if not parts:
             return []
-        strict = np.concatenate([part[0] for part in parts], axis=1)
+        if not any(part[2].size for part in parts) and not (self._act_code >= 0).any():
+            self._cand_code[:] = -1  # every window is a miss: no candidate survives
+            self._cand_n[:] = 0
+            return []
+        if len(parts) == 1:  # a frame: nothing to join
+            (tone, total, flat, p, z, starts), = parts
+            z_all = np.concatenate([z_hist, z], axis=1)  # (C, H + k, 12)
+            start_all = np.concatenate([start_hist, starts])
+        else:
+            tone = np.concatenate([part[0] for part in parts], axis=1)
+            total = np.concatenate([part[1] for part in parts], axis=1)
+            k = tone.shape[1]
+            # Candidate windows as flat indices into the run's (channel, window) grid.
+            flat, at = [], 0
+            for part in parts:
+                c, w = np.divmod(part[2], part[0].shape[1])
+                flat.append(c * k + (w + at))
+                at += part[0].shape[1]
+            flat = np.concatenate(flat)
+            p = np.concatenate([part[3] for part in parts])
+            z_all = np.concatenate([z_hist] + [part[4] for part in parts], axis=1)  # (C, H + k, 12)
+            start_all = np.concatenate([start_hist] + [part[5] for part in parts])
+        strict, loose = self._classify(flat, p, tone, total, z_all, start_all)
         if not (self._act_code >= 0).any() and not (strict >= 0).any():
             self._cand_code[:] = -1  # every window is a miss: no candidate survives
             self._cand_n[:] = 0
             return []
-        loose = np.concatenate([part[1] for part in parts], axis=1)
         # Integer energies (1/16 of a 16-bit unit squared) make every sum exact.
-        tone_q = np.rint(np.concatenate([part[2] for part in parts], axis=1) * 16).astype(np.int64)
-        total_q = np.rint(np.concatenate([part[3] for part in parts], axis=1) * 16).astype(np.int64)
-        z_all = np.concatenate([z_hist] + [part[4] for part in parts], axis=1)  # (C, H + k, 8)
-        start_all = np.concatenate([start_hist] + [part[5] for part in parts])
+        tone_q = np.rint(tone * 16).astype(np.int64)
+        total_q = np.rint(total * 16).astype(np.int64)
         return self._run_digits(strict, loose, tone_q, total_q, z_all, start_all, first_sub)
 
-    def _analyse(self, x: np.ndarray, rows: int):
-        """DFT and per-window tests of a span of slices; None if it completes no sub-block.
+    def _analyse(self, x: np.ndarray):
+        """DFT of a span of slices and the windows' powers; None if it completes no sub-block.
 
-        Returns the strict and loose codes, tone and total power per window, and
-        the sub-blocks' DFT values and starts.  The matrix products run per slice
-        of ``rows`` sub-blocks (see ``_matmul_rows``); everything else is
-        element-wise and runs over the whole span at once.
+        Returns per window the two strongest tones' power and the total power,
+        the candidates (flat indices of the windows whose two tones carry enough
+        of the energy to be worth the other tests: speech and noise mostly do
+        not) with their eight tone powers, and the sub-blocks' DFT values and
+        starts.  The matrix products take
+        ``_PRODUCT_ROWS`` sub-blocks at a time; everything else is element-wise
+        over the whole span.  Spans stay small enough for the CPU cache; the
+        candidates of a whole run are classified together (:meth:`_classify`).
         """
         # The float32 copy goes into a reused buffer (fewer allocations per slice).
         n_rest = self._rest.shape[1]
@@ -453,111 +508,187 @@ class DtmfDetector:
             return None
         blocks = x[:, :used].reshape(self.channels, k, SUB_LEN)
         starts = start0 + SUB_LEN * np.arange(k, dtype=np.int64)
-        z = self._bank.dft(blocks, starts, max_rows=rows)  # (C, k, 8) complex64
+        # DFT of every sub-block; the tones' bins phase-referenced to absolute time (the
+        # harmonics' only where a window needs them, in _classify).
+        z = self._bank.dft(blocks, max_rows=_PRODUCT_ROWS)  # (C, k, 12) complex64
+        z[..., :8] *= self._bank.rotation(starts)[:, :8]
         energy = np.einsum("ckn,ckn->ck", blocks, blocks)
-        z_all = np.concatenate([self._z_hist, z], axis=1)  # (C, H + k, 8)
-        e_all = np.concatenate([self._e_hist, energy], axis=1)  # (C, 1 + k)
         start_all = np.concatenate([self._start_hist, starts])
-        # Window i = sub-blocks i-1 and i; only pairs that are truly adjacent count.
-        adjacent = (start_all[_CARRY_SUBS:] - start_all[_CARRY_SUBS - 1:-1]) == SUB_LEN
-        zw = z_all[:, _CARRY_SUBS - 1:-1] + z_all[:, _CARRY_SUBS:]
-        total = (e_all[:, :-1] + e_all[:, 1:]) * (1.0 / WINDOW_LEN)
-        strict, loose, tone_power = self._classify(zw, total, blocks, rows)
-        strict[:, ~adjacent] = -1
-        loose[:, ~adjacent] = -1
-        self._z_hist = z_all[:, -_CARRY_SUBS:].copy()
-        self._e_hist = e_all[:, -1:].copy()
-        self._start_hist = start_all[-_CARRY_SUBS:].copy()
-        self._last_block = blocks[:, -1].copy()
-        self._next_sub += k
-        return strict, loose, tone_power, total, z, starts
-
-    def _classify(self, zw: np.ndarray, total: np.ndarray, blocks: np.ndarray, slice_subs: int):
-        """Per-window strict and loose digit codes (-1 for none) and the two tones' power, shape (C, W).
-
-        The energy-share test is done first on all windows; the other tests run
-        only on the few windows that carry enough tone energy (speech and noise
-        mostly do not), which halves the cost on long files.
-        """
+        # Window i = sub-blocks i-1 and i (the first one's first from the history).
+        zw = np.empty((self.channels, k, 8), dtype=np.complex64)
+        np.add(self._z_hist[:, -1, :8], z[:, 0, :8], out=zw[:, 0])
+        np.add(z[:, :-1, :8], z[:, 1:, :8], out=zw[:, 1:])
+        total = np.empty((self.channels, k), dtype=np.float32)
+        np.add(self._e_hist[:, 0], energy[:, 0], out=total[:, 0])
+        np.add(energy[:, :-1], energy[:, 1:], out=total[:, 1:])
+        total *= np.float32(1.0 / WINDOW_LEN)
         p = zw.real**2 + zw.imag**2
         p *= np.float32(2.0 / WINDOW_LEN**2)
         # Pairwise maxima: numpy's reduction over a 4-long strided axis is ten times slower.
         tone = (np.maximum(np.maximum(p[..., 0], p[..., 1]), np.maximum(p[..., 2], p[..., 3]))
                 + np.maximum(np.maximum(p[..., 4], p[..., 5]), np.maximum(p[..., 6], p[..., 7])))
+        enough = tone >= min(self.loose_energy_share, self.min_energy_share) * total
+        adjacent = (start_all[_CARRY_SUBS:] - start_all[_CARRY_SUBS - 1:-1]) == SUB_LEN
+        if not adjacent.all():  # only pairs that are truly adjacent count
+            enough &= adjacent
+        # Flat indices (all arrays here are fresh and C-contiguous): cheaper than pairs.
+        flat = np.flatnonzero(enough)
+        self._z_hist = (z if k >= _CARRY_SUBS else np.concatenate([self._z_hist, z], axis=1))[:, -_CARRY_SUBS:].copy()
+        self._e_hist = energy[:, -1:].copy()
+        self._start_hist = start_all[-_CARRY_SUBS:].copy()
+        self._next_sub += k
+        return tone, total, flat, p.reshape(-1, 8)[flat], z, starts
+
+    def _limits(self) -> np.ndarray:
+        """The window tests' limits, loose (row 0) and strict (row 1), in float32 as numpy
+        converts the Python floats they come from, shape (5, 2, 1): level, reverse and
+        normal twist factors, relative peak factor, energy share.  Kept until a
+        parameter changes."""
+        key = (self._min_power, self.loose_level_db, self.loose_twist_db, self.loose_relative_peak_db,
+               self.min_relative_peak_db, self.max_reverse_twist_db, self.max_normal_twist_db,
+               self.loose_energy_share, self.min_energy_share)
+        if getattr(self, "_limits_key", None) != key:
+            lo_db, tw_db = (self.loose_level_db, 0.0), (self.loose_twist_db, 0.0)
+            rel_db = (self.loose_relative_peak_db, self.min_relative_peak_db)
+            self._limits_array = np.array([
+                [self._min_power * 10 ** (-db / 10) for db in lo_db],
+                [10 ** ((self.max_reverse_twist_db + db) / 10) for db in tw_db],
+                [10 ** ((self.max_normal_twist_db + db) / 10) for db in tw_db],
+                [10 ** (db / 10) for db in rel_db],
+                [self.loose_energy_share, self.min_energy_share]], dtype=np.float32)[:, :, None]
+            self._limits_key = key
+        return self._limits_array
+
+    def _classify(self, flat: np.ndarray, p: np.ndarray, tone: np.ndarray, total: np.ndarray,
+                  z_all: np.ndarray, start_all: np.ndarray):
+        """Strict and loose digit codes (-1 for none) of the run's windows, shape (C, W).
+
+        ``flat`` are the candidate windows (flat indices into ``tone``) and
+        ``p`` their eight tone powers; every other window is a miss.
+        """
         strict = np.full(tone.shape, -1, dtype=np.int64)
         loose = np.full(tone.shape, -1, dtype=np.int64)
-        # Flat indices (all arrays here are fresh and C-contiguous): cheaper than pairs.
-        flat = np.flatnonzero(tone >= min(self.loose_energy_share, self.min_energy_share) * total)
         if not flat.size:
-            return strict, loose, tone
-        sub = p.reshape(-1, p.shape[-1])[flat]  # (n, 8)
-        rows, cols = sub[:, 0:4], sub[:, 4:8]
-        r, pr, r2 = _top_two(rows)
-        c, pc, c2 = _top_two(cols)
+            return strict, loose
+        (r, c), (pr, pc), (r2, c2) = (a.T for a in _top_two(p.reshape(-1, 2, 4)))
         code = r * 4 + c
         tone_sub = tone.ravel()[flat]
-        total_sub = np.ascontiguousarray(total).ravel()[flat]
-
-        def passes(level_db, twist_extra_db, rel_db, share):
-            thr = self._min_power * 10 ** (-level_db / 10)
-            ok = (pr >= thr) & (pc >= thr)
-            ok &= pc <= pr * 10 ** ((self.max_reverse_twist_db + twist_extra_db) / 10)
-            ok &= pc * 10 ** ((self.max_normal_twist_db + twist_extra_db) / 10) >= pr
-            rel = 10 ** (rel_db / 10)
-            ok &= (pr >= rel * r2) & (pc >= rel * c2)
-            ok &= tone_sub >= share * total_sub
-            return ok
-
-        loose_ok = passes(self.loose_level_db, self.loose_twist_db, self.loose_relative_peak_db,
-                          self.loose_energy_share)
-        strict_ok = loose_ok & passes(0.0, 0.0, self.min_relative_peak_db, self.min_energy_share)
-        # Second harmonic of the high tone, only where everything else passed.
+        total_sub = total.ravel()[flat]
+        thr, rev, norm, rel, share = self._limits()
+        ok = (pr >= thr) & (pc >= thr) & (pc <= pr * rev) & (pc * norm >= pr)
+        ok &= (pr >= rel * r2) & (pc >= rel * c2) & (tone_sub >= share * total_sub)
+        loose_ok, strict_ok = ok[0], ok[0] & ok[1]
+        # Second harmonic of the high tone, only where everything else passed: the window's
+        # two sub-blocks of the harmonic's bin (phase-referenced to absolute time, so they add).
         hit = np.flatnonzero(strict_ok)
         if hit.size:
             hc, hw = np.divmod(flat[hit], tone.shape[1])
-            at_start = hw == 0
-            if blocks.shape[1] > 1:
-                # Sub-blocks w-1 and w lie back to back in memory: gather the 102-sample
-                # windows through a strided view instead of joining two gathers.
-                pairs = np.lib.stride_tricks.as_strided(
-                    blocks, (blocks.shape[0], blocks.shape[1] - 1, WINDOW_LEN), blocks.strides, writeable=False)
-                window = pairs[hc, np.maximum(hw - 1, 0)]
-            else:
-                window = np.empty((hit.size, WINDOW_LEN), dtype=blocks.dtype)
-            if at_start.any():
-                window[at_start] = np.concatenate([self._last_block[hc[at_start]], blocks[hc[at_start], 0]], axis=1)
-            # One matrix product per slice, as for the DFT (see feed).
-            harm = self._harmonic_power(window, hw // slice_subs)[np.arange(hit.size), c[hit]]
+            sub = hw + np.array([[_CARRY_SUBS - 1], [_CARRY_SUBS]])  # the window's two sub-blocks
+            hbin = 8 + c[hit]
+            zh = z_all[hc, sub, hbin] * self._bank.rotation(start_all[sub])[:, np.arange(hit.size), hbin]
+            zh = zh[0] + zh[1]
+            harm = (zh.real**2 + zh.imag**2) * np.float32(2.0 / WINDOW_LEN**2)
             strict_ok[hit[harm * 10 ** (self.min_harmonic_rejection_db / 10) > pc[hit]]] = False
         strict.ravel()[flat] = np.where(strict_ok, code, -1)
         loose.ravel()[flat] = np.where(loose_ok, code, -1)
-        return strict, loose, tone
-
-    def _harmonic_power(self, window: np.ndarray, group: np.ndarray) -> np.ndarray:
-        """Second-harmonic powers of ``window`` rows, one matrix product per ``group`` value."""
-        if group[0] == group[-1] and (group.size < 3 or group.min() == group.max()):
-            return self._harmonic_bank.power(window)
-        out = np.empty((group.size, len(_HARMONIC_HZ)), dtype=np.float32)
-        order = np.argsort(group, kind="stable")  # keeps each group's rows in order
-        bounds = [0, *(np.flatnonzero(np.diff(group[order])) + 1).tolist(), group.size]
-        for lo, hi in itertools.pairwise(bounds):
-            out[order[lo:hi]] = self._harmonic_bank.power(window[order[lo:hi]])
-        return out
+        return strict, loose
 
     # ---------------------------------------------------------- state machine
     def _run_digits(self, s: np.ndarray, loose: np.ndarray, tone_q: np.ndarray, total_q: np.ndarray,
                     z_all: np.ndarray, start_all: np.ndarray, first_sub: int) -> list[DtmfDigit]:
-        """Run the digit state machine over a slice's windows, all channels at once.
+        """Run the digit state machine over a run of windows, all channels at once.
 
-        The machine, window by window: while idle, a digit of key ``x`` starts
-        at the ``on_windows``-th consecutive strict hit of ``x`` (the candidate);
-        while active, a loose hit of its key is a hit (and drops the candidate),
-        anything else is a miss, and ``off_windows`` consecutive misses end it;
-        a candidate of another key that has reached ``on_windows`` by then
-        starts the next digit in that same window.
+        The machine, window by window (:meth:`_machine_windows` is it, literally):
+        while idle, a digit of key ``x`` starts at the ``on_windows``-th
+        consecutive strict hit of ``x`` (the candidate); while active, a loose
+        hit of its key is a hit, anything else is a miss, and ``off_windows``
+        consecutive misses end it; a candidate of another key that has reached
+        ``on_windows`` by then starts the next digit in that same window.
 
-        Stepping that in Python costs microseconds per window; instead it is
-        solved with array operations, and Python only hops from digit to digit:
+        Its cost must not depend on what the line carries, so the machine only
+        decides where digits start and end (:meth:`_machine_windows` in Python
+        when few windows have anything in them, as when one line is fed a 20 ms
+        frame; :meth:`_machine_runs` with array operations otherwise); the
+        digits' sub-blocks are kept in a per-channel arena by array operations
+        (:meth:`_keep_open`) and every ended digit is checked at once
+        (:meth:`_close`).  Python works once per digit at most, never per
+        channel and window.
+
+        Energies are integers (``*_q``), so every sum is exact and the results
+        cannot depend on how the input was chunked.
+        """
+        busy = np.flatnonzero((self._act_code >= 0) | (s >= 0).any(axis=1))
+        if busy.size * s.shape[1] <= _WINDOW_MACHINE_CELLS:
+            ended, opened = self._machine_windows(s, loose, tone_q, total_q, first_sub, busy)
+            found = self._close_few(ended, z_all, start_all, first_sub) if ended else []
+            for digit in ended:
+                self._act_code[digit[0]] = -1
+            for digit in opened:
+                self._keep_one(*digit, z_all, start_all, first_sub)
+            return found
+        ended, opened = self._machine_runs(s, loose, tone_q, total_q, first_sub)
+        found = self._close(ended, z_all, start_all, first_sub)
+        self._act_code[ended[0]] = -1
+        self._keep_open(opened, z_all, start_all, first_sub)
+        return found  # feed() sorts
+
+    def _machine_windows(self, s, loose, tone_q, total_q, first_sub: int, busy: np.ndarray):
+        """The state machine stepped window by window, for the ``busy`` channels
+        (a digit in progress or a strict hit); the others only lose their candidate.
+
+        Returns ``(ended, opened)``: the digits that ended in these windows as
+        tuples (channel, code, first hit window, first kept sub-block, last hit
+        window, end window, tone energy, total energy, carried in from an earlier
+        call) and those still open at the end (the same without the end window).
+        Windows and sub-blocks are absolute indices.
+        """
+        on, off = self.on_windows, self.off_windows
+        k = s.shape[1]
+        ended, opened = [], []
+        cand = (self._cand_code[busy].tolist(), self._cand_n[busy].tolist(), self._cand_tone[busy].tolist(),
+                self._cand_total[busy].tolist())
+        act = (self._act_code[busy].tolist(), self._act_first[busy].tolist(), self._act_last[busy].tolist(),
+               self._act_lo[busy].tolist(), self._act_tone[busy].tolist(), self._act_total[busy].tolist())
+        self._cand_code[:] = -1
+        self._cand_n[:] = 0
+        for i, c in enumerate(busy.tolist()):
+            s_c, l_c, t_c, e_c = s[c].tolist(), loose[c].tolist(), tone_q[c].tolist(), total_q[c].tolist()
+            run_code, run_n, run_tone, run_total = cand[0][i], cand[1][i], cand[2][i], cand[3][i]
+            run_first = first_sub - run_n
+            code, first, last, lo, tone, total = (a[i] for a in act)
+            carried = code >= 0
+            for j in range(k):
+                w = first_sub + j
+                sj = s_c[j]
+                if sj < 0:
+                    run_code, run_n = -1, 0
+                elif sj == run_code:
+                    run_n += 1
+                    run_tone += t_c[j]
+                    run_total += e_c[j]
+                else:
+                    run_code, run_n, run_first, run_tone, run_total = sj, 1, w, t_c[j], e_c[j]
+                if code >= 0:
+                    if l_c[j] == code:
+                        last, tone, total = w, tone + t_c[j], total + e_c[j]
+                        continue
+                    if w - last < off:
+                        continue
+                    ended.append((c, code, first, lo, last, w, tone, total, carried))
+                    code = -1
+                if run_n >= on:
+                    code, first, last, tone, total, carried = sj, run_first, w, run_tone, run_total, False
+                    lo = max(first - 2, first_sub - _CARRY_SUBS)
+            if code >= 0:
+                opened.append((c, code, first, lo, last, tone, total, carried))
+            if run_code >= 0 and run_code != code:
+                self._cand_code[c], self._cand_n[c] = run_code, run_n
+                self._cand_tone[c], self._cand_total[c] = run_tone, run_total
+        return ended, opened
+
+    def _machine_runs(self, s, loose, tone_q, total_q, first_sub: int):
+        """The state machine of :meth:`_machine_windows` solved with array operations
+        over all channels and windows; Python only hops from digit to digit.
 
         * a digit can start only at a strict hit whose run of equal strict
           codes (continuing the carried candidate) is ``on_windows`` long or
@@ -570,8 +701,8 @@ class DtmfDetector:
           more than ``off_windows`` windows without one: sorting the loose hits
           by (channel, key, window) makes that a reverse running minimum.
 
-        Energies are integers (``*_q``), so every sum is exact and the results
-        cannot depend on how the input was chunked.
+        Returns ``(ended, opened)`` as :meth:`_machine_windows` does, as arrays
+        (one per field).
         """
         n_chan, k = s.shape
         on, off = self.on_windows, self.off_windows
@@ -604,7 +735,10 @@ class DtmfDetector:
         ent_c = np.concatenate([act_c, hit_c])
         ent_group = ent_c * 16 + np.concatenate([self._act_code[act_c], loose[hit_c, hit_w]])
         ent_pos = np.concatenate([self._act_last[act_c] - first_sub, hit_w])
-        order = np.argsort(ent_group * (k + off + 1) + (ent_pos + off), kind="stable")
+        # The entries come in (channel, window) order, carried digits first, so a stable
+        # sort by (channel, key) alone keeps each key's hits in window order (a radix
+        # sort when the keys fit 16 bits).
+        order = np.argsort(ent_group.astype(np.int16 if n_chan * 16 <= 2**15 else np.int64), kind="stable")
         group, pos = ent_group[order], ent_pos[order]
         n_ent = order.size
         # An entry is a digit's last hit when the next hit of its key comes more than off windows later.
@@ -618,7 +752,7 @@ class DtmfDetector:
         rank_at = np.full(n_chan * k, -1, dtype=np.int64)
         rank_at[hit_c * k + hit_w] = rank[n_virtual:]
 
-        # Carried digits: they end at their last hit + off (in this slice or later).
+        # Carried digits: they end at their last hit + off (in these windows or later).
         v_rank = rank[:n_virtual]
         v_last = pos[last_of[v_rank]]
         v_end = v_last + off
@@ -643,95 +777,184 @@ class DtmfDetector:
         # (keys order the start windows by channel, then window).
         span = k + off + 1
         keys = st_c * span + st_w
-        follow = np.searchsorted(keys, st_c * span + st_last + off).tolist()
-        # Hop from digit to digit: the only per-digit Python work.
-        picked = []
-        if st_c.size:
-            chans, lo_idx, counts = np.unique(st_c, return_index=True, return_counts=True)
-            first = np.searchsorted(keys, chans * span + walk_from[chans])
-            for p, p_end in zip(first.tolist(), (lo_idx + counts).tolist(), strict=True):
-                while p < p_end:
-                    picked.append(p)
-                    p = follow[p]
-        picked = np.array(picked, dtype=np.int64)
+        follow = np.searchsorted(keys, st_c * span + st_last + off)
+        # Hop from digit to digit.  Where each start's follower is the next start (no
+        # candidate skipped) a stretch is taken whole, so Python hops only where a
+        # candidate is skipped and at a channel's end.
+        n_st = st_c.size
+        each = np.arange(n_st)
+        hop = follow != each + 1
+        hop[:-1] |= st_c[1:] != st_c[:-1]
+        hop[-1:] = True
+        stretch_end = np.minimum.accumulate(np.where(hop, each, n_st)[::-1])[::-1].tolist()
+        follow = follow.tolist()
+        chan_first = np.flatnonzero(np.r_[True, st_c[1:] != st_c[:-1]]) if n_st else each
+        chans = st_c[chan_first]
+        first = np.searchsorted(keys, chans * span + walk_from[chans]).tolist()
+        stretch_from, stretch_to = [], []
+        for p, p_end in zip(first, np.r_[chan_first[1:], n_st][:len(first)].tolist(), strict=True):
+            while p < p_end:
+                stretch_from.append(p)
+                p = stretch_end[p]
+                stretch_to.append(p + 1)
+                p = follow[p]
+        row, step = _ranges(np.array(stretch_to, dtype=np.int64) - np.array(stretch_from, dtype=np.int64))
+        picked = np.array(stretch_from, dtype=np.int64)[row] + step
         n_c, n_a = st_c[picked], st_w[picked]
-        n_code = s[n_c, n_a]
-        n_first = run_first[n_c, n_a]
         n_tone, n_total = run_energy(n_c, n_a)
         n_tone = n_tone + tone_s[last_of[st_rank[picked]]] - tone_s[st_rank[picked]]
         n_total = n_total + total_s[last_of[st_rank[picked]]] - total_s[st_rank[picked]]
-        n_last = st_last[picked]
+        n_first = run_first[n_c, n_a] + first_sub
+        n_lo = np.maximum(n_first - 2, first_sub - _CARRY_SUBS)  # two sub-blocks before the first hit window
+        n_last = st_last[picked] + first_sub
         n_end = n_last + off
-        n_lo = np.maximum(n_first - 2, -_CARRY_SUBS)  # two sub-blocks before the first hit window
-
-        found = []
-        z_rows = z_all[:, _CARRY_SUBS:]
-        starts = start_all[_CARRY_SUBS:]
-        # Carried digits that end here: their stored sub-blocks plus this slice's.
-        done = np.flatnonzero(v_end < k)
-        if done.size:
-            cs = act_c[done]
-            code = self._act_code[cs]
-            zr, zc, st, seg_len = [], [], [], []
-            for c, cd, e in zip(cs.tolist(), code.tolist(), v_end[done].tolist(), strict=True):
-                r_chunks, c_chunks, s_chunks = self._act_subs.pop(c)
-                zr += [*r_chunks, z_rows[c, :e + 1, cd // 4]]
-                zc += [*c_chunks, z_rows[c, :e + 1, 4 + cd % 4]]
-                st += [*s_chunks, starts[:e + 1]]
-                seg_len.append(sum(len(a) for a in r_chunks) + e + 1)
-            lo = self._act_lo[cs]
-            found += self._finish_digits(cs, code, np.concatenate(zr), np.concatenate(zc), np.concatenate(st),
-                                         np.array(seg_len, dtype=np.int64), self._act_first[cs] - lo,
-                                         first_sub + v_last[done] - lo, v_tone[done], v_total[done])
-            self._act_code[cs] = -1
-        # Carried digits still on: append this slice.
-        going = np.flatnonzero(v_end >= k)
-        if going.size:
-            cs = act_c[going]
-            code = self._act_code[cs]
-            r_new = z_rows[cs, :, code // 4]
-            c_new = z_rows[cs, :, 4 + code % 4]
-            for c, zr_c, zc_c in zip(cs.tolist(), r_new, c_new, strict=True):
-                r_chunks, c_chunks, s_chunks = self._act_subs[c]
-                r_chunks.append(zr_c)
-                c_chunks.append(zc_c)
-                s_chunks.append(starts)
-            self._act_last[cs] = first_sub + v_last[going]
-            self._act_tone[cs] = v_tone[going]
-            self._act_total[cs] = v_total[going]
-        # Digits that start and end in this slice: one gather from z_all.
-        done = np.flatnonzero(n_end < k)
-        if done.size:
-            cs, code, lo = n_c[done], n_code[done], n_lo[done]
-            seg_len = n_end[done] - lo + 1
-            sub = np.repeat(lo + _CARRY_SUBS - np.cumsum(seg_len) + seg_len, seg_len) + np.arange(seg_len.sum())
-            row = np.repeat(cs, seg_len)
-            zr = z_all[row, sub, np.repeat(code // 4, seg_len)]
-            zc = z_all[row, sub, np.repeat(4 + code % 4, seg_len)]
-            found += self._finish_digits(cs, code, zr, zc, start_all[sub], seg_len, n_first[done] - lo,
-                                         n_last[done] - lo, n_tone[done], n_total[done])
-        # Digits that start here and are still on.
-        going = np.flatnonzero(n_end >= k)
-        if going.size:
-            cs = n_c[going]
-            self._act_code[cs] = n_code[going]
-            self._act_first[cs] = first_sub + n_first[going]
-            self._act_last[cs] = first_sub + n_last[going]
-            self._act_lo[cs] = first_sub + n_lo[going]
-            self._act_tone[cs] = n_tone[going]
-            self._act_total[cs] = n_total[going]
-            for c, cd, lo in zip(cs.tolist(), n_code[going].tolist(), n_lo[going].tolist(), strict=True):
-                i = lo + _CARRY_SUBS
-                self._act_subs[c] = ([z_all[c, i:, cd // 4]], [z_all[c, i:, 4 + cd % 4]], [start_all[i:]])
+        v_last = v_last + first_sub
+        v_end = v_end + first_sub
+        n_code = s[n_c, n_a]
+        a_code = self._act_code[act_c]
+        a_first, a_lo = self._act_first[act_c], self._act_lo[act_c]
         # The candidate left at the end: the last run, unless it is the digit in progress.
+        open_code = self._act_code.copy()
+        open_code[act_c[v_end < first_sub + k]] = -1
+        going = n_end >= first_sub + k
+        open_code[n_c[going]] = n_code[going]
         s_end = s[:, -1]
-        cand = (s_end >= 0) & (s_end != self._act_code)
+        cand = (s_end >= 0) & (s_end != open_code)
         tone_end, total_end = run_energy(np.arange(n_chan), np.full(n_chan, k - 1))
         self._cand_code = np.where(cand, s_end, -1)
         self._cand_n = np.where(cand, run_len[:, -1], 0)
         self._cand_tone = np.where(cand, tone_end, 0)
         self._cand_total = np.where(cand, total_end, 0)
-        return found  # feed() sorts
+
+        v_done, n_done = v_end < first_sub + k, n_end < first_sub + k
+        yes, no = np.ones(1, dtype=bool), np.zeros(1, dtype=bool)
+        ended = tuple(np.concatenate(pair) for pair in (
+            (act_c[v_done], n_c[n_done]), (a_code[v_done], n_code[n_done]), (a_first[v_done], n_first[n_done]),
+            (a_lo[v_done], n_lo[n_done]), (v_last[v_done], n_last[n_done]), (v_end[v_done], n_end[n_done]),
+            (v_tone[v_done], n_tone[n_done]), (v_total[v_done], n_total[n_done]),
+            (np.repeat(yes, v_done.sum()), np.repeat(no, n_done.sum()))))
+        opened = tuple(np.concatenate(pair) for pair in (
+            (act_c[~v_done], n_c[going]), (a_code[~v_done], n_code[going]), (a_first[~v_done], n_first[going]),
+            (a_lo[~v_done], n_lo[going]), (v_last[~v_done], n_last[going]), (v_tone[~v_done], n_tone[going]),
+            (v_total[~v_done], n_total[going]), (np.repeat(yes, (~v_done).sum()), np.repeat(no, going.sum()))))
+        return ended, opened
+
+    # ------------------------------------------------------ digits' sub-blocks
+    def _keep_open(self, opened, z_all: np.ndarray, start_all: np.ndarray, first_sub: int) -> None:
+        """Record the open digits (arrays, one per field) and append their new sub-blocks
+        to the arena, all channels at once.
+
+        A digit carried in gets this call's sub-blocks; one that started here
+        gets them from its first kept sub-block (which may lie in the carried
+        history).  A channel whose digit outgrows the arena spills
+        (:meth:`_spill`).
+        """
+        c, code, first, lo, last, tone, total, carried = opened
+        if not c.size:
+            return
+        self._act_code[c], self._act_first[c], self._act_last[c] = code, first, last
+        self._act_lo[c], self._act_tone[c], self._act_total[c] = lo, tone, total
+        self._dig_n[c[~carried]] = 0
+        src0 = np.where(carried, _CARRY_SUBS, lo - (first_sub - _CARRY_SUBS))
+        m = z_all.shape[1] - src0
+        for i in np.flatnonzero(self._dig_n[c] + m > _ARENA_SUBS).tolist():
+            m[i] = self._spill(int(c[i]), int(code[i]), int(src0[i]), z_all, start_all)
+        row, off = _ranges(m)
+        ch, src = c[row], src0[row] + off
+        dst = self._dig_n[ch] + off
+        self._dig_row[ch, dst] = z_all[ch, src, code[row] // 4]
+        self._dig_col[ch, dst] = z_all[ch, src, 4 + code[row] % 4]
+        self._dig_start[ch, dst] = start_all[src]
+        self._dig_n[c] += m
+
+    def _keep_one(self, c: int, code: int, first: int, lo: int, last: int, tone: int, total: int,
+                  carried: bool, z_all: np.ndarray, start_all: np.ndarray, first_sub: int) -> None:
+        """:meth:`_keep_open` for one digit, with slices (a few channels in a frame)."""
+        self._act_code[c], self._act_first[c], self._act_last[c] = code, first, last
+        self._act_lo[c], self._act_tone[c], self._act_total[c] = lo, tone, total
+        if not carried:
+            self._dig_n[c] = 0
+        src0 = _CARRY_SUBS if carried else lo - (first_sub - _CARRY_SUBS)
+        n, m = int(self._dig_n[c]), z_all.shape[1] - src0
+        if n + m > _ARENA_SUBS:
+            n, m = 0, self._spill(c, code, src0, z_all, start_all)
+        self._dig_row[c, n:n + m] = z_all[c, src0:src0 + m, code // 4]
+        self._dig_col[c, n:n + m] = z_all[c, src0:src0 + m, 4 + code % 4]
+        self._dig_start[c, n:n + m] = start_all[src0:src0 + m]
+        self._dig_n[c] = n + m
+
+    def _spill(self, c: int, code: int, src0: int, z_all: np.ndarray, start_all: np.ndarray) -> int:
+        """Move channel ``c``'s arena to its spill list (a key held past ``_ARENA_SUBS``
+        sub-blocks: Python once per that many).  The sub-blocks from ``src0`` on go
+        there too if the arena could not take them; returns how many it still should."""
+        n = int(self._dig_n[c])
+        chunks = self._dig_spill.setdefault(c, [])
+        if n:
+            chunks.append((self._dig_row[c, :n].copy(), self._dig_col[c, :n].copy(), self._dig_start[c, :n].copy()))
+            self._dig_n[c] = 0
+        if z_all.shape[1] - src0 <= _ARENA_SUBS:
+            return z_all.shape[1] - src0
+        chunks.append((z_all[c, src0:, code // 4].copy(), z_all[c, src0:, 4 + code % 4].copy(),
+                       start_all[src0:].copy()))
+        return 0
+
+    def _close_few(self, ended: list[tuple], z_all, start_all, first_sub: int) -> list[DtmfDigit]:
+        """:meth:`_close` for the one or two digits that end in a frame, gathered with slices."""
+        zr, zc, st, seg_len = [], [], [], []
+        for c, code, _, lo, _, end, _, _, carried in ended:
+            parts = [(self._dig_row[c, :self._dig_n[c]], self._dig_col[c, :self._dig_n[c]],
+                      self._dig_start[c, :self._dig_n[c]])] if carried else []
+            parts[:0] = self._dig_spill.pop(c, []) if carried else []
+            src0 = _CARRY_SUBS if carried else lo - (first_sub - _CARRY_SUBS)
+            stop = end - (first_sub - _CARRY_SUBS) + 1
+            parts.append((z_all[c, src0:stop, code // 4], z_all[c, src0:stop, 4 + code % 4], start_all[src0:stop]))
+            for part_r, part_c, part_s in parts:
+                zr.append(part_r)
+                zc.append(part_c)
+                st.append(part_s)
+            seg_len.append(sum(len(part[2]) for part in parts))
+        c, code, first, lo, last, end, tone, total, carried = _columns(ended, 9)
+        return self._finish_digits(c, code, np.concatenate(zr), np.concatenate(zc), np.concatenate(st),
+                                   np.array(seg_len, dtype=np.int64), first - lo, last - lo, tone, total)
+
+    def _close(self, ended, z_all, start_all, first_sub: int) -> list[DtmfDigit]:
+        """Gather each ended digit's sub-blocks (spilled, arena, then this call's up to
+        its end window) and check them all at once (:meth:`_finish_digits`).
+
+        ``z_all`` None closes carried digits with what is stored (a long loss).
+        """
+        c, code, first, lo, last, end, tone, total, carried = ended
+        n = c.size
+        if not n:
+            return []
+        base = first_sub - _CARRY_SUBS
+        src0 = np.where(carried, _CARRY_SUBS, lo - base)
+        call_len = np.zeros(n, dtype=np.int64) if z_all is None else end - base - src0 + 1
+        stored_len = np.where(carried, self._dig_n[c], 0)
+        spill_len = np.zeros(n, dtype=np.int64)
+        spilled = [i for i, ch in enumerate(c.tolist()) if carried[i] and ch in self._dig_spill]
+        spills = [self._dig_spill.pop(int(c[i])) for i in spilled]
+        for i, chunks in zip(spilled, spills, strict=True):
+            spill_len[i] = sum(len(chunk[0]) for chunk in chunks)
+        seg_len = spill_len + stored_len + call_len
+        seg_start = np.cumsum(seg_len) - seg_len
+        zr = np.empty(int(seg_len.sum()), dtype=np.complex64)
+        zc = np.empty_like(zr)
+        st = np.empty(zr.size, dtype=np.int64)
+        for i, chunks in zip(spilled, spills, strict=True):
+            at = slice(int(seg_start[i]), int(seg_start[i] + spill_len[i]))
+            zr[at], zc[at], st[at] = (np.concatenate(parts) for parts in zip(*chunks, strict=True))
+        row, off = _ranges(stored_len)
+        dst = seg_start[row] + spill_len[row] + off
+        zr[dst], zc[dst], st[dst] = self._dig_row[c[row], off], self._dig_col[c[row], off], self._dig_start[c[row], off]
+        if z_all is not None:
+            row, off = _ranges(call_len)
+            dst = seg_start[row] + spill_len[row] + stored_len[row] + off
+            src = src0[row] + off
+            zr[dst] = z_all[c[row], src, code[row] // 4]
+            zc[dst] = z_all[c[row], src, 4 + code[row] % 4]
+            st[dst] = start_all[src]
+        return self._finish_digits(c, code, zr, zc, st, seg_len, first - lo, last - lo, tone, total)
 
     def _finish_digits(self, chans, codes, z_row, z_col, starts, seg_len, i_first, i_last, tone,
                        total) -> list[DtmfDigit]:
@@ -741,12 +964,13 @@ class DtmfDetector:
         (its row and column tone's DFT per sub-block) and ``starts``, from two
         sub-blocks before its first hit window to its last window; ``i_first``
         and ``i_last`` index its first and last hit windows in them.  All digits
-        are checked together with array operations, in float64, in the same
-        order of operations as a scalar loop would use (sums by ``bincount``,
-        which adds in order).  Only the phase angles come from numpy's
-        ``arctan2``, which may differ from ``math.atan2`` in the last bit: that
-        could flip the frequency test only for an offset within about 1e-12 Hz
-        of the limit.  Levels, which are reported, use ``math.log10``.
+        and both tones are checked together with array operations, in float64,
+        in the same order of operations as a scalar loop would use (per-digit
+        sums by ``reduceat``, which adds in order, over zeros where an entry does
+        not count).  Only the phase angles come from numpy's ``arctan2``, which
+        may differ from ``math.atan2`` in the last bit: that could flip the
+        frequency test only for an offset within about 1e-12 Hz of the limit.
+        Levels, which are reported, use ``math.log10``.
         """
         n_dig = len(chans)
         if n_dig == 0:
@@ -754,76 +978,74 @@ class DtmfDetector:
         seg_start = np.cumsum(seg_len) - seg_len
         seg = np.repeat(np.arange(n_dig), seg_len)
         pos = np.arange(seg.size) - seg_start[seg]
-        zr = z_row.astype(np.complex128)
-        zc = z_col.astype(np.complex128)
-        amp = np.sqrt(zr.real * zr.real + zr.imag * zr.imag + zc.real * zc.real + zc.imag * zc.imag)
+        n = seg.size
+        z = np.empty((n + 2, 2), dtype=np.complex128)  # both tones; two zero rows close the lags
+        z[:n, 0], z[:n, 1], z[n:] = z_row, z_col, 0
+        parts = z[:n].view(np.float64)  # row re, row im, column re, column im
+        amp = np.empty(n + 1)
+        amp[n] = -np.inf
+        np.sqrt(parts[:, 0] * parts[:, 0] + parts[:, 1] * parts[:, 1] + parts[:, 2] * parts[:, 2]
+                + parts[:, 3] * parts[:, 3], out=amp[:n])
         # Reference amplitude: the strongest sub-block of the hit windows.
-        in_hits = (pos >= i_first[seg]) & (pos <= i_last[seg])
-        ref = np.maximum.reduceat(np.where(in_hits, amp, -np.inf), seg_start)
+        bounds = np.empty(2 * n_dig, dtype=np.int64)
+        bounds[0::2], bounds[1::2] = seg_start + i_first, seg_start + i_last + 1
+        ref = np.maximum.reduceat(amp, bounds)[0::2]
         ok = (seg_len >= 3) & (ref > 0)
-        r = np.minimum(amp / np.where(ref > 0, ref, 1.0)[seg], 1.0)
+        ref = np.where(ref > 0, ref, 1.0)
 
-        def at(i):
-            """Flat index of each digit's entry ``i`` (clipped) and whether it exists."""
-            return seg_start + np.clip(i, 0, seg_len - 1), (i >= 0) & (i < seg_len)
-
-        def contiguous(i):
-            """Entries ``i`` and ``i + 1`` exist and are adjacent sub-blocks."""
-            (g0, ok0), (g1, ok1) = at(i), at(i + 1)
-            return ok0 & ok1 & (starts[g1] - starts[g0] == SUB_LEN), g0
-
-        # Start: the first hit window is sub-blocks first-1 (A) and first (B).
-        start = starts[at(i_first)[0]].astype(np.float64)
-        joined, g_a = contiguous(i_first - 1)
-        start = np.where(joined, start - SUB_LEN * r[g_a], start)
-        joined2, g_b = contiguous(i_first - 2)
-        start = np.where(joined & (r[g_a] > 0.85) & joined2, start - SUB_LEN * r[g_b], start)
-        # End: the last hit window is sub-blocks last-1 and last.
-        g_l = at(i_last)[0]
-        end = starts[g_l] + SUB_LEN * r[g_l]
-        joined, _ = contiguous(i_last)
-        g_n = at(i_last + 1)[0]
-        end = np.where((r[g_l] > 0.85) & joined, end + SUB_LEN * r[g_n], end)
+        # The entries at the digit's edges, each digit a row: first-2, first-1 and first
+        # (the first hit window is sub-blocks first-1 and first), last and last+1.
+        edge = np.stack([i_first - 2, i_first - 1, i_first, i_last, i_last + 1], axis=1)
+        exists = (edge >= 0) & (edge < seg_len[:, None])
+        g = seg_start[:, None] + np.clip(edge, 0, (seg_len - 1)[:, None])
+        edge_start = starts[g]
+        r = np.minimum(amp[g] / ref[:, None], 1.0)  # amplitude relative to the reference, at most 1
+        # Entry j and j + 1 exist and are adjacent sub-blocks.
+        joined = exists[:, :-1] & exists[:, 1:] & (edge_start[:, 1:] - edge_start[:, :-1] == SUB_LEN)
+        # Start: back from the first hit window by the covered share of the sub-blocks before it.
+        start = edge_start[:, 2].astype(np.float64)
+        start = np.where(joined[:, 1], start - SUB_LEN * r[:, 1], start)
+        start = np.where(joined[:, 1] & (r[:, 1] > 0.85) & joined[:, 0], start - SUB_LEN * r[:, 0], start)
+        # End: on from the last hit window's start by the covered share of its sub-blocks.
+        end = edge_start[:, 3] + SUB_LEN * r[:, 3]
+        end = np.where((r[:, 3] > 0.85) & joined[:, 3], end + SUB_LEN * r[:, 4], end)
         start_sample = np.rint(start).astype(np.int64)
         end_sample = np.rint(end).astype(np.int64)
         ok &= (end_sample - start_sample) * 1000 / self.sample_rate_hz >= self.min_duration_ms
         ok &= ~(tone < self.min_digit_energy_share * total)
-        full = (pos >= np.maximum(i_first - 1, 0)[seg]) & (pos <= i_last[seg]) & (r >= 0.8)
+        lo, hi = np.maximum(i_first - 1, 0)[seg], i_last[seg]
+        full = (pos >= lo) & (pos <= hi) & (amp[:n] / ref[seg] >= 0.8)
         n_full = np.bincount(seg[full], minlength=n_dig)
         ok &= n_full > 0
         # Frequency: phase advance over 51 and 102 samples, summed in order.
-        lo = np.maximum(i_first - 1, 0)[seg]
-        hi = i_last[seg]
-        lag1 = (pos[:-1] >= lo[:-1]) & (pos[:-1] <= hi[:-1] - 1) & (starts[1:] - starts[:-1] == SUB_LEN)
-        lag2 = (pos[:-2] >= lo[:-2]) & (pos[:-2] <= hi[:-2] - 2) & (starts[2:] - starts[:-2] == 2 * SUB_LEN)
+        step = np.zeros(n + 2, dtype=np.int64)
+        step[:n - 1] = starts[1:] - starts[:-1]
+        lag1 = (pos >= lo) & (pos <= hi - 1) & (step[:n] == SUB_LEN)
+        step[:n - 2] += step[1:n - 1]
+        lag2 = (pos >= lo) & (pos <= hi - 2) & (step[:n] == 2 * SUB_LEN)
+        cross1 = np.where(lag1[:, None], z[1:n + 1] * np.conj(z[:n]), 0)
+        cross2 = np.where(lag2[:, None], z[2:n + 2] * np.conj(z[:n]), 0)
+        c1 = np.add.reduceat(cross1, seg_start) + 0j  # + 0j: a sum of nothing is +0, as bincount's
+        c2 = np.add.reduceat(cross2, seg_start) + 0j
         fs = self.sample_rate_hz
-        max_dev = self.max_freq_dev_percent / 100
-        for z, f0 in ((zr, np.array(ROW_HZ)[codes // 4]), (zc, np.array(COL_HZ)[codes % 4])):
-            p1 = z[1:][lag1] * np.conj(z[:-1][lag1])
-            p2 = z[2:][lag2] * np.conj(z[:-2][lag2])
-            c1r = np.bincount(seg[:-1][lag1], weights=p1.real, minlength=n_dig)
-            c1i = np.bincount(seg[:-1][lag1], weights=p1.imag, minlength=n_dig)
-            c2r = np.bincount(seg[:-2][lag2], weights=p2.real, minlength=n_dig)
-            c2i = np.bincount(seg[:-2][lag2], weights=p2.imag, minlength=n_dig)
-            coarse = np.arctan2(c1i, c1r) * fs / (2 * math.pi * SUB_LEN)
-            predicted = 2 * math.pi * coarse * 2 * SUB_LEN / fs
-            measured = np.arctan2(c2i, c2r)
-            measured = measured + 2 * math.pi * np.rint((predicted - measured) / (2 * math.pi))
-            dev = np.where((c2r == 0) & (c2i == 0), coarse, measured * fs / (2 * math.pi * 2 * SUB_LEN))
-            ok &= ((c1r != 0) | (c1i != 0)) & ~(np.abs(dev) > f0 * max_dev)
+        coarse = np.arctan2(c1.imag, c1.real) * fs / (2 * math.pi * SUB_LEN)
+        predicted = 2 * math.pi * coarse * 2 * SUB_LEN / fs
+        measured = np.arctan2(c2.imag, c2.real)
+        measured = measured + 2 * math.pi * np.rint((predicted - measured) / (2 * math.pi))
+        dev = np.where(c2 == 0, coarse, measured * fs / (2 * math.pi * 2 * SUB_LEN))
+        f0 = np.stack([np.array(ROW_HZ)[codes // 4], np.array(COL_HZ)[codes % 4]], axis=1)
+        ok &= ((c1 != 0) & ~(np.abs(dev) > f0 * (self.max_freq_dev_percent / 100))).all(axis=1)
         keep = np.flatnonzero(ok)
         if not keep.size:
             return []
-        full_seg = seg[full]
-        low_sum = np.bincount(full_seg, weights=np.abs(zr[full]) ** 2, minlength=n_dig)[keep]
-        high_sum = np.bincount(full_seg, weights=np.abs(zc[full]) ** 2, minlength=n_dig)[keep]
+        power = np.add.reduceat(np.where(full[:, None], np.abs(z[:n]) ** 2, 0.0), seg_start)[keep]
         scale = 2.0 / SUB_LEN**2 / n_full[keep] / DBM0_RMS**2
         # Levels with math.log10 (numpy's vectorised log10 may differ in the last bit).
-        low = 10 * np.fromiter(map(math.log10, np.maximum(low_sum * scale, 1e-30).tolist()), float, keep.size)
-        high = 10 * np.fromiter(map(math.log10, np.maximum(high_sum * scale, 1e-30).tolist()), float, keep.size)
-        return list(map(DtmfDigit, _DIGIT_OF_CODE[codes[keep]].tolist(), start_sample[keep].tolist(),
-                        end_sample[keep].tolist(), _round2(low), _round2(high), _round2(high - low),
-                        chans[keep].tolist()))
+        low = 10 * np.fromiter(map(math.log10, np.maximum(power[:, 0] * scale, 1e-30).tolist()), float, keep.size)
+        high = 10 * np.fromiter(map(math.log10, np.maximum(power[:, 1] * scale, 1e-30).tolist()), float, keep.size)
+        return _make_digits(_DIGIT_OF_CODE[codes[keep]].tolist(), start_sample[keep].tolist(),
+                            end_sample[keep].tolist(), _round2(low), _round2(high), _round2(high - low),
+                            chans[keep].tolist())
 
     def __repr__(self) -> str:
         active = int((self._act_code >= 0).sum())
@@ -831,13 +1053,16 @@ class DtmfDetector:
 
 
 def _top_two(x: np.ndarray):
-    """Index of the largest of the 4 values in each row (the first if tied), the largest, and
-    the second-largest (the largest again if it occurs twice).
+    """Index of the largest of the 4 values along the last axis (the first if tied), the
+    largest, and the second-largest (the largest again if it occurs twice).
 
     Pairwise comparisons: exact, and much faster than argmax and masked
-    reductions over a 4-long axis.
+    reductions over a 4-long axis on many rows.
     """
-    a, b, c, d = x[:, 0], x[:, 1], x[:, 2], x[:, 3]
+    if x.size <= 256:  # a handful of rows (a frame): one sort beats twelve passes
+        ranked = np.sort(x, axis=-1)
+        return np.argmax(x, axis=-1), ranked[..., 3], ranked[..., 2]
+    a, b, c, d = x[..., 0], x[..., 1], x[..., 2], x[..., 3]
     hi_ab, lo_ab = np.maximum(a, b), np.minimum(a, b)
     hi_cd, lo_cd = np.maximum(c, d), np.minimum(c, d)
     index = np.where(hi_cd > hi_ab, np.where(d > c, 3, 2), np.where(b > a, 1, 0))
@@ -858,6 +1083,13 @@ def _round2(x: np.ndarray) -> list[float]:
     return out
 
 
-def _concat(chunk_lists) -> np.ndarray:
-    """One array from an iterable of lists of arrays."""
-    return np.concatenate([a for chunks in chunk_lists for a in chunks])
+def _ranges(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For consecutive ranges of ``lengths``: each element's range number and offset in its range."""
+    row = np.repeat(np.arange(lengths.size), lengths)
+    return row, np.arange(row.size) - (np.cumsum(lengths) - lengths)[row]
+
+
+def _columns(rows: list[tuple], n: int) -> tuple[np.ndarray, ...]:
+    """Tuples of ``n`` values (ints, the last a bool) as ``n`` arrays."""
+    cols = list(zip(*rows, strict=True)) if rows else [()] * n
+    return tuple(np.array(col, dtype=np.int64) for col in cols[:-1]) + (np.array(cols[-1], dtype=bool),)

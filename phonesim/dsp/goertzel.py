@@ -25,9 +25,9 @@ samples); the tests use it to check the matrix form.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
-from scipy.signal import lfilter
 
 
 class ToneBank:
@@ -57,13 +57,22 @@ class ToneBank:
         self.dtype = np.dtype(dtype)
         m = np.arange(self.block_len)[:, None]
         angle = 2 * np.pi * self.freqs_hz[None, :] * m / self.sample_rate_hz
-        # [cos | -sin]: one real matrix product gives the real and imaginary parts.
-        self._basis = np.concatenate([np.cos(angle), -np.sin(angle)], axis=1).astype(self.dtype)
+        # Columns cos, -sin of each frequency side by side: the product's rows, read
+        # as complex numbers, are the DFT values without a copy.
+        self._basis = np.stack([np.cos(angle), -np.sin(angle)], axis=2).reshape(self.block_len, -1).astype(self.dtype)
+        self._complex = np.complex64 if self.dtype == np.float32 else np.complex128
         # Integer frequencies repeat their phase every second: the absolute phase
         # reference is then a table lookup instead of a complex exponential per block.
-        self._rot_table = None
+        self._rot_table, self._rot_step = None, 1
         if np.all(self.freqs_hz == np.round(self.freqs_hz)):
-            self._rot_table = _rotation_table(tuple(int(f) for f in self.freqs_hz), self.sample_rate_hz)
+            freqs = tuple(int(f) for f in self.freqs_hz)
+            if math.gcd(self.block_len, self.sample_rate_hz) == 1:
+                # Blocks one after another start block_len samples apart: with the table
+                # in that order they read it in sequence (a cache line, not a page, per block).
+                self._rot_table = _rotation_table(freqs, self.sample_rate_hz, self.block_len)
+                self._rot_step = pow(self.block_len, -1, self.sample_rate_hz)
+            else:
+                self._rot_table = _rotation_table(freqs, self.sample_rate_hz, 1)
 
     @property
     def n_freqs(self) -> int:
@@ -82,29 +91,26 @@ class ToneBank:
             absolute time (see the module docstring); otherwise to each block's
             own start.
         max_rows : int, optional
-            Do the matrix product for at most this many blocks (along axis -2)
-            at a time.  BLAS may round a block differently depending on the
-            height of the product it is part of, so a caller that promises
-            identical results for any chunking of its input fixes the pieces.
+            Do the matrix product for at most this many blocks at a time (all
+            leading axes flattened, so many channels' blocks make one product).
+            BLAS may round a block differently depending on the height of the
+            product it is part of, so a caller that promises identical results
+            for any chunking of its input fixes the pieces.
         """
         blocks = np.asarray(blocks)
         if blocks.shape[-1] != self.block_len:
             raise ValueError(f"blocks must have {self.block_len} samples in the last axis, got shape {blocks.shape}")
-        blocks = blocks.astype(self.dtype, copy=False)
-        if max_rows is None or blocks.ndim < 2 or blocks.shape[-2] <= max_rows:
-            y = blocks @ self._basis
+        flat = blocks.reshape(-1, self.block_len).astype(self.dtype, copy=False)
+        if max_rows is None or flat.shape[0] <= max_rows:
+            y = flat @ self._basis
         else:
-            y = np.empty(blocks.shape[:-1] + self._basis.shape[1:], dtype=self.dtype)
-            for at in range(0, blocks.shape[-2], max_rows):
-                np.matmul(blocks[..., at:at + max_rows, :], self._basis, out=y[..., at:at + max_rows, :])
-        f = self.n_freqs
-        x = np.empty(y.shape[:-1] + (f,), dtype=np.complex64 if self.dtype == np.float32 else np.complex128)
-        x.real = y[..., :f]
-        x.imag = y[..., f:]
+            y = np.empty((flat.shape[0], self._basis.shape[1]), dtype=self.dtype)
+            for at in range(0, flat.shape[0], max_rows):
+                np.matmul(flat[at:at + max_rows], self._basis, out=y[at:at + max_rows])
+        x = y.view(self._complex).reshape(blocks.shape[:-1] + (self.n_freqs,))
         if start_samples is not None:
             if self._rot_table is not None:
-                index = np.mod(np.asarray(start_samples, dtype=np.int64), self.sample_rate_hz)
-                x *= self._rot_table[index]
+                x *= self.rotation(start_samples)
             else:
                 start = np.asarray(start_samples, dtype=np.float64)[..., None]
                 # (f * n) mod fs keeps the phase exact for huge sample indices.
@@ -112,14 +118,26 @@ class ToneBank:
                 x = x * np.exp(-2j * np.pi * cycles)
         return x
 
+    def rotation(self, start_samples) -> np.ndarray:
+        """The factors :meth:`dft` multiplies by to reference each block's phase to absolute
+        time, shape ``start_samples.shape + (n_freqs,)`` (integer frequencies only).
+
+        For a caller that rotates only some values, or rotates later.
+        """
+        if self._rot_table is None:
+            raise ValueError(f"rotation needs integer frequencies, got {self.freqs_hz.tolist()}")
+        index = np.mod(np.asarray(start_samples, dtype=np.int64), self.sample_rate_hz)
+        if self._rot_step != 1:
+            index = index * self._rot_step % self.sample_rate_hz
+        return self._rot_table[index]
+
     def power(self, blocks) -> np.ndarray:
         """Mean-square power of the sine at each frequency, shape ``(..., n_freqs)``."""
         blocks = np.asarray(blocks)
         if blocks.shape[-1] != self.block_len:
             raise ValueError(f"blocks must have {self.block_len} samples in the last axis, got shape {blocks.shape}")
         y = blocks.astype(self.dtype, copy=False) @ self._basis
-        f = self.n_freqs
-        return (y[..., :f] ** 2 + y[..., f:] ** 2) * (2.0 / self.block_len**2)
+        return (y[..., 0::2] ** 2 + y[..., 1::2] ** 2) * (2.0 / self.block_len**2)
 
     def __repr__(self) -> str:
         freqs = ", ".join(f"{f:g}" for f in self.freqs_hz)
@@ -127,9 +145,10 @@ class ToneBank:
 
 
 @functools.cache
-def _rotation_table(freqs_hz: tuple[int, ...], sample_rate_hz: int) -> np.ndarray:
-    """exp(-2 pi j f n / fs) for n in 0..fs-1 (one second: integer frequencies repeat), read-only."""
-    n = np.arange(sample_rate_hz)[:, None]
+def _rotation_table(freqs_hz: tuple[int, ...], sample_rate_hz: int, order_step: int) -> np.ndarray:
+    """exp(-2 pi j f n / fs) for n = order_step * i mod fs, i in 0..fs-1 (one second: integer
+    frequencies repeat), read-only."""
+    n = (order_step * np.arange(sample_rate_hz) % sample_rate_hz)[:, None]
     cycles = np.mod(np.array(freqs_hz, dtype=np.int64)[None, :] * n, sample_rate_hz)
     table = np.exp(-2j * np.pi * cycles / sample_rate_hz).astype(np.complex64)
     table.flags.writeable = False
@@ -142,6 +161,8 @@ def goertzel_power(blocks, freq_hz: float, sample_rate_hz: int = 8000) -> np.nda
     ``s[n] = x[n] + 2 cos(w) s[n-1] - s[n-2]``; ``|X|^2 = s1^2 + s2^2 - 2 cos(w) s1 s2``
     from the last two states.  Same units as :meth:`ToneBank.power`.
     """
+    from scipy.signal import lfilter  # scipy.signal takes most of a second to import: only here
+
     x = np.asarray(blocks, dtype=np.float64)
     n = x.shape[-1]
     w = 2 * np.pi * freq_hz / sample_rate_hz

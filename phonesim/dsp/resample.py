@@ -26,7 +26,6 @@ from math import gcd
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import signal
 
 __all__ = ["Resampler", "resample_once"]
 
@@ -35,6 +34,8 @@ _PHASE_LOOP_MAX = 8
 
 def _design(up: int, down: int, from_rate_hz: int, to_rate_hz: int, stopband_db: float) -> np.ndarray:
     """The prototype low-pass at ``from_rate_hz * up``, gain ``up`` in the pass band."""
+    from scipy import signal  # most of a second to import: not for programs that never resample
+
     fs_up = from_rate_hz * up
     nyquist_low = min(from_rate_hz, to_rate_hz) / 2
     passband_hz = 0.85 * nyquist_low

@@ -32,7 +32,7 @@ def line_signal():
     return np.concatenate([realistic_pin(rng).audio for _ in range(4)])
 
 
-@pytest.mark.parametrize("size", [1, 7, 102, 160, 441, 1024])
+@pytest.mark.parametrize("size", [1, 7, 102, 160, 441, 1024, 5000, 20000])
 def test_same_digits_and_timing_for_any_chunk_size(line_signal, size):
     whole = DtmfDetector().feed(line_signal)
     assert len(whole) >= 16
@@ -137,3 +137,37 @@ def test_extreme_float_input_is_handled():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert DtmfDetector().feed(x) == []
+
+
+def test_a_key_held_past_the_arena_is_one_digit_for_any_chunking():
+    """A digit's sub-blocks outgrow the per-channel arena after 400 ms and move to a list."""
+    x = np.concatenate([GEN.digits("5", on_ms=2500, lead_ms=30, tail_ms=60),
+                        GEN.digits("17#", on_ms=700, off_ms=60, tail_ms=60)])
+    whole = DtmfDetector().feed(x)
+    assert "".join(d.digit for d in whole) == "517#"
+    assert abs((whole[0].end_sample - whole[0].start_sample) - 20000) <= 24
+    for sizes in ([160], [8], [5000], [1, 700, 31]):
+        assert feed_in_chunks(x, sizes) == whole
+
+
+@pytest.mark.parametrize("n", [3, 40])  # frames of 3 busy lines step window by window, of 40 by runs
+def test_dense_keying_on_many_lines_is_the_same_in_frames_and_whole(n):
+    rng = np.random.default_rng(n)
+    lines = []
+    for _ in range(n):
+        keys = "".join(rng.choice(list(KEYS), 12))
+        x = GEN.digits(keys, on_ms=float(rng.uniform(40, 70)), off_ms=float(rng.uniform(40, 70)),
+                       lead_ms=float(rng.uniform(0, 200)), tail_ms=100)
+        lines.append(np.pad(x, (0, 16000 - x.size)))
+    x = np.stack(lines)
+    whole = DtmfDetector(channels=n).feed(x)
+    assert len(whole) == 12 * n
+    assert feed_in_chunks(x, [160], DtmfDetector(channels=n)) == whole
+
+
+def test_a_digit_open_at_the_end_of_a_feed_ends_in_a_long_silent_one():
+    """The machine over many windows with a digit carried in and no strict hit at all."""
+    det = DtmfDetector()
+    assert det.feed(GEN.digits("5", on_ms=150)) == []
+    (d,) = det.feed(np.zeros(8000, dtype=np.int16))
+    assert d.digit == "5" and abs(d.end_sample - 1200) <= 12

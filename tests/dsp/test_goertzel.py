@@ -42,3 +42,30 @@ def test_absolute_phase_reference_makes_consecutive_blocks_agree():
 def test_wrong_block_length_is_refused():
     with pytest.raises(ValueError, match="102 samples"):
         ToneBank([697.0], 102).power(np.zeros((3, 100)))
+
+
+@pytest.mark.parametrize("block_len", [51, 64])  # 51: the table in block order; 64 shares a factor with 8000
+def test_rotation_is_the_absolute_phase_factor_for_any_start(block_len):
+    freqs = [697.0, 1633.0, 2418.0, 3266.0]
+    bank = ToneBank(freqs, block_len)
+    starts = np.array([0, 1, 50, 51, 7999, 8000, 123456789, 51 * 40000 + 17])
+    expected = np.exp(-2j * np.pi * np.outer(starts % 8000, freqs) / 8000)
+    np.testing.assert_allclose(bank.rotation(starts), expected, atol=1e-6)
+    blocks = np.random.default_rng(1).normal(0, 1000, size=(starts.size, block_len))
+    np.testing.assert_array_equal(bank.dft(blocks, starts), bank.dft(blocks) * bank.rotation(starts))
+
+
+def test_rotation_needs_integer_frequencies():
+    with pytest.raises(ValueError, match="integer frequencies"):
+        ToneBank([913.8], 51).rotation([0])
+
+
+def test_importing_the_detector_does_not_import_scipy_signal():
+    """scipy.signal takes most of a second to import: every program that decodes DTMF
+    (phonesim decode among them) would pay it at start-up."""
+    import subprocess
+    import sys
+
+    code = "import sys, phonesim.dsp.dtmf, phonesim.hw.audio_file; print('scipy.signal' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "False"
