@@ -113,6 +113,15 @@ class LedgerError(PhoneSimError, RuntimeError):
     """The accounts database is inconsistent or could not be written."""
 
 
+class DatabaseUnavailable(LedgerError):
+    """The database could not be reached (a server restarting, a network gone); the operation
+    did not happen and may be retried (the platform's writes are idempotent)."""
+
+
+class SchemaTooNew(LedgerError):
+    """The database was written by a newer phonesim: this version would misread it."""
+
+
 class NotFound(LedgerError, LookupError):
     """An inmate, account, call or number does not exist."""
 

@@ -102,10 +102,11 @@ class Cdr:
 
 
 class CdrStore:
-    """CDRs in the ledger's database.  Thread-safe like the ledger (same connection and lock)."""
+    """CDRs in the ledger's database (SQLite or PostgreSQL).  Thread-safe like the ledger."""
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
+        self.db = ledger.db
 
     def __repr__(self) -> str:
         return f"<CdrStore on {self.ledger.path!r}>"
@@ -119,16 +120,16 @@ class CdrStore:
         after a lost connection returns the record the first attempt created.
         """
         wall = self.ledger.wall_s(offhook_s)
-        with self.ledger._tx() as c:
+        with self.db.transaction() as c:
             if call_key is not None:
                 row = c.execute("SELECT id FROM cdrs WHERE call_key=?", (call_key,)).fetchone()
                 if row is not None:
                     return int(row[0])
-            cur = c.execute("INSERT INTO cdrs(facility, terminal, inmate_id, offhook_s, offhook_at, call_key) "
-                            "VALUES (?,?,?,?,?,?)",
+            row = c.execute("INSERT INTO cdrs(facility, terminal, inmate_id, offhook_s, offhook_at, call_key) "
+                            "VALUES (?,?,?,?,?,?) RETURNING id",
                             (facility if facility is not None else self.ledger.facility_id, terminal,
-                             inmate_id, wall, iso_utc(wall), call_key))
-            return int(cur.lastrowid)
+                             inmate_id, wall, iso_utc(wall), call_key)).fetchone()
+            return int(row[0])
 
     def update(self, call_id: int, **fields: Any) -> None:
         """Set fields as they become known (``inmate_id`` after the PIN, ``number``, ``answered_s`` ...).
@@ -161,7 +162,7 @@ class CdrStore:
                 cols[key] = info.digits if info.kind != "invalid" else str(value)
             else:
                 cols[key] = value
-        with self.ledger._tx() as c:
+        with self.db.transaction() as c:
             row = self._require(c, call_id)
             if extra:
                 merged = {**json.loads(row["extra"] or "{}"), **extra}
@@ -190,7 +191,7 @@ class CdrStore:
                 raise InvalidInput(f"CDR event detail: expected JSON-serialisable data, got {detail!r}") from err
             rows.append((int(call_id), seq, wall, iso_utc(wall), kind, text))
             threeway = threeway or kind == "three-way"      # the policy acted on a suspicion
-        with self.ledger._tx() as c:
+        with self.db.transaction() as c:
             self._require(c, call_id)
             c.executemany("INSERT INTO cdr_events(call_id, seq, at_s, at, kind, detail) VALUES (?,?,?,?,?,?) "
                           "ON CONFLICT DO NOTHING", rows)
@@ -205,7 +206,7 @@ class CdrStore:
         if disposition not in DISPOSITIONS:
             raise InvalidInput(f"disposition: expected one of {', '.join(DISPOSITIONS)}, got {disposition!r}")
         wall = self.ledger.wall_s(ended_s)
-        with self.ledger._tx() as c:
+        with self.db.transaction() as c:
             row = self._require(c, call_id)
             if not row["closed"]:
                 self._close(c, int(call_id), disposition, wall)
@@ -240,7 +241,7 @@ class CdrStore:
         """
         fallback = self.ledger.wall_s(wall_s)
         closed = []
-        with self.ledger._tx() as c:
+        with self.db.transaction() as c:
             sql, params = "SELECT * FROM cdrs WHERE closed=0", []
             if terminal is not None:
                 sql += " AND terminal=?"
@@ -264,7 +265,7 @@ class CdrStore:
         """The inmate's connected calls that ended at or after ``since_wall_s``, oldest first:
         ``{"answered_s": ..., "ended_s": ...}`` (talk time runs from acceptance, else answer)."""
         placeholders = ",".join("?" * len(CONNECTED_DISPOSITIONS))
-        rows = self.ledger._query(
+        rows = self.db.query(
             f"SELECT COALESCE(accepted_s, answered_s) AS answered_s, ended_s FROM cdrs WHERE inmate_id=? "
             f"AND closed=1 AND answered_s IS NOT NULL "
             f"AND disposition IN ({placeholders}) AND ended_s>=? ORDER BY ended_s",
@@ -279,14 +280,14 @@ class CdrStore:
         return row
 
     def get(self, call_id: int, *, events: bool = True) -> Cdr:
-        rows = self.ledger._query("SELECT * FROM cdrs WHERE id=?", (int(call_id),))
+        rows = self.db.query("SELECT * FROM cdrs WHERE id=?", (int(call_id),))
         if not rows:
             raise NotFound(f"call {call_id}: no such call record")
         evs = self.events(call_id) if events else []
         return _cdr(rows[0], tuple(evs))
 
     def events(self, call_id: int) -> list[CdrEvent]:
-        rows = self.ledger._query("SELECT * FROM cdr_events WHERE call_id=? ORDER BY id", (int(call_id),))
+        rows = self.db.query("SELECT * FROM cdr_events WHERE call_id=? ORDER BY id", (int(call_id),))
         return [CdrEvent(r["at_s"], r["at"], r["kind"], json.loads(r["detail"])) for r in rows]
 
     def list(self, *, inmate_id: str | None = None, number: str | None = None,
@@ -316,7 +317,7 @@ class CdrStore:
         sql += " ORDER BY id" + (" DESC" if newest_first else "")
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [_cdr(r, ()) for r in self.ledger._query(sql, params)]
+        return [_cdr(r, ()) for r in self.db.query(sql, params)]
 
     def export_csv(self, out: IO[str], cdrs: list[Cdr] | None = None) -> int:
         """Write CDRs (default: all) as CSV with a header; returns the number of rows."""

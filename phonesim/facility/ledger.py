@@ -1,18 +1,12 @@
-"""The facility database: inmates, PINs, money, numbers, and the call records' storage.
+"""The facility database's people, money and numbers: inmates, PINs, accounts, blocks.
 
-One SQLite file (standard library) holds everything a facility keeps between
-calls.  Why these settings:
-
-* **WAL mode**: the admin CLI (another process) can read while a line writes, and a
-  crash never leaves a half-written page in the main file.
-* **synchronous=FULL**: every committed transaction is fsynced before ``COMMIT``
-  returns.  With WAL the default (NORMAL) may lose the last transactions on a power
-  cut; for money that is not acceptable: a minute the called party was told was
-  charged must still be charged after the Pi loses power.  The cost (one fsync per
-  billed minute) is negligible at one transaction a minute per line.
-* **foreign_keys=ON**, ``CHECK (balance_cents >= 0)``, a primary key on
-  ``(call_id, minute_index)`` and append-only triggers on the journal: the database
-  itself refuses inconsistent money, not only this code.
+One database holds everything a facility keeps between calls: a SQLite file for one
+host (WAL, so the admin CLI reads while a line writes; ``synchronous=FULL``, so a
+minute the called party was told was charged is still charged after a power cut) or a
+PostgreSQL database shared by several hosts (:mod:`phonesim.facility.db`).  In both,
+``CHECK (balance_cents >= 0)``, a primary key on ``(call_id, minute_index)`` and
+append-only triggers on the journal make the database itself refuse inconsistent
+money, not only this code.
 
 Money is integer cents.  Every movement is one transaction that updates the
 balance and appends a row to the **money journal** (kind, account, signed amount,
@@ -28,12 +22,14 @@ Who pays (``payer_kind``): ``debit`` draws the inmate's debit phone balance,
 Direct Bill account (its balance is what is *owed*, up to its credit limit), and
 ``free`` (privileged calls) records a zero charge.
 
-**Threads**: one connection shared by all threads (``check_same_thread=False``),
-serialised by a re-entrant lock held for exactly one short transaction per call.
-So the ledger can be used from the line's thread and a worker thread at once.
-Other processes (the admin CLI) are coordinated by SQLite's own file locks
-(``busy_timeout`` 10 s).  The per-frame real-time path must not call the ledger
-directly (docs/architecture.md, real-time rules): hand charges to a worker thread.
+**Engines and threads**: the database is SQLite or PostgreSQL
+(:class:`~phonesim.facility.db.Database`, chosen by URL); the same SQL runs on both.
+Every method is one short transaction and may be called from any thread: SQLite
+serialises them in-process and across processes with its file lock; on PostgreSQL a
+transaction that changes a balance or a counter locks that row first (``FOR UPDATE``),
+so lines on several hosts charging one prepaid account never overdraw it and a
+lockout counter cannot be raced.  The per-frame real-time path must not call the
+ledger directly (docs/architecture.md, real-time rules): the line's worker thread does.
 
 **Times**: every time the ledger and the CDR store take or give (``wall_s``,
 ``offhook_s``, ``ended_s``, ``at_s`` ...) is calendar time, seconds since 1970 UTC, as
@@ -49,17 +45,14 @@ import hashlib
 import hmac
 import os
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from phonesim.clock import Clock
 from phonesim.exc import InsufficientFunds, InvalidInput, InvalidNumber, LedgerError, NotFound
 from phonesim.facility import schema
+from phonesim.facility.db import Database
 from phonesim.facility.numbers import classify
 
 STATUSES = ("general", "restricted", "segregation")
@@ -228,22 +221,21 @@ def _hash_pin(pin: str, salt: bytes, kdf: str) -> bytes:
     return hashlib.scrypt(pin.encode(), salt=salt, n=n, r=r, p=p, maxmem=64 * 1024 * 1024, dklen=32)
 
 
-def _inmate(row: sqlite3.Row) -> Inmate:
+def _inmate(row: Any) -> Inmate:
     return Inmate(row["id"], row["name"], row["name_prompt"], row["status"], row["housing_unit"],
                   row["failed_pins"], row["locked_until_s"], row["facility_id"])
 
 
 # --------------------------------------------------------------------------- the ledger
 class Ledger:
-    """The facility database.  Open with :meth:`open`; a context manager; ``close()`` is idempotent."""
+    """The facility database's money, people and numbers.  Open with :meth:`open`; a context
+    manager; ``close()`` is idempotent.  ``db`` is its :class:`~phonesim.facility.db.Database`
+    (SQLite or PostgreSQL), shared with the CDR store."""
 
-    def __init__(self, conn: sqlite3.Connection, path: str, *, clock: Clock | None = None,
-                 cfg: Any = None) -> None:
-        self._conn = conn
-        self.path = path
+    def __init__(self, db: Database, *, clock: Clock | None = None, cfg: Any = None) -> None:
+        self.db = db
+        self.path = db.name
         self.clock = clock if clock is not None else WallClock()
-        self._lock = threading.RLock()
-        self._closed = False
         self.pin_length: int | None = None
         self.pin_max_failures = 3
         self.pin_lockout_s = 1800.0
@@ -257,31 +249,31 @@ class Ledger:
 
     # -- opening -------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | os.PathLike, *, clock: Clock | None = None, cfg: Any = None) -> Ledger:
-        """Open (creating and migrating as needed) the database file at ``path``.
+    def open(cls, url: str | os.PathLike, *, clock: Clock | None = None, cfg: Any = None,
+             create: bool = True) -> Ledger:
+        """Open (creating and migrating as needed) the database at ``url``: a SQLite file's path,
+        ``sqlite:///PATH`` or ``postgresql://...``.
 
         ``clock`` stamps records (default: :class:`WallClock`); ``cfg`` (a
-        :class:`~phonesim.config.Config`) supplies PIN rules, the facility and
-        Direct Bill defaults.
+        :class:`~phonesim.config.Config`) supplies PIN rules, the facility and Direct Bill
+        defaults.  With ``create=False`` a SQLite file that does not exist is a
+        :class:`~phonesim.exc.NotFound` naming it (read-only commands never make an empty
+        database).  A database written by a newer phonesim is refused
+        (:class:`~phonesim.exc.SchemaTooNew`).
         """
-        path = str(path)
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = Database.open(url, create=create)
         try:
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
-            conn.row_factory = sqlite3.Row
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if path != ":memory:" and mode.lower() != "wal":
-                raise LedgerError(f"{path}: expected WAL journal mode, SQLite gave {mode!r}")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=10000")
-            schema.migrate(conn)
-            conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('pin_key', ?)",
-                         (os.urandom(16).hex(),))
+            schema.migrate(db)
+            with db.transaction() as tx:
+                tx.execute("INSERT INTO meta(key, value) VALUES ('pin_key', ?) ON CONFLICT DO NOTHING",
+                           (os.urandom(16).hex(),))
         except sqlite3.DatabaseError as err:
-            raise LedgerError(f"{path}: cannot open the facility database: {err}") from err
-        return cls(conn, path, clock=clock, cfg=cfg)
+            db.close()
+            raise LedgerError(f"{db.name}: cannot open the facility database: {err}") from err
+        except BaseException:
+            db.close()
+            raise
+        return cls(db, clock=clock, cfg=cfg)
 
     def configure(self, cfg: Any) -> None:
         """Take PIN rules, facility id and Direct Bill defaults from a config."""
@@ -296,10 +288,7 @@ class Ledger:
         self.facility_state = cfg.facility["state"]
 
     def close(self) -> None:
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._conn.close()
+        self.db.close()
 
     def __enter__(self) -> Ledger:
         return self
@@ -308,34 +297,19 @@ class Ledger:
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else f"schema v{self.schema_version}"
-        return f"<Ledger {self.path!r} {state}>"
+        return f"<Ledger {self.db!r}>"
 
     @property
     def schema_version(self) -> int:
-        with self._lock:
-            return schema.current_version(self._conn)
+        return schema.current_version(self.db)
 
     # -- plumbing --------------------------------------------------------------------
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction under the lock (``BEGIN IMMEDIATE`` .. ``COMMIT``)."""
-        with self._lock:
-            if self._closed:
-                raise LedgerError(f"{self.path}: the ledger is closed")
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+    def _tx(self):
+        """One write transaction (see :meth:`phonesim.facility.db.Database.transaction`)."""
+        return self.db.transaction()
 
-    def _query(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            if self._closed:
-                raise LedgerError(f"{self.path}: the ledger is closed")
-            return self._conn.execute(sql, params).fetchall()
+    def _query(self, sql: str, params: tuple | list = ()) -> list[Any]:
+        return self.db.query(sql, params)
 
     def _meta(self, key: str) -> str | None:
         rows = self._query("SELECT value FROM meta WHERE key=?", (key,))
@@ -352,8 +326,8 @@ class Ledger:
     # -- facilities and inmates ------------------------------------------------------
     def add_facility(self, facility_id: str, name: str, state: str) -> None:
         with self._tx() as c:
-            c.execute("INSERT OR IGNORE INTO facilities(id, name, state, created_at) VALUES (?,?,?,?)",
-                      (facility_id, name, state, self._now()[1]))
+            c.execute("INSERT INTO facilities(id, name, state, created_at) VALUES (?,?,?,?) "
+                      "ON CONFLICT DO NOTHING", (facility_id, name, state, self._now()[1]))
 
     def _pin_tag(self, pin: str) -> int:
         """A byte of a keyed hash: narrows the search for PINs stored before lookups existed."""
@@ -390,8 +364,8 @@ class Ledger:
                 return str(row["id"])
         return None
 
-    def _pin_owner(self, c: sqlite3.Connection, pin: str, lookup: bytes,
-                   legacy_owner: str | None) -> sqlite3.Row | None:
+    def _pin_owner(self, c: Any, pin: str, lookup: bytes,
+                   legacy_owner: str | None) -> Any | None:
         row = c.execute("SELECT * FROM inmates WHERE pin_lookup=?", (lookup,)).fetchone()
         if row is None and legacy_owner is not None:
             row = c.execute("SELECT * FROM inmates WHERE id=? AND pin_lookup IS NULL", (legacy_owner,)).fetchone()
@@ -422,8 +396,8 @@ class Ledger:
                 raise LedgerError("PIN: already used by another inmate (a PIN must identify one person)")
             facility = self.facility_id or None
             if facility:
-                c.execute("INSERT OR IGNORE INTO facilities(id, name, state, created_at) VALUES (?,?,?,?)",
-                          (facility, facility, self.facility_state, iso))
+                c.execute("INSERT INTO facilities(id, name, state, created_at) VALUES (?,?,?,?) "
+                          "ON CONFLICT DO NOTHING", (facility, facility, self.facility_state, iso))
             c.execute("INSERT INTO inmates(id, name, name_prompt, facility_id, pin_tag, pin_salt, pin_hash,"
                       " pin_kdf, pin_lookup, status, housing_unit, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                       (inmate_id, name, name_prompt, facility, *fields, status, housing_unit, iso))
@@ -471,7 +445,7 @@ class Ledger:
             c.execute("UPDATE inmates SET failed_pins=0, locked_until_s=0 WHERE id=?", (inmate_id,))
 
     @staticmethod
-    def _require_inmate(c: sqlite3.Connection, inmate_id: str) -> sqlite3.Row:
+    def _require_inmate(c: Any, inmate_id: str) -> Any:
         row = c.execute("SELECT * FROM inmates WHERE id=?", (str(inmate_id),)).fetchone()
         if row is None:
             raise NotFound(f"inmate {inmate_id!r}: no such inmate")
@@ -501,8 +475,9 @@ class Ledger:
                 subject = self._require_inmate(c, inmate_id)
                 table, key = "inmates", subject["id"]
             else:
-                c.execute("INSERT OR IGNORE INTO terminals(id) VALUES (?)", (terminal,))
-                subject = c.execute("SELECT * FROM terminals WHERE id=?", (terminal,)).fetchone()
+                c.execute("INSERT INTO terminals(id) VALUES (?) ON CONFLICT DO NOTHING", (terminal,))
+                subject = c.execute(f"SELECT * FROM terminals WHERE id=?{self.db.for_update}",
+                                    (terminal,)).fetchone()
                 table, key = "terminals", terminal
             if subject["locked_until_s"] > now:
                 return AuthResult(False, _inmate(subject) if table == "inmates" else None, True,
@@ -525,18 +500,24 @@ class Ledger:
             return AuthResult(False, None, False, failures, 0.0)
 
     # -- accounts --------------------------------------------------------------------
-    @staticmethod
-    def _ensure_account(c: sqlite3.Connection, kind: str, owner: str, iso: str,
-                        credit_limit_cents: int | None = None) -> sqlite3.Row:
-        c.execute("INSERT OR IGNORE INTO accounts(kind, owner, credit_limit_cents, created_at)"
-                  " VALUES (?,?,?,?)", (kind, owner, credit_limit_cents, iso))
-        return c.execute("SELECT * FROM accounts WHERE kind=? AND owner=?", (kind, owner)).fetchone()
+    def _ensure_account(self, c: Any, kind: str, owner: str, iso: str,
+                        credit_limit_cents: int | None = None) -> Any:
+        """The account (created if new), locked for the rest of the transaction."""
+        c.execute("INSERT INTO accounts(kind, owner, credit_limit_cents, created_at) VALUES (?,?,?,?) "
+                  "ON CONFLICT DO NOTHING", (kind, owner, credit_limit_cents, iso))
+        return self._locked_account(c, kind, owner)
+
+    def _locked_account(self, c: Any, kind: str, owner: str) -> Any:
+        """An account's row, locked until the transaction ends (PostgreSQL: ``FOR UPDATE``; SQLite's
+        write transaction already excludes every other writer), or None."""
+        return c.execute(f"SELECT * FROM accounts WHERE kind=? AND owner=?{self.db.for_update}",
+                         (kind, owner)).fetchone()
 
     def _balance(self, kind: str, owner: str) -> int:
         rows = self._query("SELECT balance_cents FROM accounts WHERE kind=? AND owner=?", (kind, owner))
         return rows[0][0] if rows else 0
 
-    def _post(self, c: sqlite3.Connection, account: sqlite3.Row, amount_cents: int, kind: str, *,
+    def _post(self, c: Any, account: Any, amount_cents: int, kind: str, *,
               wall: float, iso: str, call_id: int | None = None, minute_index: int | None = None,
               memo: str = "") -> tuple[int, int]:
         """Move money on one account and journal it; returns (journal id, balance after)."""
@@ -545,10 +526,11 @@ class Ledger:
             raise InsufficientFunds(f"{account['kind']} account {account['owner']}: balance "
                                     f"{account['balance_cents']}c cannot go to {after}c")
         c.execute("UPDATE accounts SET balance_cents=? WHERE id=?", (after, account["id"]))
-        cur = c.execute("INSERT INTO journal(at, at_s, account_id, kind, amount_cents, balance_after_cents,"
-                        " call_id, minute_index, memo) VALUES (?,?,?,?,?,?,?,?,?)",
-                        (iso, wall, account["id"], kind, amount_cents, after, call_id, minute_index, memo))
-        return cur.lastrowid, after
+        row = c.execute("INSERT INTO journal(at, at_s, account_id, kind, amount_cents, balance_after_cents,"
+                        " call_id, minute_index, memo) VALUES (?,?,?,?,?,?,?,?,?) RETURNING id",
+                        (iso, wall, account["id"], kind, amount_cents, after, call_id, minute_index,
+                         memo)).fetchone()
+        return int(row[0]), after
 
     @staticmethod
     def _positive(amount_cents: int) -> int:
@@ -652,7 +634,7 @@ class Ledger:
         btn = canonical_btn(btn)
         wall, iso = self._now()
         with self._tx() as c:
-            acct = c.execute("SELECT * FROM accounts WHERE kind='direct-bill' AND owner=?", (btn,)).fetchone()
+            acct = self._locked_account(c, "direct-bill", btn)
             if acct is None:
                 raise NotFound(f"BTN {btn}: no Direct Bill account")
             if amount_cents > acct["balance_cents"]:
@@ -667,7 +649,7 @@ class Ledger:
             if cur.rowcount == 0:
                 raise NotFound(f"BTN {btn}: no Direct Bill account")
 
-    def _month_charges(self, c: sqlite3.Connection, account_id: int, month: str) -> int:
+    def _month_charges(self, c: Any, account_id: int, month: str) -> int:
         start, end = month_bounds(month)
         return c.execute("SELECT COALESCE(SUM(amount_cents), 0) FROM journal WHERE account_id=? AND "
                          "kind='call-charge' AND at_s>=? AND at_s<?", (account_id, start, end)).fetchone()[0]
@@ -704,17 +686,22 @@ class Ledger:
             payer_id = canonical_btn(payer_id)
         wall, iso = self._now()
         with self._tx() as c:
+            if payer_kind == "free":
+                inserted = c.execute(
+                    "INSERT INTO charges(call_id, minute_index, payer_kind, payer_id, amount_cents,"
+                    " balance_after_cents, journal_id, at) VALUES (?,?,?,?,0,0,NULL,?) ON CONFLICT DO NOTHING"
+                    " RETURNING call_id", (call_id, minute_index, payer_kind, payer_id, iso)).fetchone()
+                if inserted is not None:
+                    self._cdr_follows_charges(c, call_id)
+                return ChargeResult(True, 0, inserted is None, 0)
+            kind = {"debit": "debit", "prepaid": "prepaid", "collect": "direct-bill"}[payer_kind]
+            # the payer's account is locked first: two lines charging one account, or a retry of
+            # this very minute on another host, wait here for each other (PostgreSQL)
+            acct = self._locked_account(c, kind, payer_id)
             done = c.execute("SELECT * FROM charges WHERE call_id=? AND minute_index=?",
                              (call_id, minute_index)).fetchone()
             if done is not None:
                 return ChargeResult(True, done["balance_after_cents"], True, done["amount_cents"])
-            if payer_kind == "free":
-                c.execute("INSERT INTO charges(call_id, minute_index, payer_kind, payer_id, amount_cents,"
-                          " balance_after_cents, journal_id, at) VALUES (?,?,?,?,0,0,NULL,?)",
-                          (call_id, minute_index, payer_kind, payer_id, iso))
-                return ChargeResult(True, 0, False, 0)
-            kind = {"debit": "debit", "prepaid": "prepaid", "collect": "direct-bill"}[payer_kind]
-            acct = c.execute("SELECT * FROM accounts WHERE kind=? AND owner=?", (kind, payer_id)).fetchone()
             if acct is None:
                 return ChargeResult(False, 0, False, 0, f"no {kind} account for {payer_id}")
             if kind == "direct-bill":
@@ -738,9 +725,18 @@ class Ledger:
             c.execute("INSERT INTO charges(call_id, minute_index, payer_kind, payer_id, amount_cents,"
                       " balance_after_cents, journal_id, at) VALUES (?,?,?,?,?,?,?,?)",
                       (call_id, minute_index, payer_kind, payer_id, amount_cents, left, jid, iso))
+            self._cdr_follows_charges(c, call_id)
             return ChargeResult(True, left, False, amount_cents)
 
-    def _maybe_phone_block(self, c: sqlite3.Connection, acct: sqlite3.Row, wall: float) -> None:
+    @staticmethod
+    def _cdr_follows_charges(c: Any, call_id: int) -> None:
+        """The call's record shows what was charged, in the charge's own transaction: an open
+        record (a call in progress, or one a crash left behind) never disagrees with the money."""
+        c.execute("UPDATE cdrs SET billed_minutes=(SELECT COUNT(*) FROM charges WHERE call_id=?), "
+                  "amount_cents=(SELECT COALESCE(SUM(amount_cents), 0) FROM charges WHERE call_id=?) "
+                  "WHERE id=?", (call_id, call_id, call_id))
+
+    def _maybe_phone_block(self, c: Any, acct: Any, wall: float) -> None:
         """Seed "Phone Blocks": block a Direct Bill BTN whose month runs unusually over the last."""
         day = dt.datetime.fromtimestamp(wall, tz=dt.UTC)
         this_month = f"{day.year:04d}-{day.month:02d}"
@@ -772,52 +768,47 @@ class Ledger:
         same call, minute and amount; no minute is journalled twice.
         """
         problems: list[str] = []
-        with self._lock:
-            c = self._conn
-            c.execute("BEGIN")
-            try:
-                accounts = {r["id"]: r for r in c.execute("SELECT * FROM accounts")}
-                running: dict[int, int] = dict.fromkeys(accounts, 0)
-                for j in c.execute("SELECT * FROM journal ORDER BY id"):
-                    aid = j["account_id"]
-                    if aid not in accounts:
-                        problems.append(f"journal #{j['id']}: unknown account {aid}")
-                        continue
-                    running[aid] += j["amount_cents"]
-                    if running[aid] != j["balance_after_cents"]:
-                        problems.append(f"journal #{j['id']}: balance_after {j['balance_after_cents']}c, "
-                                        f"running sum {running[aid]}c")
-                    if running[aid] < 0:
-                        problems.append(f"journal #{j['id']}: balance went negative ({running[aid]}c)")
-                for aid, acct in accounts.items():
-                    if acct["balance_cents"] != running[aid]:
-                        problems.append(f"{acct['kind']} account {acct['owner']}: balance "
-                                        f"{acct['balance_cents']}c but journal sums to {running[aid]}c")
-                    if acct["balance_cents"] < 0:
-                        problems.append(f"{acct['kind']} account {acct['owner']}: negative balance")
-                for ch in c.execute("SELECT ch.*, j.amount_cents AS j_amount, j.call_id AS j_call, "
-                                    "j.minute_index AS j_minute, j.id AS j_id FROM charges ch "
-                                    "LEFT JOIN journal j ON j.id=ch.journal_id"):
-                    key = f"charge call {ch['call_id']} minute {ch['minute_index']}"
-                    if ch["payer_kind"] == "free":
-                        if ch["amount_cents"] != 0:
-                            problems.append(f"{key}: free but {ch['amount_cents']}c")
-                        continue
-                    if ch["j_id"] is None:
-                        problems.append(f"{key}: no journal row")
-                    elif (ch["j_call"], ch["j_minute"], abs(ch["j_amount"])) != (
-                            ch["call_id"], ch["minute_index"], ch["amount_cents"]):
-                        problems.append(f"{key}: journal row #{ch['j_id']} does not match")
-                for dup in c.execute("SELECT call_id, minute_index, COUNT(*) n FROM journal WHERE "
-                                     "kind='call-charge' GROUP BY call_id, minute_index HAVING n > 1"):
-                    problems.append(f"call {dup['call_id']} minute {dup['minute_index']} journalled "
-                                    f"{dup['n']} times")
-                orphans = c.execute("SELECT COUNT(*) FROM journal j WHERE kind='call-charge' AND NOT EXISTS "
-                                    "(SELECT 1 FROM charges ch WHERE ch.journal_id=j.id)").fetchone()[0]
-                if orphans:
-                    problems.append(f"{orphans} call-charge journal rows without a charge row")
-            finally:
-                c.execute("COMMIT")
+        with self.db.snapshot() as c:
+            accounts = {r["id"]: r for r in c.execute("SELECT * FROM accounts")}
+            running: dict[int, int] = dict.fromkeys(accounts, 0)
+            for j in c.execute("SELECT * FROM journal ORDER BY id"):
+                aid = j["account_id"]
+                if aid not in accounts:
+                    problems.append(f"journal #{j['id']}: unknown account {aid}")
+                    continue
+                running[aid] += j["amount_cents"]
+                if running[aid] != j["balance_after_cents"]:
+                    problems.append(f"journal #{j['id']}: balance_after {j['balance_after_cents']}c, "
+                                    f"running sum {running[aid]}c")
+                if running[aid] < 0:
+                    problems.append(f"journal #{j['id']}: balance went negative ({running[aid]}c)")
+            for aid, acct in accounts.items():
+                if acct["balance_cents"] != running[aid]:
+                    problems.append(f"{acct['kind']} account {acct['owner']}: balance "
+                                    f"{acct['balance_cents']}c but journal sums to {running[aid]}c")
+                if acct["balance_cents"] < 0:
+                    problems.append(f"{acct['kind']} account {acct['owner']}: negative balance")
+            for ch in c.execute("SELECT ch.*, j.amount_cents AS j_amount, j.call_id AS j_call, "
+                                "j.minute_index AS j_minute, j.id AS j_id FROM charges ch "
+                                "LEFT JOIN journal j ON j.id=ch.journal_id"):
+                key = f"charge call {ch['call_id']} minute {ch['minute_index']}"
+                if ch["payer_kind"] == "free":
+                    if ch["amount_cents"] != 0:
+                        problems.append(f"{key}: free but {ch['amount_cents']}c")
+                    continue
+                if ch["j_id"] is None:
+                    problems.append(f"{key}: no journal row")
+                elif (ch["j_call"], ch["j_minute"], abs(ch["j_amount"])) != (
+                        ch["call_id"], ch["minute_index"], ch["amount_cents"]):
+                    problems.append(f"{key}: journal row #{ch['j_id']} does not match")
+            for dup in c.execute("SELECT call_id, minute_index, COUNT(*) n FROM journal WHERE "
+                                 "kind='call-charge' GROUP BY call_id, minute_index HAVING COUNT(*) > 1"):
+                problems.append(f"call {dup['call_id']} minute {dup['minute_index']} journalled "
+                                f"{dup['n']} times")
+            orphans = c.execute("SELECT COUNT(*) FROM journal j WHERE kind='call-charge' AND NOT EXISTS "
+                                "(SELECT 1 FROM charges ch WHERE ch.journal_id=j.id)").fetchone()[0]
+            if orphans:
+                problems.append(f"{orphans} call-charge journal rows without a charge row")
         return problems
 
     # -- numbers -----------------------------------------------------------------------
@@ -827,8 +818,8 @@ class Ledger:
         iso = self._now()[1]
         with self._tx() as c:
             self._require_inmate(c, inmate_id)
-            c.execute("INSERT OR IGNORE INTO approved_numbers(inmate_id, number, status, requested_at) "
-                      "VALUES (?,?,'pending',?)", (str(inmate_id), number, iso))
+            c.execute("INSERT INTO approved_numbers(inmate_id, number, status, requested_at) "
+                      "VALUES (?,?,'pending',?) ON CONFLICT DO NOTHING", (str(inmate_id), number, iso))
             row = c.execute("SELECT * FROM approved_numbers WHERE inmate_id=? AND number=?",
                             (str(inmate_id), number)).fetchone()
         return NumberRequest(row["inmate_id"], row["number"], row["status"], row["requested_at"])
@@ -874,7 +865,7 @@ class Ledger:
             raise InvalidInput(f"block kind: expected one of {', '.join(BLOCK_KINDS)}, got {kind!r}")
         number = canonical_number(number)
         with self._tx() as c:
-            c.execute("INSERT OR IGNORE INTO blocks(number, kind, by, note, at) VALUES (?,?,?,?,?)",
+            c.execute("INSERT INTO blocks(number, kind, by, note, at) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
                       (number, kind, by, note, self._now()[1]))
         info = self.block_info(number)
         if info is None:  # pragma: no cover - the insert above guarantees a row

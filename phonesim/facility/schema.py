@@ -1,10 +1,19 @@
-"""The SQLite schema of the facility database, as ordered migrations.
+"""The schema of the facility database, as ordered migrations, for SQLite and PostgreSQL.
 
 ``schema_version`` holds one row per applied migration.  :func:`migrate` applies
-every migration above the file's current version, each in its own transaction, so
-an old file opened by new code is brought up to date and a crash during a
-migration leaves the file at the previous version.  Never edit a released
-migration: append a new one.
+every migration above the database's current version, each in its own transaction,
+so an old database opened by new code is brought up to date and a crash during a
+migration leaves it at the previous version.  A database *newer* than this code
+knows is refused (:class:`~phonesim.exc.SchemaTooNew`): old code would misread it.
+Never edit a released migration: append a new one.
+
+The same migrations build both engines: column types that differ are written as
+``{pk}`` (an id the database numbers), ``{id}`` (a column holding one), ``{real}``
+(seconds: ``REAL`` on SQLite, ``DOUBLE PRECISION`` on PostgreSQL, whose ``REAL``
+would round calendar seconds to the minute) and ``{blob}``; the journal's
+append-only triggers are written once per engine.  On PostgreSQL several hosts may
+open the database at once: each migration takes an advisory lock first, so exactly
+one of them applies it.
 
 Money invariants are enforced by the database itself, not only by the code:
 ``CHECK (balance_cents >= 0)`` on accounts, ``PRIMARY KEY (call_id, minute_index)``
@@ -16,6 +25,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from typing import Any
+
+from phonesim.exc import SchemaTooNew
 
 V1 = """
 CREATE TABLE meta (
@@ -34,24 +46,24 @@ CREATE TABLE inmates (
     name_prompt    TEXT NOT NULL,
     facility_id    TEXT REFERENCES facilities(id),
     pin_tag        INTEGER NOT NULL,          -- a few bits of a keyed hash: narrows the PIN search
-    pin_salt       BLOB NOT NULL,             -- per inmate
-    pin_hash       BLOB NOT NULL,
+    pin_salt       {blob} NOT NULL,             -- per inmate
+    pin_hash       {blob} NOT NULL,
     pin_kdf        TEXT NOT NULL,             -- e.g. 'scrypt:16384:8:1'
     status         TEXT NOT NULL DEFAULT 'general'
                    CHECK (status IN ('general', 'restricted', 'segregation')),
     housing_unit   TEXT NOT NULL DEFAULT '',
     failed_pins    INTEGER NOT NULL DEFAULT 0,
-    locked_until_s REAL NOT NULL DEFAULT 0,   -- calendar seconds (epoch)
+    locked_until_s {real} NOT NULL DEFAULT 0, -- calendar seconds (epoch)
     created_at     TEXT NOT NULL
 );
 CREATE INDEX inmates_pin_tag ON inmates(pin_tag);
 CREATE TABLE terminals (
     id             TEXT PRIMARY KEY,
     failed_pins    INTEGER NOT NULL DEFAULT 0,
-    locked_until_s REAL NOT NULL DEFAULT 0
+    locked_until_s {real} NOT NULL DEFAULT 0
 );
 CREATE TABLE accounts (
-    id                 INTEGER PRIMARY KEY,
+    id                 {rowid},
     kind               TEXT NOT NULL CHECK (kind IN ('trust', 'debit', 'prepaid', 'direct-bill')),
     owner              TEXT NOT NULL,        -- inmate id (trust, debit) or BTN (prepaid, direct-bill)
     balance_cents      INTEGER NOT NULL DEFAULT 0 CHECK (balance_cents >= 0),
@@ -62,29 +74,25 @@ CREATE TABLE accounts (
     UNIQUE (kind, owner)
 );
 CREATE TABLE journal (
-    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                  {pk},
     at                  TEXT NOT NULL,
-    at_s                REAL NOT NULL,
-    account_id          INTEGER NOT NULL REFERENCES accounts(id),
+    at_s                {real} NOT NULL,
+    account_id          {id} NOT NULL REFERENCES accounts(id),
     kind                TEXT NOT NULL,       -- deposit | transfer-out | transfer-in | call-charge | payment | adjustment
     amount_cents        INTEGER NOT NULL,    -- signed change of the account's balance
     balance_after_cents INTEGER NOT NULL,
-    call_id             INTEGER,
+    call_id             {id},
     minute_index        INTEGER,
     memo                TEXT NOT NULL DEFAULT ''
 );
-CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal
-BEGIN SELECT RAISE(ABORT, 'the money journal is append-only'); END;
-CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
-BEGIN SELECT RAISE(ABORT, 'the money journal is append-only'); END;
 CREATE TABLE charges (
-    call_id             INTEGER NOT NULL,
+    call_id             {id} NOT NULL,
     minute_index        INTEGER NOT NULL,
     payer_kind          TEXT NOT NULL,
     payer_id            TEXT NOT NULL,
     amount_cents        INTEGER NOT NULL CHECK (amount_cents >= 0),
     balance_after_cents INTEGER NOT NULL,
-    journal_id          INTEGER REFERENCES journal(id),
+    journal_id          {id} REFERENCES journal(id),
     at                  TEXT NOT NULL,
     PRIMARY KEY (call_id, minute_index)
 );
@@ -111,17 +119,17 @@ CREATE TABLE privileged_numbers (
     at     TEXT NOT NULL
 );
 CREATE TABLE cdrs (
-    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id             {pk},
     facility       TEXT NOT NULL DEFAULT '',
     terminal       TEXT NOT NULL DEFAULT '',
     inmate_id      TEXT,
     number         TEXT NOT NULL DEFAULT '',
     call_type      TEXT NOT NULL DEFAULT '',
     jurisdiction   TEXT NOT NULL DEFAULT '',
-    offhook_s      REAL NOT NULL,            -- calendar seconds (epoch)
-    dialled_s      REAL,
-    answered_s     REAL,
-    ended_s        REAL,
+    offhook_s      {real} NOT NULL,          -- calendar seconds (epoch)
+    dialled_s      {real},
+    answered_s     {real},
+    ended_s        {real},
     offhook_at     TEXT NOT NULL,            -- the same times as ISO 8601 strings (UTC)
     dialled_at     TEXT,
     answered_at    TEXT,
@@ -138,9 +146,9 @@ CREATE TABLE cdrs (
     closed         INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE cdr_events (
-    id      INTEGER PRIMARY KEY AUTOINCREMENT,
-    call_id INTEGER NOT NULL REFERENCES cdrs(id),
-    at_s    REAL NOT NULL,
+    id      {pk},
+    call_id {id} NOT NULL REFERENCES cdrs(id),
+    at_s    {real} NOT NULL,
     at      TEXT NOT NULL,
     kind    TEXT NOT NULL,
     detail  TEXT NOT NULL DEFAULT '{}'   -- JSON
@@ -158,7 +166,7 @@ CREATE INDEX journal_account ON journal(account_id, id);
 V3 = """
 -- The moment the called party accepted (answer != accept: the announcement plays in
 -- between), and fields a call flow reports that have no column yet (JSON, nothing lost).
-ALTER TABLE cdrs ADD COLUMN accepted_s REAL;
+ALTER TABLE cdrs ADD COLUMN accepted_s {real};
 ALTER TABLE cdrs ADD COLUMN accepted_at TEXT;
 ALTER TABLE cdrs ADD COLUMN extra TEXT NOT NULL DEFAULT '{}';
 """
@@ -167,7 +175,7 @@ V4 = """
 -- A PIN is found by its lookup key (one key derivation per attempt, then an index),
 -- not by trying every inmate sharing a short tag.  Rows enrolled before keep NULL here
 -- until their owner next logs in.
-ALTER TABLE inmates ADD COLUMN pin_lookup BLOB;
+ALTER TABLE inmates ADD COLUMN pin_lookup {blob};
 CREATE UNIQUE INDEX inmates_pin_lookup ON inmates(pin_lookup);
 -- A line creates its call's record with a key of its own, so a retried creation after a
 -- lost connection finds the record instead of making a second one; timeline entries are
@@ -178,50 +186,107 @@ ALTER TABLE cdr_events ADD COLUMN seq INTEGER;
 CREATE UNIQUE INDEX cdr_events_seq ON cdr_events(call_id, seq);
 """
 
+#: The journal's append-only guard, per engine (SQLite triggers; a PostgreSQL trigger function).
+JOURNAL_TRIGGERS = {
+    "sqlite": [
+        "CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal\n"
+        "BEGIN SELECT RAISE(ABORT, 'the money journal is append-only'); END",
+        "CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal\n"
+        "BEGIN SELECT RAISE(ABORT, 'the money journal is append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE FUNCTION phonesim_journal_append_only() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN RAISE EXCEPTION 'the money journal is append-only'; END $$",
+        "CREATE TRIGGER journal_no_update BEFORE UPDATE OR DELETE ON journal\n"
+        "FOR EACH ROW EXECUTE FUNCTION phonesim_journal_append_only()",
+    ],
+}
+
+#: Column types that differ between the engines.
+TYPES = {
+    "sqlite": {"{pk}": "INTEGER PRIMARY KEY AUTOINCREMENT", "{rowid}": "INTEGER PRIMARY KEY",
+               "{id}": "INTEGER", "{real}": "REAL", "{blob}": "BLOB"},
+    "postgresql": {"{pk}": "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+                   "{rowid}": "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+                   "{id}": "BIGINT", "{real}": "DOUBLE PRECISION", "{blob}": "BYTEA"},
+}
+
 #: (version, SQL script), in order.  Append only.
 MIGRATIONS: list[tuple[int, str]] = [(1, V1), (2, V2), (3, V3), (4, V4)]
 LATEST = MIGRATIONS[-1][0]
+#: A number PostgreSQL's advisory lock is taken on while a migration runs.
+_MIGRATION_LOCK = 0x70686F6E  # "phon"
 
 
-def current_version(conn: sqlite3.Connection) -> int:
-    row = conn.execute(
-        "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'").fetchone()
+def render(script: str, dialect: str) -> list[str]:
+    """A migration's statements for one engine."""
+    for token, sql_type in TYPES[dialect].items():
+        script = script.replace(token, sql_type)
+    return _statements(script)
+
+
+def statements(version: int, dialect: str) -> list[str]:
+    script = dict(MIGRATIONS)[version]
+    out = render(script, dialect)
+    if version == 1:
+        out += JOURNAL_TRIGGERS[dialect]
+    return out
+
+
+def current_version(db: Any) -> int:
+    """The schema version of a :class:`~phonesim.facility.db.Database` (0: empty)."""
+    with db.transaction() as tx:
+        return _version(tx, db.dialect)
+
+
+def _version(tx: Any, dialect: str) -> int:
+    if dialect == "sqlite":
+        row = tx.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'").fetchone()
+    else:
+        row = tx.execute("SELECT to_regclass('schema_version')").fetchone()
+        row = row if row is not None and row[0] is not None else None
     if row is None:
         return 0
-    return int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
+    return int(tx.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
 
 
-def migrate(conn: sqlite3.Connection, *, target: int = LATEST) -> list[int]:
-    """Apply the missing migrations up to ``target``; return the versions applied.
+def migrate(db: Any, *, target: int = LATEST) -> list[int]:
+    """Bring the database up to ``target``; return the versions applied.
 
-    ``conn`` must be in autocommit mode (``isolation_level=None``): each migration
-    runs in its own ``BEGIN IMMEDIATE`` transaction with its version row.
+    Each migration runs in its own transaction with its version row (on PostgreSQL under
+    an advisory lock, so hosts opening the database together apply it once).
+
+    Raises
+    ------
+    SchemaTooNew
+        The database was written by a newer phonesim (its version is above :data:`LATEST`).
     """
+    with db.transaction() as tx:
+        tx.execute("CREATE TABLE IF NOT EXISTS schema_version ("
+                   "version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        found = _version(tx, db.dialect)
+    if found > LATEST:
+        raise SchemaTooNew(f"{db.name}: the database has schema version {found}, newer than this "
+                           f"phonesim knows (up to {LATEST}); upgrade phonesim before opening it")
     applied = []
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version ("
-                 "version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
-    for version, script in MIGRATIONS:
+    for version, _script in MIGRATIONS:
         if version > target:
             break
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if current_version(conn) >= version:
-                conn.execute("ROLLBACK")
+        with db.transaction() as tx:
+            if db.dialect == "postgresql":
+                tx.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+            if _version(tx, db.dialect) >= version:
                 continue
-            for statement in _statements(script):
-                conn.execute(statement)
-            conn.execute("INSERT INTO schema_version(version, applied_at) VALUES (?, ?)",
-                         (version, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            for statement in statements(version, db.dialect):
+                tx.execute(statement)
+            tx.execute("INSERT INTO schema_version(version, applied_at) VALUES (?, ?)",
+                       (version, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
         applied.append(version)
     return applied
 
 
 def _statements(script: str) -> list[str]:
-    """Split a script into statements (``executescript`` would commit on its own).
+    """Split a script into statements.
 
     ``--`` comments are dropped; the migrations never put ``--`` inside a string.
     """
@@ -230,7 +295,7 @@ def _statements(script: str) -> list[str]:
         buf.append(line.split("--", 1)[0])
         joined = "\n".join(buf).strip()
         if joined and sqlite3.complete_statement(joined):
-            out.append(joined)
+            out.append(joined.rstrip(";").rstrip())
             buf = []
     rest = "\n".join(buf).strip()
     if rest:

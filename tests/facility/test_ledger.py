@@ -1,4 +1,5 @@
-"""The ledger on a real SQLite file: schema, PINs, money, numbers, the journal."""
+"""The ledger on a real SQLite file and a real PostgreSQL database: schema, PINs, money, numbers,
+the journal.  Tests taking ``ledger`` run on both engines; the file's own settings on SQLite."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 
 from phonesim.clock import VirtualClock
 from phonesim.config import load_config
-from phonesim.exc import InsufficientFunds, InvalidNumber, LedgerError, NotFound
+from phonesim.exc import InsufficientFunds, InvalidNumber, LedgerError, NotFound, SchemaTooNew
 from phonesim.facility import schema
+from phonesim.facility.db import Database
 from phonesim.facility.ledger import DEMO, Ledger
 
 T0 = VirtualClock().epoch_s      # 2026-01-01T00:00:00Z: the tests' clocks start here
@@ -27,33 +29,54 @@ def cfg():
 
 
 @pytest.fixture
-def ledger(tmp_path, cfg):
+def ledger(db_url, cfg):
+    with Ledger.open(db_url, clock=VirtualClock(), cfg=cfg) as led:
+        yield led
+
+
+@pytest.fixture
+def sqlite_ledger(tmp_path, cfg):
     with Ledger.open(tmp_path / "facility.sqlite3", clock=VirtualClock(), cfg=cfg) as led:
         yield led
 
 
-def test_file_settings_and_schema(ledger, tmp_path):
+def test_file_settings_and_schema(sqlite_ledger, tmp_path):
+    ledger = sqlite_ledger
     conn = sqlite3.connect(tmp_path / "facility.sqlite3")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     versions = [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY version")]
     assert versions == [v for v, _ in schema.MIGRATIONS]
     assert ledger.schema_version == schema.LATEST
-    assert ledger._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert ledger._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    assert "schema v" in repr(ledger)
+    assert ledger.db._sqlite.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert ledger.db._sqlite.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert "sqlite" in repr(ledger)
+
+
+def test_the_same_schema_on_both_engines(ledger):
+    versions = [r[0] for r in ledger.db.query("SELECT version FROM schema_version ORDER BY version")]
+    assert versions == [v for v, _ in schema.MIGRATIONS] and ledger.schema_version == schema.LATEST
+
+
+def test_a_newer_schema_is_refused(db_url, cfg):
+    with Ledger.open(db_url, cfg=cfg) as led:
+        with led.db.transaction() as tx:
+            tx.execute("INSERT INTO schema_version(version, applied_at) VALUES (?, 'later')",
+                       (schema.LATEST + 1,))
+    with pytest.raises(SchemaTooNew, match=f"schema version {schema.LATEST + 1}, newer than this phonesim"):
+        Ledger.open(db_url, cfg=cfg)
 
 
 def test_a_v1_file_is_migrated_on_open(tmp_path, cfg):
     path = tmp_path / "old.sqlite3"
-    conn = sqlite3.connect(path, isolation_level=None)
-    assert schema.migrate(conn, target=1) == [1]
-    conn.execute("INSERT INTO cdrs(offhook_s, offhook_at, number) VALUES (1.0, 'x', '5735550100')")
-    conn.close()
+    with Database.open(path) as db:
+        assert schema.migrate(db, target=1) == [1]
+        with db.transaction() as tx:
+            tx.execute("INSERT INTO cdrs(offhook_s, offhook_at, number) VALUES (1.0, 'x', '5735550100')")
     with Ledger.open(path, cfg=cfg) as led:
         assert led.schema_version == schema.LATEST
-        names = {r[1] for r in led._conn.execute("PRAGMA index_list(cdrs)")}
+        names = {r[1] for r in led.db._sqlite.execute("PRAGMA index_list(cdrs)")}
         assert "cdrs_number" in names  # v2
-        cols = {r[1] for r in led._conn.execute("PRAGMA table_info(cdrs)")}
+        cols = {r[1] for r in led.db._sqlite.execute("PRAGMA table_info(cdrs)")}
         assert {"accepted_s", "extra"} <= cols  # v3
         assert led._query("SELECT number FROM cdrs")[0][0] == "5735550100"
     with Ledger.open(path, cfg=cfg) as led:  # opening again applies nothing
@@ -68,8 +91,9 @@ def test_a_pin_stored_before_lookup_keys_still_logs_in_and_is_upgraded(tmp_path,
     import os
 
     path = tmp_path / "v3.sqlite3"
+    with Database.open(path) as db:
+        schema.migrate(db, target=3)
     conn = sqlite3.connect(path, isolation_level=None)
-    schema.migrate(conn, target=3)
     key = os.urandom(16).hex()
     conn.execute("INSERT INTO meta(key, value) VALUES ('pin_key', ?)", (key,))
     salt = os.urandom(16)
@@ -106,7 +130,8 @@ def test_close_is_idempotent_and_use_after_close_is_an_error(tmp_path):
 
 
 # --- PINs ---------------------------------------------------------------------------
-def test_pins_are_stored_as_keyed_scrypt_lookups(ledger, tmp_path):
+def test_pins_are_stored_as_keyed_scrypt_lookups(sqlite_ledger, tmp_path):
+    ledger = sqlite_ledger
     ledger.add_inmate("1", "A", "1234")
     ledger.add_inmate("2", "B", "4321")
     rows = ledger._query("SELECT pin_lookup, pin_kdf FROM inmates ORDER BY id")
@@ -115,7 +140,7 @@ def test_pins_are_stored_as_keyed_scrypt_lookups(ledger, tmp_path):
     with Ledger.open(tmp_path / "other.sqlite3") as other:      # another database, another secret
         assert other.pin_lookup("1234") != bytes(rows[0]["pin_lookup"])
     assert ledger.pin_lookup("1234") == bytes(rows[0]["pin_lookup"])
-    dump = "\n".join(ledger._conn.iterdump())
+    dump = "\n".join(ledger.db._sqlite.iterdump())
     assert "1234" not in dump.replace("'1'", "")  # the PIN itself is nowhere in the file
 
 
@@ -246,9 +271,9 @@ def test_direct_bill_accrues_up_to_the_limit_and_pays(ledger):
     assert ledger.reconcile() == []
 
 
-def test_unusual_increase_blocks_the_direct_bill_btn(tmp_path, cfg):
+def test_unusual_increase_blocks_the_direct_bill_btn(db_url, cfg):
     clock = VirtualClock()  # 2026-01-01
-    with Ledger.open(tmp_path / "db.sqlite3", clock=clock, cfg=cfg) as led:
+    with Ledger.open(db_url, clock=clock, cfg=cfg) as led:
         led.open_direct_bill("3145550199", credit_limit_cents=10_000)
         led.charge_minute(1, 0, payer_kind="collect", payer_id="3145550199", amount_cents=100)
         clock.advance_s(31 * 86400)  # February; the profile blocks at +100 %
@@ -266,13 +291,17 @@ def test_unusual_increase_blocks_the_direct_bill_btn(tmp_path, cfg):
 
 def test_the_journal_is_append_only_and_reconcile_finds_tampering(ledger):
     ledger.fund_prepaid("5735550100", 100)
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        ledger._conn.execute("UPDATE journal SET amount_cents=1")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        ledger._conn.execute("DELETE FROM journal")
-    with pytest.raises(sqlite3.IntegrityError):
-        ledger._conn.execute("UPDATE accounts SET balance_cents=-1")
-    ledger._conn.execute("UPDATE accounts SET balance_cents=99 WHERE kind='prepaid'")
+
+    def sql(statement):
+        with ledger.db.transaction() as tx:
+            tx.execute(statement)
+    with pytest.raises(LedgerError, match="append-only"):
+        sql("UPDATE journal SET amount_cents=1")
+    with pytest.raises(LedgerError, match="append-only"):
+        sql("DELETE FROM journal")
+    with pytest.raises(LedgerError, match="(?i)check constraint"):
+        sql("UPDATE accounts SET balance_cents=-1")
+    sql("UPDATE accounts SET balance_cents=99 WHERE kind='prepaid'")
     problems = ledger.reconcile()
     assert len(problems) == 1 and "balance 99c but journal sums to 100c" in problems[0]
 

@@ -124,7 +124,7 @@ def test_sigkill_mid_billing_never_double_charges_nor_loses_a_charge(tmp_path):
                 assert (cdr.billed_minutes, cdr.amount_cents) == (n, n * RATE_CENTS)
                 assert cdr.disposition == "hung-up" and cdr.closed
                 assert cdr.events[-1].kind == "recovered"
-            ledger._conn.execute("UPDATE cdrs SET closed=0")  # let the next run reopen them
+            ledger.db._sqlite.execute("UPDATE cdrs SET closed=0")  # let the next run reopen them
 
     # a final run to the end retries everything: every earlier minute is a duplicate
     lines = run_child(db, None)
