@@ -79,8 +79,8 @@ def test_bad_files_are_reported_and_the_others_still_decoded(tmp_path, capsys):
     assert main(["decode", str(junk), str(good), str(missing)]) == 1
     out, err = capsys.readouterr()
     assert out == f"{good}\t7\n"
-    assert f"{junk}: not a WAV file" in err or f"{junk}: not a PCM WAV file" in err
-    assert f"{missing}: no such file" in err
+    assert f"{junk}: expected a WAV file (starting 'RIFF....WAVE'), got b'this is not '" in err
+    assert f"{missing}: expected a WAV file, got no such file" in err
 
 
 def test_plot_writes_a_png(tmp_path, capsys):
