@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from phonesim.commands import clean
 from phonesim.dsp.dtmf import DtmfDetector, DtmfDigit
 from phonesim.exc import BadAudioFile, PhoneSimError
 from phonesim.hw.audio_file import WavReader
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             digits, x = decode_file(name, keep_audio=bool(args.plot))
         except BadAudioFile as err:
-            print(f"phonesim decode: error: {err}", file=sys.stderr)
+            print(f"phonesim decode: error: {clean(err)}", file=sys.stderr)
             status = 1
             continue
         text = "".join(d.digit for d in digits)

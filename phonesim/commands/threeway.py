@@ -26,6 +26,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from phonesim.clock import FRAME_SAMPLES, FRAMES_PER_SECOND
+from phonesim.commands import clean
 from phonesim.config import load_config
 from phonesim.exc import BadAudioFile
 from phonesim.facility.threeway import ThreeWayDetector, ThreeWayPolicy
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
                 events, _ = analyse(far_end_blocks(reader, args.channel))
                 duration_s = reader.duration_s
         except BadAudioFile as err:
-            print(f"phonesim threeway: error: {err}", file=sys.stderr)
+            print(f"phonesim threeway: error: {clean(err)}", file=sys.stderr)
             if args.json:
                 print(json.dumps({"file": path, "error": str(err)}))
             status = 1

@@ -103,6 +103,8 @@ def open_regular_file(path: str | os.PathLike, what: str = "a WAV file"):
     except OSError as err:
         raise BadAudioFile(f"{path}: expected {what}, got a file that cannot be opened "
                            f"({err.strerror or err})") from err
+    except ValueError as err:  # a NUL byte in the name
+        raise BadAudioFile(f"{str(path)!r}: expected {what}, got a name the system refuses ({err})") from err
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):

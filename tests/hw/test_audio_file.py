@@ -195,6 +195,8 @@ def test_what_is_not_a_regular_file_is_refused(tmp_path):
         list(iter_wav_8k(tmp_path / "zero.wav"))
     with pytest.raises(BadAudioFile, match="got no such file"):
         WavReader(tmp_path / "missing.wav")
+    with pytest.raises(BadAudioFile, match="got a name the system refuses"):
+        WavReader("nul\0.wav")
 
 
 @pytest.mark.timeout(10)
