@@ -77,6 +77,9 @@ PROMPTS: dict[str, tuple[str, str]] = {
     "no_answer": ("The party you called did not answer.", "wall phone: call result"),
     "busy": ("The number you called is busy.", "wall phone: call result"),
     "call_declined": ("The party you called has declined the call.", "wall phone: call result"),
+    "call_failed": ("Your call could not be completed.", "wall phone: the outside line failed"),
+    "system_error": ("We are sorry. Your call cannot be completed at this time. Please try again later.",
+                     "everywhere: the platform could not answer in time"),
     "goodbye": ("Goodbye.", "everywhere: before hanging up"),
     # --- in the call
     "one_minute_remaining": ("You have one minute remaining.", "in call: to both parties"),

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import time
 
+from phonesim.exc import InvalidInput
+
 SAMPLE_RATE_HZ = 8000
 FRAME_MS = 20
 FRAME_SAMPLES = SAMPLE_RATE_HZ * FRAME_MS // 1000  # 160
@@ -57,6 +59,10 @@ class Clock:
         """The calendar time of the current frame, for stamping records."""
         return self.epoch_s + self.now_s
 
+    def wall_time_at(self, frame: int) -> float:
+        """The calendar time of another frame of this clock."""
+        return self.epoch_s + frame / FRAMES_PER_SECOND
+
     def tick(self) -> int:
         """Advance by one frame (drivers call this once per frame processed)."""
         self._frame += 1
@@ -74,7 +80,7 @@ class VirtualClock(Clock):
 
     def advance(self, frames: int = 1) -> int:
         if frames < 0:
-            raise ValueError(f"advance: expected frames >= 0, got {frames}")
+            raise InvalidInput(f"advance: expected frames >= 0, got {frames}")
         self._frame += frames
         return self._frame
 

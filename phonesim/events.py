@@ -151,15 +151,21 @@ class Shutdown:
 
 
 # --- results of the call flow's look-ups (the line's executor feeds them back) -----
+# A look-up is an action carrying a ``request_id``; its answer comes back frames later
+# (real time: the database works on another thread) with the same ``request_id``, so the
+# flow takes only the answer to the question it is waiting for, never a late answer to a
+# question of an attempt that has already ended.  The platform's interfaces return these
+# types with ``request_id=0``; the executor stamps the id.
 @dataclass(frozen=True, slots=True)
 class AuthResult:
-    """The ledger's answer to an ``Authenticate`` action (PIN check)."""
+    """The identity service's answer to an ``Authenticate`` action (PIN check)."""
 
     ok: bool
     inmate_id: str = ""
     name_prompt: str = "inmate_name_default"
     locked: bool = False
     failures: int = 0
+    request_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,11 +176,13 @@ class CallAllowedResult:
     reason: str = ""
     prompt: str = ""
     max_call_s: int = 0
+    disposition: str = ""
+    request_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class NumberResult:
-    """The policy's answer to ``CheckNumber`` (blocks, approved list, funds, rate)."""
+    """The policy's answer to ``CheckNumber`` (blocks, approved list, funds, rate, who pays)."""
 
     ok: bool
     number: str = ""
@@ -188,13 +196,34 @@ class NumberResult:
     payer_id: str = ""
     affordable_minutes: int | None = None
     minute_charge_cents: int = 0   # what one billed minute costs with taxes (0: the bare rate)
+    request_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class ChargeResult:
-    """The ledger's answer to a ``Charge`` action for one billed minute."""
+    """The billing service's answer to a ``Charge`` action for one billed minute.
+
+    ``ok=False`` with an empty ``error`` is a refusal (no funds, credit limit): nothing
+    was charged and the call must end.  A non-empty ``error`` means the charge could not
+    be made at all (the database is away): the flow retries it, idempotently.
+    """
 
     minute_index: int
     ok: bool
     balance_after_cents: int = 0
     duplicate: bool = False
+    error: str = ""
+    amount_cents: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LookupFailed:
+    """A look-up raised instead of answering (the database is away, a rate is missing ...).
+
+    ``what`` is a :class:`phonesim.facility.vocabulary.LookupKind` value; ``error`` the
+    one-line cause, kept in the CDR timeline and the log.
+    """
+
+    request_id: int
+    what: str
+    error: str

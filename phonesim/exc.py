@@ -59,6 +59,23 @@ class OutputFileError(PhoneSimError, OSError):
     """
 
 
+class InvalidInput(PhoneSimError, ValueError):
+    """A value given to the platform (an amount, a PIN, a status, a phone number's form) is not
+    what the operation accepts."""
+
+
+class UnknownName(PhoneSimError, KeyError):
+    """A name looked up in a fixed set (a prompt, a scenario) is not in it; the message lists
+    what is."""
+
+    def __str__(self) -> str:           # KeyError would print the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class NotSupported(PhoneSimError, NotImplementedError):
+    """A backend does not do what was asked of it (a base class's method, a device's feature)."""
+
+
 class DecodeError(PhoneSimError, ValueError):
     """Input to a decoder (DTMF, protocol, WAV) could not be understood."""
 

@@ -1,4 +1,4 @@
-"""The layering of DESIGN.md, checked on the source: who may import whom.
+"""The layering of docs/architecture.md, checked on the source: who may import whom.
 
 dsp/ imports nothing of phonesim; hw/ only dsp/ (and the core modules clock, events,
 exc); facility/ never imports a hardware library; optional packages (pyaudio, evdev,

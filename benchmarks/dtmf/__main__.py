@@ -7,8 +7,8 @@ What it does:
 
 1. compiles ``spandsp_dtmf.c`` (a few lines around spandsp's ``dtmf_rx`` with
    its default parameters) against Debian's libspandsp-dev into ``benchmarks/out/``;
-2. generates the test set: the ITU-T Q.24 / Bellcore categories of DESIGN.md
-   section 5 (digits, frequency, twist, level, duration, dropouts, 6 dB SNR),
+2. generates the test set: the ITU-T Q.24 / Bellcore categories of the DTMF
+   targets in docs/architecture.md (digits, frequency, twist, level, duration, dropouts, 6 dB SNR),
    talk-off on real speech (codec2-examples, three levels) and on the project's
    prompts, and realistic PIN strings (see ``conditions.realistic_pin``); every
    case ends with 100 ms of silence so each decoder can finish its last digit;

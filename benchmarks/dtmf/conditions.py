@@ -89,7 +89,7 @@ class PinCase:
 
 
 def realistic_pin(rng: np.random.Generator) -> PinCase:
-    """A 4-10 digit string under phone-line conditions (DESIGN.md section 5).
+    """A 4-10 digit string under phone-line conditions (DTMF targets, docs/architecture.md).
 
     Level -5..-25 dBm0, twist ±4 dB, each tone ±1.5 % off, tones and gaps of
     40-120 ms, speech or babble underneath at 10-30 dB SNR (relative to the

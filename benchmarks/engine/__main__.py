@@ -33,7 +33,6 @@ from phonesim.dsp.dtmf import DtmfDetector, DtmfGenerator
 from phonesim.dsp.levels import dbm0_to_rms
 from phonesim.dsp.mix import PromptPlayer, WarningInjector
 from phonesim.facility.prompts import PromptSet
-from phonesim.facility.recorder import CallRecorder
 from phonesim.facility.threeway import ThreeWayDetector
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,45 +52,96 @@ def _speech(n: int, level_dbm0: float, seed: int) -> np.ndarray:
     return np.clip(x, -32768, 32767).astype(np.int16)
 
 
+class _SpeakingFarEnd:
+    """A called party for the benchmark: answers at once, presses the accept key (DTMF in its
+    audio) a second later, then talks (real speech).  Cheap, so the line's own cost shows."""
+
+    def __init__(self, speech: np.ndarray, accept_key: str) -> None:
+        self.speech = speech
+        self.key = DtmfGenerator(level_dbm0=-10).digits(accept_key, on_ms=100, off_ms=0)
+        self.events: list = []
+        self.pos = -1
+
+    def dial(self, number: str) -> None:
+        from phonesim.events import FarEndAnswered, FarEndRinging
+
+        self.events += [FarEndRinging(), FarEndAnswered()]
+        self.pos = -50                                  # a second of silence, then the key
+
+    def exchange(self, to_far: np.ndarray) -> np.ndarray:
+        out = np.zeros(160, np.int16)
+        if self.pos >= 0 and self.pos * 160 < self.key.size:
+            chunk = self.key[self.pos * 160:(self.pos + 1) * 160]
+            out[:chunk.size] = chunk
+        elif self.pos >= 0:
+            i = (self.pos * 160) % (self.speech.size - 160)
+            out[:] = self.speech[i:i + 160]
+        self.pos += 1
+        return out
+
+    def poll_events(self) -> list:
+        events, self.events = self.events, []
+        return events
+
+    def hang_up(self) -> None:
+        self.pos = -10**9
+
+    def close(self) -> None:
+        pass
+
+
 def line_cost(n_frames: int, tmp: Path) -> dict:
-    """CPU seconds per frame for one line (median of 3 runs)."""
-    prompts = PromptSet.load()
+    """CPU seconds per frame of one real connected line (``FacilityLine.step``), median of 3 runs.
+
+    The line is built by the platform's composition root, exactly as ``phonesim phone`` builds
+    it (a real SQLite ledger, the shipped prompts), and a call is dialled through it with keys
+    in the uplink audio; then ``n_frames`` of the conversation are timed: DTMF on the uplink,
+    the three-way detector on the far end, both prompt players, the warning injector, the
+    recorder tap (its writer thread included: the process's CPU time is measured), the
+    per-minute charges (inline: virtual time) and the call's records.
+    """
+    from phonesim.clock import VirtualClock
+    from phonesim.config import load_config
+    from phonesim.facility.callflow import Phase
+    from phonesim.facility.platform import Platform
+    from phonesim.hw.audio import NullAudioPort
+    from phonesim.hw.keypad_script import MockKeypad
+    from phonesim.terminals.wallphone import WallPhone
+
+    cfg = load_config(search=False, overrides={"profile.limits.call_limit_s": 3600})
     uplink = _speech(n_frames * 160, -20, 1)
-    dtmf = DtmfGenerator().digits("5735550100#", lead_ms=500)
-    uplink[:len(dtmf)] = dtmf
-    far = _speech(n_frames * 160, -22, 2)
-    results = []
+    far_speech = _speech(max(n_frames, 3000) * 160, -22, 2)
+    results, digits, dropped = [], 0, 0
     for run in range(3):
-        up_det, far_det = DtmfDetector(), DtmfDetector()
-        threeway = ThreeWayDetector()
-        to_inmate, to_far = PromptPlayer(), PromptPlayer()
-        for name in ("welcome", "enter_pin", "call_type_menu"):
-            to_inmate.play(prompts[name], name)
-        to_far.play(prompts["party_monitored"], "party_monitored")
-        inj = WarningInjector(prompts["warning"], first_after_frames=100, interval_frames=500, duck_db=12)
-        inj.start(0)
-        digits = 0
-        # wait for the writer as the virtual-time line does: this loop outruns real
-        # time, and waiting costs no CPU (process_time), so nothing is dropped
-        rec = CallRecorder(tmp / f"bench-{run}.wav", block_when_full_s=10.0)
-        t0 = time.process_time()
-        for i in range(n_frames):
-            up = uplink[i * 160:(i + 1) * 160]
-            fr = far[i * 160:(i + 1) * 160]
-            digits += len(up_det.feed(up))
-            digits += len(far_det.feed(fr))
-            down = fr.copy()
-            out = up.copy()
-            to_inmate.mix_into(down)
-            to_far.mix_into(out)
-            inj.process(down, out, i)
-            threeway.feed(fr, i)
-            rec.write(up, down)
-        rec.close()
-        elapsed = time.process_time() - t0
+        clock = VirtualClock()
+        with Platform.open(cfg, database=tmp / f"bench-{run}.sqlite3", clock=clock) as platform:
+            platform.ledger.seed_demo(cfg)
+            far = _SpeakingFarEnd(far_speech, cfg.profile.called_party.accept)
+            line = platform.line(far_end=far, clock=clock, recordings_dir=tmp / f"rec-{run}")
+            keypad = MockKeypad(clock=clock)
+            phone = WallPhone(keypad, NullAudioPort(), line, clock, cfg.profile)
+            keypad.lift()
+            for keys, until in (("", Phase.PIN), ("1234#", Phase.CALL_TYPE), ("3", Phase.NUMBER),
+                                ("5735550100#", Phase.CONNECTED)):
+                keypad.type(keys)
+                for _ in range(3000):
+                    phone.step()
+                    clock.tick()
+                    if line.state.phase is until:
+                        break
+            assert line.state.phase is Phase.CONNECTED, line.state.phase
+            t0 = time.process_time()
+            for i in range(n_frames):
+                line.step(uplink[i * 160:(i + 1) * 160])
+                clock.tick()
+            elapsed = time.process_time() - t0
+            digits = sum(1 for e in line.log.entries if e.kind == "digit")
+            recorder = line.audio._recorder
+            dropped = recorder.dropped_frames if recorder is not None else 0
+            line.close()
         results.append(elapsed / n_frames)
     per_frame = sorted(results)[1]
-    return {"per_frame_s": per_frame, "digits": digits, "dropped": rec.dropped_frames}
+    return {"per_frame_s": per_frame, "digits": digits, "dropped": dropped}
 
 
 def stage_costs(n_frames: int) -> list[tuple[str, float]]:
@@ -202,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| stage | µs per 20 ms frame |\n|---|---|")
     for name, seconds in stage_costs(min(args.frames, 2000)):
         print(f"| {name} | {seconds * 1e6:.0f} |")
-    print(f"| **one line** (2 DTMF detectors + three-way detector + 2 players + warning + recorder, "
-          f"CPU time) | "
+    print(f"| **one connected line**: the real FacilityLine.step (uplink DTMF, three-way detector, "
+          f"2 players, warning, recorder, charges and records; CPU time) | "
           f"**{cost['per_frame_s'] * 1e6:.0f}** |\n")
     print(f"| | here | Raspberry Pi 4 (÷{PI4_SLOWDOWN:.0f}) |\n|---|---|---|")
     print(f"| lines one core carries in real time | {lines_here:.0f} | {lines_here / PI4_SLOWDOWN:.0f} |")

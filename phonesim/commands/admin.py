@@ -31,7 +31,7 @@ from pathlib import Path
 
 from phonesim.commands import clean
 from phonesim.config import load_config
-from phonesim.exc import OutputFileError, PhoneSimError
+from phonesim.exc import InvalidInput, OutputFileError, PhoneSimError
 from phonesim.facility.ledger import STATUSES, Ledger, month_bounds
 from phonesim.facility.numbers import classify, format_number
 from phonesim.facility.rates import format_cents
@@ -254,6 +254,9 @@ def run(args: argparse.Namespace) -> int:
             handler = {"inmate": _inmate, "account": _account, "number": _number, "cdr": _cdr,
                        "who-called": _who_called, "seed-demo": _seed}[args.group]
             return handler(args, ledger, cfg)
+    except InvalidInput as err:  # a value the ledger refused (PIN length, status ...): a usage error
+        print(f"phonesim admin: error: {err}", file=sys.stderr)
+        return 2
     except PhoneSimError:
         raise
     except ValueError as err:  # a value the ledger refused (PIN length, status ...): a usage error

@@ -34,6 +34,7 @@ from phonesim.events import HookChanged
 from phonesim.exc import ConfigError
 
 if TYPE_CHECKING:
+    from phonesim.facility.calllog import CallSummary
     from phonesim.facility.cdr import Cdr
 
 NAME = "demo"
@@ -201,7 +202,7 @@ def key_script(scenario: Scenario, prompts) -> str:
 class DemoResult:
     scenario: Scenario
     data_dir: Path
-    call: dict
+    call: CallSummary | None   # None when no attempt ended
     cdr: Cdr | None            # None when the attempt never got a CDR
     transcript: list
     frames: int
@@ -215,7 +216,7 @@ class DemoResult:
         return {
             "scenario": self.scenario.name,
             "call_id": getattr(cdr, "call_id", None),
-            "disposition": getattr(cdr, "disposition", self.call.get("disposition")),
+            "disposition": getattr(cdr, "disposition", self.call.disposition if self.call else None),
             "expected_disposition": self.scenario.expect,
             "as_expected": self.expect_ok,
             "billed_minutes": getattr(cdr, "billed_minutes", None),
@@ -226,10 +227,10 @@ class DemoResult:
             "privileged": bool(getattr(cdr, "privileged", False)),
             "warning_times_s": [round(t["frame"] / FRAMES_PER_SECOND, 2)
                                 for t in self.transcript if t["kind"] == "warning"],
-            "recording_path": self.call.get("recording"),
+            "recording_path": self.call.recording if self.call else None,
             "digits_decoded": {"inmate": "".join(inmate_digits), "far_end": "".join(far_digits)},
             "charges": [{"minute_index": m, "cents": c, "balance_after_cents": b}
-                        for m, c, b in self.call.get("charges", [])],
+                        for m, c, b in (self.call.charges if self.call else ())],
             "call_seconds": round(self.frames / FRAMES_PER_SECOND, 2),
             "database": str(self.data_dir / "phonesim.sqlite3"),
             "ledger_reconciles": not self.reconcile_problems,
@@ -275,6 +276,11 @@ def _spoken(names: list[str]) -> str:
     return " / ".join(words)
 
 
+#: Entries of the call flow's own log shown in the transcript, with their detail.
+_SHOWN_FLOW_LOG = ("pin-invalid", "three-way", "charge-refused", "charge-failed", "charge-made-late",
+                   "limit-warning", "far-end-failed", "inbound-refused", "lookup-failed", "late-answer")
+
+
 def _describe(t: dict) -> str:
     kind = t["kind"]
     if kind == "prompt":
@@ -287,27 +293,30 @@ def _describe(t: dict) -> str:
         return (f"{who} {t['digit']!s:<2} (decoded from the audio: {t['low_dbm0']:.1f} / "
                 f"{t['high_dbm0']:.1f} dBm0{src})")
     if kind == "charge":
+        if t.get("error"):
+            return f"minute {t['minute_index'] + 1} NOT CHARGED YET: {t['error']}"
         state = "charged" if t["ok"] else "REFUSED"
         return f"minute {t['minute_index'] + 1} {state}; balance left {t['balance_after_cents']} cents"
     if kind == "warning":
         return "warning message injected into both directions"
     if kind == "phase":
         return f"[{t['phase']}]" if t["phase"] in ("connected", "done") else ""
-    if kind == "event":
-        return {"HookChanged": "handset", "FarEndRinging": "far end ringing",
-                "FarEndAnswered": "far end answered", "FarEndBusy": "far end busy",
-                "FarEndHungUp": "called party hung up", "FarEndNoAnswer": "no answer",
-                "InboundCall": "inbound call"}.get(t["name"], t["name"])
+    if kind in ("offhook", "onhook"):
+        return "handset lifted" if kind == "offhook" else "handset put down"
+    if kind == "far-end":
+        text = {"ringing": "far end ringing", "answered": "far end answered", "busy": "far end busy",
+                "hung-up": "called party hung up", "no-answer": "no answer",
+                "failed": "the outside line failed"}.get(t["name"], t["name"])
+        return f"{text}: {t['reason']}" if t.get("reason") else text
     if kind == "recording":
         return f"recording to {t['path']}"
     if kind == "end":
         return f"call ended: {t['disposition']}"
-    if kind == "three-way":
+    if kind == "three-way-suspected":
         return f"three-way call suspected: {t['attempt']} (confidence {t['confidence']:.2f})"
-    if kind == "log" and t["log_kind"] in ("pin-invalid", "three-way", "charge-refused", "limit-warning",
-                                           "far-end-failed", "inbound-refused"):
-        detail = ", ".join(f"{k}={v}" for k, v in t["detail"].items())
-        return f"{t['log_kind']}: {detail}"
+    if kind in _SHOWN_FLOW_LOG:
+        detail = ", ".join(f"{k}={v}" for k, v in t.items() if k not in ("frame", "kind"))
+        return f"{kind}: {detail}"
     return ""
 
 
@@ -319,11 +328,8 @@ def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realti
     Interrupted (Ctrl-C), the line is still closed: the call ends cleanly, its CDR is
     closed, its charges are final and its recording is finalised.
     """
-    from phonesim.facility.cdr import CdrStore
     from phonesim.facility.farend import open_far_end
-    from phonesim.facility.ledger import Ledger
-    from phonesim.facility.line import FacilityLine
-    from phonesim.facility.prompts import PromptSet
+    from phonesim.facility.platform import Platform
     from phonesim.hw.keypad import open_keypad
     from phonesim.terminals.wallphone import WallPhone
 
@@ -331,10 +337,11 @@ def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realti
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     clock = RealTimeClock() if realtime else VirtualClock()
-    prompts = PromptSet.load()          # refuses to start on a missing or corrupt prompt
     with contextlib.ExitStack() as stack:
-        ledger = stack.enter_context(Ledger.open(data_dir / "phonesim.sqlite3", clock=clock, cfg=cfg))
-        cdrs = CdrStore(ledger)
+        # the prompts load first: a missing or corrupt prompt refuses to start, naming the file
+        platform = stack.enter_context(Platform.open(cfg, database=data_dir / "phonesim.sqlite3",
+                                                     clock=clock))
+        ledger, cdrs, prompts = platform.ledger, platform.cdrs, platform.prompts
         clock.epoch_s = demo_epoch_s(cfg, cdrs)
         ledger.seed_demo(cfg)
         for btn, cents in scenario.prepaid_cents.items():
@@ -346,9 +353,9 @@ def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realti
         keypad = stack.enter_context(open_keypad(
             f"script://{_quote(key_script(scenario, prompts))}?interval_ms=250&hold_ms=100&hook=none",
             clock=clock))
-        line = stack.enter_context(FacilityLine(cfg, ledger=ledger, prompts=prompts, far_end=far_end,
-                                                clock=clock, recordings_dir=data_dir / "recordings",
-                                                cdr=cdrs, realtime=realtime, keep_transcript=True))
+        line = stack.enter_context(platform.line(far_end=far_end, clock=clock,
+                                                 recordings_dir=data_dir / "recordings", realtime=realtime,
+                                                 keep_history=True))
         phone = WallPhone(keypad, _DemoMic(line), line, clock, cfg.profile)
         ended_at: list[int] = []
 
@@ -367,10 +374,12 @@ def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realti
             phone.step()
             clock.tick()
         line.close()
-        call = line.calls[-1] if line.calls else {}
-        cdr = cdrs.get(call["cdr_id"]) if call.get("cdr_id") is not None else None
+        call = line.calls[-1] if line.calls else None
+        cdr_id = call.cdr_id if call is not None else line.cdr_id
+        cdr = cdrs.get(cdr_id) if cdr_id is not None else None
         disposition = getattr(cdr, "disposition", None)
-        return DemoResult(scenario, data_dir, call, cdr, list(line.transcript or []), clock.frame,
+        transcript = [entry.as_dict() for entry in (line.log.history or [])]
+        return DemoResult(scenario, data_dir, call, cdr, transcript, clock.frame,
                           disposition == scenario.expect, ledger.reconcile())
 
 

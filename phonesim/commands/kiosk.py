@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from phonesim.facility.ledger import Ledger
+    from phonesim.facility.platform import Platform
     from phonesim.hw.keypad import open_keypad
     from phonesim.terminals.kiosk import Kiosk, KioskSession, LedgerKioskBackend
 
@@ -47,19 +47,18 @@ def run(args: argparse.Namespace) -> int:
     clock = RealTimeClock()
     database = args.database or cfg.resolve_path(cfg.paths.database)
     keypad_url = args.keypad or cfg.devices.keypad
-    with Ledger.open(database, clock=clock, cfg=cfg) as ledger:
+    with Platform.open(cfg, database=database, clock=clock) as platform:
         if args.seed_demo:
-            ledger.seed_demo(cfg)
-        backend = LedgerKioskBackend(ledger, cfg, clock=clock)
+            platform.ledger.seed_demo(cfg)
+        backend = LedgerKioskBackend(platform.ledger, cfg, clock=clock, cdrs=platform.cdrs)
         session = KioskSession(backend, clock, pin_length=int(cfg.profile.pin.length),
                                idle_timeout_s=args.idle_timeout_s)
         with open_keypad(keypad_url) as keypad:
             audio = prompts = None
             if args.audio:
-                from phonesim.facility.prompts import PromptSet
                 from phonesim.hw.audio import open_audio
 
-                prompts = PromptSet.load()
+                prompts = platform.prompts
                 audio = open_audio(args.audio)
             try:
                 kiosk = Kiosk(session, keypad, audio=audio, prompts=prompts)

@@ -64,11 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from phonesim.facility.cdr import CdrStore
     from phonesim.facility.farend import open_far_end
-    from phonesim.facility.ledger import Ledger
-    from phonesim.facility.line import FacilityLine
-    from phonesim.facility.prompts import PromptSet
+    from phonesim.facility.platform import Platform
     from phonesim.hw.audio import open_audio
     from phonesim.hw.driver import RealTimeDriver, VirtualDriver
     from phonesim.hw.keypad import open_keypad
@@ -78,29 +75,29 @@ def run(args: argparse.Namespace) -> int:
     clock = RealTimeClock() if args.realtime else VirtualClock(epoch_s=time.time())
     database = args.database or cfg.resolve_path(cfg.paths.database)
     recordings = args.recordings or cfg.resolve_path(cfg.paths.recordings)
-    prompts = PromptSet.load()   # refuses to start on a missing or corrupt prompt
     status_out = sys.stderr if args.json_events else sys.stdout
     json_out = sys.stdout if args.json_events else None
 
-    ledger = Ledger.open(database, clock=clock, cfg=cfg)
-    opened: list = [ledger]
+    # the prompts load first: a missing or corrupt prompt refuses to start, naming the file
+    platform = Platform.open(cfg, database=database, clock=clock)
+    opened: list = [platform]
     try:
         if args.seed_demo:
-            ledger.seed_demo(cfg)
+            platform.ledger.seed_demo(cfg)
         # A call this phone had open when it crashed (power cut, kill -9) is closed
         # first, from the charges already recorded; other terminals' calls are theirs.
-        recovered = CdrStore(ledger).recover_open_calls(terminal=args.terminal)
+        recovered = platform.cdrs.recover_open_calls(terminal=args.terminal)
         if recovered:
             print(f"phonesim: closed {len(recovered)} call(s) left open by a crash: "
                   + ", ".join(str(i) for i in recovered), file=sys.stderr)
         sip = cfg.sip_options()
         if args.sip_registrar:
             sip["registrar"] = args.sip_registrar
-        far_end = open_far_end(args.far or cfg.devices.far_end, clock=clock, prompts=prompts, sip=sip,
-                               keys=dict(cfg.profile.called_party))
+        far_end = open_far_end(args.far or cfg.devices.far_end, clock=clock, prompts=platform.prompts,
+                               sip=sip, keys=dict(cfg.profile.called_party))
         opened.append(far_end)
-        line = FacilityLine(cfg, ledger=ledger, prompts=prompts, far_end=far_end, clock=clock,
-                            recordings_dir=recordings, terminal=args.terminal, realtime=args.realtime)
+        line = platform.line(far_end=far_end, clock=clock, recordings_dir=recordings, terminal=args.terminal,
+                             realtime=args.realtime)
         opened.append(line)
         audio_url = args.audio or cfg.devices.audio
         if audio_url.rstrip("/") == "loopback:":
@@ -123,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         max_frames = frames_from_s(args.max_s) if args.max_s else None
         with StopSignals(lambda: app.stop("signal")):
             app.run(driver, max_frames=max_frames, exit_after_call=args.exit_after_call)
-        problems = ledger.reconcile()
+        problems = platform.ledger.reconcile()
         if problems:
             print("phonesim: the ledger does not reconcile: " + "; ".join(problems), file=sys.stderr)
             return 1
@@ -134,4 +131,3 @@ def run(args: argparse.Namespace) -> int:
             except Exception as err:  # closing must go on for the others
                 print(f"phonesim: closing {thing!r}: {err}", file=sys.stderr)
     return 0
-

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-INMATE = "inmate"
-FAR = "far"
+from phonesim.facility.vocabulary import Direction
+
+INMATE = Direction.INMATE
+FAR = Direction.FAR
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +59,11 @@ class StopTone:
 
 @dataclass(frozen=True, slots=True)
 class Authenticate:
-    """Check a PIN; the answer comes back as :class:`phonesim.events.AuthResult`."""
+    """Check a PIN; the answer comes back as :class:`phonesim.events.AuthResult`
+    (or :class:`phonesim.events.LookupFailed`) with the same ``request_id``."""
 
     pin: str = field(repr=False)
+    request_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,7 @@ class CheckCallAllowed:
     """Ask the policy whether this inmate may call now (CallAllowedResult)."""
 
     inmate_id: str
+    request_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +80,8 @@ class CheckNumber:
 
     number: str
     call_type: str
+    inmate_id: str = ""
+    request_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +121,12 @@ class StopWarnings:
 
 @dataclass(frozen=True, slots=True)
 class Charge:
-    """Bill one started minute (idempotent by call id and minute index)."""
+    """Bill one started minute to its payer (idempotent by call id and minute index)."""
 
     minute_index: int
     cents: int
+    payer_kind: str = ""
+    payer_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

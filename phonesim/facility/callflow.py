@@ -23,7 +23,23 @@ How an attempt ends (the CDR disposition), when the flow decides it:
   call is not billed), ``declined`` (decline key, or the called party hung up
   during the announcement), ``blocked-by-called-party``;
 * ``completed`` (the called party hung up), ``hung-up`` (the inmate hung up while
-  connected), ``time-limit``, ``funds-exhausted``, ``three-way-detected``.
+  connected), ``time-limit``, ``funds-exhausted``, ``three-way-detected``;
+* ``failed`` — the outside line could not place the call (the cause is logged);
+* ``system-error`` — a look-up raised or did not answer within
+  ``limits.lookup_timeout_s``, or billing stayed unreachable for
+  ``limits.billing_outage_s`` during a call: the caller hears an apology, never silence.
+
+The seam with the platform (look-ups answer frames later, in real time from another
+thread):
+
+* **type-ahead** — digits keyed while a look-up is pending are kept and applied in
+  order as soon as the flow is back at an input phase, so the same key timeline gives
+  the same call whatever the look-up latency;
+* **request ids** — each look-up carries a ``request_id`` and only the answer with the
+  id the flow waits for is taken (a late answer of an ended attempt is dropped);
+* **deadlines** — every waiting phase has a timer; nothing waits for ever;
+* **who pays** and **which detector listens when** are decided here (``Charge`` carries
+  the payer; :attr:`CallState.listening` tells the line which detectors to run).
 """
 
 from __future__ import annotations
@@ -47,6 +63,7 @@ from phonesim.events import (
     FarEndRinging,
     HookChanged,
     InboundCall,
+    LookupFailed,
     NumberResult,
     PromptFinished,
     Shutdown,
@@ -80,8 +97,9 @@ from phonesim.facility.actions import (
     Unbridge,
 )
 from phonesim.facility.threeway import ThreeWayPolicy
+from phonesim.facility.vocabulary import CallType, Disposition, LookupKind, PayerKind
 
-CALL_TYPES = {"1": "debit", "2": "collect", "3": "prepaid"}
+CALL_TYPES = {"1": CallType.DEBIT, "2": CallType.COLLECT, "3": CallType.PREPAID}
 #: A digit seen from both the audio and RFC 4733 within this window is one key.
 DUPLICATE_KEY_WINDOW_FRAMES = frames_from_ms(250)
 #: After 10 digits (11 with a leading 1) the number is taken after this pause even without '#'.
@@ -91,6 +109,15 @@ ENDING_GRACE_FRAMES = frames_from_s(30)
 #: A "warn" three-way decision speaks at most this often.
 THREEWAY_WARN_GAP_FRAMES = frames_from_s(10)
 MAX_MENU_TRIES = 3
+#: Digits kept while a look-up is pending (a PIN, a call type and a number with room to spare).
+TYPEAHEAD_MAX = 40
+#: A charge the database could not take is tried again this often while the call goes on.
+CHARGE_RETRY_FRAMES = frames_from_s(5)
+#: Deadlines of the phases that wait for a person or a prompt rather than for a look-up
+#: (the look-ups' own deadline is the profile's ``limits.lookup_timeout_s``).
+INPUT_DEADLINE_FRAMES = frames_from_s(120)
+HOLD_DEADLINE_FRAMES = frames_from_s(60)
+ANNOUNCE_DEADLINE_EXTRA_FRAMES = frames_from_s(120)
 
 #: Policy prompt -> disposition, when the policy's verdict does not name one.
 _REFUSAL_DISPOSITIONS = {
@@ -100,12 +127,7 @@ _REFUSAL_DISPOSITIONS = {
     "quota_reached": "quota-reached",
     "account_locked": "locked",
 }
-_KNOWN_DISPOSITIONS = {
-    "completed", "declined", "blocked-by-called-party", "no-answer", "busy", "invalid-PIN",
-    "locked", "restricted", "not-allowed-number", "toll-free-attempt", "insufficient-funds",
-    "time-limit", "funds-exhausted", "three-way-detected", "hung-up", "outside-hours",
-    "wait-required", "quota-reached", "abandoned",
-}
+_KNOWN_DISPOSITIONS = frozenset(Disposition)
 _KEY_WORDS = {"*": "star", "#": "pound"}
 
 
@@ -125,6 +147,27 @@ class Phase(enum.Enum):
     DONE = "done"                        # the attempt is over; waiting for on-hook
 
 
+#: Phases that wait for a look-up: keys are kept (type-ahead), the look-up deadline runs.
+LOOKUP_PHASES = frozenset({Phase.AUTHENTICATING, Phase.CHECKING_ALLOWED, Phase.CHECKING_NUMBER})
+#: Phases that take the inmate's keys; kept keys are applied on entering one of them.
+INPUT_PHASES = frozenset({Phase.PIN, Phase.CALL_TYPE, Phase.NUMBER})
+
+
+@dataclass(frozen=True, slots=True)
+class Listening:
+    """Which detectors the line runs this frame (the flow decides, the line obeys).
+
+    ``inmate_dtmf``: the handset's uplink (keys), whenever a call attempt is active;
+    ``far_dtmf``: the called party's keys while the announcement waits for a choice;
+    ``threeway``: the three-way detector on the far end while connected (not on a
+    privileged call unless the profile says so).
+    """
+
+    inmate_dtmf: bool = False
+    far_dtmf: bool = False
+    threeway: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class CallState:
     """Everything the flow remembers about one line; timers are absolute frames."""
@@ -140,9 +183,11 @@ class CallState:
     privileged: bool = False
     cents_per_min: int = 0               # charged per billed minute (rate + taxes)
     rate_cents: int = 0                  # the bare per-minute rate the called party is quoted
+    payer_kind: str = ""                 # who pays each minute (PayerKind) ...
+    payer_id: str = ""                   # ... and which account: inmate id or BTN
     max_call_s: int = 0
     limit_frames: int = 0
-    limit_disposition: str = "time-limit"
+    limit_disposition: str = Disposition.TIME_LIMIT
     timers: tuple[tuple[str, int], ...] = ()
     inmate_prompt: str = ""              # tag of the barge-in prompt playing to the inmate
     far_active: bool = False             # dialled and not yet hung up
@@ -156,6 +201,13 @@ class CallState:
     awaiting: tuple[str, ...] = ()       # final prompt tags still playing
     last_far_key: tuple[str, int, str] = ("", -10**9, "")
     threeway_warned_frame: int = -10**9
+    request_seq: int = 0                 # look-ups asked on this line so far (kept across calls)
+    request_id: int = 0                  # the look-up being waited for (0: none)
+    lookup: str = ""                     # what it asks (LookupKind), for the deadline's message
+    typeahead: str = ""                  # keys kept while a look-up is pending
+    unbilled: tuple[int, ...] = ()       # minutes whose charge could not be made yet
+    billing_down_frame: int = -1         # when charging first failed (-1: it works)
+    listening: Listening = Listening()
 
     def timer(self, name: str) -> int | None:
         for n, frame in self.timers:
@@ -173,6 +225,10 @@ def _clear_timers(state: CallState, *names: str) -> CallState:
     if not names:
         return replace(state, timers=())
     return replace(state, timers=tuple((n, f) for n, f in state.timers if n not in names))
+
+
+#: Answers to look-ups: taken only when their ``request_id`` is the one the flow waits for.
+_ANSWERS = (AuthResult, CallAllowedResult, NumberResult, LookupFailed)
 
 
 class CallFlow:
@@ -199,6 +255,10 @@ class CallFlow:
         self.ring_timeout_frames = frames_from_s(p.limits.ring_timeout_s)
         self.accept_timeout_frames = frames_from_s(p.limits.accept_timeout_s)
         self.minute_frames = frames_from_s(60)
+        self.lookup_timeout_s = float(p.limits.lookup_timeout_s)
+        self.lookup_timeout_frames = frames_from_s(self.lookup_timeout_s)
+        self.billing_outage_frames = frames_from_s(p.limits.billing_outage_s)
+        self.threeway_on_privileged = bool(p.threeway.detect_on_privileged)
         if threeway_policy is None:
             threeway_policy = ThreeWayPolicy(p.threeway)
         self.threeway_policy = threeway_policy
@@ -214,8 +274,15 @@ class CallFlow:
 
     def handle(self, state: CallState, event, now_frame: int) -> tuple[CallState, list]:
         """Apply one event; return the new state and the actions to carry out."""
+        new, actions = self._route(state, event, now_frame)
+        if new.phase is not state.phase:
+            new, more = self._entered(new, now_frame)
+            actions = actions + more
+        return new, actions
+
+    def _route(self, state: CallState, event, now: int) -> tuple[CallState, list]:
         if isinstance(event, HookChanged):
-            return self._on_hook(state, event, now_frame)
+            return self._on_hook(state, event, now)
         if isinstance(event, Shutdown):
             if state.phase in (Phase.IDLE, Phase.DONE):
                 return state, []
@@ -224,42 +291,125 @@ class CallFlow:
         if isinstance(event, InboundCall):
             return state, [RejectInbound(event.caller),
                            LogEvent.of("inbound-refused", caller=event.caller)]
+        if isinstance(event, _ANSWERS):
+            if not state.request_id or event.request_id != state.request_id:
+                # the answer to a question nobody waits for any more (timed out, hung up)
+                if state.phase in (Phase.IDLE, Phase.DONE):
+                    return state, []
+                return state, [LogEvent.of("late-answer", answer=type(event).__name__,
+                                           request_id=event.request_id)]
+            state = replace(_clear_timers(state, "deadline"), request_id=0, lookup="")
+            if isinstance(event, LookupFailed):
+                return self._system_error(state, now, event.what, event.error)
         if isinstance(event, Timer):
             if state.timer(event.name) is None:
                 return state, []                       # stale: cancelled or already handled
             state = _clear_timers(state, event.name)
+            if event.name == "deadline":
+                return self._deadline(state, now)
+        if isinstance(event, DigitDetected) and state.phase in LOOKUP_PHASES:
+            if len(state.typeahead) >= TYPEAHEAD_MAX:
+                return state, [LogEvent.of("typeahead-full", kept=len(state.typeahead))]
+            return replace(state, typeahead=state.typeahead + event.digit), []
         if isinstance(event, PromptFinished) and event.direction == INMATE \
                 and event.tag == state.inmate_prompt:
             state = replace(state, inmate_prompt="")
         handler = getattr(self, f"_in_{state.phase.name.lower()}")
-        return handler(state, event, now_frame)
+        return handler(state, event, now)
+
+    def _entered(self, state: CallState, now: int) -> tuple[CallState, list]:
+        """What entering a phase does, whichever transition led there: its deadline, the
+        detectors that listen in it, and the keys typed ahead while a look-up was pending."""
+        state = _clear_timers(state, "deadline")
+        deadline = self._deadline_frames(state.phase)
+        if deadline:
+            state = _set_timer(state, "deadline", now + deadline)
+        state = replace(state, listening=self.listening(state))
+        actions: list = []
+        if state.phase in INPUT_PHASES:
+            while state.typeahead and state.phase in INPUT_PHASES:
+                digit = state.typeahead[0]
+                state, more = self.handle(replace(state, typeahead=state.typeahead[1:]),
+                                          DigitDetected(digit), now)
+                actions += more
+        elif state.phase not in LOOKUP_PHASES and state.typeahead:
+            state = replace(state, typeahead="")     # as if they had come after the look-up: ignored
+        return state, actions
+
+    def listening(self, state: CallState) -> Listening:
+        """Which detectors run in the state's phase (see :class:`Listening`)."""
+        phase = state.phase
+        return Listening(
+            inmate_dtmf=phase not in (Phase.IDLE, Phase.DONE),
+            far_dtmf=phase is Phase.ANNOUNCING,
+            threeway=phase is Phase.CONNECTED and (not state.privileged or self.threeway_on_privileged))
+
+    def _deadline_frames(self, phase: Phase) -> int | None:
+        if phase in LOOKUP_PHASES:
+            return self.lookup_timeout_frames
+        if phase in INPUT_PHASES:
+            return INPUT_DEADLINE_FRAMES
+        if phase is Phase.HOLD:
+            return HOLD_DEADLINE_FRAMES
+        if phase is Phase.ANNOUNCING:
+            return self.accept_timeout_frames + ANNOUNCE_DEADLINE_EXTRA_FRAMES
+        return None                 # IDLE, DONE; RINGING, CONNECTED and ENDING have their own timers
+
+    def _deadline(self, state: CallState, now: int) -> tuple[CallState, list]:
+        if state.phase in LOOKUP_PHASES:
+            what = state.lookup
+            state = replace(state, request_id=0, lookup="")
+            return self._system_error(state, now, what,
+                                      f"no answer within {self.lookup_timeout_s:g} s")
+        if state.phase in INPUT_PHASES:
+            return self._end(state, self._abandon_disposition(state), now, inmate=("goodbye",))
+        if state.phase is Phase.ANNOUNCING:
+            return self._end(state, Disposition.NO_ANSWER, now, inmate=("no_answer", "goodbye"),
+                             far=("party_no_response",))
+        state, actions = self._end(state, Disposition.SYSTEM_ERROR, now,
+                                   inmate=("system_error", "goodbye"))
+        return state, [LogEvent.of("deadline", phase=state.phase.value)] + actions
+
+    def _system_error(self, state: CallState, now: int, what: str, error: str):
+        """A look-up failed or never answered: say so to the caller, end with its own disposition."""
+        state, actions = self._end(state, Disposition.SYSTEM_ERROR, now,
+                                   inmate=("system_error", "goodbye"), far=("system_error",))
+        return state, [LogEvent.of("lookup-failed", what=what, error=error)] + actions
+
+    @staticmethod
+    def _ask(state: CallState, phase: Phase, what: str) -> tuple[CallState, int]:
+        """Enter a look-up phase with a fresh request id (the answer must carry it)."""
+        request_id = state.request_seq + 1
+        return replace(state, phase=phase, request_seq=request_id, request_id=request_id,
+                       lookup=what), request_id
 
     # --- hook and teardown -------------------------------------------------------------
     def _on_hook(self, state: CallState, event: HookChanged, now: int):
+        fresh = CallState(request_seq=state.request_seq)
         if event.off_hook:
             if state.phase is not Phase.IDLE:
                 return state, []
-            state = replace(CallState(), phase=Phase.PIN, inmate_prompt="enter_pin")
+            state = replace(fresh, phase=Phase.PIN, inmate_prompt="enter_pin")
             return state, [OpenCdr(),
                            PlayPrompt(("welcome", "enter_pin"), INMATE, "enter_pin", barge_in=True)]
         if state.phase in (Phase.IDLE, Phase.DONE):
-            return CallState(), []
+            return fresh, []
         if state.phase is Phase.ENDING:
             disposition = state.disposition
         else:
             disposition = self._abandon_disposition(state)
         state, actions = self._finish(state, disposition, extra=[
             StopPrompt(INMATE), StopPrompt(FAR), LogEvent.of("inmate-hung-up")])
-        return CallState(), actions
+        return fresh, actions
 
     def _abandon_disposition(self, state: CallState) -> str:
         if state.phase is Phase.CONNECTED:
-            return "hung-up"
+            return Disposition.HUNG_UP
         if state.phase is Phase.ENDING:
             return state.disposition
         if not state.inmate_id and state.pin_failures > 0:
-            return "invalid-PIN"
-        return "abandoned"
+            return Disposition.INVALID_PIN
+        return Disposition.ABANDONED
 
     def _teardown(self, state: CallState) -> tuple[CallState, list]:
         actions: list = []
@@ -350,22 +500,23 @@ class CallFlow:
 
     def _submit_pin(self, state: CallState, actions: list):
         pin = state.digits
-        state = replace(_clear_timers(state, "digit", "pin_first"), digits="",
-                        phase=Phase.AUTHENTICATING)
-        return state, actions + [LogEvent.of("pin-entered", digits=len(pin)), Authenticate(pin)]
+        state = replace(_clear_timers(state, "digit", "pin_first"), digits="")
+        state, request = self._ask(state, Phase.AUTHENTICATING, LookupKind.AUTHENTICATE)
+        return state, actions + [LogEvent.of("pin-entered", digits=len(pin)), Authenticate(pin, request)]
 
     def _in_authenticating(self, state, event, now):
         if not isinstance(event, AuthResult):
             return state, []
         if event.ok:
             state = replace(state, inmate_id=event.inmate_id, name_prompt=event.name_prompt or
-                            "inmate_name_default", phase=Phase.CHECKING_ALLOWED, menu_tries=0)
+                            "inmate_name_default", menu_tries=0)
+            state, request = self._ask(state, Phase.CHECKING_ALLOWED, LookupKind.CALL_ALLOWED)
             return state, [SetCdr.of(inmate_id=event.inmate_id), LogEvent.of("pin-ok"),
-                           CheckCallAllowed(event.inmate_id)]
+                           CheckCallAllowed(event.inmate_id, request)]
         failures = state.pin_failures + 1
         state = replace(state, pin_failures=failures)
         if event.locked or failures >= self.pin_max_failures:
-            return self._end(state, "locked", now, inmate=("account_locked", "goodbye"))
+            return self._end(state, Disposition.LOCKED, now, inmate=("account_locked", "goodbye"))
         state = replace(state, phase=Phase.PIN, inmate_prompt="enter_pin", menu_tries=0)
         return state, [LogEvent.of("pin-invalid", failures=failures),
                        PlayPrompt(("invalid_pin", "enter_pin"), INMATE, "enter_pin", barge_in=True)]
@@ -375,8 +526,8 @@ class CallFlow:
         if not isinstance(event, CallAllowedResult):
             return state, []
         if not event.ok:
-            disposition = event.reason if event.reason in _KNOWN_DISPOSITIONS else \
-                _REFUSAL_DISPOSITIONS.get(event.prompt, "restricted")
+            disposition = next((d for d in (event.disposition, event.reason) if d in _KNOWN_DISPOSITIONS),
+                               _REFUSAL_DISPOSITIONS.get(event.prompt, Disposition.RESTRICTED))
             prompts = tuple(x for x in (event.prompt, "goodbye") if x)
             return self._end(state, disposition, now, inmate=prompts)
         max_call_s = int(event.max_call_s) if event.max_call_s else self.call_limit_s
@@ -386,7 +537,8 @@ class CallFlow:
     def _menu_retry(self, state: CallState, now: int):
         tries = state.menu_tries + 1
         if tries >= MAX_MENU_TRIES:
-            return self._end(replace(state, menu_tries=tries), "abandoned", now, inmate=("goodbye",))
+            return self._end(replace(state, menu_tries=tries), Disposition.ABANDONED, now,
+                             inmate=("goodbye",))
         state = replace(_clear_timers(state, "menu"), menu_tries=tries, inmate_prompt="menu")
         return state, [PlayPrompt(("call_type_menu",), INMATE, "menu", barge_in=True)]
 
@@ -438,47 +590,60 @@ class CallFlow:
             if event.name in ("digit", "number_done") and state.digits:
                 return self._submit_number(state, [])
             if event.name == "number_first":
-                return self._end(state, "abandoned", now, inmate=("goodbye",))
+                return self._end(state, Disposition.ABANDONED, now, inmate=("goodbye",))
         return state, []
 
     def _submit_number(self, state: CallState, actions: list):
         number = state.digits
         state = replace(_clear_timers(state, "digit", "number_done", "number_first"), digits="",
-                        number=number, phase=Phase.CHECKING_NUMBER)
+                        number=number)
+        state, request = self._ask(state, Phase.CHECKING_NUMBER, LookupKind.NUMBER)
         return state, actions + [SetCdr.of(number=number),
                                  LogEvent.of("number-entered", number=number),
-                                 CheckNumber(number, state.call_type)]
+                                 CheckNumber(number, state.call_type, state.inmate_id, request)]
 
     def _in_checking_number(self, state, event, now):
         if not isinstance(event, NumberResult):
             return state, []
         if not event.ok:
             disposition = event.disposition if event.disposition in _KNOWN_DISPOSITIONS \
-                else "not-allowed-number"
+                else Disposition.NOT_ALLOWED_NUMBER
             prompt = event.prompt or "number_invalid"
             return self._end(state, disposition, now, inmate=(prompt, "goodbye"))
         number = event.number or state.number
         rate = 0 if event.privileged else int(event.cents_per_min)
         cents = 0 if event.privileged else int(event.minute_charge_cents or event.cents_per_min)
         limit_s = state.max_call_s or self.call_limit_s
-        limit_disposition = "time-limit"
+        limit_disposition = Disposition.TIME_LIMIT
         if cents > 0 and event.affordable_minutes is not None:
             if event.affordable_minutes <= 0:
-                return self._end(state, "insufficient-funds", now, inmate=("insufficient_funds", "goodbye"))
+                return self._end(state, Disposition.INSUFFICIENT_FUNDS, now,
+                                 inmate=("insufficient_funds", "goodbye"))
             funds_s = int(event.affordable_minutes) * 60
             if funds_s < limit_s:
-                limit_s, limit_disposition = funds_s, "funds-exhausted"
+                limit_s, limit_disposition = funds_s, Disposition.FUNDS_EXHAUSTED
         minutes = max(1, math.ceil(limit_s / 60))
+        payer_kind, payer_id = self._payer(state, event, number)
         state = replace(state, number=number, privileged=event.privileged, cents_per_min=cents,
-                        rate_cents=rate,
+                        rate_cents=rate, payer_kind=payer_kind, payer_id=payer_id,
                         limit_frames=frames_from_s(limit_s), limit_disposition=limit_disposition,
                         phase=Phase.HOLD)
         return state, [
             SetCdr.of(number=number, jurisdiction=event.jurisdiction, privileged=event.privileged,
-                      cents_per_min=rate, payer_kind=event.payer_kind, payer_id=event.payer_id),
+                      cents_per_min=rate, payer_kind=payer_kind, payer_id=payer_id),
             PlayPrompt(("please_hold", "call_limit_is", f"say_number:{minutes}",
                         "minute" if minutes == 1 else "minutes"), INMATE, "hold"),
         ]
+
+    @staticmethod
+    def _payer(state: CallState, event: NumberResult, number: str) -> tuple[str, str]:
+        """Who pays each minute: nobody for a privileged call; else the payer the number
+        check found, by default the inmate (debit) or the called number's account."""
+        if event.privileged:
+            return PayerKind.FREE, ""
+        kind = event.payer_kind or {CallType.DEBIT: PayerKind.DEBIT, CallType.COLLECT: PayerKind.COLLECT,
+                                    CallType.PREPAID: PayerKind.PREPAID}[CallType(state.call_type)]
+        return PayerKind(kind), event.payer_id or (state.inmate_id if kind == PayerKind.DEBIT else number)
 
     # --- dialling and the called party --------------------------------------------------
     def _in_hold(self, state, event, now):
@@ -496,16 +661,16 @@ class CallFlow:
             return replace(state, ringback=True), [PlayTone("ringback", INMATE)]
         if isinstance(event, FarEndBusy):
             state = replace(state, far_active=False)
-            return self._end(state, "busy", now, inmate=("busy", "goodbye"))
+            return self._end(state, Disposition.BUSY, now, inmate=("busy", "goodbye"))
         if isinstance(event, FarEndNoAnswer) or (isinstance(event, Timer) and event.name == "ring"):
-            return self._end(state, "no-answer", now, inmate=("no_answer", "goodbye"))
+            return self._end(state, Disposition.NO_ANSWER, now, inmate=("no_answer", "goodbye"))
         if isinstance(event, FarEndFailed):
             state = replace(state, far_active=False)
-            state, actions = self._end(state, "no-answer", now, inmate=("no_answer", "goodbye"))
+            state, actions = self._end(state, Disposition.FAILED, now, inmate=("call_failed", "goodbye"))
             return state, [LogEvent.of("far-end-failed", reason=event.reason)] + actions
         if isinstance(event, FarEndHungUp):
             state = replace(state, far_active=False)
-            return self._end(state, "no-answer", now, inmate=("no_answer", "goodbye"))
+            return self._end(state, Disposition.NO_ANSWER, now, inmate=("no_answer", "goodbye"))
         if isinstance(event, FarEndAnswered):
             state = replace(_clear_timers(state, "ring"), phase=Phase.ANNOUNCING)
             return state, [SetCdr.of(answered_frame=now), LogEvent.of("answered"),
@@ -547,11 +712,11 @@ class CallFlow:
                 return _set_timer(state, "accept", now + self.accept_timeout_frames), []
             return state, []
         if isinstance(event, Timer) and event.name == "accept":
-            return self._end(state, "no-answer", now, inmate=("no_answer", "goodbye"),
+            return self._end(state, Disposition.NO_ANSWER, now, inmate=("no_answer", "goodbye"),
                              far=("party_no_response",))
         if isinstance(event, FarEndHungUp | FarEndFailed):
             state = replace(state, far_active=False)
-            return self._end(state, "declined", now, inmate=("call_declined", "goodbye"))
+            return self._end(state, Disposition.DECLINED, now, inmate=("call_declined", "goodbye"))
         if not isinstance(event, FarEndDigit):
             return state, []
         state, key = self._far_key(state, event, now)
@@ -564,10 +729,10 @@ class CallFlow:
             return state, [log, StopPrompt(FAR), PlayPrompt(self.rate_quote(state), FAR, "rates",
                                                             barge_in=True)]
         if key == k["decline"]:
-            state, actions = self._end(state, "declined", now, inmate=("call_declined", "goodbye"))
+            state, actions = self._end(state, Disposition.DECLINED, now, inmate=("call_declined", "goodbye"))
             return state, [log, StopPrompt(FAR)] + actions
         if key == k["block"]:
-            state, actions = self._end(state, "blocked-by-called-party", now,
+            state, actions = self._end(state, Disposition.BLOCKED_BY_CALLED_PARTY, now,
                                        inmate=("number_blocked_by_party", "goodbye"),
                                        far=("party_blocked",))
             return state, [log, StopPrompt(FAR), BlockNumber(state.number)] + actions
@@ -595,10 +760,13 @@ class CallFlow:
         return state, actions + more
 
     # --- connected -----------------------------------------------------------------------
+    def _charge(self, state: CallState, index: int) -> Charge:
+        return Charge(index, state.cents_per_min, state.payer_kind, state.payer_id)
+
     def _start_minute(self, state: CallState, now: int):
         index = state.minutes_started
         # privileged calls are charged 0 cents: the ledger records the free minute
-        actions: list = [Charge(index, state.cents_per_min), SetCdr.of(billed_minutes=index + 1)]
+        actions: list = [self._charge(state, index), SetCdr.of(billed_minutes=index + 1)]
         state = replace(state, minutes_started=index + 1)
         next_at = state.connected_frame + (index + 1) * self.minute_frames
         if next_at < state.connected_frame + state.limit_frames:
@@ -614,20 +782,21 @@ class CallFlow:
                     else "funds_exhausted"
                 return self._end(state, state.limit_disposition, now, inmate=(prompt, "goodbye"),
                                  far=(prompt,))
+            if event.name == "charge_retry":
+                if not state.unbilled:
+                    return state, []
+                state = _set_timer(state, "charge_retry", now + CHARGE_RETRY_FRAMES)
+                return state, [self._charge(state, i) for i in state.unbilled]
             if event.name.startswith("warn_"):
                 return state, [PlayPrompt(("one_minute_remaining",), INMATE, "one_minute"),
                                PlayPrompt(("one_minute_remaining",), FAR, "one_minute"),
                                LogEvent.of("limit-warning", before_s=int(event.name[5:]))]
             return state, []
         if isinstance(event, ChargeResult):
-            if event.ok:
-                return state, []
-            state, actions = self._end(state, "funds-exhausted", now, inmate=("funds_exhausted", "goodbye"),
-                                       far=("funds_exhausted",))
-            return state, [LogEvent.of("charge-refused", minute_index=event.minute_index)] + actions
+            return self._charged(state, event, now)
         if isinstance(event, FarEndHungUp | FarEndFailed):     # a lost line ends the call too
             state = replace(state, far_active=False)
-            state, actions = self._end(state, "completed", now, inmate=("goodbye",))
+            state, actions = self._end(state, Disposition.COMPLETED, now, inmate=("goodbye",))
             if isinstance(event, FarEndFailed):
                 actions.insert(0, LogEvent.of("far-end-failed", reason=event.reason))
             return state, actions
@@ -642,6 +811,36 @@ class CallFlow:
             return state, [LogEvent.of("inmate-key", digit=event.digit)]
         return state, []
 
+    def _charged(self, state: CallState, event: ChargeResult, now: int):
+        """A minute's charge answered: fine, refused (the money ran out), or not made at all
+        (the database is away: keep the call up, retry idempotently, and end it only when
+        billing stays away longer than ``limits.billing_outage_s``)."""
+        index = event.minute_index
+        if event.error:
+            unbilled = state.unbilled if index in state.unbilled else state.unbilled + (index,)
+            down = state.billing_down_frame if state.billing_down_frame >= 0 else now
+            state = replace(state, unbilled=unbilled, billing_down_frame=down)
+            log = LogEvent.of("charge-failed", minute_index=index, error=event.error)
+            if now - down >= self.billing_outage_frames:
+                state, actions = self._end(state, Disposition.SYSTEM_ERROR, now,
+                                           inmate=("system_error", "goodbye"), far=("system_error",))
+                return state, [log] + actions
+            if state.timer("charge_retry") is None:
+                state = _set_timer(state, "charge_retry", now + CHARGE_RETRY_FRAMES)
+            return state, [log]
+        actions: list = []
+        if index in state.unbilled:
+            unbilled = tuple(i for i in state.unbilled if i != index)
+            state = replace(state, unbilled=unbilled)
+            actions.append(LogEvent.of("charge-made-late", minute_index=index))
+            if not unbilled:
+                state = replace(_clear_timers(state, "charge_retry"), billing_down_frame=-1)
+        if event.ok:
+            return state, actions
+        state, more = self._end(state, Disposition.FUNDS_EXHAUSTED, now,
+                                inmate=("funds_exhausted", "goodbye"), far=("funds_exhausted",))
+        return state, actions + [LogEvent.of("charge-refused", minute_index=index)] + more
+
     def _threeway(self, state: CallState, event: ThreeWaySuspected, now: int):
         decision = self.threeway_policy.decide(event, privileged=state.privileged)
         if decision is None:
@@ -649,7 +848,7 @@ class CallFlow:
         log = LogEvent.of("three-way", kind=event.kind, confidence=round(float(event.confidence), 3),
                           action=decision)
         if decision == "disconnect":
-            state, actions = self._end(state, "three-way-detected", now,
+            state, actions = self._end(state, Disposition.THREE_WAY_DETECTED, now,
                                        inmate=("threeway_not_allowed", "goodbye"),
                                        far=("threeway_not_allowed",))
             return state, [log] + actions

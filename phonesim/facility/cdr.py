@@ -26,19 +26,17 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
-from phonesim.exc import NotFound
+from phonesim.exc import InvalidInput, NotFound
 from phonesim.facility.ledger import Ledger, iso_utc
 from phonesim.facility.numbers import classify
+from phonesim.facility.vocabulary import CONNECTED_DISPOSITIONS as _CONNECTED
+from phonesim.facility.vocabulary import Disposition
 
-#: Dispositions (see /tmp/interfaces.md): what ended an attempt.
-DISPOSITIONS = (
-    "completed", "declined", "blocked-by-called-party", "no-answer", "busy", "invalid-PIN",
-    "locked", "restricted", "not-allowed-number", "toll-free-attempt", "insufficient-funds",
-    "time-limit", "funds-exhausted", "three-way-detected", "hung-up",
-    "outside-hours", "wait-required", "quota-reached", "abandoned", "inbound-refused",
-)
+#: Dispositions: what ended an attempt (:class:`phonesim.facility.vocabulary.Disposition`;
+#: docs/domain.md explains each).
+DISPOSITIONS = tuple(Disposition)
 #: Dispositions of calls that were connected (the called party accepted).
-CONNECTED_DISPOSITIONS = ("completed", "time-limit", "funds-exhausted", "three-way-detected", "hung-up")
+CONNECTED_DISPOSITIONS = tuple(sorted(_CONNECTED))
 
 #: Columns :meth:`CdrStore.update` sets.  ``dialled_number`` is an alias of ``number``;
 #: ``billed_minutes`` and ``amount_cents`` may be set during a call but are recomputed
@@ -115,14 +113,22 @@ class CdrStore:
 
     # -- writing ---------------------------------------------------------------------
     def open_call(self, *, terminal: str, inmate_id: str | None = None, offhook_s: float | None = None,
-                  facility: str | None = None) -> int:
-        """Start a record when the handset goes off hook; returns the call id."""
+                  facility: str | None = None, call_key: str | None = None) -> int:
+        """Start a record when the handset goes off hook; returns the call id.
+
+        With ``call_key`` (a line's own id for the call) opening is idempotent: a retry
+        after a lost connection returns the record the first attempt created.
+        """
         wall = self.ledger.wall_s(offhook_s)
         with self.ledger._tx() as c:
-            cur = c.execute("INSERT INTO cdrs(facility, terminal, inmate_id, offhook_s, offhook_at) "
-                            "VALUES (?,?,?,?,?)",
+            if call_key is not None:
+                row = c.execute("SELECT id FROM cdrs WHERE call_key=?", (call_key,)).fetchone()
+                if row is not None:
+                    return int(row[0])
+            cur = c.execute("INSERT INTO cdrs(facility, terminal, inmate_id, offhook_s, offhook_at, call_key) "
+                            "VALUES (?,?,?,?,?,?)",
                             (facility if facility is not None else self.ledger.facility_id, terminal,
-                             inmate_id, wall, iso_utc(wall)))
+                             inmate_id, wall, iso_utc(wall), call_key))
             return int(cur.lastrowid)
 
     def update(self, call_id: int, **fields: Any) -> None:
@@ -136,7 +142,7 @@ class CdrStore:
         if "dialled_number" in fields:
             fields["number"] = fields.pop("dialled_number")
         if "disposition" in fields and fields["disposition"] not in DISPOSITIONS:
-            raise ValueError(f"disposition: expected one of {', '.join(DISPOSITIONS)}, "
+            raise InvalidInput(f"disposition: expected one of {', '.join(DISPOSITIONS)}, "
                              f"got {fields['disposition']!r}")
         cols: dict[str, Any] = {}
         extra: dict[str, Any] = {}
@@ -166,17 +172,30 @@ class CdrStore:
                 c.execute(f"UPDATE cdrs SET {assignments} WHERE id=?", (*cols.values(), int(call_id)))
 
     def add_event(self, call_id: int, at_s: float | None, kind: str, detail: dict | None = None) -> None:
-        """Append to the call's timeline (``kind`` like ``digit``, ``prompt``, ``charge``, ``threeway``)."""
-        wall = self.ledger.wall_s(at_s)
-        try:
-            text = json.dumps(detail or {}, default=_json_default, sort_keys=True)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"CDR event detail: expected JSON-serialisable data, got {detail!r}") from err
+        """Append to the call's timeline (``kind`` like ``digit``, ``prompt``, ``charge``, ``three-way``)."""
+        self.add_events(call_id, [(None, at_s, kind, detail or {})])
+
+    def add_events(self, call_id: int, events: list[tuple[int | None, float | None, str, dict]]) -> None:
+        """Append ``(seq, at_s, kind, detail)`` entries to the call's timeline in one transaction.
+
+        An entry whose ``seq`` is already stored for the call is skipped, so sending a batch
+        again (a retry after a lost connection) never doubles the timeline.
+        """
+        rows = []
+        threeway = False
+        for seq, at_s, kind, detail in events:
+            wall = self.ledger.wall_s(at_s)
+            try:
+                text = json.dumps(detail or {}, default=_json_default, sort_keys=True)
+            except (TypeError, ValueError) as err:
+                raise InvalidInput(f"CDR event detail: expected JSON-serialisable data, got {detail!r}") from err
+            rows.append((int(call_id), seq, wall, iso_utc(wall), kind, text))
+            threeway = threeway or kind == "three-way"      # the policy acted on a suspicion
         with self.ledger._tx() as c:
             self._require(c, call_id)
-            c.execute("INSERT INTO cdr_events(call_id, at_s, at, kind, detail) VALUES (?,?,?,?,?)",
-                      (int(call_id), wall, iso_utc(wall), kind, text))
-            if kind in ("threeway", "three-way", "ThreeWaySuspected"):
+            c.executemany("INSERT INTO cdr_events(call_id, seq, at_s, at, kind, detail) VALUES (?,?,?,?,?,?) "
+                          "ON CONFLICT DO NOTHING", rows)
+            if threeway:
                 c.execute("UPDATE cdrs SET threeway=1 WHERE id=?", (int(call_id),))
 
     def close_call(self, call_id: int, *, disposition: str, ended_s: float | None = None) -> Cdr:
@@ -185,7 +204,7 @@ class CdrStore:
         Idempotent: closing a closed call changes nothing and returns it as it is.
         """
         if disposition not in DISPOSITIONS:
-            raise ValueError(f"disposition: expected one of {', '.join(DISPOSITIONS)}, got {disposition!r}")
+            raise InvalidInput(f"disposition: expected one of {', '.join(DISPOSITIONS)}, got {disposition!r}")
         wall = self.ledger.wall_s(ended_s)
         with self.ledger._tx() as c:
             row = self._require(c, call_id)
@@ -242,6 +261,17 @@ class CdrStore:
         return closed
 
     # -- reading ---------------------------------------------------------------------
+    def connected_calls(self, inmate_id: str, since_wall_s: float) -> list[dict[str, float]]:
+        """The inmate's connected calls that ended at or after ``since_wall_s``, oldest first:
+        ``{"answered_s": ..., "ended_s": ...}`` (talk time runs from acceptance, else answer)."""
+        placeholders = ",".join("?" * len(CONNECTED_DISPOSITIONS))
+        rows = self.ledger._query(
+            f"SELECT COALESCE(accepted_s, answered_s) AS answered_s, ended_s FROM cdrs WHERE inmate_id=? "
+            f"AND closed=1 AND answered_s IS NOT NULL "
+            f"AND disposition IN ({placeholders}) AND ended_s>=? ORDER BY ended_s",
+            (inmate_id, *CONNECTED_DISPOSITIONS, since_wall_s))
+        return [{"answered_s": r["answered_s"], "ended_s": r["ended_s"]} for r in rows]
+
     @staticmethod
     def _require(c: Any, call_id: int) -> Any:
         row = c.execute("SELECT * FROM cdrs WHERE id=?", (int(call_id),)).fetchone()

@@ -32,7 +32,7 @@ import numpy as np
 
 from phonesim.clock import FRAME_SAMPLES, FRAMES_PER_SECOND, frames_from_s
 from phonesim.events import FarEndAnswered, FarEndBusy, FarEndHungUp, FarEndRinging
-from phonesim.exc import BadAudioFile, DeviceClosed, InvalidUrl
+from phonesim.exc import BadAudioFile, DeviceClosed, InvalidUrl, NotSupported
 
 __all__ = ["FarEnd", "RobotFarEnd", "AudioFarEnd", "open_far_end", "FAR_END_SCHEMES",
            "ROBOT_SCRIPTS"]
@@ -62,11 +62,11 @@ class FarEnd:
     state = "idle"
 
     def dial(self, number: str) -> None:
-        raise NotImplementedError
+        raise NotSupported(f"{type(self).__name__} does not implement dial()")
 
     def exchange(self, to_far: np.ndarray) -> np.ndarray:
         """Send one frame to the far end; return one frame from it (silence if none)."""
-        raise NotImplementedError
+        raise NotSupported(f"{type(self).__name__} does not implement exchange()")
 
     def poll_events(self) -> list:
         return []
@@ -109,10 +109,13 @@ def open_far_end(url: str, *, clock=None, prompts=None, **options) -> FarEnd:
                          f"{', '.join(s + ':' for s in FAR_END_SCHEMES)}, got {url!r}")
     cls = _resolve(FAR_END_SCHEMES[scheme])
     sip_options = options.pop("sip", None) or {}
+    keys = options.pop("keys", None)
     if scheme in ("sip", "sips"):
         # registration settings from the config ([sip]); the robot's keys are not for SIP
-        return cls(url, clock=clock, **sip_options)
-    return cls(url, clock=clock, prompts=prompts, **options)
+        return cls(url, clock=clock, **sip_options, **options)
+    if scheme == "robot":
+        return cls(url, clock=clock, prompts=prompts, keys=keys, **options)
+    return cls(url, clock=clock, **options)
 
 
 #: The longest speech file the robot loops (it is held in memory: 10 min is 9.6 MB).
@@ -166,8 +169,7 @@ class RobotFarEnd(FarEnd):
     Deterministic: every random choice comes from ``seed``.
     """
 
-    def __init__(self, url: str, *, clock=None, prompts=None, keys: dict | None = None,
-                 **_ignored) -> None:
+    def __init__(self, url: str, *, clock=None, prompts=None, keys: dict | None = None) -> None:
         parts = urlsplit(url)
         script = (parts.netloc + parts.path).strip("/") or "accept"
         if script not in ROBOT_SCRIPTS:
@@ -365,7 +367,7 @@ class AudioFarEnd(FarEnd):
     decodes it from the audio like any other far-end key).
     """
 
-    def __init__(self, url: str, *, clock=None, prompts=None, port=None, **_ignored) -> None:
+    def __init__(self, url: str, *, clock=None, port=None) -> None:
         rest = url.split("://", 1)[1] if "://" in url else ""
         if not rest and port is None:
             raise InvalidUrl(f"audio far end: expected audio://AUDIO_URL, got {url!r}")

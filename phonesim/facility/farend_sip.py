@@ -71,6 +71,7 @@ from phonesim.exc import (
     ConfigError,
     DeviceClosed,
     FarEndError,
+    InvalidInput,
     InvalidUrl,
 )
 from phonesim.facility.farend import FarEnd
@@ -380,7 +381,7 @@ class SipFarEnd(FarEnd):
         """Start calling ``number`` (non-blocking: the INVITE goes out on the SIP thread)."""
         self._check_open()
         if not isinstance(number, str) or not _NUMBER_RE.match(number):
-            raise ValueError(
+            raise InvalidInput(
                 f"expected a number of digits/letters/*#+ (1-64 characters), got {number!r}"
             )
         if self.state in ("calling", "ringing", "answered"):
@@ -404,7 +405,7 @@ class SipFarEnd(FarEnd):
         """
         frame = np.asarray(to_far)
         if frame.shape != (FRAME_SAMPLES,):
-            raise ValueError(
+            raise InvalidInput(
                 f"expected a frame of {FRAME_SAMPLES} int16 samples, got shape {frame.shape}"
             )
         if self.state in ("ringing", "answered") and self._media_remote is not None:
@@ -415,7 +416,7 @@ class SipFarEnd(FarEnd):
         """Send ``digits`` to the far end as RFC 4733 telephone-events (one after another)."""
         for digit in digits:
             if digit.upper() not in "0123456789*#ABCD":
-                raise ValueError(f"expected DTMF digits 0-9 * # A-D, got {digit!r} in {digits!r}")
+                raise InvalidInput(f"expected DTMF digits 0-9 * # A-D, got {digit!r} in {digits!r}")
         self._dtmf_out.extend(digits.upper())
 
     def poll_events(self) -> list:

@@ -33,7 +33,7 @@ serialised by a re-entrant lock held for exactly one short transaction per call.
 So the ledger can be used from the line's thread and a worker thread at once.
 Other processes (the admin CLI) are coordinated by SQLite's own file locks
 (``busy_timeout`` 10 s).  The per-frame real-time path must not call the ledger
-directly (DESIGN.md 2.4): hand charges to a worker thread.
+directly (docs/architecture.md, real-time rules): hand charges to a worker thread.
 
 **Times**: arguments named ``*_s`` (``now_s``, ``offhook_s``, ``at_s``) are the
 injected clock's seconds (``clock.now_s``), turned into calendar time with the
@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from phonesim.clock import Clock
-from phonesim.exc import InsufficientFunds, InvalidNumber, LedgerError, NotFound
+from phonesim.exc import InsufficientFunds, InvalidInput, InvalidNumber, LedgerError, NotFound
 from phonesim.facility import schema
 from phonesim.facility.numbers import classify
 
@@ -198,7 +198,7 @@ def month_bounds(month: str) -> tuple[float, float]:
         year, mon = (int(x) for x in month.split("-"))
         start = dt.datetime(year, mon, 1, tzinfo=dt.UTC)
     except (ValueError, TypeError) as err:
-        raise ValueError(f"expected a month 'YYYY-MM', got {month!r}") from err
+        raise InvalidInput(f"expected a month 'YYYY-MM', got {month!r}") from err
     end = dt.datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=dt.UTC)
     return start.timestamp(), end.timestamp()
 
@@ -359,49 +359,76 @@ class Ledger:
                       (facility_id, name, state, self._now()[1]))
 
     def _pin_tag(self, pin: str) -> int:
+        """A byte of a keyed hash: narrows the search for PINs stored before lookups existed."""
         return hmac.new(bytes.fromhex(self._pin_key), pin.encode(), hashlib.sha256).digest()[0]
 
-    def _check_pin_form(self, pin: str) -> None:
-        if not isinstance(pin, str) or not pin.isdigit():
-            raise ValueError(f"PIN: expected digits only, got {pin!r}")
-        if self.pin_length is not None and len(pin) != self.pin_length:
-            raise ValueError(f"PIN: expected {self.pin_length} digits (profile pin.length), got {len(pin)}")
-        if not 4 <= len(pin) <= 12:
-            raise ValueError(f"PIN: expected 4 to 12 digits, got {len(pin)}")
+    def pin_lookup(self, pin: str) -> bytes:
+        """The PIN's lookup key: one scrypt with the database's secret as salt.
 
-    def _pin_owner(self, c: sqlite3.Connection, pin: str) -> sqlite3.Row | None:
-        for row in c.execute("SELECT * FROM inmates WHERE pin_tag=?", (self._pin_tag(pin),)).fetchall():
+        One key derivation per PIN attempt, computed *before* any transaction, then an
+        indexed look-up: a login costs the same with ten inmates or ten thousand, and holds
+        the database's write lock only for the rows it changes. (A per-inmate salt would
+        cost one derivation per candidate, inside the lock; with a 4-digit PIN it buys no
+        protection anyway: whoever holds the database can try all 10,000 PINs.)
+        """
+        n, r, p = _SCRYPT
+        return hashlib.scrypt(pin.encode(), salt=bytes.fromhex(self._pin_key), n=n, r=r, p=p,
+                              maxmem=64 * 1024 * 1024, dklen=32)
+
+    def _check_pin_form(self, pin: str) -> None:
+        if not isinstance(pin, str) or not (pin.isascii() and pin.isdigit()):
+            raise InvalidInput(f"PIN: expected the digits 0-9 only, got {pin!r}")
+        if self.pin_length is not None and len(pin) != self.pin_length:
+            raise InvalidInput(f"PIN: expected {self.pin_length} digits (profile pin.length), got {len(pin)}")
+        if not 4 <= len(pin) <= 12:
+            raise InvalidInput(f"PIN: expected 4 to 12 digits, got {len(pin)}")
+
+    def _legacy_pin_owner(self, pin: str) -> str | None:
+        """The inmate whose PIN was stored before lookup keys (schema v3), checked outside any
+        transaction; ``None`` when nobody's."""
+        rows = self._query("SELECT id, pin_salt, pin_hash, pin_kdf FROM inmates WHERE pin_lookup IS NULL "
+                           "AND pin_tag=?", (self._pin_tag(pin),))
+        for row in rows:
             if hmac.compare_digest(_hash_pin(pin, row["pin_salt"], row["pin_kdf"]), row["pin_hash"]):
-                return row
+                return str(row["id"])
         return None
 
-    def _pin_fields(self, pin: str) -> tuple[int, bytes, bytes, str]:
-        salt = os.urandom(16)
-        kdf = "scrypt:{}:{}:{}".format(*_SCRYPT)
-        return self._pin_tag(pin), salt, _hash_pin(pin, salt, kdf), kdf
+    def _pin_owner(self, c: sqlite3.Connection, pin: str, lookup: bytes,
+                   legacy_owner: str | None) -> sqlite3.Row | None:
+        row = c.execute("SELECT * FROM inmates WHERE pin_lookup=?", (lookup,)).fetchone()
+        if row is None and legacy_owner is not None:
+            row = c.execute("SELECT * FROM inmates WHERE id=? AND pin_lookup IS NULL", (legacy_owner,)).fetchone()
+            if row is not None:      # upgrade the row: next time it is found by its lookup key
+                c.execute("UPDATE inmates SET pin_lookup=? WHERE id=?", (lookup, legacy_owner))
+        return row
+
+    def _pin_fields(self, pin: str) -> tuple[int, bytes, bytes, str, bytes]:
+        lookup = self.pin_lookup(pin)
+        return self._pin_tag(pin), b"", lookup, "lookup:scrypt:{}:{}:{}".format(*_SCRYPT), lookup
 
     def add_inmate(self, inmate_id: str, name: str, pin: str, *, status: str = "general",
                    housing_unit: str = "", name_prompt: str = "inmate_name_default") -> Inmate:
         """Enrol an inmate.  The PIN alone identifies the inmate at the phone, so it must be unique."""
         inmate_id = str(inmate_id).strip()
         if not inmate_id:
-            raise ValueError("inmate id: expected a non-empty id, got ''")
+            raise InvalidInput("inmate id: expected a non-empty id, got ''")
         if status not in STATUSES:
-            raise ValueError(f"status: expected one of {', '.join(STATUSES)}, got {status!r}")
+            raise InvalidInput(f"status: expected one of {', '.join(STATUSES)}, got {status!r}")
         self._check_pin_form(pin)
         fields = self._pin_fields(pin)
+        legacy = self._legacy_pin_owner(pin)
         wall, iso = self._now()
         with self._tx() as c:
             if c.execute("SELECT 1 FROM inmates WHERE id=?", (inmate_id,)).fetchone():
                 raise LedgerError(f"inmate {inmate_id!r} already exists")
-            if self._pin_owner(c, pin) is not None:
+            if self._pin_owner(c, pin, fields[-1], legacy) is not None:
                 raise LedgerError("PIN: already used by another inmate (a PIN must identify one person)")
             facility = self.facility_id or None
             if facility:
                 c.execute("INSERT OR IGNORE INTO facilities(id, name, state, created_at) VALUES (?,?,?,?)",
                           (facility, facility, self.facility_state, iso))
             c.execute("INSERT INTO inmates(id, name, name_prompt, facility_id, pin_tag, pin_salt, pin_hash,"
-                      " pin_kdf, status, housing_unit, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                      " pin_kdf, pin_lookup, status, housing_unit, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                       (inmate_id, name, name_prompt, facility, *fields, status, housing_unit, iso))
             for kind in ("trust", "debit"):
                 self._ensure_account(c, kind, inmate_id, iso)
@@ -422,17 +449,18 @@ class Ledger:
     def set_pin(self, inmate_id: str, pin: str) -> None:
         self._check_pin_form(pin)
         fields = self._pin_fields(pin)
+        legacy = self._legacy_pin_owner(pin)
         with self._tx() as c:
             self._require_inmate(c, inmate_id)
-            owner = self._pin_owner(c, pin)
+            owner = self._pin_owner(c, pin, fields[-1], legacy)
             if owner is not None and owner["id"] != inmate_id:
                 raise LedgerError("PIN: already used by another inmate (a PIN must identify one person)")
-            c.execute("UPDATE inmates SET pin_tag=?, pin_salt=?, pin_hash=?, pin_kdf=?, failed_pins=0,"
-                      " locked_until_s=0 WHERE id=?", (*fields, inmate_id))
+            c.execute("UPDATE inmates SET pin_tag=?, pin_salt=?, pin_hash=?, pin_kdf=?, pin_lookup=?,"
+                      " failed_pins=0, locked_until_s=0 WHERE id=?", (*fields, inmate_id))
 
     def set_status(self, inmate_id: str, status: str, *, housing_unit: str | None = None) -> Inmate:
         if status not in STATUSES:
-            raise ValueError(f"status: expected one of {', '.join(STATUSES)}, got {status!r}")
+            raise InvalidInput(f"status: expected one of {', '.join(STATUSES)}, got {status!r}")
         with self._tx() as c:
             self._require_inmate(c, inmate_id)
             c.execute("UPDATE inmates SET status=? WHERE id=?", (status, inmate_id))
@@ -452,9 +480,9 @@ class Ledger:
             raise NotFound(f"inmate {inmate_id!r}: no such inmate")
         return row
 
-    def authenticate(self, pin: str, *, now_s: float, terminal: str = "",
-                     inmate_id: str | None = None) -> AuthResult:
-        """Check a PIN keyed at a phone.
+    def authenticate(self, pin: str, *, wall_s: float | None = None, terminal: str = "",
+                     inmate_id: str | None = None, now_s: float | None = None) -> AuthResult:
+        """Check a PIN keyed at a phone at calendar time ``wall_s`` (default: now).
 
         The PIN alone identifies the inmate (as in the seed page).  Wrong PINs are
         counted per ``terminal`` (a phone station), because a wrong PIN names nobody;
@@ -462,9 +490,16 @@ class Ledger:
         against that inmate.  After ``pin.max_failures`` wrong PINs in a row the
         terminal (or inmate) is locked for ``pin.lockout_s``; while locked, no PIN
         is even checked.  A correct PIN of a locked inmate gives ``locked=True``.
+
+        The PIN's key derivation runs before the transaction (:meth:`pin_lookup`); the
+        transaction reads one indexed row and writes the counters.
         """
-        now = self.wall_s(now_s)
-        offset = now - float(now_s)  # to report locked_until on the caller's scale
+        when = wall_s if wall_s is not None else now_s
+        now = self.wall_s(when)
+        offset = 0.0 if when is None else now - float(when)  # to report locked_until on the caller's scale
+        well_formed = isinstance(pin, str) and pin.isascii() and pin.isdigit() and 0 < len(pin) <= 32
+        lookup = self.pin_lookup(pin) if well_formed else b""
+        legacy = self._legacy_pin_owner(pin) if well_formed else None
         with self._tx() as c:
             if inmate_id is not None:
                 subject = self._require_inmate(c, inmate_id)
@@ -476,7 +511,7 @@ class Ledger:
             if subject["locked_until_s"] > now:
                 return AuthResult(False, _inmate(subject) if table == "inmates" else None, True,
                                   subject["failed_pins"], subject["locked_until_s"] - offset)
-            row = self._pin_owner(c, pin) if isinstance(pin, str) and pin.isdigit() else None
+            row = self._pin_owner(c, pin, lookup, legacy) if well_formed else None
             if row is not None and (inmate_id is None or row["id"] == inmate_id):
                 c.execute(f"UPDATE {table} SET failed_pins=0, locked_until_s=0 WHERE id=?", (key,))
                 if row["locked_until_s"] > now:
@@ -522,7 +557,7 @@ class Ledger:
     @staticmethod
     def _positive(amount_cents: int) -> int:
         if isinstance(amount_cents, bool) or not isinstance(amount_cents, int) or amount_cents <= 0:
-            raise ValueError(f"amount: expected whole cents > 0, got {amount_cents!r}")
+            raise InvalidInput(f"amount: expected whole cents > 0, got {amount_cents!r}")
         return amount_cents
 
     def trust_balance_cents(self, inmate_id: str) -> int:
@@ -595,7 +630,7 @@ class Ledger:
         btn = canonical_btn(btn)
         limit = self.direct_bill_limit_cents if credit_limit_cents is None else int(credit_limit_cents)
         if limit < 0:
-            raise ValueError(f"credit limit: expected cents >= 0, got {limit}")
+            raise InvalidInput(f"credit limit: expected cents >= 0, got {limit}")
         with self._tx() as c:
             self._ensure_account(c, "direct-bill", btn, self._now()[1], limit)
             c.execute("UPDATE accounts SET credit_limit_cents=? WHERE kind='direct-bill' AND owner=?",
@@ -625,7 +660,7 @@ class Ledger:
             if acct is None:
                 raise NotFound(f"BTN {btn}: no Direct Bill account")
             if amount_cents > acct["balance_cents"]:
-                raise ValueError(f"payment: expected at most the {acct['balance_cents']}c owed, got {amount_cents}c")
+                raise InvalidInput(f"payment: expected at most the {acct['balance_cents']}c owed, got {amount_cents}c")
             return self._post(c, acct, -amount_cents, "payment", wall=wall, iso=iso)[1]
 
     def set_direct_bill_block(self, btn: str, blocked: bool, *, reason: str = "") -> None:
@@ -662,11 +697,11 @@ class Ledger:
                       amount_cents: int) -> ChargeResult:
         """Bill one minute of a call, once.  See the module docstring for the rules."""
         if payer_kind not in PAYER_KINDS:
-            raise ValueError(f"payer_kind: expected one of {', '.join(PAYER_KINDS)}, got {payer_kind!r}")
+            raise InvalidInput(f"payer_kind: expected one of {', '.join(PAYER_KINDS)}, got {payer_kind!r}")
         if isinstance(amount_cents, bool) or not isinstance(amount_cents, int) or amount_cents < 0:
-            raise ValueError(f"amount: expected whole cents >= 0, got {amount_cents!r}")
+            raise InvalidInput(f"amount: expected whole cents >= 0, got {amount_cents!r}")
         if not isinstance(minute_index, int) or minute_index < 0:
-            raise ValueError(f"minute_index: expected an integer >= 0, got {minute_index!r}")
+            raise InvalidInput(f"minute_index: expected an integer >= 0, got {minute_index!r}")
         call_id = int(call_id)
         payer_id = str(payer_id)
         if payer_kind in ("prepaid", "collect"):
@@ -840,7 +875,7 @@ class Ledger:
         Re-blocking keeps the first block (its kind and time).
         """
         if kind not in BLOCK_KINDS:
-            raise ValueError(f"block kind: expected one of {', '.join(BLOCK_KINDS)}, got {kind!r}")
+            raise InvalidInput(f"block kind: expected one of {', '.join(BLOCK_KINDS)}, got {kind!r}")
         number = canonical_number(number)
         with self._tx() as c:
             c.execute("INSERT OR IGNORE INTO blocks(number, kind, by, note, at) VALUES (?,?,?,?,?)",

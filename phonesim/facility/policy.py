@@ -20,8 +20,10 @@ never refused for money.
 Each verdict names the prompt the call flow speaks (a name in the prompt set) and
 the CDR disposition to close the attempt with when it is refused.
 
-Times: ``wall_time_s`` is calendar time (``clock.wall_time_s()``); phone hours are
-read in the facility's local time (``facility.timezone_offset_h``).
+Times: ``wall_s`` is calendar time (seconds since 1970, ``clock.wall_time_s()``);
+phone hours are read in the facility's local time (``facility.timezone_offset_h``).
+The rules read past calls through the CDR store and money through the ledger; no SQL
+here.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from phonesim.config import parse_window
-from phonesim.exc import InvalidNumber
-from phonesim.facility.cdr import CONNECTED_DISPOSITIONS
+from phonesim.exc import InvalidInput, InvalidNumber
+from phonesim.facility.cdr import CdrStore
 from phonesim.facility.ledger import Inmate, Ledger, canonical_btn
 from phonesim.facility.numbers import classify, matches_prefix
 from phonesim.facility.rates import CALL_TYPES, RateTable
@@ -85,9 +87,10 @@ class NumberVerdict:
 class Policy:
     """The facility rules of a config, answered against a ledger."""
 
-    def __init__(self, cfg: Any, ledger: Ledger) -> None:
+    def __init__(self, cfg: Any, ledger: Ledger, cdrs: CdrStore | None = None) -> None:
         self.cfg = cfg
         self.ledger = ledger
+        self.cdrs = cdrs if cdrs is not None else CdrStore(ledger)
         self.profile = cfg.profile
         self.rates = RateTable.from_profile(cfg.profile)
         self.tz_offset_s = float(cfg.facility.get("timezone_offset_h", 0)) * 3600.0
@@ -101,10 +104,8 @@ class Policy:
     def _inmate(self, inmate: Inmate | str) -> Inmate:
         return self.ledger.inmate(inmate.id if isinstance(inmate, Inmate) else inmate)
 
-    def _wall(self, wall_time_s: float | None, now_s: float | None = None) -> float:
-        if wall_time_s is not None:
-            return self.ledger.wall_s(wall_time_s)
-        return self.ledger.wall_s(now_s)
+    def _wall(self, wall_s: float | None) -> float:
+        return self.ledger.wall_s(wall_s)
 
     def local_minute(self, wall: float) -> int:
         """Minutes since local midnight at calendar time ``wall``."""
@@ -130,19 +131,13 @@ class Policy:
         return best
 
     def _connected_calls(self, inmate_id: str, since_wall: float) -> list[Any]:
-        placeholders = ",".join("?" * len(CONNECTED_DISPOSITIONS))
-        return self.ledger._query(
-            f"SELECT COALESCE(accepted_s, answered_s) AS answered_s, ended_s FROM cdrs WHERE inmate_id=? "
-            f"AND closed=1 AND answered_s IS NOT NULL "
-            f"AND disposition IN ({placeholders}) AND ended_s>=? ORDER BY ended_s",
-            (inmate_id, *CONNECTED_DISPOSITIONS, since_wall))
+        return self.cdrs.connected_calls(inmate_id, since_wall)
 
     # -- may_call ----------------------------------------------------------------------
-    def may_call(self, inmate: Inmate | str, *, now_s: float | None = None,
-                 wall_time_s: float | None = None) -> Verdict:
-        """Phone access for an authenticated inmate (see the module docstring)."""
+    def may_call(self, inmate: Inmate | str, *, wall_s: float | None = None) -> Verdict:
+        """Phone access for an authenticated inmate at calendar time ``wall_s`` (default: now)."""
         person = self._inmate(inmate)
-        wall = self._wall(wall_time_s, now_s)
+        wall = self._wall(wall_s)
         limits = self.profile["limits"]
         seg = person.status == "segregation"
         limit_s = int(self.profile["segregation"]["call_limit_s"] if seg else limits["call_limit_s"])
@@ -200,12 +195,12 @@ class Policy:
 
     # -- check_number --------------------------------------------------------------------
     def check_number(self, inmate: Inmate | str, number: str, call_type: str, *,
-                     wall_time_s: float | None = None) -> NumberVerdict:
+                     wall_s: float | None = None) -> NumberVerdict:
         """The number, the call type and the payer's money (see the module docstring)."""
         if call_type not in CALL_TYPES:
-            raise ValueError(f"call_type: expected one of {', '.join(CALL_TYPES)}, got {call_type!r}")
+            raise InvalidInput(f"call_type: expected one of {', '.join(CALL_TYPES)}, got {call_type!r}")
         person = self._inmate(inmate)
-        wall = self._wall(wall_time_s)
+        wall = self._wall(wall_s)
         numbers = self.profile["numbers"]
         info = classify(number)
 

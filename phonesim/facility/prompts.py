@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from phonesim.exc import BadAudioFile
+from phonesim.exc import BadAudioFile, InvalidInput, UnknownName
 from phonesim.hw.audio_file import WavReader
 
 __all__ = ["PROMPT_NAMES", "PromptSet", "default_prompt_folder"]
@@ -40,7 +40,7 @@ PROMPT_NAMES: tuple[str, ...] = (
     "wait_between_calls", "quota_reached", "call_type_menu", "enter_number", "number_toll_free",
     "number_blocked", "number_not_approved", "number_invalid", "number_blocked_by_party",
     "insufficient_funds", "please_hold", "call_limit_is", "minutes", "minute", "no_answer", "busy",
-    "call_declined", "goodbye", "one_minute_remaining", "time_limit_reached", "funds_exhausted",
+    "call_declined", "call_failed", "system_error", "goodbye", "one_minute_remaining", "time_limit_reached", "funds_exhausted",
     "threeway_not_allowed", "warning", "party_prepaid_call_from", "party_collect_call_from",
     "party_debit_call_from", "party_an_inmate_at", "facility_name", "party_monitored",
     "party_press_to_accept", "party_press_to_decline", "party_press_to_block",
@@ -130,7 +130,7 @@ class PromptSet:
         try:
             return self._prompts[name]
         except KeyError:
-            raise KeyError(f"prompt: expected one of the loaded prompt names, got {name!r}") from None
+            raise UnknownName(f"prompt: expected one of the loaded prompt names, got {name!r}") from None
 
     def __contains__(self, name: object) -> bool:
         return name in self._prompts
@@ -170,7 +170,7 @@ class PromptSet:
             elif ch in " -.()+":
                 continue
             else:
-                raise ValueError(f"say_digits: expected digits, '*' or '#', got {ch!r} in {digits!r}")
+                raise InvalidInput(f"say_digits: expected digits, '*' or '#', got {ch!r} in {digits!r}")
         return words
 
     @staticmethod
@@ -178,7 +178,7 @@ class PromptSet:
         """A whole number 0..999 999 in words: 1234 -> one thousand two hundred thirty four."""
         n = int(n)
         if not 0 <= n <= 999_999:
-            raise ValueError(f"say_number: expected 0..999999, got {n}")
+            raise InvalidInput(f"say_number: expected 0..999999, got {n}")
         if n == 0:
             return ["n_0"]
         words: list[str] = []
@@ -194,7 +194,7 @@ class PromptSet:
         """An amount of money: 1234 -> twelve dollars and thirty four cents."""
         cents = int(cents)
         if cents < 0:
-            raise ValueError(f"say_cents: expected an amount >= 0 cents, got {cents}")
+            raise InvalidInput(f"say_cents: expected an amount >= 0 cents, got {cents}")
         dollars, rest = divmod(cents, 100)
         words: list[str] = []
         if dollars:

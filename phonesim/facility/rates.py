@@ -35,13 +35,13 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from phonesim.exc import ConfigError, RateAboveCap, RateNotFound
+from phonesim.exc import ConfigError, InvalidInput, RateAboveCap, RateNotFound
 from phonesim.facility.numbers import NumberInfo, classify
 
 CALL_TYPES = ("debit", "collect", "prepaid")
 JURISDICTIONS = ("local", "in-state", "out-of-state", "international")
 
-#: FCC per-minute audio caps in cents by facility class.  Sources: ics-domain.md §4a.
+#: FCC per-minute audio caps in cents by facility class.  Sources: docs/domain.md section 7.1.
 FACILITY_CLASSES = ("prison", "jail-large", "jail-medium", "jail-small", "jail-very-small",
                     "jail-extremely-small")
 CAPS_2021_CENTS = {"prison": 14, "jail-large": 16, "jail-medium": 21, "jail-small": 21,
@@ -180,7 +180,7 @@ class RateTable:
         if info.kind == "international":
             return "international"
         if info.kind != "nanp":
-            raise ValueError(f"expected a callable NANP or 011 number, got {info.keyed!r} ({info.kind})")
+            raise InvalidInput(f"expected a callable NANP or 011 number, got {info.keyed!r} ({info.kind})")
         exchanges = {e.replace("-", "").strip() for e in facility["local_exchanges"]}
         if info.digits[:6] in exchanges:
             return "local"

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from phonesim.exc import DeviceClosed
+from phonesim.exc import DeviceClosed, InvalidInput
 
 __all__ = ["CallRecorder"]
 
@@ -118,7 +118,7 @@ class CallRecorder:
         left = np.asarray(inmate_frame)
         right = np.asarray(far_frame)
         if left.shape != (FRAME_SAMPLES,) or right.shape != (FRAME_SAMPLES,):
-            raise ValueError(f"recorder: expected two frames of {FRAME_SAMPLES} samples, "
+            raise InvalidInput(f"recorder: expected two frames of {FRAME_SAMPLES} samples, "
                              f"got shapes {left.shape} and {right.shape}")
         if self.error is not None:
             self._refused_frames += 1

@@ -163,8 +163,23 @@ ALTER TABLE cdrs ADD COLUMN accepted_at TEXT;
 ALTER TABLE cdrs ADD COLUMN extra TEXT NOT NULL DEFAULT '{}';
 """
 
+V4 = """
+-- A PIN is found by its lookup key (one key derivation per attempt, then an index),
+-- not by trying every inmate sharing a short tag.  Rows enrolled before keep NULL here
+-- until their owner next logs in.
+ALTER TABLE inmates ADD COLUMN pin_lookup BLOB;
+CREATE UNIQUE INDEX inmates_pin_lookup ON inmates(pin_lookup);
+-- A line creates its call's record with a key of its own, so a retried creation after a
+-- lost connection finds the record instead of making a second one; timeline entries are
+-- numbered per call for the same reason.
+ALTER TABLE cdrs ADD COLUMN call_key TEXT;
+CREATE UNIQUE INDEX cdrs_call_key ON cdrs(call_key);
+ALTER TABLE cdr_events ADD COLUMN seq INTEGER;
+CREATE UNIQUE INDEX cdr_events_seq ON cdr_events(call_id, seq);
+"""
+
 #: (version, SQL script), in order.  Append only.
-MIGRATIONS: list[tuple[int, str]] = [(1, V1), (2, V2), (3, V3)]
+MIGRATIONS: list[tuple[int, str]] = [(1, V1), (2, V2), (3, V3), (4, V4)]
 LATEST = MIGRATIONS[-1][0]
 
 

@@ -1,7 +1,7 @@
 """Three-way-call detection on the far end's audio, and the policy that acts on it.
 
 Three-way calls are forbidden, and real systems look for them in what the called
-party's line sends back (``reference/ics-domain.md`` section 3).  False alarms
+party's line sends back (``docs/domain.md`` section 6).  False alarms
 that cut a family's call are the most common complaint about those systems, so
 every detector here looks for a *pattern* that ordinary conversation does not
 make, and reports a confidence with the measurements that made it fire.

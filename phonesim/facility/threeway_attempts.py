@@ -5,7 +5,7 @@ clicks, goes silent while the loop is open (a "flash" of roughly 0.1-0.9 s),
 clicks again; the central office answers with a stutter (confirmation) tone
 and then steady dial tone; the person dials the third number with DTMF, hears
 ringback, and flashes again to bridge everyone; a third voice joins
-(``reference/ics-domain.md`` section 3).  On a real line the inmate hears some
+(``docs/domain.md`` section 6.1).  On a real line the inmate hears some
 or all of this, depending on the exchange: that is what the kinds below model.
 
 :func:`attempt_audio` renders one attempt as 8 kHz int16 far-end audio.  The far-end

@@ -17,7 +17,7 @@ Backends, chosen by URL with :func:`open_audio`:
 ``null://``                                     silence in, everything out discarded
 ==============================================  ========================================================
 
-Real-time rules every backend keeps (DESIGN.md 2.4):
+Real-time rules every backend keeps (docs/architecture.md):
 
 * ``read_frame`` and ``write_frame`` always move exactly one full frame; they
   never allocate more than a frame-sized array, never log, never touch a file
@@ -45,7 +45,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from phonesim.clock import FRAME_SAMPLES, SAMPLE_RATE_HZ
-from phonesim.exc import DeviceClosed, InvalidUrl
+from phonesim.exc import DeviceClosed, InvalidInput, InvalidUrl, NotSupported
 
 __all__ = ["AudioPort", "NullAudioPort", "open_audio", "AUDIO_SCHEMES", "parse_audio_url"]
 
@@ -97,7 +97,7 @@ class AudioPort:
                 or frame.shape != (FRAME_SAMPLES,)):
             got = (f"{frame.dtype} array of shape {frame.shape}" if isinstance(frame, np.ndarray)
                    else type(frame).__name__)
-            raise ValueError(f"{self.name}: write_frame expected an int16 array of "
+            raise InvalidInput(f"{self.name}: write_frame expected an int16 array of "
                              f"{FRAME_SAMPLES} samples, got {got}")
         self._write(frame)
         self.frames_written += 1
@@ -148,10 +148,10 @@ class AudioPort:
 
     # --- for subclasses ------------------------------------------------------
     def _read(self) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotSupported(f"{type(self).__name__} does not implement _read()")
 
     def _write(self, frame: np.ndarray) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotSupported(f"{type(self).__name__} does not implement _write()")
 
     def _close(self) -> None:
         pass

@@ -1,7 +1,7 @@
 """The headset through PortAudio (``pyaudio://?device=NAME&rate=48000``).
 
 The only module that imports ``pyaudio``.  Choices, each from a measured trap
-(``reference/hardware-and-ci.md``):
+(``docs/hardware.md`` section 4):
 
 * **Two half-duplex blocking streams**, not one full-duplex callback stream:
   on PortAudio 19.6 with the ALSA pulse plugin the callback duplex stream
@@ -43,6 +43,7 @@ The only module that imports ``pyaudio``.  Choices, each from a measured trap
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -54,6 +55,8 @@ from phonesim.dsp.resample import Resampler
 from phonesim.exc import AudioDeviceError, BackendUnavailable, DeviceNotFound, InvalidUrl
 
 from .audio import AudioPort, check_query
+
+log = logging.getLogger(__name__)
 
 __all__ = ["PyAudioPort", "list_audio_devices", "open_pyaudio_url", "STANDARD_RATES_HZ"]
 
@@ -333,12 +336,12 @@ class PyAudioPort(AudioPort):
             if stream is not None:
                 try:
                     stream.stop_stream()
-                except OSError:
-                    pass
+                except OSError as err:   # a vanished device: the stream is closed anyway
+                    log.debug("%s: stopping a stream: %s", self.name, err)
                 try:
                     stream.close()
-                except OSError:
-                    pass
+                except OSError as err:
+                    log.debug("%s: closing a stream: %s", self.name, err)
         self._in = self._out = None
         if self._pa is not None:
             self._pa.terminate()

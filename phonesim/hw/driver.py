@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 
 from phonesim.clock import FRAME_MS, Clock
+from phonesim.exc import InvalidInput
 
 __all__ = ["VirtualDriver", "RealTimeDriver"]
 
@@ -44,7 +45,7 @@ class _Driver:
     def run(self, step: Step, *, max_frames: int | None = None) -> int:
         """Call ``step(frame_index)`` once per frame until it returns False; returns frames run."""
         if max_frames is not None and max_frames < 0:
-            raise ValueError(f"run: expected max_frames >= 0 or None, got {max_frames}")
+            raise InvalidInput(f"run: expected max_frames >= 0 or None, got {max_frames}")
         self._stop.clear()
         self.running = True
         n = 0

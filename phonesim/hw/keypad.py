@@ -35,7 +35,7 @@ import time
 import urllib.parse
 
 from phonesim.events import KEYS, HookChanged, KeyDown, KeyUp, LinkChanged
-from phonesim.exc import DeviceClosed, InvalidUrl
+from phonesim.exc import DeviceClosed, InvalidInput, InvalidUrl, NotSupported
 
 __all__ = ["Keypad", "SCHEMES", "open_keypad", "parse_keypad_url"]
 
@@ -68,7 +68,7 @@ def parse_keypad_url(url: str, allowed: dict[str, type]) -> tuple[urllib.parse.S
         try:
             if kind is bool:
                 if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
-                    raise ValueError(value)
+                    raise InvalidInput(value)
                 params[name] = value.lower() in ("1", "true", "yes")
             else:
                 params[name] = kind(value)
@@ -194,13 +194,13 @@ class Keypad:
 
     def _read_raw(self, timeout_s: float) -> list:
         """Backend hook: raw events, waiting at most ``timeout_s`` for the first one."""
-        raise NotImplementedError
+        raise NotSupported(f"{type(self).__name__} does not implement _read_raw()")
 
     # -- output --------------------------------------------------------------------------------
     def set_led(self, n: int, on: bool) -> None:
         """Turn LED ``n`` (0 = the status LED) on or off."""
         if not isinstance(n, int) or not 0 <= n < 8:
-            raise ValueError(f"LED number: expected 0..7, got {n!r}")
+            raise InvalidInput(f"LED number: expected 0..7, got {n!r}")
         self._check_open("set_led")
         self.leds[n] = bool(on)
         self._set_led(n, bool(on))
@@ -208,9 +208,9 @@ class Keypad:
     def set_display(self, line_no: int, text: str) -> None:
         """Show ``text`` (at most 20 printable ASCII characters) on display line 0..3."""
         if not isinstance(line_no, int) or not 0 <= line_no < 4:
-            raise ValueError(f"display line: expected 0..3, got {line_no!r}")
+            raise InvalidInput(f"display line: expected 0..3, got {line_no!r}")
         if len(text) > 20 or not all(" " <= ch <= "~" for ch in text):
-            raise ValueError(f"display text: expected at most 20 printable ASCII characters, "
+            raise InvalidInput(f"display text: expected at most 20 printable ASCII characters, "
                              f"got {text!r}")
         self._check_open("set_display")
         self.display[line_no] = text

@@ -18,12 +18,15 @@ own NumLock logic sends instead (``KEY_INSERT`` = 0, ``KEY_END`` = 1, ... ,
 from __future__ import annotations
 
 import errno
+import logging
 import select
 import time
 
 from phonesim.events import HookChanged, KeyDown, KeyUp, LinkChanged
-from phonesim.exc import BackendUnavailable, DeviceNotFound, InvalidUrl, KeypadError
+from phonesim.exc import BackendUnavailable, DeviceNotFound, InvalidInput, InvalidUrl, KeypadError
 from phonesim.hw.keypad import Keypad, parse_keypad_url
+
+log = logging.getLogger(__name__)
 
 __all__ = ["KEY_NAMES", "HidKeyMapper", "HidKeypad"]
 
@@ -58,9 +61,9 @@ class HidKeyMapper:
     def __init__(self, *, hook_key: str = "KEY_KPPLUS", hook_mode: str = "toggle") -> None:
         ecodes = _evdev().ecodes
         if hook_key not in ecodes.ecodes:
-            raise ValueError(f"hook key: expected an evdev key name like 'KEY_KPPLUS', got {hook_key!r}")
+            raise InvalidInput(f"hook key: expected an evdev key name like 'KEY_KPPLUS', got {hook_key!r}")
         if hook_mode not in ("toggle", "hold"):
-            raise ValueError(f"hook mode: expected 'toggle' or 'hold', got {hook_mode!r}")
+            raise InvalidInput(f"hook mode: expected 'toggle' or 'hold', got {hook_mode!r}")
         self.hook_code = ecodes.ecodes[hook_key]
         self.hook_mode = hook_mode
         self.codes = {ecodes.ecodes[name]: key for name, key in KEY_NAMES.items()
@@ -187,13 +190,13 @@ class HidKeypad(Keypad):
         if device is not None:
             try:
                 device.close()
-            except OSError:
-                pass
+            except OSError as err:   # an unplugged keypad: forgotten anyway
+                log.debug("hid keypad: closing the device: %s", err)
 
     def _close(self) -> None:
         if self._device is not None and self.grab:
             try:
                 self._device.ungrab()
-            except OSError:
-                pass
+            except OSError as err:   # an unplugged keypad cannot be ungrabbed: closed anyway
+                log.debug("hid keypad: ungrab: %s", err)
         self._forget_device()

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from phonesim.events import KEYS, HookChanged, KeyDown, KeyUp
+from phonesim.exc import InvalidInput
 
 __all__ = [
     "MAX_LINE",
@@ -129,9 +130,9 @@ def encode_line(payload: str) -> bytes:
     """``payload`` -> ``b"payload*CC\\n"``; refuses what the other end would reject."""
     raw = payload.encode("ascii", errors="strict") if payload.isascii() else None
     if raw is None or not _printable(raw):
-        raise ValueError(f"protocol line: expected printable ASCII, got {payload!r}")
+        raise InvalidInput(f"protocol line: expected printable ASCII, got {payload!r}")
     if len(raw) + 3 > MAX_LINE:
-        raise ValueError(f"protocol line: expected at most {MAX_LINE - 3} bytes of payload, "
+        raise InvalidInput(f"protocol line: expected at most {MAX_LINE - 3} bytes of payload, "
                          f"got {len(raw)}: {payload!r}")
     return b"%s*%02X\n" % (raw, checksum(raw))
 
@@ -146,15 +147,15 @@ def encode_ping(n: int) -> bytes:
 
 def encode_led(n: int, on: bool) -> bytes:
     if not 0 <= int(n) < LED_COUNT:
-        raise ValueError(f"LED number: expected 0..{LED_COUNT - 1}, got {n!r}")
+        raise InvalidInput(f"LED number: expected 0..{LED_COUNT - 1}, got {n!r}")
     return encode_line(f"LED {int(n)} {1 if on else 0}")
 
 
 def encode_display(row: int, text: str) -> bytes:
     if not 0 <= int(row) < DISPLAY_ROWS:
-        raise ValueError(f"display line: expected 0..{DISPLAY_ROWS - 1}, got {row!r}")
+        raise InvalidInput(f"display line: expected 0..{DISPLAY_ROWS - 1}, got {row!r}")
     if len(text) > DISPLAY_COLUMNS:
-        raise ValueError(f"display text: expected at most {DISPLAY_COLUMNS} characters, "
+        raise InvalidInput(f"display text: expected at most {DISPLAY_COLUMNS} characters, "
                          f"got {len(text)}: {text!r}")
     return encode_line(f"DISP {int(row)} {text}")
 

@@ -24,7 +24,7 @@ import urllib.parse
 
 from phonesim.clock import frames_from_ms
 from phonesim.events import KEYS, HookChanged, KeyDown, KeyUp, LinkChanged
-from phonesim.exc import InvalidUrl
+from phonesim.exc import InvalidInput, InvalidUrl
 from phonesim.hw.keypad import Keypad, parse_keypad_url
 
 __all__ = ["MockKeypad", "ScriptKeypad", "TimedKeypad", "parse_key_script"]
@@ -37,7 +37,7 @@ def parse_key_script(script: str) -> str:
     cleaned = "".join(script.split())
     for position, symbol in enumerate(cleaned):
         if symbol not in KEYS and symbol not in SCRIPT_SYMBOLS:
-            raise ValueError(f"key script {script!r}: symbol {symbol!r} at {position} is not a key "
+            raise InvalidInput(f"key script {script!r}: symbol {symbol!r} at {position} is not a key "
                              f"({KEYS}) nor one of '+' (lift), '-' (hang up), 'h' (toggle the "
                              f"hook), ',' (pause)")
     return cleaned
@@ -186,7 +186,7 @@ class MockKeypad(TimedKeypad):
         super().__init__(url, clock=clock)
         kind = kind or params.get("kind", "4x3")
         if kind not in ("4x3", "4x4"):
-            raise ValueError(f"keypad kind: expected '4x3' or '4x4', got {kind!r}")
+            raise InvalidInput(f"keypad kind: expected '4x3' or '4x4', got {kind!r}")
         self.kind = kind
         self._cursor = self._now()
         self._script_off_hook = False  # where the queued actions leave the hook
@@ -199,7 +199,7 @@ class MockKeypad(TimedKeypad):
     def press(self, key: str, hold_ms: float = 100, gap_ms: float = 80) -> None:
         """Press ``key`` for ``hold_ms``; the next action starts ``gap_ms`` after the release."""
         if len(key) != 1 or key not in KEYS:
-            raise ValueError(f"key: expected one of {KEYS!r}, got {key!r}")
+            raise InvalidInput(f"key: expected one of {KEYS!r}, got {key!r}")
         start = self._start()
         self._schedule(start, KeyDown(key))
         self._schedule(self._due_after(hold_ms, start), KeyUp(key))

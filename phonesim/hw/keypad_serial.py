@@ -185,8 +185,8 @@ class SerialKeypad(Keypad):
         if port is not None:
             try:
                 port.close()
-            except Exception:  # noqa: BLE001 - closing a vanished device may fail any way
-                pass
+            except Exception as err:  # noqa: BLE001 - closing a vanished device may fail any way
+                log.debug("keypad %s: closing the vanished port: %s", self.port_url, err)
         self.last_error = reason
         log.warning("keypad %s: link down: %s", self.port_url, reason)
         self._events.put(LinkChanged(False, reason))
@@ -314,8 +314,8 @@ class SerialKeypad(Keypad):
         if port is not None:
             try:
                 port.close()
-            except Exception:  # noqa: BLE001
-                pass
+            except Exception as err:  # noqa: BLE001 - the port is being closed anyway
+                log.debug("keypad %s: closing the port: %s", self.port_url, err)
 
     @property
     def stats(self) -> dict:

@@ -45,6 +45,7 @@ import numpy as np
 
 from phonesim.clock import FRAME_SAMPLES, Clock
 from phonesim.events import KEYS, KeyDown
+from phonesim.exc import InvalidInput
 from phonesim.facility.rates import format_cents
 
 log = logging.getLogger(__name__)
@@ -187,9 +188,9 @@ class KioskSession:
 
     def __post_init__(self) -> None:
         if self.pin_length < 1:
-            raise ValueError(f"pin_length: expected >= 1, got {self.pin_length}")
+            raise InvalidInput(f"pin_length: expected >= 1, got {self.pin_length}")
         if self.idle_timeout_s <= 0:
-            raise ValueError(f"idle_timeout_s: expected > 0, got {self.idle_timeout_s}")
+            raise InvalidInput(f"idle_timeout_s: expected > 0, got {self.idle_timeout_s}")
         self.last_key_s = self.clock.now_s
         self.screen = self._render(speech=("kiosk_welcome", "enter_pin"))
 
@@ -490,9 +491,13 @@ class LedgerKioskBackend:
         For the date the rates are looked up on.
     terminal
         This kiosk's name: wrong PINs are counted (and locked out) per terminal.
+    cdrs
+        The CDR store (recent calls); default: the ledger's.
     """
 
-    def __init__(self, ledger: Any, cfg: Any, *, clock: Clock, terminal: str = "kiosk") -> None:
+    def __init__(self, ledger: Any, cfg: Any, *, clock: Clock, terminal: str = "kiosk",
+                 cdrs: Any = None) -> None:
+        from phonesim.facility.cdr import CdrStore
         from phonesim.facility.rates import RateTable
 
         self.ledger = ledger
@@ -500,7 +505,7 @@ class LedgerKioskBackend:
         self.cfg = cfg
         self.clock = clock
         self.rates = RateTable.from_profile(cfg.profile)
-        self._cdrs: Any = None
+        self._cdrs = cdrs if cdrs is not None else CdrStore(ledger)
 
     def __repr__(self) -> str:
         return f"<LedgerKioskBackend ledger={self.ledger!r}>"
@@ -540,10 +545,6 @@ class LedgerKioskBackend:
         return costs
 
     def recent_calls(self, inmate_id: str, limit: int) -> list[CallLine]:
-        if self._cdrs is None:
-            from phonesim.facility.cdr import CdrStore
-
-            self._cdrs = CdrStore(self.ledger)
         lines = []
         for cdr in self._cdrs.list(inmate_id=inmate_id, limit=limit, newest_first=True):
             started = cdr.answered_s if cdr.answered_s is not None else cdr.offhook_s

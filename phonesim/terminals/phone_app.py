@@ -25,7 +25,13 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from phonesim.terminals.status import JsonEventWriter, PhoneStatus, event_record, phase_name
+from phonesim.terminals.status import (
+    JsonEventWriter,
+    PhoneStatus,
+    entry_record,
+    event_record,
+    phase_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,41 +146,38 @@ class PhoneApp:
     # --- events ------------------------------------------------------------------------
     def on_keypad_event(self, event: Any) -> None:
         """The wall phone's listener: every keypad event, before the handset acts on it."""
-        self._observe(event, masked_kind=("KeyDown", "KeyUp"))
-
-    def _observe(self, event: Any, *, masked_kind: tuple[str, ...]) -> None:
         name = type(event).__name__
         if name == "HookChanged":
-            # From lifting the handset until the PIN is accepted, digits are a PIN.
+            # From lifting the handset until the PIN is accepted, keys are a PIN.
             self._pin_mode = bool(event.off_hook)
         self.status.update(event)
         if self.json is not None:
-            mask = self._pin_mode and name in masked_kind
+            mask = self._pin_mode and name in ("KeyDown", "KeyUp")
             self.json.write(event_record(event, frame=self.clock.frame, mask_keys=mask))
-        if name == "AuthResult" and getattr(event, "ok", False):
+
+    def _on_entry(self, entry: Any) -> None:
+        """An entry of the line's log: the status line and the JSON stream."""
+        self.status.update(entry)
+        if entry.kind == "answer" and entry.data.get("what") == "authenticate" and entry.data.get("ok"):
             self._pin_mode = False
+        if entry.kind == "phase" and entry.data.get("phase") in ("idle", "done"):
+            self._pin_mode = False
+        if self.json is not None:
+            self.json.write(entry_record(entry))
 
     def _drain_line_events(self) -> None:
+        stream = self.line.log.stream
         while True:
             try:
-                event = self.line.events.get_nowait()
+                entry = stream.get_nowait()
             except queue.Empty:
                 break
-            if type(event).__name__ == "HookChanged":
-                continue  # already seen from the keypad
-            self._observe(event, masked_kind=("DigitDetected",))
+            self._on_entry(entry)
         while self._calls_seen < len(self.line.calls):
             call = self.line.calls[self._calls_seen]
             self._calls_seen += 1
-            self.status.call_ended(str(call.get("disposition", "")))
-        phase = self._phase_now()
-        if phase != self._phase:
-            self._phase = phase
-            if phase in ("idle", "done"):
-                self._pin_mode = False
-            if self.json is not None:
-                self.json.write({"event": "Phase", "frame": self.clock.frame,
-                                 "t_s": round(self.clock.now_s, 2), "phase": phase})
+            self.status.call_ended(call.disposition)
+        self._phase = self._phase_now()
 
     def _draw(self, *, final: bool = False) -> None:
         if self.status_out is None:
@@ -236,9 +239,10 @@ class PhoneApp:
             self._draw(final=True)
         if self.json is not None:
             for call in self.line.calls:
-                self.json.write({"event": "CallSummary", "frame": self.clock.frame,
-                                 **{k: call.get(k) for k in ("cdr_id", "disposition", "recording")
-                                    if k in call}})
+                self.json.write({"event": "CallSummary", "frame": self.clock.frame, "call": call.call,
+                                 "cdr_id": call.cdr_id, "disposition": call.disposition,
+                                 "recording": call.recording, "number": call.number,
+                                 "billed_minutes": call.billed_minutes, "amount_cents": call.amount_cents})
             self.json.write({"event": "Stopped", "frame": self.clock.frame,
                              "reason": self.stop_reason or "end"})
         return frames

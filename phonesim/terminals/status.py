@@ -16,13 +16,13 @@ import json
 from typing import Any, TextIO
 
 from phonesim.clock import FRAMES_PER_SECOND
+from phonesim.facility.calllog import MASK
 from phonesim.facility.rates import format_cents
 
 #: Call-flow phases in which the digits typed are a PIN.
 PIN_PHASES = frozenset({"pin", "authenticating"})
 #: Event types that carry one key or digit.
 _KEY_FIELDS = {"KeyDown": "key", "KeyUp": "key", "DigitDetected": "digit"}
-MASK = "\u2022"  # a bullet: unlike '*', it is not a key of the keypad
 
 
 def phase_name(state: Any) -> str:
@@ -76,6 +76,18 @@ def event_record(event: Any, *, frame: int, mask_keys: bool = False) -> dict[str
     return record
 
 
+def entry_record(entry: Any) -> dict[str, Any]:
+    """A JSON-ready dict for one entry of a line's log: ``{"event": "digit", "frame": 12,
+    "t_s": 0.24, "call": 1, ...}`` (a PIN digit is already masked in the log; ``masked``
+    says so)."""
+    record: dict[str, Any] = {"event": entry.kind, "frame": int(entry.frame),
+                              "t_s": round(entry.frame / FRAMES_PER_SECOND, 2), "call": entry.call}
+    record.update({k: _plain(v) for k, v in entry.data.items()})
+    if entry.kind == "digit" and record.get("digit") == MASK:
+        record["masked"] = True
+    return record
+
+
 class JsonEventWriter:
     """Writes one JSON object per line to ``stream`` (flushed: a pipe reader sees it at once)."""
 
@@ -124,6 +136,7 @@ class PhoneStatus:
         return f"<PhoneStatus off_hook={self.off_hook} balance_cents={self.balance_cents}>"
 
     def update(self, event: Any) -> None:
+        """Take a keypad event (hook, link) or an entry of the line's log."""
         name = type(event).__name__
         if name == "HookChanged":
             self.off_hook = bool(event.off_hook)
@@ -135,33 +148,43 @@ class PhoneStatus:
         elif name == "LinkChanged":
             self.keypad_up = bool(event.up)
             self.warning = "" if event.up else f"keypad link down ({event.reason})"
-        elif name == "ChargeResult":
-            self.balance_cents = int(event.balance_after_cents)
-            if not event.ok:
+        elif name == "LogEntry":
+            self._entry(event.kind, event.data)
+
+    def _entry(self, kind: str, data: Any) -> None:
+        if kind == "charge":
+            if data.get("error"):
+                self.warning = "billing unavailable, retrying"
+                return
+            self.balance_cents = int(data["balance_after_cents"])
+            if not data.get("ok"):
                 self.warning = "funds exhausted"
-        elif name == "ThreeWaySuspected":
-            self.warning = f"three-way call suspected ({event.kind}, {event.confidence:.2f})"
-        elif name == "FarEndBusy":
-            self.warning = "busy"
-        elif name == "FarEndNoAnswer":
-            self.warning = "no answer"
-        elif name == "FarEndFailed":
-            self.warning = f"call failed: {event.reason}"
-        elif name == "Timer" and event.name.startswith("warn_") and event.name[5:].isdigit():
-            seconds = int(event.name[5:])
+        elif kind == "three-way-suspected":
+            self.warning = f"three-way call suspected ({data['attempt']}, {float(data['confidence']):.2f})"
+        elif kind == "far-end" and data.get("name") in ("busy", "no-answer", "failed"):
+            reason = data.get("reason") or ""
+            self.warning = {"busy": "busy", "no-answer": "no answer"}.get(data["name"], f"call failed: {reason}")
+        elif kind == "limit-warning":
+            seconds = int(data.get("before_s", 60))
             self.warning = ("one minute remaining" if seconds == 60
                             else f"{format_duration(seconds)} remaining")
-        elif name == "Timer" and event.name == "limit":
+        elif kind == "end" and data.get("disposition") == "time-limit":
             self.warning = "time limit reached"
-        elif name == "AuthResult" and not event.ok:
-            self.warning = "account locked" if event.locked else f"PIN not accepted ({event.failures})"
-        elif name == "AuthResult":
+        elif kind == "lookup-failed":
+            self.warning = f"the platform did not answer ({data.get('what')})"
+        elif kind == "answer":
+            self._answer(data)
+
+    def _answer(self, data: Any) -> None:
+        what, ok = data.get("what"), bool(data.get("ok"))
+        if what == "authenticate":
+            self.warning = "" if ok else ("account locked" if data.get("locked")
+                                          else f"PIN not accepted ({data.get('failures', 0)})")
+        elif not ok:
+            self.warning = f"refused: {data.get('reason') or what}"
+        elif what == "number":
             self.warning = ""
-        elif name in ("CallAllowedResult", "NumberResult") and not event.ok:
-            self.warning = f"refused: {event.reason or event.prompt}"
-        elif name == "NumberResult":
-            self.warning = ""
-            self.affordable_minutes = event.affordable_minutes
+            self.affordable_minutes = data.get("affordable_minutes")
 
     def call_ended(self, disposition: str) -> None:
         """The attempt is over (the line's summary): show how it ended."""

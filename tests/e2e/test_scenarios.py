@@ -120,7 +120,7 @@ def test_warning_schedule_and_per_minute_balance(tmp_path):
     scenario, result = _run("prepaid", tmp_path)
     s = result.summary()
     accepted = next(t["frame"] for t in result.transcript
-                    if t["kind"] == "log" and t["log_kind"] == "accepted") / 50
+                    if t["kind"] == "accepted") / 50
     # profile: first warning 30 s after acceptance, then every 180 s; the call lasts 65 s
     assert [round(w - accepted, 2) for w in s["warning_times_s"]] == [30.0]
     balances = [c["balance_after_cents"] for c in s["charges"]]

@@ -7,6 +7,8 @@ actions that matter.  No devices, no ledger: the look-up results are events.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from phonesim.clock import FRAMES_PER_SECOND, frames_from_s
@@ -31,6 +33,8 @@ from phonesim.events import (
 from phonesim.facility import actions as A
 from phonesim.facility.callflow import CallFlow, CallState, Phase
 
+ANSWERS = (AuthResult, CallAllowedResult, NumberResult)
+
 
 class Run:
     """Drives a CallFlow like the line does: events in, due timers fired as time passes."""
@@ -44,6 +48,9 @@ class Run:
 
     def send(self, *events):
         for event in events:
+            if isinstance(event, ANSWERS) and event.request_id == 0:
+                # the answer to the look-up pending now (the executor stamps it the same way)
+                event = dataclasses.replace(event, request_id=self.state.request_id)
             self.state, actions = self.flow.handle(self.state, event, self.now)
             self.actions += actions
             self._auto_finish(actions)
@@ -125,8 +132,8 @@ def test_happy_path_actions_in_order():
                         ("StartRecording", "StartWarnings"), ("StartWarnings", "Charge")]:
         assert kinds.index(first) < kinds.index(then), (first, then, kinds)
     assert r.of(A.Authenticate)[0].pin == "1234"
-    assert r.of(A.CheckNumber)[0] == A.CheckNumber("5735550100", "prepaid")
-    assert r.of(A.Charge) == [A.Charge(0, 5)]
+    assert r.of(A.CheckNumber)[0] == A.CheckNumber("5735550100", "prepaid", "A100", request_id=3)
+    assert r.of(A.Charge) == [A.Charge(0, 5, "prepaid", "5735550100")]
     assert r.state.phase is Phase.CONNECTED
     assert r.prompts("inmate")[:2] == ["welcome", "enter_pin"]
     assert "say_number:15" in r.prompts("inmate")
@@ -335,7 +342,7 @@ def test_number_taken_after_ten_digits_and_a_pause():
     r.digits("5735550100")
     assert not r.of(A.CheckNumber)
     r.wait_s(2.1)
-    assert r.of(A.CheckNumber) == [A.CheckNumber("5735550100", "prepaid")]
+    assert r.of(A.CheckNumber) == [A.CheckNumber("5735550100", "prepaid", "A100", request_id=3)]
 
 
 def test_bad_call_type_reprompts_then_gives_up():
@@ -350,7 +357,8 @@ def test_privileged_call_is_not_recorded_not_monitored_and_free():
     assert A.StartRecording() not in r.actions
     assert "party_monitored" not in r.prompts("far")
     r.wait_s(130)
-    assert r.of(A.Charge) == [A.Charge(0, 0), A.Charge(1, 0), A.Charge(2, 0)]
+    assert r.of(A.Charge) == [A.Charge(0, 0, "free", ""), A.Charge(1, 0, "free", ""),
+                              A.Charge(2, 0, "free", "")]
     assert r.of(A.SetCdr)[-1].as_dict() == {"billed_minutes": 3}
     r.send(ThreeWaySuspected("flash", 0.99, r.now))   # not detected on privileged calls
     assert r.state.phase is Phase.CONNECTED
@@ -402,7 +410,7 @@ def test_shutdown_ends_a_connected_call_and_idle_ignores_it():
 def test_stale_timers_are_ignored_and_on_hook_resets():
     r = Run().login()
     r.send(HookChanged(False))
-    assert r.state == CallState()
+    assert r.state == CallState(request_seq=1)      # the look-up count survives: answers stay unique
     r.wait_s(30)
     assert len(r.of(A.EndCall)) == 1
 
@@ -420,8 +428,9 @@ def test_every_disposition_is_reachable():
     from phonesim.facility.callflow import _KNOWN_DISPOSITIONS
     from phonesim.facility.cdr import DISPOSITIONS
 
-    assert set(DISPOSITIONS) - {"inbound-refused"} == _KNOWN_DISPOSITIONS
-    reached = set()
+    assert set(DISPOSITIONS) == _KNOWN_DISPOSITIONS
+    reached = {"inbound-refused"}                # a CDR of its own, see test_inbound_calls...
+    from phonesim.events import FarEndFailed, LookupFailed
     for make in (
         lambda: Run().accepted().wait_s(100).send(FarEndHungUp()),                       # completed
         lambda: Run().accepted().wait_s(30).send(HookChanged(False)),                    # hung-up
@@ -440,6 +449,9 @@ def test_every_disposition_is_reachable():
           for v in ("restricted", "outside_hours", "wait_between_calls", "quota_reached")),
         *(lambda d=d: Run().login().authenticated().number(ok=False, disposition=d)
           for d in ("not-allowed-number", "toll-free-attempt")),
+        lambda: Run().login().authenticated().number().send(PromptFinished("hold"),
+                                                            FarEndFailed("503")),        # failed
+        lambda: Run().login().send(LookupFailed(1, "authenticate", "database away")),    # system-error
     ):
         reached.add(make().disposition)
     assert reached == _KNOWN_DISPOSITIONS
@@ -466,3 +478,159 @@ def test_star_restarts_entry_and_the_first_digit_timeout_still_applies():
     r.digits("57*")
     r.wait_s(10.5)                      # nothing more keyed: the attempt ends
     assert r.disposition == "abandoned" and not r.of(A.CheckNumber)
+
+
+# --- the seam with the platform: type-ahead, request ids, deadlines, failures -------------
+def test_keys_typed_while_a_look_up_is_pending_are_applied_in_order():
+    """The whole call keyed while the PIN check is pending: nothing is lost, nothing reordered."""
+    r = Run().send(HookChanged(True), PromptFinished("enter_pin"))
+    r.digits("1234#35735550100#", gap_s=0.12)
+    assert r.state.phase is Phase.AUTHENTICATING and r.state.typeahead == "35735550100#"
+    r.send(AuthResult(True, "A100"))
+    assert r.state.phase is Phase.CHECKING_ALLOWED and r.state.typeahead == "35735550100#"
+    r.send(CallAllowedResult(True, max_call_s=900))
+    assert r.state.phase is Phase.CHECKING_NUMBER and r.state.typeahead == ""
+    assert r.of(A.CheckNumber) == [A.CheckNumber("5735550100", "prepaid", "A100", request_id=3)]
+    # the menu prompt started and was barged into by the kept key, in the same frame
+    kinds = [type(a).__name__ for a in r.actions]
+    assert kinds.index("PlayPrompt", kinds.index("CheckCallAllowed")) < kinds.index("StopPrompt",
+                                                                                     kinds.index("CheckCallAllowed"))
+
+
+def test_same_key_timeline_same_call_at_any_look_up_latency():
+    """Answers after 0, 50 ms, 500 ms or 3 s: the same look-ups, payer and charges."""
+    answer = {A.Authenticate: AuthResult(True, "A100"),
+              A.CheckCallAllowed: CallAllowedResult(True, max_call_s=900),
+              A.CheckNumber: NumberResult(True, "5735550100", jurisdiction="local", cents_per_min=5,
+                                          payer_kind="prepaid", payer_id="5735550100",
+                                          affordable_minutes=100)}
+
+    def run(latency_s: float) -> tuple:
+        r = Run().send(HookChanged(True), PromptFinished("enter_pin"))
+        due: list = []
+        asked = 0
+
+        def pump():
+            nonlocal asked
+            while True:
+                lookups = [a for a in r.actions if type(a) in answer]
+                for a in lookups[asked:]:
+                    due.append((r.now + frames_from_s(latency_s),
+                                dataclasses.replace(answer[type(a)], request_id=a.request_id)))
+                asked = len(lookups)
+                ready = [d for d in due if d[0] <= r.now]
+                if not ready:
+                    return
+                for d in ready:
+                    due.remove(d)
+                    r.send(d[1])
+
+        def wait(seconds):
+            for _ in range(frames_from_s(seconds)):
+                r.wait_s(0.02)
+                pump()
+
+        for digit in "1234#35735550100#":
+            wait(0.12)
+            r.send(DigitDetected(digit))
+            pump()
+        wait(3 * latency_s + 1)          # three look-ups, one after the other
+        r.send(PromptFinished("hold"))
+        return (tuple(r.of(A.CheckNumber)), r.state.phase, r.state.payer_kind, r.state.payer_id,
+                tuple(r.of(A.Dial)))
+
+    results = {latency: run(latency) for latency in (0.0, 0.05, 0.5, 3.0)}
+    assert len(set(results.values())) == 1, results
+    check, phase, payer_kind, payer_id, dial = results[3.0]
+    assert check[0].number == "5735550100" and phase is Phase.RINGING
+    assert dial == (A.Dial("5735550100"),)
+    assert (payer_kind, payer_id) == ("prepaid", "5735550100")
+
+
+def test_an_answer_to_an_earlier_question_is_not_taken():
+    r = Run().login()
+    first = r.state.request_id
+    r.wait_s(11)                               # the PIN check never answers: system-error
+    assert r.disposition == "system-error"
+    r.send(HookChanged(False), HookChanged(True), PromptFinished("enter_pin"))
+    r.digits("9999#")
+    assert r.state.request_id != first
+    r.send(AuthResult(True, "A100", request_id=first))      # late: for the call that ended
+    assert r.state.phase is Phase.AUTHENTICATING
+    assert any(a.kind == "late-answer" for a in r.of(A.LogEvent))
+
+
+@pytest.mark.parametrize("phase_of", ["authenticate", "call-allowed", "number"])
+def test_a_look_up_that_raises_or_never_answers_apologises_and_ends(phase_of):
+    from phonesim.events import LookupFailed
+
+    for failure in ("raises", "silent"):
+        r = Run().login()
+        if phase_of != "authenticate":
+            r.send(AuthResult(True, "A100"))
+        if phase_of == "number":
+            r.send(CallAllowedResult(True, max_call_s=900), PromptFinished("menu"))
+            r.digits("3")
+            r.send(PromptFinished("enter_number"))
+            r.digits("5735550100#")
+        assert r.state.lookup == phase_of
+        if failure == "raises":
+            r.send(LookupFailed(r.state.request_id, phase_of, "RateNotFound: no rate on 2026-01-01"))
+        else:
+            r.wait_s(9.5)
+            assert r.disposition is None            # the deadline is the profile's 10 s
+            r.wait_s(0.5)
+        assert r.disposition == "system-error"
+        assert r.prompts()[-2:] == ["system_error", "goodbye"]
+        logged = [a.as_dict() for a in r.of(A.LogEvent) if a.kind == "lookup-failed"]
+        assert logged and logged[0]["what"] == phase_of
+        assert ("RateNotFound" in logged[0]["error"]) == (failure == "raises")
+
+
+def test_every_waiting_phase_has_a_deadline():
+    r = Run()
+    for phase in Phase:
+        if phase in (Phase.IDLE, Phase.DONE):
+            continue
+        state = r.flow.handle(CallState(phase=Phase.IDLE), HookChanged(True), 0)[0]
+        state = r.flow._entered(dataclasses.replace(state, phase=phase), 0)[0]
+        own = {Phase.RINGING: "ring", Phase.CONNECTED: "limit", Phase.ENDING: "end"}
+        assert state.timer("deadline") is not None or phase in own, phase
+
+
+def test_charges_the_database_cannot_take_are_retried_and_the_call_stays_up():
+    r = Run().accepted()
+    r.send(ChargeResult(0, False, error="database is away"))
+    assert r.state.phase is Phase.CONNECTED and r.state.unbilled == (0,)
+    r.wait_s(5.1)
+    assert r.of(A.Charge)[-1] == A.Charge(0, 5, "prepaid", "5735550100")    # retried
+    r.send(ChargeResult(0, True, 95))
+    assert r.state.unbilled == () and r.state.billing_down_frame == -1
+    assert any(a.kind == "charge-made-late" for a in r.of(A.LogEvent))
+    r.wait_s(60)                                                             # minute 2 as usual
+    assert [c.minute_index for c in r.of(A.Charge)] == [0, 0, 1]
+
+
+def test_billing_away_longer_than_the_profile_allows_ends_the_call():
+    r = Run().accepted()
+    for _ in range(30):
+        r.send(ChargeResult(0, False, error="database is away"))
+        r.wait_s(5)
+        if r.disposition:
+            break
+    assert r.disposition == "system-error"
+    assert 115 <= (r.now - r.state.connected_frame) / FRAMES_PER_SECOND <= 130
+
+
+def test_the_flow_decides_who_pays_and_which_detectors_listen():
+    r = Run().login().authenticated().number(call_type="1", number="3145550150#", payer_kind="",
+                                             payer_id="")
+    assert (r.state.payer_kind, r.state.payer_id) == ("debit", "A100")
+    assert r.state.listening.inmate_dtmf and not r.state.listening.far_dtmf
+    r.answered()
+    assert r.state.listening.far_dtmf and not r.state.listening.threeway
+    r.send(FarEndDigit("1"))
+    assert r.state.listening.threeway and not r.state.listening.far_dtmf
+    assert r.of(A.Charge)[0] == A.Charge(0, 5, "debit", "A100")
+    p = Run().accepted(privileged=True, cents_per_min=0, affordable_minutes=None)
+    assert not p.state.listening.threeway and p.state.payer_kind == "free"

@@ -88,7 +88,9 @@ def test_unknown_fields_are_kept_not_lost(cdrs):
 def test_dataclass_events_and_threeway_flag(cdrs):
     cid = cdrs.open_call(terminal="t", offhook_s=0)
     cdrs.add_event(cid, 1.0, "digit", {"event": DigitDetected("5", 0, 640, -8.0, -6.0, 2.0, 0)})
-    cdrs.add_event(cid, 2.0, "threeway", {"kind": "flash", "confidence": 0.9})
+    cdrs.add_event(cid, 2.0, "three-way-suspected", {"attempt": "flash", "confidence": 0.5})
+    assert not cdrs.get(cid).threeway          # a suspicion the policy did not act on
+    cdrs.add_event(cid, 2.0, "three-way", {"kind": "flash", "confidence": 0.9, "action": "log"})
     cdr = cdrs.get(cid)
     assert cdr.events[0].detail["event"]["digit"] == "5"
     assert cdr.threeway

@@ -12,10 +12,10 @@ from phonesim.config import load_config
 from phonesim.dsp.dtmf import DtmfGenerator
 from phonesim.events import FarEndAnswered, FarEndDigit, FarEndRinging, InboundCall
 from phonesim.facility.callflow import Phase
-from phonesim.facility.cdr import CdrStore
 from phonesim.facility.farend import FarEnd, RobotFarEnd
+from phonesim.facility.jobs import InlineJobs, WorkerJobs
 from phonesim.facility.ledger import Ledger
-from phonesim.facility.line import FacilityLine
+from phonesim.facility.platform import Platform
 from phonesim.facility.prompts import PromptSet
 from phonesim.hw.audio import NullAudioPort
 from phonesim.hw.keypad_script import MockKeypad
@@ -35,11 +35,11 @@ class Rig:
         self.clock = VirtualClock()
         self.ledger = Ledger.open(tmp_path / "db.sqlite3", clock=self.clock, cfg=self.cfg)
         self.ledger.seed_demo(self.cfg)
-        self.cdrs = CdrStore(self.ledger)
+        self.platform = Platform(self.cfg, ledger=self.ledger, prompts=prompts)
+        self.cdrs = self.platform.cdrs
         self.far = far_end
-        self.line = FacilityLine(self.cfg, ledger=self.ledger, prompts=prompts, far_end=far_end,
-                                 clock=self.clock, recordings_dir=tmp_path / "rec", cdr=self.cdrs,
-                                 realtime=realtime, keep_transcript=True)
+        self.line = self.platform.line(far_end=far_end, clock=self.clock, recordings_dir=tmp_path / "rec",
+                                       realtime=realtime, keep_history=True)
         self.keypad = MockKeypad(clock=self.clock)
         self.phone = WallPhone(self.keypad, NullAudioPort(), self.line, self.clock, self.cfg.profile)
         self.down: list[np.ndarray] = []
@@ -64,6 +64,9 @@ class Rig:
         self.keypad.type("5735550100#")
         assert self.run_s(10, until=lambda: self.line.state.phase is Phase.HOLD, drain=drain)
 
+    def transcript(self):
+        return [e.as_dict() for e in self.line.log.history]
+
     def close(self):
         self.phone.close()
         self.ledger.close()
@@ -84,9 +87,9 @@ def test_database_work_runs_on_the_worker_thread_in_realtime_mode(tmp_path, prom
         rig.dial_prepaid(drain=True)
         assert rig.run_s(200, until=lambda: bool(rig.line.calls), drain=True)
         call = rig.line.calls[-1]
-        assert call["disposition"] == "completed"
+        assert call.disposition == "completed"
         assert len(threads) == 1 and next(iter(threads)).startswith("line-db-phone-1")
-        cdr = rig.cdrs.get(call["cdr_id"])
+        cdr = rig.cdrs.get(call.cdr_id)
         assert cdr.billed_minutes == 2 and cdr.amount_cents == 10
         assert rig.ledger.reconcile() == []
     finally:
@@ -101,11 +104,11 @@ def test_detector_hears_the_handset_not_the_earpiece(tmp_path, prompts):
     try:
         rig.dial_prepaid()
         assert rig.run_s(120, until=lambda: bool(rig.line.calls))
-        t = rig.line.transcript
-        assert rig.line.calls[-1]["disposition"] == "completed"
+        t = rig.transcript()
+        assert rig.line.calls[-1].disposition == "completed"
         inmate_keys = [x["digit"] for x in t if x["kind"] == "digit" and x["side"] == "inmate"]
         assert "".join(inmate_keys) == "\u2022" * 4 + "#35735550100#"
-        assert any(x["kind"] == "three-way" for x in t), "the far-end digits were detected as three-way"
+        assert any(x["kind"] == "three-way-suspected" for x in t), "the far-end digits were detected as three-way"
     finally:
         rig.close()
 
@@ -120,11 +123,11 @@ def test_close_mid_call_ends_it_cleanly(tmp_path, prompts):
         rig.line.close()
         rig.line.close()                                   # idempotent
         call = rig.line.calls[-1]
-        cdr = rig.cdrs.get(call["cdr_id"])
+        cdr = rig.cdrs.get(call.cdr_id)
         assert cdr.closed and cdr.disposition == "hung-up" and cdr.billed_minutes == 2
         assert rig.far.state == "gone"
         import wave
-        with wave.open(call["recording"], "rb") as w:
+        with wave.open(call.recording, "rb") as w:
             assert 64 < w.getnframes() / 8000 < 66
     finally:
         rig.close()
@@ -174,9 +177,9 @@ def test_rfc4733_and_inband_copies_of_one_key_count_once(tmp_path, prompts):
         rig.dial_prepaid()
         assert rig.run_s(30, until=lambda: rig.line.state.phase is Phase.CONNECTED)
         rig.run_s(1)
-        keys = [x for x in rig.line.transcript if x["kind"] == "log" and x["log_kind"] == "far-key"]
-        assert [k["detail"]["source"] for k in keys] == ["inband"]
-        decoded = [x for x in rig.line.transcript if x["kind"] == "digit" and x["side"] == "far"]
+        keys = [x for x in rig.transcript() if x["kind"] == "far-key"]
+        assert [k["source"] for k in keys] == ["inband"]
+        decoded = [x for x in rig.transcript() if x["kind"] == "digit" and x["side"] == "far"]
         assert [d["source"] for d in decoded] == ["inband", "rfc4733"]   # both seen, one key
     finally:
         rig.close()
@@ -189,7 +192,7 @@ def test_prompts_reach_the_earpiece_and_inbound_calls_are_refused(tmp_path, prom
     try:
         far.events.append(InboundCall("3145551234"))
         rig.run_s(0.1)
-        assert any(x["kind"] == "inbound-refused" for x in rig.line.transcript)
+        assert any(x["kind"] == "inbound-refused" for x in rig.transcript())
         refused = rig.cdrs.list(disposition="inbound-refused")
         assert len(refused) == 1
         assert rig.cdrs.events(refused[0].call_id)[0].detail == {"caller": "3145551234"}
@@ -197,7 +200,7 @@ def test_prompts_reach_the_earpiece_and_inbound_calls_are_refused(tmp_path, prom
         rig.keypad.lift()
         for _ in range(frames_from_s(2)):
             rig.phone.step()
-            down.append(rig.line._to_inmate.copy())
+            down.append(rig.line.audio._to_inmate.copy())
             rig.clock.tick()
         heard = np.concatenate(down).astype(float)
         welcome = prompts["welcome"][:8000].astype(float)
@@ -245,11 +248,11 @@ def test_lost_input_samples_are_reported_to_the_uplink_detector(tmp_path, prompt
     try:
         rig.keypad.lift()
         rig.run_s(0.5)
-        before = rig.line._uplink_detector.samples_seen
+        before = rig.line.audio._uplink_detector.samples_seen
         port.lost = 480
         rig.run_s(0.02)
         assert rig.phone.lost_samples == 480
-        assert rig.line._uplink_detector.samples_seen == before + 480 + FRAME_SAMPLES
+        assert rig.line.audio._uplink_detector.samples_seen == before + 480 + FRAME_SAMPLES
         rig.keypad.type("1234#")                    # digits after the gap still decode
         assert rig.run_s(5, until=lambda: rig.line.state.phase is Phase.CALL_TYPE)
     finally:
@@ -308,15 +311,15 @@ def test_recording_right_channel_is_the_far_end_plus_the_injected_warning(tmp_pa
         rig.run_s(6)
         rig.line.close()
         call = rig.line.calls[-1]
-        assert len(call["warnings_at_s"]) == 1, "no warning was played"
+        assert len(call.warnings_at_s) == 1, "no warning was played"
         import wave
-        with wave.open(call["recording"], "rb") as w:
+        with wave.open(call.recording, "rb") as w:
             stereo = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, 2)
         right = stereo[:, 1].astype(float).reshape(-1, FRAME_SAMPLES)
         # recorded frame i (from 1 on) carries what the far end sent in recorded frame i - 1
         sent = np.array(far.sent[n_before:], dtype=float)
         warning_frames = -(-len(prompts["warning"]) // FRAME_SAMPLES)
-        first = round(call["warnings_at_s"][0] * 50) - first_frame
+        first = round(call.warnings_at_s[0] * 50) - first_frame
         clear = [i for i in range(1, len(right)) if not first <= i < first + warning_frames]
         assert len(right) == 300 and len(clear) == 300 - 1 - warning_frames
         assert all(np.array_equal(right[i], sent[i - 1]) for i in clear)
@@ -332,22 +335,22 @@ def test_recording_right_channel_is_the_far_end_plus_the_injected_warning(tmp_pa
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("realtime", [False, True])
-def test_a_failed_database_job_is_logged_and_kept_in_both_modes(realtime, caplog):
-    from phonesim.facility.line import _Jobs
-
+def test_a_failed_platform_job_is_logged_and_handed_back_in_both_modes(realtime, caplog):
     def broken_charge():
         raise OSError("disk I/O error")
 
-    jobs = _Jobs(realtime, "line-db-test")
+    jobs = WorkerJobs("line-db-test") if realtime else InlineJobs()
+    done = []
     try:
-        with caplog.at_level("ERROR", logger="phonesim.facility.line"):
-            jobs.submit(broken_charge)
-            jobs.submit(lambda: "next job's result")
+        with caplog.at_level("WARNING", logger="phonesim.facility.jobs"):
+            jobs.submit(broken_charge, lambda result, error: done.append(("charge", result, error)))
+            jobs.submit(lambda: "next job's result", lambda result, error: done.append(("next", result, error)))
             jobs.drain()
     finally:
         jobs.close()
-    assert [str(e) for e in jobs.errors] == ["disk I/O error"]
-    assert list(jobs.results) == ["next job's result"]          # the line goes on
+    assert [(what, result, str(error) if error else None) for what, result, error in done] == [
+        ("charge", None, "disk I/O error"), ("next", "next job's result", None)]   # in order; the line goes on
+    assert jobs.failures == 1
     assert any("broken_charge" in r.getMessage() for r in caplog.records), caplog.text
 
 
@@ -360,8 +363,8 @@ def test_a_recording_that_cannot_be_written_leaves_the_call_up_and_says_so(tmp_p
         assert rig.run_s(120, until=lambda: bool(rig.line.calls))
         rig.line.drain()
         call = rig.line.calls[-1]
-        assert call["disposition"] == "completed"
-        failed = [e for e in rig.cdrs.events(call["cdr_id"]) if e.kind == "recording-failed"]
-        assert len(failed) == 1 and failed[0].detail["dropped_frames"] > 0, rig.cdrs.events(call["cdr_id"])
+        assert call.disposition == "completed"
+        failed = [e for e in rig.cdrs.events(call.cdr_id) if e.kind == "recording-failed"]
+        assert len(failed) == 1 and failed[0].detail["dropped_frames"] > 0, rig.cdrs.events(call.cdr_id)
     finally:
         rig.close()

@@ -58,30 +58,30 @@ def connected_call(cdrs, inmate_id, start, minutes, disposition="completed"):
 # --- may_call -------------------------------------------------------------------------
 def test_during_phone_hours_the_full_limit(world):
     _, _, policy, _ = world
-    v = policy.may_call("1001", wall_time_s=local("2026-03-02 12:00"))
+    v = policy.may_call("1001", wall_s=local("2026-03-02 12:00"))
     assert v.ok and v.max_call_s == 900 and v.prompt is None and v.restriction == ""
 
 
 def test_limit_clipped_to_the_end_of_phone_hours(world):
     _, _, policy, _ = world
-    assert policy.may_call("1001", wall_time_s=local("2026-03-02 22:20")).max_call_s == 600
-    late = policy.may_call("1001", wall_time_s=local("2026-03-02 22:29") + 30)
+    assert policy.may_call("1001", wall_s=local("2026-03-02 22:20")).max_call_s == 600
+    late = policy.may_call("1001", wall_s=local("2026-03-02 22:29") + 30)
     assert not late.ok and late.prompt == "outside_hours"
 
 
 @pytest.mark.parametrize("when", ["2026-03-02 05:59", "2026-03-02 22:30", "2026-03-02 23:59"])
 def test_outside_phone_hours(world, when):
     _, _, policy, _ = world
-    v = policy.may_call("1001", wall_time_s=local(when))
+    v = policy.may_call("1001", wall_s=local(when))
     assert (v.ok, v.prompt, v.disposition) == (False, "outside_hours", "outside-hours")
     assert "06:00-22:30" in v.reason
 
 
 def test_a_window_across_midnight(tmp_path, seeded_file):
     _, led, policy, _ = make(tmp_path, seeded_file, **{"profile.hours.windows": ["20:00-02:00"]})
-    assert policy.may_call("1001", wall_time_s=local("2026-03-02 23:00")).max_call_s == 900
-    assert policy.may_call("1001", wall_time_s=local("2026-03-03 01:50")).max_call_s == 600
-    assert not policy.may_call("1001", wall_time_s=local("2026-03-03 12:00")).ok
+    assert policy.may_call("1001", wall_s=local("2026-03-02 23:00")).max_call_s == 900
+    assert policy.may_call("1001", wall_s=local("2026-03-03 01:50")).max_call_s == 600
+    assert not policy.may_call("1001", wall_s=local("2026-03-03 12:00")).ok
     led.close()
 
 
@@ -91,37 +91,37 @@ def test_wait_between_calls_counts_from_the_end_of_the_last_connected_call(world
     # a declined call does not start the wait
     cid = cdrs.open_call(terminal="t", inmate_id="1001", offhook_s=t0 - 600)
     cdrs.close_call(cid, disposition="declined", ended_s=t0 - 500)
-    assert policy.may_call("1001", wall_time_s=t0).ok
+    assert policy.may_call("1001", wall_s=t0).ok
     ended = connected_call(cdrs, "1001", t0, 15)
-    v = policy.may_call("1001", wall_time_s=ended + 3600)
+    v = policy.may_call("1001", wall_s=ended + 3600)
     assert (v.ok, v.prompt, v.disposition) == (False, "wait_between_calls", "wait-required")
     assert "7200 s more" in v.reason
-    assert policy.may_call("1001", wall_time_s=ended + 10800).ok
+    assert policy.may_call("1001", wall_s=ended + 10800).ok
 
 
 def test_segregation_schedule_limit_and_weekly_allowance(world):
     _, _, policy, cdrs = world
-    noon = policy.may_call("1003", wall_time_s=local("2026-03-02 12:00"))
+    noon = policy.may_call("1003", wall_s=local("2026-03-02 12:00"))
     assert not noon.ok and noon.prompt == "outside_hours" and "segregation" in noon.reason
-    ten = policy.may_call("1003", wall_time_s=local("2026-03-02 10:00"))
+    ten = policy.may_call("1003", wall_s=local("2026-03-02 10:00"))
     assert ten.ok and ten.max_call_s == 600  # segregation call limit
-    assert policy.may_call("1003", wall_time_s=local("2026-03-02 10:55")).max_call_s == 300
+    assert policy.may_call("1003", wall_s=local("2026-03-02 10:55")).max_call_s == 300
     connected_call(cdrs, "1003", local("2026-03-02 09:10"), 10)
-    again = policy.may_call("1003", wall_time_s=local("2026-03-05 10:00"))
+    again = policy.may_call("1003", wall_s=local("2026-03-05 10:00"))
     assert (again.ok, again.prompt, again.disposition) == (False, "quota_reached", "quota-reached")
-    assert policy.may_call("1003", wall_time_s=local("2026-03-09 10:00")).ok  # a week later
+    assert policy.may_call("1003", wall_s=local("2026-03-09 10:00")).ok  # a week later
 
 
 def test_monthly_quota(tmp_path, seeded_file):
     _, led, policy, cdrs = make(tmp_path, seeded_file, **{"profile.limits.monthly_quota_min": 30,
                                             "profile.limits.wait_between_calls_s": 0})
     connected_call(cdrs, "1001", local("2026-03-02 09:00"), 25)
-    v = policy.may_call("1001", wall_time_s=local("2026-03-03 12:00"))
+    v = policy.may_call("1001", wall_s=local("2026-03-03 12:00"))
     assert v.ok and v.max_call_s == 300
     connected_call(cdrs, "1001", local("2026-03-03 12:00"), 5)
-    full = policy.may_call("1001", wall_time_s=local("2026-03-04 12:00"))
+    full = policy.may_call("1001", wall_s=local("2026-03-04 12:00"))
     assert (full.ok, full.prompt) == (False, "quota_reached")
-    assert policy.may_call("1001", wall_time_s=local("2026-04-01 12:00")).ok  # a new month
+    assert policy.may_call("1001", wall_s=local("2026-04-01 12:00")).ok  # a new month
     led.close()
 
 
@@ -130,18 +130,18 @@ def test_locked_inmate(world):
     now = local("2026-03-02 12:00")
     for _ in range(3):
         led.authenticate("0000", now_s=now, inmate_id="1001")
-    v = policy.may_call("1001", wall_time_s=now + 60)
+    v = policy.may_call("1001", wall_s=now + 60)
     assert (v.ok, v.prompt, v.disposition) == (False, "account_locked", "locked")
 
 
 def test_restricted_may_only_call_privileged_numbers(world):
     _, _, policy, _ = world
     when = local("2026-03-02 12:00")
-    v = policy.may_call("1002", wall_time_s=when)
+    v = policy.may_call("1002", wall_s=when)
     assert v.ok and v.restriction == PRIVILEGED_ONLY
-    refused = policy.check_number("1002", "5735550100", "prepaid", wall_time_s=when)
+    refused = policy.check_number("1002", "5735550100", "prepaid", wall_s=when)
     assert (refused.ok, refused.prompt, refused.disposition) == (False, "restricted", "restricted")
-    lawyer = policy.check_number("1002", DEMO["attorney"], "debit", wall_time_s=when)
+    lawyer = policy.check_number("1002", DEMO["attorney"], "debit", wall_s=when)
     assert lawyer.ok and lawyer.privileged and not lawyer.record
 
 
@@ -160,7 +160,7 @@ def test_restricted_may_only_call_privileged_numbers(world):
 ])
 def test_refused_numbers_name_prompt_and_disposition(world, number, prompt, disposition):
     _, _, policy, _ = world
-    v = policy.check_number("1001", number, "debit", wall_time_s=local("2026-03-02 12:00"))
+    v = policy.check_number("1001", number, "debit", wall_s=local("2026-03-02 12:00"))
     assert (v.ok, v.prompt, v.disposition) == (False, prompt, disposition), v
     assert v.reason
 
@@ -250,13 +250,13 @@ def test_every_prompt_and_disposition_named_exists(world):
     verdicts.append(policy.check_number("1002", "2125551234", "debit"))
     led.block_number("2125551234", kind="facility")
     verdicts.append(policy.check_number("1001", "2125551234", "debit"))
-    verdicts += [policy.may_call("1001", wall_time_s=local("2026-03-02 23:00")),
-                 policy.may_call("1003", wall_time_s=local("2026-03-02 12:00"))]
+    verdicts += [policy.may_call("1001", wall_s=local("2026-03-02 23:00")),
+                 policy.may_call("1003", wall_s=local("2026-03-02 12:00"))]
     ended = connected_call(cdrs, "1001", local("2026-03-02 09:00"), 5)
-    verdicts.append(policy.may_call("1001", wall_time_s=ended + 60))
+    verdicts.append(policy.may_call("1001", wall_s=ended + 60))
     for _ in range(3):
         led.authenticate("0000", now_s=ended, inmate_id="1001")
-    verdicts.append(policy.may_call("1001", wall_time_s=ended + 60))
+    verdicts.append(policy.may_call("1001", wall_s=ended + 60))
     assert all(not v.ok for v in verdicts)
     assert {v.prompt for v in verdicts} <= set(PROMPT_NAMES)
     assert {v.disposition for v in verdicts} <= set(DISPOSITIONS)

@@ -18,11 +18,9 @@ from phonesim.events import HookChanged, KeyDown, KeyUp, LinkChanged
 class Rig:
     def __init__(self, tmp_path, keypad):
         from phonesim.config import load_config
-        from phonesim.facility.cdr import CdrStore
         from phonesim.facility.farend import RobotFarEnd
         from phonesim.facility.ledger import Ledger
-        from phonesim.facility.line import FacilityLine
-        from phonesim.facility.prompts import PromptSet
+        from phonesim.facility.platform import Platform
         from phonesim.hw.audio import NullAudioPort
         from phonesim.hw.keypad_script import MockKeypad
         from phonesim.terminals.wallphone import WallPhone
@@ -31,11 +29,10 @@ class Rig:
         self.clock = VirtualClock()
         self.ledger = Ledger.open(tmp_path / "db.sqlite3", clock=self.clock, cfg=self.cfg)
         self.ledger.seed_demo(self.cfg)
-        self.cdrs = CdrStore(self.ledger)
-        self.line = FacilityLine(self.cfg, ledger=self.ledger, prompts=PromptSet.load(),
-                                 far_end=RobotFarEnd("robot://accept?talk_s=600"), clock=self.clock,
-                                 recordings_dir=tmp_path / "rec", cdr=self.cdrs,
-                                 keep_transcript=True)
+        platform = Platform(self.cfg, ledger=self.ledger)
+        self.cdrs = platform.cdrs
+        self.line = platform.line(far_end=RobotFarEnd("robot://accept?talk_s=600"), clock=self.clock,
+                                  recordings_dir=tmp_path / "rec", keep_history=True)
         self.keypad = keypad  # the real serial keypad
         self.gate = MockKeypad(clock=self.clock)
         self.phone = WallPhone(self.gate, NullAudioPort(), self.line, self.clock, self.cfg.profile)
@@ -108,9 +105,9 @@ def test_unplugging_the_keypad_mid_call_does_not_end_the_call(micropython, tmp_p
         assert rig.next_event(HookChanged).off_hook is False
         assert rig.run_s(10, until=lambda: bool(rig.line.calls))
         call = rig.line.calls[-1]
-        assert call["disposition"] in ("completed", "hung-up"), call
-        inmate_keys = "".join(x["digit"] for x in rig.line.transcript
-                              if x["kind"] == "digit" and x["side"] == "inmate")
+        assert call.disposition in ("completed", "hung-up"), call
+        inmate_keys = "".join(e.data["digit"] for e in rig.line.log.history
+                              if e.kind == "digit" and e.data["side"] == "inmate")
         assert inmate_keys == "\u2022" * 4 + "#35735550100#"  # each key once, PIN masked
         assert rig.keypad.stats["duplicates"] == 0 and rig.keypad.reconnects == 1
     finally:

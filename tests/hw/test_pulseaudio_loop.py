@@ -3,7 +3,7 @@
 This proves the audio path CI relies on: PyAudio -> ALSA pulse plugin ->
 null sink "line" -> its monitor -> PyAudio.  Two half-duplex blocking streams,
 20 ms periods at 48 kHz, ``exception_on_overflow=False`` (see
-../shared/reference/hardware-and-ci.md).
+docs/hardware.md, sections 4 and 7.1).
 """
 
 from __future__ import annotations

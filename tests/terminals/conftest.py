@@ -208,7 +208,7 @@ class PhoneProcess:
                              f"stderr:\n" + "\n".join(self.stderr_lines[-20:]))
 
     def wait_phase(self, phase: str, *, timeout_s: float = 30.0) -> dict:
-        return self.wait_event(lambda e: e.get("event") == "Phase" and e.get("phase") == phase,
+        return self.wait_event(lambda e: e.get("event") == "phase" and e.get("phase") == phase,
                                timeout_s=timeout_s)
 
     def wait_exit(self, timeout_s: float = 30.0) -> int:

@@ -59,18 +59,19 @@ def test_scripted_call_completes_with_pin_masked(site, run_phone):
                       cwd=site)
     assert phone.wait_exit(60) == 0, "\n".join(phone.stderr_lines)
     events = phone.events
-    phases = [e["phase"] for e in events if e["event"] == "Phase"]
+    phases = [e["phase"] for e in events if e["event"] == "phase"]
     for phase in ("pin", "call-type", "number", "ringing", "connected", "done", "idle"):
         assert phase in phases
     summary = [e for e in events if e["event"] == "CallSummary"]
     assert len(summary) == 1 and summary[0]["disposition"] == "completed"
     assert events[-1] == {"event": "Stopped", "frame": events[-1]["frame"], "reason": "call ended"}
     # the PIN was decoded from the audio, but never written anywhere a person or a program sees it
-    pin_digits = [e for e in events if e["event"] in ("KeyDown", "DigitDetected") and e.get("masked")]
+    pin_digits = [e for e in events if e["event"] in ("KeyDown", "digit") and e.get("masked")]
     assert len(pin_digits) == 2 * len(PIN)
     everything = "\n".join(map(str, events)) + "\n".join(phone.stderr_lines)
-    assert "'key': '1'" not in everything.split("AuthResult")[0]
-    decoded = "".join(e["digit"] for e in events if e["event"] == "DigitDetected" and not e.get("masked"))
+    assert "'key': '1'" not in everything.split("'what': 'authenticate'")[0]
+    decoded = "".join(e["digit"] for e in events if e["event"] == "digit" and e["side"] == "inmate"
+                      and not e.get("masked"))
     assert decoded == "#3" + NUMBER + "#"
     assert any("[connected]" in line and "balance $24.95" in line for line in phone.stderr_lines)
     assert any("[hold]" in line and "500 min affordable" in line for line in phone.stderr_lines)
@@ -88,14 +89,14 @@ def test_sigterm_during_a_call_leaves_consistent_records(site, run_phone):
                        "--audio", "null://", "--far", "robot://accept?answer_after=0&key_delay_s=1&talk_s=0"],
                       cwd=site)
     # minute 0 is charged on acceptance; let minute 1 be charged too, then stop the process
-    phone.wait_event(lambda e: e["event"] == "ChargeResult" and e["minute_index"] == 1, timeout_s=60)
+    phone.wait_event(lambda e: e["event"] == "charge" and e["minute_index"] == 1, timeout_s=60)
     phone.proc.send_signal(signal.SIGTERM)
     assert phone.wait_exit(30) == 0, "\n".join(phone.stderr_lines)
     events = phone.events
     assert events[-1]["event"] == "Stopped" and events[-1]["reason"] == "signal"
     (summary,) = [e for e in events if e["event"] == "CallSummary"]
     assert summary["disposition"] == "hung-up"
-    charged = [e for e in events if e["event"] == "ChargeResult" and e["ok"]]
+    charged = [e for e in events if e["event"] == "charge" and e["ok"]]
     calls = _records_are_consistent(site)
     (call,) = calls
     assert call.disposition == "hung-up" and call.ended_s is not None
@@ -117,7 +118,7 @@ def test_sigterm_in_real_time_like_systemd_stop(site, run_phone):
     phone = run_phone(["--realtime", "--seed-demo", "--keypad", _script(f"+{PIN}#3,{NUMBER}#"),
                        "--audio", "loopback://sigterm-rt",
                        "--far", "robot://accept?answer_after=0&key_delay_s=1&talk_s=0"], cwd=site)
-    phone.wait_event(lambda e: e["event"] == "ChargeResult" and e["minute_index"] == 0, timeout_s=60)
+    phone.wait_event(lambda e: e["event"] == "charge" and e["minute_index"] == 0, timeout_s=60)
     phone.proc.send_signal(signal.SIGTERM)
     assert phone.wait_exit(30) == 0, "\n".join(phone.stderr_lines)
     (summary,) = [e for e in phone.events if e["event"] == "CallSummary"]
@@ -187,7 +188,7 @@ def test_speaker_plays_the_earpiece_through_real_pulseaudio(site, run_phone, pul
     rms = np.sqrt(np.mean(frames ** 2, axis=1))
     speech_frames = int((rms > 300).sum())    # about -40 dBFS and up: the greeting prompt
     assert speech_frames >= 50, f"expected >= 1 s of the greeting, got {speech_frames} frames"
-    phases = [e["phase"] for e in phone.events if e["event"] == "Phase"]
+    phases = [e["phase"] for e in phone.events if e["event"] == "phase"]
     assert phases[:1] == ["pin"]
 
 

@@ -12,17 +12,12 @@ from dataclasses import dataclass
 import pytest
 
 from phonesim.events import (
-    AuthResult,
-    CallAllowedResult,
-    ChargeResult,
     DigitDetected,
     HookChanged,
     KeyDown,
     LinkChanged,
-    NumberResult,
-    ThreeWaySuspected,
-    Timer,
 )
+from phonesim.facility.calllog import LogEntry
 from phonesim.terminals.phone_app import StopSignals
 from phonesim.terminals.status import (
     MASK,
@@ -61,10 +56,17 @@ def test_call_timer_runs_from_the_connection_frame():
     assert "01:15" in line and "to 5735550100" in line and "debit" in line
 
 
+def entry(kind, **data):
+    """An entry of a line's log, as the line writes it."""
+    return LogEntry(1, 0, 0, 0.0, kind, data)
+
+
 @pytest.mark.parametrize(("event", "text"), [
-    (ChargeResult(minute_index=0, ok=True, balance_after_cents=495), "balance $4.95"),
-    (ChargeResult(minute_index=3, ok=False, balance_after_cents=0), "! funds exhausted"),
-    (ThreeWaySuspected("flash", 0.93, 10), "! three-way call suspected (flash, 0.93)"),
+    (entry("charge", minute_index=0, ok=True, balance_after_cents=495, error=""), "balance $4.95"),
+    (entry("charge", minute_index=3, ok=False, balance_after_cents=0, error=""), "! funds exhausted"),
+    (entry("charge", minute_index=3, ok=False, balance_after_cents=0, error="OperationalError: gone"),
+     "! billing unavailable, retrying"),
+    (entry("three-way-suspected", attempt="flash", confidence=0.93), "! three-way call suspected (flash, 0.93)"),
     (LinkChanged(False, "unplugged"), "! keypad link down (unplugged)"),
 ])
 def test_events_reach_the_status_line(event, text):
@@ -152,14 +154,17 @@ def test_second_ctrl_c_raises_keyboard_interrupt():
 
 
 @pytest.mark.parametrize(("event", "text"), [
-    (Timer("warn_60"), "! one minute remaining"),
-    (Timer("warn_120"), "! 02:00 remaining"),
-    (Timer("limit"), "! time limit reached"),
-    (AuthResult(ok=False, failures=2), "! PIN not accepted (2)"),
-    (AuthResult(ok=False, locked=True, failures=3), "! account locked"),
-    (NumberResult(ok=False, reason="toll-free", prompt="number_toll_free"), "! refused: toll-free"),
-    (NumberResult(ok=True, affordable_minutes=500), "500 min affordable"),
-    (CallAllowedResult(ok=False, reason="outside phone hours"), "! refused: outside phone hours"),
+    (entry("limit-warning", before_s=60), "! one minute remaining"),
+    (entry("limit-warning", before_s=120), "! 02:00 remaining"),
+    (entry("end", disposition="time-limit"), "! time limit reached"),
+    (entry("answer", what="authenticate", ok=False, failures=2, locked=False), "! PIN not accepted (2)"),
+    (entry("answer", what="authenticate", ok=False, failures=3, locked=True), "! account locked"),
+    (entry("answer", what="number", ok=False, reason="toll-free"), "! refused: toll-free"),
+    (entry("answer", what="number", ok=True, affordable_minutes=500), "500 min affordable"),
+    (entry("answer", what="call-allowed", ok=False, reason="outside phone hours"),
+     "! refused: outside phone hours"),
+    (entry("lookup-failed", what="number", error="RateNotFound: no rate"),
+     "! the platform did not answer (number)"),
 ])
 def test_flow_events_reach_the_status_line(event, text):
     status = PhoneStatus()
@@ -170,7 +175,7 @@ def test_flow_events_reach_the_status_line(event, text):
 
 def test_a_new_attempt_clears_the_last_one():
     status = PhoneStatus()
-    status.update(ChargeResult(minute_index=0, ok=True, balance_after_cents=95))
+    status.update(entry("charge", minute_index=0, ok=True, balance_after_cents=95, error=""))
     status.call_ended("completed")
     assert "ended: completed" in status.render(State("done"), frame=0)
     status.update(HookChanged(False))

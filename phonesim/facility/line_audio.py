@@ -1,0 +1,178 @@
+"""The per-frame audio of one line: mixing, prompts, tones, warnings, detectors, recorder taps.
+
+:class:`LineAudio` holds no call rules.  Once per 20 ms frame the line asks it to
+
+1. listen to what the handset *sends* (never the mixed earpiece audio) for keys
+   (:meth:`detect_uplink`);
+2. build the two directions (:meth:`mix`): the bridged conversation, a call-progress
+   tone and prompts per direction, and the warning message injected into both once
+   the call is accepted;
+3. tap the recorder (:meth:`record`): the inmate's audio left, what the inmate hears
+   right (the far end's audio plus the injected warnings and prompts — what an
+   investigator needs);
+4. listen to the far end's audio (:meth:`detect_far`) for the called party's keys and
+   for three-way calling, as the call flow's :class:`~phonesim.facility.callflow.Listening`
+   says.
+
+The executor switches its parts on and off (play, stop, bridge, warnings,
+recording).  Real-time rules: no allocation beyond frame-sized numpy temporaries,
+no file or database I/O (the recorder's writer thread opens and writes the file),
+no logging; every method returns at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from phonesim.clock import FRAME_SAMPLES, frames_from_s
+from phonesim.dsp.dtmf import DtmfDetector
+from phonesim.dsp.mix import PromptPlayer, WarningInjector, saturating_add
+from phonesim.dsp.tones import ToneSource, render_tone
+from phonesim.events import DigitDetected, FarEndDigit
+from phonesim.facility.recorder import CallRecorder
+from phonesim.facility.threeway import ThreeWayDetector
+from phonesim.facility.vocabulary import Direction
+
+#: After the accept key, far-end audio this long is not taken for three-way dialling.
+THREEWAY_GRACE_FRAMES = frames_from_s(0.5)
+TONE_LEVEL_DBM0 = -16.0
+
+
+def _digit_event(d) -> DigitDetected:
+    return DigitDetected(d.digit, d.start_sample, d.end_sample, d.low_dbm0, d.high_dbm0, d.twist_db,
+                         d.channel)
+
+
+class LineAudio:
+    """The audio graph of one line (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._uplink_detector = DtmfDetector()
+        self._far_detector = DtmfDetector()
+        self._threeway = ThreeWayDetector()
+        self._players = {Direction.INMATE: PromptPlayer(), Direction.FAR: PromptPlayer()}
+        self._tones: dict[Direction, ToneSource] = {}
+        self._injector: WarningInjector | None = None
+        self._recorder: CallRecorder | None = None
+        self.bridged = False
+        self._far_rx = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        self._to_far = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        self._to_inmate = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        self._silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+
+    def __repr__(self) -> str:
+        return (f"<LineAudio bridged={self.bridged} warnings={self._injector is not None} "
+                f"recording={self._recorder is not None}>")
+
+    # --- the per-frame path -------------------------------------------------------------
+    def detect_uplink(self, uplink: np.ndarray) -> list[DigitDetected]:
+        """Keys in what the handset sends."""
+        return [_digit_event(d) for d in self._uplink_detector.feed(uplink)]
+
+    def uplink_lost(self, n_samples: int) -> list[DigitDetected]:
+        """The handset's audio lost samples (an input overflow): the detector never joins
+        audio across the gap."""
+        return [_digit_event(d) for d in self._uplink_detector.fill_in(n_samples)]
+
+    def mix(self, uplink: np.ndarray, now_frame: int) -> tuple[np.ndarray, np.ndarray, list, bool]:
+        """This frame's audio: ``(to_far, to_inmate, finished, warning_started)``.
+
+        ``finished`` lists ``(direction, tag)`` of prompts that ended in this frame;
+        ``warning_started`` is True in the frame a warning message starts.  The arrays
+        are reused from frame to frame: copy what must outlive the frame.
+        """
+        to_far, to_inmate = self._to_far, self._to_inmate
+        if self.bridged:
+            to_far[:] = uplink
+            to_inmate[:] = self._far_rx
+        else:
+            to_far[:] = 0
+            to_inmate[:] = 0
+        tone = self._tones.get(Direction.INMATE)
+        if tone is not None:
+            saturating_add(to_inmate, tone.read(FRAME_SAMPLES), out=to_inmate)
+        finished = [(Direction.INMATE, t) for t in self._players[Direction.INMATE].mix_into(to_inmate)]
+        finished += [(Direction.FAR, t) for t in self._players[Direction.FAR].mix_into(to_far)]
+        warning_started = False
+        if self._injector is not None:
+            before = len(self._injector.played_at_frames)
+            self._injector.process(to_inmate, to_far, now_frame)
+            warning_started = len(self._injector.played_at_frames) > before
+        return to_far, to_inmate, finished, warning_started
+
+    def far_received(self, far_rx: np.ndarray | None) -> np.ndarray:
+        """What the far end sent this frame (None: nothing, the line is not up); bridged to the
+        inmate in the next frame's :meth:`mix`."""
+        if far_rx is None:
+            self._far_rx[:] = 0
+        else:
+            self._far_rx[:] = far_rx
+        return self._far_rx
+
+    def record(self, uplink: np.ndarray, to_inmate: np.ndarray) -> None:
+        if self._recorder is not None:
+            self._recorder.write(uplink, to_inmate)
+
+    def detect_far(self, far_rx: np.ndarray, now_frame: int, *, far_dtmf: bool, threeway: bool) -> list:
+        """The called party's keys and three-way suspicions in what the far end sent."""
+        events: list = []
+        if far_dtmf:
+            events += [FarEndDigit(d.digit, d.start_sample, d.end_sample, d.low_dbm0, d.high_dbm0, "inband")
+                       for d in self._far_detector.feed(far_rx)]
+        if threeway:
+            events += self._threeway.feed(far_rx, now_frame)
+        return events
+
+    # --- switched by the executor ----------------------------------------------------------
+    def play(self, to: Direction, samples: np.ndarray, tag: str) -> None:
+        self._players[to].play(samples, tag)
+
+    def stop_prompt(self, to: Direction) -> None:
+        self._players[to].stop()
+
+    def start_tone(self, to: Direction, name: str) -> None:
+        self._tones[to] = ToneSource(name, level_dbm0=TONE_LEVEL_DBM0)
+
+    def stop_tone(self, to: Direction | None = None) -> None:
+        if to is None:
+            self._tones.clear()
+        else:
+            self._tones.pop(to, None)
+
+    def reset_uplink_detector(self) -> None:
+        self._uplink_detector.reset()
+
+    def reset_far_detector(self) -> None:
+        self._far_detector.reset()
+
+    def bridge(self, now_frame: int) -> None:
+        """Connect the two parties; the three-way detector starts afresh and ignores the tail
+        of the accept key."""
+        self.bridged = True
+        self._threeway.reset()
+        self._threeway.ignore_digits_until(now_frame + THREEWAY_GRACE_FRAMES)
+        self._far_rx[:] = 0
+
+    def unbridge(self) -> None:
+        self.bridged = False
+
+    def start_warnings(self, warning: np.ndarray, now_frame: int, *, first_after_s: float,
+                       interval_s: float, duck_db: float, fade_ms: float, beep: bool) -> None:
+        self._injector = WarningInjector(
+            warning, first_after_frames=frames_from_s(first_after_s),
+            interval_frames=frames_from_s(interval_s), duck_db=float(duck_db), fade_ms=float(fade_ms),
+            beep=render_tone("warning_beep", 0.2) if beep else None)
+        self._injector.start(now_frame)
+
+    def stop_warnings(self) -> None:
+        if self._injector is not None:
+            self._injector.stop()
+            self._injector = None
+
+    def start_recording(self, recorder: CallRecorder) -> None:
+        self._recorder = recorder
+
+    def stop_recording(self) -> CallRecorder | None:
+        """Detach the recorder (the caller closes it off the per-frame path)."""
+        recorder, self._recorder = self._recorder, None
+        return recorder
