@@ -219,15 +219,15 @@ def test_disguised_numbers_meet_every_rule(international_allowed, prefix):
     from phonesim.facility.ledger import DEMO
 
     led, policy, cdrs = international_allowed
-    toll_free = policy.check_number("1001", f"{prefix} 800 555 1212", "debit", wall_time_s=WALL_NOON_S)
+    toll_free = policy.check_number("1001", f"{prefix} 800 555 1212", "debit", wall_s=WALL_NOON_S)
     assert (toll_free.ok, toll_free.disposition) == (False, "toll-free-attempt")
     blocked = policy.check_number("1001", f"{prefix} {DEMO['blocked_by_party']}", "debit",
-                                  wall_time_s=WALL_NOON_S)
+                                  wall_s=WALL_NOON_S)
     assert (blocked.ok, blocked.disposition) == (False, "blocked-by-called-party")
-    attorney = policy.check_number("1001", f"{prefix} {DEMO['attorney']}", "debit", wall_time_s=WALL_NOON_S)
+    attorney = policy.check_number("1001", f"{prefix} {DEMO['attorney']}", "debit", wall_s=WALL_NOON_S)
     assert attorney.ok and attorney.privileged and not attorney.record
     assert attorney.number == DEMO["attorney"] and attorney.jurisdiction != "international"
-    ordinary = policy.check_number("1001", f"{prefix} 212 555 1234", "debit", wall_time_s=WALL_NOON_S)
+    ordinary = policy.check_number("1001", f"{prefix} 212 555 1234", "debit", wall_s=WALL_NOON_S)
     assert ordinary.ok and ordinary.jurisdiction == "out-of-state" and ordinary.number == "2125551234"
 
 
