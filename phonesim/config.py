@@ -373,6 +373,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "profile.limits.monthly_quota_min": (0, 31 * 24 * 60),  # 0 = no quota
     "profile.limits.ring_timeout_s": (1, 600),
     "profile.limits.accept_timeout_s": (1, 600),
+    "profile.limits.lookup_timeout_s": (1, 300),
+    "profile.limits.billing_outage_s": (1, 3600),
     "profile.pin.length": (4, 12),
     "profile.pin.max_failures": (1, 100),
     "profile.pin.lockout_s": (1, 30 * 86_400),
