@@ -321,10 +321,14 @@ def _describe(t: dict) -> str:
 
 
 def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realtime: bool = False,
-                 far_end_url: str | None = None, on_frame=None) -> DemoResult:
+                 far_end_url: str | None = None, on_frame=None,
+                 platform_on_worker: bool | None = None) -> DemoResult:
     """Run one scenario end to end; return the transcript, the CDR and a summary.
 
-    ``on_frame(line)`` is called after every frame (tests use it to pause a call).
+    ``on_frame(line)`` is called after every frame (tests use it to pause a call, or to
+    pace frames to the wall clock once a real far end is dialled).  ``platform_on_worker``
+    runs the platform's work on the line's worker thread, as in real time (default: only
+    with ``realtime``), so a frame paced to a real far end never waits for the disk.
     Interrupted (Ctrl-C), the line is still closed: the call ends cleanly, its CDR is
     closed, its charges are final and its recording is finalised.
     """
@@ -353,8 +357,9 @@ def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realti
         keypad = stack.enter_context(open_keypad(
             f"script://{_quote(key_script(scenario, prompts))}?interval_ms=250&hold_ms=100&hook=none",
             clock=clock))
+        on_worker = realtime if platform_on_worker is None else platform_on_worker
         line = stack.enter_context(platform.line(far_end=far_end, clock=clock,
-                                                 recordings_dir=data_dir / "recordings", realtime=realtime,
+                                                 recordings_dir=data_dir / "recordings", realtime=on_worker,
                                                  keep_history=True))
         phone = WallPhone(keypad, _DemoMic(line), line, clock, cfg.profile)
         ended_at: list[int] = []

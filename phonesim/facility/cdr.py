@@ -14,9 +14,8 @@ and ``amount_cents`` are recomputed from the charges when it is closed, so they
 always agree with what was actually charged, even after a crash
 (:meth:`CdrStore.recover_open_calls`).
 
-Times follow the ledger's rule: ``*_s`` arguments are the injected clock's
-seconds (values >= 1e9 are calendar seconds); stored as calendar seconds and ISO
-8601 UTC strings.
+Times follow the ledger's rule: every ``*_s`` is calendar seconds (since 1970 UTC),
+stored with ISO 8601 UTC strings beside.
 """
 
 from __future__ import annotations
@@ -225,7 +224,7 @@ class CdrStore:
             c.execute("UPDATE cdrs SET payer_kind=?, payer_id=? WHERE id=? AND payer_kind=''",
                       (payer["payer_kind"], payer["payer_id"], call_id))
 
-    def recover_open_calls(self, now_s: float | None = None, *, terminal: str | None = None) -> list[int]:
+    def recover_open_calls(self, wall_s: float | None = None, *, terminal: str | None = None) -> list[int]:
         """Close the calls a crash left open; returns their ids.
 
         Call it when a phone program starts, with its ``terminal``: only that
@@ -237,9 +236,9 @@ class CdrStore:
         ``abandoned``; the end time is its last timeline event (or off-hook time) —
         the last moment known to be alive — never ``now``; billed minutes and amount
         come from the charges already recorded, so CDR and journal reconcile.
-        ``now_s`` is only a lower bound guard for records without any time.
+        ``wall_s`` (default: now) is only a lower bound guard for records without any time.
         """
-        fallback = self.ledger.wall_s(now_s)
+        fallback = self.ledger.wall_s(wall_s)
         closed = []
         with self.ledger._tx() as c:
             sql, params = "SELECT * FROM cdrs WHERE closed=0", []

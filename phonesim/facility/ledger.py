@@ -35,10 +35,11 @@ Other processes (the admin CLI) are coordinated by SQLite's own file locks
 (``busy_timeout`` 10 s).  The per-frame real-time path must not call the ledger
 directly (docs/architecture.md, real-time rules): hand charges to a worker thread.
 
-**Times**: arguments named ``*_s`` (``now_s``, ``offhook_s``, ``at_s``) are the
-injected clock's seconds (``clock.now_s``), turned into calendar time with the
-clock's epoch; a value >= 1e9 is taken as calendar seconds (epoch) already.
-Everything stored is calendar time (epoch seconds and ISO 8601 UTC strings).
+**Times**: every time the ledger and the CDR store take or give (``wall_s``,
+``offhook_s``, ``ended_s``, ``at_s`` ...) is calendar time, seconds since 1970 UTC, as
+stored (with ISO 8601 UTC strings beside).  A line's own clock counts frames; it
+turns them into calendar time (``clock.wall_time_s()``) before asking the platform.
+Left out, a time is "now" by the ledger's clock.
 """
 
 from __future__ import annotations
@@ -65,7 +66,6 @@ STATUSES = ("general", "restricted", "segregation")
 BLOCK_KINDS = ("keypad", "facility", "security")
 PAYER_KINDS = ("debit", "prepaid", "collect", "free")
 #: Seconds values at or above this are calendar time (2001-09-09), below are clock seconds.
-CALENDAR_THRESHOLD_S = 1e9
 _SCRYPT = (2**14, 8, 1)
 
 
@@ -342,11 +342,8 @@ class Ledger:
         return rows[0][0] if rows else None
 
     def wall_s(self, s: float | None = None) -> float:
-        """Calendar seconds for a clock time ``s`` (see "Times" in the module docstring)."""
-        if s is None:
-            return self.clock.wall_time_s()
-        s = float(s)
-        return s if s >= CALENDAR_THRESHOLD_S else self.clock.epoch_s + s
+        """``s`` (calendar seconds), or now by the ledger's clock when it is None."""
+        return self.clock.wall_time_s() if s is None else float(s)
 
     def _now(self) -> tuple[float, str]:
         wall = self.wall_s()
@@ -481,7 +478,7 @@ class Ledger:
         return row
 
     def authenticate(self, pin: str, *, wall_s: float | None = None, terminal: str = "",
-                     inmate_id: str | None = None, now_s: float | None = None) -> AuthResult:
+                     inmate_id: str | None = None) -> AuthResult:
         """Check a PIN keyed at a phone at calendar time ``wall_s`` (default: now).
 
         The PIN alone identifies the inmate (as in the seed page).  Wrong PINs are
@@ -490,13 +487,12 @@ class Ledger:
         against that inmate.  After ``pin.max_failures`` wrong PINs in a row the
         terminal (or inmate) is locked for ``pin.lockout_s``; while locked, no PIN
         is even checked.  A correct PIN of a locked inmate gives ``locked=True``.
+        ``locked_until_s`` is calendar time.
 
         The PIN's key derivation runs before the transaction (:meth:`pin_lookup`); the
         transaction reads one indexed row and writes the counters.
         """
-        when = wall_s if wall_s is not None else now_s
-        now = self.wall_s(when)
-        offset = 0.0 if when is None else now - float(when)  # to report locked_until on the caller's scale
+        now = self.wall_s(wall_s)
         well_formed = isinstance(pin, str) and pin.isascii() and pin.isdigit() and 0 < len(pin) <= 32
         lookup = self.pin_lookup(pin) if well_formed else b""
         legacy = self._legacy_pin_owner(pin) if well_formed else None
@@ -510,13 +506,13 @@ class Ledger:
                 table, key = "terminals", terminal
             if subject["locked_until_s"] > now:
                 return AuthResult(False, _inmate(subject) if table == "inmates" else None, True,
-                                  subject["failed_pins"], subject["locked_until_s"] - offset)
+                                  subject["failed_pins"], subject["locked_until_s"])
             row = self._pin_owner(c, pin, lookup, legacy) if well_formed else None
             if row is not None and (inmate_id is None or row["id"] == inmate_id):
                 c.execute(f"UPDATE {table} SET failed_pins=0, locked_until_s=0 WHERE id=?", (key,))
                 if row["locked_until_s"] > now:
                     return AuthResult(False, _inmate(row), True, row["failed_pins"],
-                                      row["locked_until_s"] - offset)
+                                      row["locked_until_s"])
                 c.execute("UPDATE inmates SET failed_pins=0 WHERE id=?", (row["id"],))
                 fresh = c.execute("SELECT * FROM inmates WHERE id=?", (row["id"],)).fetchone()
                 return AuthResult(True, _inmate(fresh), False, 0, 0.0)
@@ -524,7 +520,7 @@ class Ledger:
             if failures >= self.pin_max_failures:
                 until = now + self.pin_lockout_s
                 c.execute(f"UPDATE {table} SET failed_pins=0, locked_until_s=? WHERE id=?", (until, key))
-                return AuthResult(False, None, True, failures, until - offset)
+                return AuthResult(False, None, True, failures, until)
             c.execute(f"UPDATE {table} SET failed_pins=? WHERE id=?", (failures, key))
             return AuthResult(False, None, False, failures, 0.0)
 

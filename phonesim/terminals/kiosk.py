@@ -106,7 +106,7 @@ class CallLine:
 class KioskBackend(Protocol):
     """The facility data a kiosk session reads and changes (the ledger behind it)."""
 
-    def login(self, pin: str, *, now_s: float) -> LoginResult: ...
+    def login(self, pin: str, *, wall_s: float) -> LoginResult: ...
     def trust_balance_cents(self, inmate_id: str) -> int: ...
     def debit_balance_cents(self, inmate_id: str) -> int: ...
     def buy_phone_time(self, inmate_id: str, amount_cents: int) -> str:
@@ -247,7 +247,7 @@ class KioskSession:
 
     def _submit_pin(self) -> KioskScreen:
         pin, self.entry = self.entry, ""
-        result = self.backend.login(pin, now_s=self.clock.wall_time_s())
+        result = self.backend.login(pin, wall_s=self.clock.wall_time_s())
         if result.ok:
             self.user = _Login(result.inmate_id, result.name, self.clock.now_s)
             self.state = "menu"
@@ -510,9 +510,9 @@ class LedgerKioskBackend:
     def __repr__(self) -> str:
         return f"<LedgerKioskBackend ledger={self.ledger!r}>"
 
-    def login(self, pin: str, *, now_s: float) -> LoginResult:
+    def login(self, pin: str, *, wall_s: float) -> LoginResult:
         # Wrong PINs count against this terminal (a wrong PIN names nobody).
-        result = self.ledger.authenticate(pin, now_s=now_s, terminal=self.terminal)
+        result = self.ledger.authenticate(pin, wall_s=wall_s, terminal=self.terminal)
         inmate = result.inmate
         until = float(result.locked_until_s or 0.0)
         return LoginResult(

@@ -16,6 +16,7 @@ keypad events -> handset -> uplink -> :class:`phonesim.facility.line.FacilityLin
 from __future__ import annotations
 
 import logging
+from collections import deque
 
 import numpy as np
 
@@ -37,7 +38,17 @@ class Handset:
     profile
         The facility profile (``profile.handset``: ``dtmf_level_dbm0``,
         ``dtmf_twist_db``, ``dtmf_min_ms``, ``sidetone_db``).
+
+    A key sounds while it is held and at least ``dtmf_min_ms``, as on a real phone.
+    Keys that arrive faster than they can sound — a burst of presses read in one frame
+    after the program or the USB link stalled — are queued and sounded one after the
+    other, each with a gap of silence before the next, instead of cutting each other
+    short (a cut tone is a lost digit: a valid wrong number).  A new key while one is
+    still *held* replaces it, as a real keypad does.
     """
+
+    #: Silence between queued keys: long enough for the decoder to split them (>= 20 ms).
+    GAP_FRAMES = 2
 
     def __init__(self, profile) -> None:
         h = profile.handset
@@ -49,6 +60,8 @@ class Handset:
         self._key: str | None = None
         self._frames_sounded = 0
         self._release_pending = False
+        self._queue: deque[tuple[str, bool]] = deque()   # (key, released already)
+        self._gap = 0
         self._sidetone = np.zeros(FRAME_SAMPLES)
         self.keys_sent: list[str] = []
 
@@ -61,15 +74,20 @@ class Handset:
         return self._key
 
     def key_down(self, key: str) -> None:
-        """A key went down: its tone starts with the next frame (a new key replaces a held one)."""
-        self._generator.key_down(key)
-        self._key = key
-        self._frames_sounded = 0
-        self._release_pending = False
-        self.keys_sent.append(key)
+        """A key went down: its tone starts with the next frame, or after the keys still
+        waiting their turn."""
+        if self._queue or self._release_pending or self._gap:
+            self._queue.append((key, False))
+        else:
+            self._start(key)
 
     def key_up(self, key: str | None = None) -> None:
         """A key was released: the tone stops, but not before ``dtmf_min_ms``."""
+        for i in range(len(self._queue) - 1, -1, -1):       # a queued key released early
+            queued, released = self._queue[i]
+            if not released and (key is None or queued == key):
+                self._queue[i] = (queued, True)
+                return
         if self._key is None or (key is not None and key != self._key):
             return
         if self._frames_sounded >= self.min_frames:
@@ -77,19 +95,40 @@ class Handset:
         else:
             self._release_pending = True
 
-    def _stop(self) -> None:
+    def clear(self) -> None:
+        """The handset went down: nothing more sounds."""
+        self._queue.clear()
+        self._gap = 0
+        if self._key is not None:
+            self._stop(gap=False)
+
+    def _start(self, key: str, *, released: bool = False) -> None:
+        self._generator.key_down(key)
+        self._key = key
+        self._frames_sounded = 0
+        self._release_pending = released
+        self.keys_sent.append(key)
+
+    def _stop(self, *, gap: bool = True) -> None:
         self._generator.key_up()
         self._key = None
         self._release_pending = False
+        self._gap = self.GAP_FRAMES if gap and self._queue else 0
 
     def uplink(self, mic: np.ndarray | None) -> np.ndarray:
         """The frame the handset sends: the microphone, or the key's tone while one sounds."""
+        if self._key is None and self._gap == 0 and self._queue:
+            key, released = self._queue.popleft()
+            self._start(key, released=released)
         if self._key is not None:
             frame = np.asarray(self._generator.generate(FRAME_SAMPLES), dtype=np.int16)
             self._frames_sounded += 1
             if self._release_pending and self._frames_sounded >= self.min_frames:
                 self._stop()
             return frame
+        if self._gap:
+            self._gap -= 1
+            return np.zeros(FRAME_SAMPLES, dtype=np.int16)
         if mic is None:
             return np.zeros(FRAME_SAMPLES, dtype=np.int16)
         return np.asarray(mic, dtype=np.int16)
@@ -145,7 +184,7 @@ class WallPhone:
             if event.off_hook != self.off_hook:
                 self.off_hook = event.off_hook
                 if not event.off_hook:
-                    self.handset.key_up()
+                    self.handset.clear()
                 self.line.hook(event.off_hook)
         elif isinstance(event, KeyDown):
             if self.off_hook:

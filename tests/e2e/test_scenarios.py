@@ -92,7 +92,7 @@ def test_scenario_end_to_end(name, tmp_path):
             assert any(t["kind"] == "prompt" and "one_minute_remaining" in t["names"] for t in result.transcript)
         if name == "wrong-pin-lockout":
             now_calendar_s = VirtualClock().epoch_s + result.frames / 50
-            again = ledger.authenticate("1234", now_s=now_calendar_s, terminal="phone-1")
+            again = ledger.authenticate("1234", wall_s=now_calendar_s, terminal="phone-1")
             assert again.locked, "the terminal should still be locked after three wrong PINs"
         if name == "privileged":
             assert cdr.privileged and cdr.amount_cents == 0

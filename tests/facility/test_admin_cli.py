@@ -10,9 +10,17 @@ import shutil
 import pytest
 
 from phonesim.cli import main
+from phonesim.clock import VirtualClock
 from phonesim.commands.admin import amount_cents
 from phonesim.facility.cdr import CdrStore
 from phonesim.facility.ledger import Ledger
+
+T0 = VirtualClock().epoch_s      # 2026-01-01T00:00:00Z: the tests' clocks start here
+
+
+def at(seconds: float) -> float:
+    """Calendar time ``seconds`` after the tests' clocks started."""
+    return T0 + seconds
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +83,7 @@ def test_inmates(db, capsys):
     out = capsys.readouterr().out
     assert "1001     John Doe" in out and "$50.00" in out and "2001" in out
     with Ledger.open(db) as led:
-        assert led.authenticate("8765", now_s=1).inmate.id == "2001"
+        assert led.authenticate("8765", wall_s=at(1)).inmate.id == "2001"
 
 
 def test_runtime_and_value_errors(db, capsys):
@@ -137,11 +145,11 @@ def test_cdrs_and_who_called(db, tmp_path, capsys):
     with Ledger.open(db) as led:
         cdrs = CdrStore(led)
         for inmate_id, disposition in (("1001", "completed"), ("1001", "declined"), ("1003", "completed")):
-            cid = cdrs.open_call(terminal="phone-1", inmate_id=inmate_id, offhook_s=0)
-            cdrs.update(cid, number="8165550111", call_type="prepaid", answered_s=5)
-            cdrs.add_event(cid, 1, "digit", {"digit": "1", "low_dbm0": -9.1})
-            cdrs.close_call(cid, disposition=disposition, ended_s=70)
-        open_call = cdrs.open_call(terminal="phone-2", offhook_s=0)
+            cid = cdrs.open_call(terminal="phone-1", inmate_id=inmate_id, offhook_s=at(0))
+            cdrs.update(cid, number="8165550111", call_type="prepaid", answered_s=at(5))
+            cdrs.add_event(cid, at(1), "digit", {"digit": "1", "low_dbm0": -9.1})
+            cdrs.close_call(cid, disposition=disposition, ended_s=at(70))
+        open_call = cdrs.open_call(terminal="phone-2", offhook_s=at(0))
     capsys.readouterr()
     assert admin(db, "cdr", "list", "--number", "816-555-0111") == 0
     out = capsys.readouterr().out

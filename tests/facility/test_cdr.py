@@ -14,6 +14,13 @@ from phonesim.exc import NotFound
 from phonesim.facility.cdr import CdrStore
 from phonesim.facility.ledger import Ledger
 
+T0 = VirtualClock().epoch_s      # 2026-01-01T00:00:00Z: the tests' clocks start here
+
+
+def at(seconds: float) -> float:
+    """Calendar time ``seconds`` after the tests' clocks started."""
+    return T0 + seconds
+
 
 @pytest.fixture
 def clock():
@@ -35,14 +42,14 @@ def cdrs(ledger):
 
 def test_a_call_from_off_hook_to_close(cdrs, ledger, clock):
     clock.advance_s(5)
-    cid = cdrs.open_call(terminal="phone-1", inmate_id=None, offhook_s=clock.now_s)
+    cid = cdrs.open_call(terminal="phone-1", inmate_id=None, offhook_s=clock.wall_time_s())
     cdrs.update(cid, inmate_id="1001", call_type="prepaid", dialled_number="1 (573) 555-0100",
-                jurisdiction="in-state", dialled_s=12.0, answered_s=20.0, accepted_s=30.0,
+                jurisdiction="in-state", dialled_s=at(12.0), answered_s=at(20.0), accepted_s=at(30.0),
                 payer_kind="prepaid", payer_id="5735550100", cents_per_min=5, recording_path="r.wav")
-    cdrs.add_event(cid, 8.0, "digit", {"digit": "1", "low_dbm0": np.float32(-9.5), "twist_db": 2.0})
+    cdrs.add_event(cid, at(8.0), "digit", {"digit": "1", "low_dbm0": np.float32(-9.5), "twist_db": 2.0})
     for minute in range(3):
         ledger.charge_minute(cid, minute, payer_kind="prepaid", payer_id="5735550100", amount_cents=5)
-    cdr = cdrs.close_call(cid, disposition="completed", ended_s=30.0 + 150.0)
+    cdr = cdrs.close_call(cid, disposition="completed", ended_s=at(30.0 + 150.0))
     assert cdr.number == "5735550100" and cdr.inmate_id == "1001" and cdr.terminal == "phone-1"
     assert cdr.offhook_at == "2026-01-01T00:00:05.000+00:00"
     assert cdr.answered_at == "2026-01-01T00:00:20.000+00:00"
@@ -54,21 +61,21 @@ def test_a_call_from_off_hook_to_close(cdrs, ledger, clock):
 
 
 def test_the_payer_is_filled_from_the_charges(cdrs, ledger):
-    cid = cdrs.open_call(terminal="t", inmate_id="1001", offhook_s=0)
+    cid = cdrs.open_call(terminal="t", inmate_id="1001", offhook_s=at(0))
     ledger.charge_minute(cid, 0, payer_kind="prepaid", payer_id="5735550100", amount_cents=5)
-    cdr = cdrs.close_call(cid, disposition="completed", ended_s=60)
+    cdr = cdrs.close_call(cid, disposition="completed", ended_s=at(60))
     assert (cdr.payer_kind, cdr.payer_id, cdr.amount_cents) == ("prepaid", "5735550100", 5)
 
 
 def test_closing_twice_changes_nothing(cdrs, clock):
-    cid = cdrs.open_call(terminal="t", offhook_s=0)
-    first = cdrs.close_call(cid, disposition="invalid-PIN", ended_s=10)
-    second = cdrs.close_call(cid, disposition="completed", ended_s=99)
+    cid = cdrs.open_call(terminal="t", offhook_s=at(0))
+    first = cdrs.close_call(cid, disposition="invalid-PIN", ended_s=at(10))
+    second = cdrs.close_call(cid, disposition="completed", ended_s=at(99))
     assert first == second and second.disposition == "invalid-PIN" and second.ended_s == first.ended_s
 
 
 def test_bad_disposition_and_unknown_call(cdrs):
-    cid = cdrs.open_call(terminal="t", offhook_s=0)
+    cid = cdrs.open_call(terminal="t", offhook_s=at(0))
     with pytest.raises(ValueError, match="disposition: expected one of completed.*got 'done'"):
         cdrs.close_call(cid, disposition="done")
     with pytest.raises(NotFound, match="call 999"):
@@ -78,7 +85,7 @@ def test_bad_disposition_and_unknown_call(cdrs):
 
 
 def test_unknown_fields_are_kept_not_lost(cdrs):
-    cid = cdrs.open_call(terminal="t", offhook_s=0)
+    cid = cdrs.open_call(terminal="t", offhook_s=at(0))
     cdrs.update(cid, warnings_at_s=[30.0, 210.0], digits_decoded="1234#")
     cdrs.update(cid, threeway_kind="flash")
     assert cdrs.get(cid).extra == {"warnings_at_s": [30.0, 210.0], "digits_decoded": "1234#",
@@ -86,43 +93,43 @@ def test_unknown_fields_are_kept_not_lost(cdrs):
 
 
 def test_dataclass_events_and_threeway_flag(cdrs):
-    cid = cdrs.open_call(terminal="t", offhook_s=0)
-    cdrs.add_event(cid, 1.0, "digit", {"event": DigitDetected("5", 0, 640, -8.0, -6.0, 2.0, 0)})
-    cdrs.add_event(cid, 2.0, "three-way-suspected", {"attempt": "flash", "confidence": 0.5})
+    cid = cdrs.open_call(terminal="t", offhook_s=at(0))
+    cdrs.add_event(cid, at(1.0), "digit", {"event": DigitDetected("5", 0, 640, -8.0, -6.0, 2.0, 0)})
+    cdrs.add_event(cid, at(2.0), "three-way-suspected", {"attempt": "flash", "confidence": 0.5})
     assert not cdrs.get(cid).threeway          # a suspicion the policy did not act on
-    cdrs.add_event(cid, 2.0, "three-way", {"kind": "flash", "confidence": 0.9, "action": "log"})
+    cdrs.add_event(cid, at(2.0), "three-way", {"kind": "flash", "confidence": 0.9, "action": "log"})
     cdr = cdrs.get(cid)
     assert cdr.events[0].detail["event"]["digit"] == "5"
     assert cdr.threeway
     with pytest.raises(ValueError, match="JSON"):
-        cdrs.add_event(cid, 3.0, "x", {"bad": object()})
+        cdrs.add_event(cid, at(3.0), "x", {"bad": object()})
 
 
 def test_recover_open_calls_after_a_crash(cdrs, ledger):
-    answered = cdrs.open_call(terminal="t1", inmate_id="1001", offhook_s=0)
-    cdrs.update(answered, answered_s=10)
+    answered = cdrs.open_call(terminal="t1", inmate_id="1001", offhook_s=at(0))
+    cdrs.update(answered, answered_s=at(10))
     ledger.charge_minute(answered, 0, payer_kind="prepaid", payer_id="5735550100", amount_cents=5)
-    cdrs.add_event(answered, 65, "charge", {"minute": 1})
+    cdrs.add_event(answered, at(65), "charge", {"minute": 1})
     ledger.charge_minute(answered, 1, payer_kind="prepaid", payer_id="5735550100", amount_cents=5)
-    dialling = cdrs.open_call(terminal="t2", offhook_s=3)
-    done = cdrs.open_call(terminal="t3", offhook_s=4)
-    cdrs.close_call(done, disposition="busy", ended_s=9)
-    assert cdrs.recover_open_calls(now_s=1000) == [answered, dialling]
+    dialling = cdrs.open_call(terminal="t2", offhook_s=at(3))
+    done = cdrs.open_call(terminal="t3", offhook_s=at(4))
+    cdrs.close_call(done, disposition="busy", ended_s=at(9))
+    assert cdrs.recover_open_calls(wall_s=at(1000)) == [answered, dialling]
     a, d = cdrs.get(answered), cdrs.get(dialling)
     assert (a.disposition, a.billed_minutes, a.amount_cents) == ("hung-up", 2, 10)
-    assert a.ended_s == pytest.approx(ledger.wall_s(65))  # the last moment known alive
+    assert a.ended_s == pytest.approx(at(65))  # the last moment known alive
     assert d.disposition == "abandoned" and d.billed_minutes == 0
     assert cdrs.get(done).disposition == "busy"
-    assert cdrs.recover_open_calls(now_s=2000) == []
+    assert cdrs.recover_open_calls(wall_s=at(2000)) == []
 
 
 def test_list_filters_and_csv_export(cdrs, clock):
     ids = []
     for i, (number, disp) in enumerate([("5735550100", "completed"), ("8005551212", "toll-free-attempt"),
                                         ("5735550100", "declined")]):
-        cid = cdrs.open_call(terminal="t", inmate_id="1001" if i != 1 else None, offhook_s=i * 100)
+        cid = cdrs.open_call(terminal="t", inmate_id="1001" if i != 1 else None, offhook_s=at(i * 100))
         cdrs.update(cid, number=number)
-        cdrs.close_call(cid, disposition=disp, ended_s=i * 100 + 10)
+        cdrs.close_call(cid, disposition=disp, ended_s=at(i * 100 + 10))
         ids.append(cid)
     assert [c.call_id for c in cdrs.list(number="573-555-0100")] == [ids[0], ids[2]]
     assert [c.call_id for c in cdrs.list(disposition="toll-free-attempt")] == [ids[1]]
@@ -138,7 +145,7 @@ def test_list_filters_and_csv_export(cdrs, clock):
 
 
 def test_recovery_can_be_limited_to_one_terminal(cdrs):
-    mine = cdrs.open_call(terminal="phone-1", offhook_s=0)
-    other = cdrs.open_call(terminal="phone-2", offhook_s=0)
+    mine = cdrs.open_call(terminal="phone-1", offhook_s=at(0))
+    other = cdrs.open_call(terminal="phone-2", offhook_s=at(0))
     assert cdrs.recover_open_calls(terminal="phone-1") == [mine]
     assert not cdrs.get(other).closed

@@ -13,6 +13,13 @@ from phonesim.exc import InsufficientFunds, InvalidNumber, LedgerError, NotFound
 from phonesim.facility import schema
 from phonesim.facility.ledger import DEMO, Ledger
 
+T0 = VirtualClock().epoch_s      # 2026-01-01T00:00:00Z: the tests' clocks start here
+
+
+def at(seconds: float) -> float:
+    """Calendar time ``seconds`` after the tests' clocks started."""
+    return T0 + seconds
+
 
 @pytest.fixture
 def cfg():
@@ -52,6 +59,34 @@ def test_a_v1_file_is_migrated_on_open(tmp_path, cfg):
     with Ledger.open(path, cfg=cfg) as led:  # opening again applies nothing
         assert [r[0] for r in led._query("SELECT version FROM schema_version")] == \
             list(range(1, schema.LATEST + 1))
+
+
+def test_a_pin_stored_before_lookup_keys_still_logs_in_and_is_upgraded(tmp_path, cfg):
+    """A v3 file's PINs were salted per inmate: found once the old way, then by their lookup key."""
+    import hashlib
+    import hmac
+    import os
+
+    path = tmp_path / "v3.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    schema.migrate(conn, target=3)
+    key = os.urandom(16).hex()
+    conn.execute("INSERT INTO meta(key, value) VALUES ('pin_key', ?)", (key,))
+    salt = os.urandom(16)
+    pin_hash = hashlib.scrypt(b"1234", salt=salt, n=2**14, r=8, p=1, maxmem=64 * 1024 * 1024, dklen=32)
+    tag = hmac.new(bytes.fromhex(key), b"1234", hashlib.sha256).digest()[0]
+    conn.execute("INSERT INTO inmates(id, name, name_prompt, pin_tag, pin_salt, pin_hash, pin_kdf, created_at) "
+                 "VALUES ('1001', 'John Doe', 'inmate_name_default', ?, ?, ?, 'scrypt:16384:8:1', 'x')",
+                 (tag, salt, pin_hash))
+    conn.close()
+    with Ledger.open(path, cfg=cfg) as led:
+        assert led._query("SELECT pin_lookup FROM inmates")[0][0] is None
+        assert not led.authenticate("4321", terminal="t").ok
+        assert led.authenticate("1234", terminal="t").inmate.id == "1001"
+        assert bytes(led._query("SELECT pin_lookup FROM inmates")[0][0]) == led.pin_lookup("1234")
+        assert led.authenticate("1234", terminal="t").ok            # now by the index
+        with pytest.raises(LedgerError, match="already used"):
+            led.add_inmate("1002", "Richard Roe", "1234")
 
 
 def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
@@ -100,47 +135,47 @@ def test_pin_rules(ledger):
 
 def test_authenticate_and_lockout_per_terminal(ledger):
     ledger.add_inmate("1001", "John Doe", "1234")
-    ok = ledger.authenticate("1234", now_s=10, terminal="t1")
+    ok = ledger.authenticate("1234", wall_s=at(10), terminal="t1")
     assert ok.ok and ok.inmate.id == "1001" and not ok.locked
-    r1 = ledger.authenticate("1111", now_s=11, terminal="t1")
-    r2 = ledger.authenticate("2222", now_s=12, terminal="t1")
+    r1 = ledger.authenticate("1111", wall_s=at(11), terminal="t1")
+    r2 = ledger.authenticate("2222", wall_s=at(12), terminal="t1")
     assert (r1.ok, r1.failures, r2.failures, r2.locked) == (False, 1, 2, False)
-    other = ledger.authenticate("3333", now_s=12, terminal="t2")
+    other = ledger.authenticate("3333", wall_s=at(12), terminal="t2")
     assert other.failures == 1  # counted per phone
-    r3 = ledger.authenticate("3333", now_s=13, terminal="t1")
-    assert r3.locked and r3.failures == 3 and r3.locked_until_s == pytest.approx(13 + 1800)
+    r3 = ledger.authenticate("3333", wall_s=at(13), terminal="t1")
+    assert r3.locked and r3.failures == 3 and r3.locked_until_s == pytest.approx(at(13 + 1800))
     # while locked even the right PIN is not checked
-    assert ledger.authenticate("1234", now_s=100, terminal="t1").locked
-    assert not ledger.authenticate("1234", now_s=100, terminal="t1").ok
-    after = ledger.authenticate("1234", now_s=13 + 1801, terminal="t1")
+    assert ledger.authenticate("1234", wall_s=at(100), terminal="t1").locked
+    assert not ledger.authenticate("1234", wall_s=at(100), terminal="t1").ok
+    after = ledger.authenticate("1234", wall_s=at(13 + 1801), terminal="t1")
     assert after.ok and after.failures == 0
 
 
 def test_a_right_pin_resets_the_count(ledger):
     ledger.add_inmate("1001", "John Doe", "1234")
-    ledger.authenticate("1111", now_s=1)
-    ledger.authenticate("2222", now_s=2)
-    assert ledger.authenticate("1234", now_s=3).ok
-    assert ledger.authenticate("1111", now_s=4).failures == 1
+    ledger.authenticate("1111", wall_s=at(1))
+    ledger.authenticate("2222", wall_s=at(2))
+    assert ledger.authenticate("1234", wall_s=at(3)).ok
+    assert ledger.authenticate("1111", wall_s=at(4)).failures == 1
 
 
 def test_id_plus_passcode_counts_against_the_inmate(ledger):
     ledger.add_inmate("1001", "John Doe", "1234")
     ledger.add_inmate("1002", "Jane Roe", "5678")
     for i in range(3):
-        r = ledger.authenticate("5678", now_s=i, inmate_id="1001")  # someone else's PIN
+        r = ledger.authenticate("5678", wall_s=at(i), inmate_id="1001")  # someone else's PIN
     assert r.locked
     assert ledger.inmate("1001").locked_until_s > 0
-    assert ledger.authenticate("1234", now_s=5, inmate_id="1001").locked
+    assert ledger.authenticate("1234", wall_s=at(5), inmate_id="1001").locked
     ledger.unlock("1001")
-    assert ledger.authenticate("1234", now_s=6, inmate_id="1001").ok
+    assert ledger.authenticate("1234", wall_s=at(6), inmate_id="1001").ok
 
 
 def test_set_pin_and_status(ledger):
     ledger.add_inmate("1001", "John Doe", "1234", housing_unit="A-1")
     ledger.set_pin("1001", "9876")
-    assert not ledger.authenticate("1234", now_s=1).ok
-    assert ledger.authenticate("9876", now_s=2).ok
+    assert not ledger.authenticate("1234", wall_s=at(1)).ok
+    assert ledger.authenticate("9876", wall_s=at(2)).ok
     assert ledger.set_status("1001", "segregation", housing_unit="SEG").status == "segregation"
     assert ledger.inmate("1001").housing_unit == "SEG"
     with pytest.raises(NotFound, match="'9999'"):
@@ -307,7 +342,7 @@ def test_seed_demo_is_idempotent(ledger, cfg):
     assert first["created"] == ["1001", "1002", "1003"] and second["created"] == []
     assert ledger._query("SELECT COUNT(*) FROM journal")[0][0] == snapshot
     assert ledger.trust_balance_cents("1001") == 5000 and ledger.debit_balance_cents("1001") == 1000
-    assert ledger.authenticate("1234", now_s=1).inmate.name == "John Doe"
+    assert ledger.authenticate("1234", wall_s=at(1)).inmate.name == "John Doe"
     assert ledger.inmate("1002").status == "restricted" and ledger.inmate("1003").status == "segregation"
     assert ledger.inmate("1001").facility_id == cfg.facility.name
     assert ledger.prepaid_balance_cents(DEMO["prepaid_btn"]) == 2500
@@ -323,4 +358,4 @@ def test_seed_demo_follows_the_pin_length_of_the_profile(tmp_path):
     with Ledger.open(tmp_path / "bop.sqlite3", cfg=cfg) as led:
         seeded = led.seed_demo(cfg)
         assert seeded["pins"]["1001"] == "123456789"
-        assert led.authenticate("123456789", now_s=1).ok
+        assert led.authenticate("123456789", wall_s=at(1)).ok

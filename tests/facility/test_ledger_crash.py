@@ -28,6 +28,8 @@ from phonesim.clock import VirtualClock
 from phonesim.facility.cdr import CdrStore
 from phonesim.facility.ledger import Ledger
 
+T0 = VirtualClock().epoch_s      # 2026-01-01T00:00:00Z: calendar times of the child's calls
+
 REPO = Path(__file__).resolve().parents[2]
 BTN = "5735550100"
 CALLS = 4
@@ -45,12 +47,12 @@ CHILD = textwrap.dedent(f"""
     for call in range({CALLS}):
         # call ids are fixed per run order: look the call up by terminal, open it once
         rows = ledger._query("SELECT id FROM cdrs WHERE terminal=?", (f"t{{call}}",))
-        call_id = rows[0][0] if rows else cdrs.open_call(terminal=f"t{{call}}", inmate_id="1001", offhook_s=call)
-        cdrs.update(call_id, answered_s=call + 0.5, number="{BTN}", call_type="prepaid")
+        call_id = rows[0][0] if rows else cdrs.open_call(terminal=f"t{{call}}", inmate_id="1001", offhook_s={T0} + call)
+        cdrs.update(call_id, answered_s={T0} + call + 0.5, number="{BTN}", call_type="prepaid")
         for minute in range({MINUTES}):
             r = ledger.charge_minute(call_id, minute, payer_kind="prepaid", payer_id="{BTN}",
                                      amount_cents={RATE_CENTS})
-            cdrs.add_event(call_id, call + minute, "charge", {{"minute": minute, "dup": r.duplicate}})
+            cdrs.add_event(call_id, {T0} + call + minute, "charge", {{"minute": minute, "dup": r.duplicate}})
             print(f"charged {{call_id}} {{minute}} {{int(r.duplicate)}}", flush=True)
     print("done", flush=True)
 """)

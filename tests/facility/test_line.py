@@ -228,6 +228,28 @@ def test_handset_tone_lasts_at_least_the_minimum_and_while_held():
     assert int(ear[0]) == 100                           # sidetone -20 dB
 
 
+def test_a_burst_of_presses_read_in_one_frame_sounds_every_key():
+    """After a stall, a keypad's events for several presses arrive in one frame: each key
+    must still sound its minimum and be decoded, in order (a lost digit dials a wrong number)."""
+    from phonesim.dsp.dtmf import DtmfDetector
+
+    cfg = load_config(search=False)
+    h = Handset(cfg.profile)
+    detector = DtmfDetector()
+    decoded = []
+    for burst in ("5735", "550", "100#"):
+        for key in burst:                    # down and up, all within one frame
+            h.key_down(key)
+            h.key_up(key)
+        for _ in range(40):
+            decoded += [d.digit for d in detector.feed(h.uplink(None))]
+    assert "".join(decoded) == "5735550100#"
+    h.key_down("9")                          # a key still held is replaced by the next, as on a phone
+    h.uplink(None)
+    h.key_down("8")
+    assert h.sounding == "8"
+
+
 class LossyPort(NullAudioPort):
     """A microphone that reports lost input samples once (an overflow), like a real device."""
 

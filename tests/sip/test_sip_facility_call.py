@@ -109,8 +109,11 @@ def place_call(tmp_path, scenario_name: str, key: str, how: str):
     party = CalledParty(peer, key, how, key_wav(tmp_path / "key.wav", key))
     scenario = dataclasses.replace(SCENARIOS[scenario_name], overrides=FAST_WARNINGS, max_s=120)
     try:
+        # the platform's work on the line's worker (as in real time): once the frames are paced
+        # to the softphone, a frame never waits for a database fsync
         result = run_scenario(
-            scenario, data_dir=tmp_path / "data", far_end_url=peer.uri, on_frame=party.on_frame
+            scenario, data_dir=tmp_path / "data", far_end_url=peer.uri, on_frame=party.on_frame,
+            platform_on_worker=True,
         )
     finally:
         peer.stop()  # baresip writes its recording's header when it exits

@@ -33,9 +33,9 @@ class FakeBank:
     failures: int = 0
     locked: bool = False
 
-    def login(self, pin, *, now_s):
+    def login(self, pin, *, wall_s):
         if self.locked:
-            return LoginResult(ok=False, locked=True, failures=self.failures, locked_until_s=now_s + 1800)
+            return LoginResult(ok=False, locked=True, failures=self.failures, locked_until_s=wall_s + 1800)
         if pin == PIN:
             self.failures = 0
             return LoginResult(ok=True, inmate_id="1001", name="John Doe")

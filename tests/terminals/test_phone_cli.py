@@ -220,8 +220,8 @@ def test_a_call_left_open_by_a_crash_is_closed_when_the_phone_starts(site, run_p
     ledger, cdrs = open_records(site)
     try:
         ledger.seed_demo(load_config(site / "phonesim.toml"))
-        crashed = cdrs.open_call(terminal="phone-1", inmate_id="1001", offhook_s=10.0)
-        other = cdrs.open_call(terminal="phone-2", inmate_id="1001", offhook_s=10.0)
+        crashed = cdrs.open_call(terminal="phone-1", inmate_id="1001", offhook_s=1_767_225_610.0)
+        other = cdrs.open_call(terminal="phone-2", inmate_id="1001", offhook_s=1_767_225_610.0)
     finally:
         ledger.close()
     phone = run_phone(["--virtual", "--keypad", _script("+,-"), "--audio", "null://",
