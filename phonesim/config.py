@@ -26,7 +26,11 @@ form and the bad value).
 from __future__ import annotations
 
 import copy
+import datetime as dt
+import json
+import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -101,6 +105,8 @@ def _check_type(expected: Any, value: Any, *, source: str, key: str) -> Any:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if ok:
             value = float(value)
+            if not math.isfinite(value):
+                raise ConfigError(f"expected a finite number, got {value!r}", source=source, key=key)
     elif isinstance(expected, int):
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif isinstance(expected, list):
@@ -303,7 +309,10 @@ def load_config(path: str | os.PathLike | None = None, *, search: bool = True,
         if "://" not in url and not url.startswith(("sip:", "sips:")):
             raise ConfigError(f"expected a backend URL like 'scheme://...' (see README), got {url!r}",
                               source=origins.get(f"{section}.{key}", source), key=f"{section}.{key}")
+    _register_item_origins(tree, origins)
     _validate_semantics(tree, origins)
+    _validate_ranges(tree, origins)
+    _validate_forms(tree, origins)
     return Config(facility=_sectionize(tree["facility"]), devices=_sectionize(tree["devices"]),
                   paths=_sectionize(tree["paths"]), sip=_sectionize(tree["sip"]),
                   profile=_sectionize(tree["profile"]),
@@ -347,6 +356,142 @@ def _validate_semantics(tree: dict, origins: dict[str, str]) -> None:
         fail("facility.state", "a two-letter state code like 'MO'", tree["facility"]["state"])
 
 
+# --- ranges and forms: every value checked here, once, for `config check` and start-up ----------
+#: The sane range (inclusive, in the key's unit) of every numeric key but [threeway]'s; ``[]``
+#: stands for every item of a list.  A new numeric key needs one line here, and a test checks
+#: that none is missing.
+RANGES: dict[str, tuple[float, float]] = {
+    "facility.adp": (1, 1_000_000),                        # average daily population
+    "facility.timezone_offset_h": (-12, 14),
+    "profile.warning.first_after_s": (0, 86_400),
+    "profile.warning.interval_s": (1, 86_400),
+    "profile.warning.duck_db": (0, 60),
+    "profile.warning.fade_ms": (0, 1000),
+    "profile.limits.call_limit_s": (10, 86_400),
+    "profile.limits.warn_before_limit_s[]": (1, 3600),
+    "profile.limits.wait_between_calls_s": (0, 7 * 86_400),
+    "profile.limits.monthly_quota_min": (0, 31 * 24 * 60),  # 0 = no quota
+    "profile.limits.ring_timeout_s": (1, 600),
+    "profile.limits.accept_timeout_s": (1, 600),
+    "profile.limits.lookup_timeout_s": (1, 300),
+    "profile.limits.billing_outage_s": (1, 3600),
+    "profile.pin.length": (4, 12),
+    "profile.pin.max_failures": (1, 100),
+    "profile.pin.lockout_s": (1, 30 * 86_400),
+    "profile.pin.first_digit_timeout_s": (1, 300),
+    "profile.pin.inter_digit_timeout_s": (1, 60),
+    "profile.segregation.calls_per_week": (0, 100),
+    "profile.segregation.call_limit_s": (10, 86_400),
+    "profile.billing.tax_percent": (0, 100),
+    "profile.billing.ancillary_fees_cents": (0, 10_000),
+    "profile.billing.direct_bill_credit_limit_cents": (0, 10_000_000),
+    "profile.billing.unusual_increase_percent": (1, 100_000),
+    "profile.billing.rates[].cents_per_min": (0, 500),     # $5 a minute: beyond any real tariff
+    "profile.handset.dtmf_level_dbm0": (-45, 0),
+    "profile.handset.dtmf_twist_db": (-10, 10),
+    "profile.handset.dtmf_min_ms": (40, 2000),
+    "profile.handset.sidetone_db": (-90, 0),
+}
+
+#: Patterns of string values: (regular expression, the expected form in words).
+FORMS: dict[str, tuple[str, str]] = {
+    "facility.area_codes[]": (r"[2-9][0-9]{2}", "a 3-digit area code like '573'"),
+    "facility.local_exchanges[]": (r"[2-9][0-9]{2}-[2-9][0-9]{2}", "an area code and exchange like '573-751'"),
+    "profile.numbers.blocked_prefixes[]": (r"N11|[0-9]{1,15}", "'N11' or 1 to 15 digits (the canonical number's start)"),
+    "sip.registrar": (r"|sips?:\S+", "empty or a SIP URI like 'sip:pbx.example'"),
+    "sip.password_env": (r"|[A-Za-z_][A-Za-z0-9_]*", "empty or the name of an environment variable"),
+    "paths.database": (r"[^\x00]+", "a path"),
+    "paths.recordings": (r"[^\x00]+", "a path"),
+}
+
+
+def _origin_of(origins: dict[str, str], path: str) -> str:
+    """Where the value at ``path`` came from: its own origin, else the nearest enclosing one."""
+    probe = path
+    while probe:
+        if probe in origins:
+            return origins[probe]
+        cut = max(probe.rfind("."), probe.rfind("["))
+        probe = probe[:cut] if cut > 0 else ""
+    return "built-in default"
+
+
+def _register_item_origins(tree: dict, origins: dict[str, str]) -> None:
+    """Give every item of a list of tables (``profile.billing.rates[0].cents_per_min``) the
+    origin of its list, so an error about it names the file it came from."""
+    for path, value in _flatten(tree).items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            for i, item in enumerate(value):
+                for key in item:
+                    origins.setdefault(f"{path}[{i}].{key}", _origin_of(origins, path))
+
+
+def _values_at(tree: dict, pattern: str) -> list[tuple[str, Any]]:
+    """``(path, value)`` for a key pattern of :data:`RANGES`/:data:`FORMS` (``[]`` = every item)."""
+    found = [("", tree)]
+    for part in pattern.split("."):
+        every = part.endswith("[]")
+        name = part[:-2] if every else part
+        step = []
+        for path, node in found:
+            if not isinstance(node, dict) or name not in node:
+                continue
+            child_path = f"{path}.{name}" if path else name
+            if every:
+                step += [(f"{child_path}[{i}]", item) for i, item in enumerate(node[name])]
+            else:
+                step.append((child_path, node[name]))
+        found = step
+    return found
+
+
+def _refuse(origins: dict[str, str], path: str, expected: str, value: Any) -> ConfigError:
+    return ConfigError(f"expected {expected}, got {value!r}", source=_origin_of(origins, path), key=path)
+
+
+def _validate_ranges(tree: dict, origins: dict[str, str]) -> None:
+    """Every numeric key within its :data:`RANGES` entry."""
+    for pattern, (low, high) in RANGES.items():
+        for path, value in _values_at(tree, pattern):
+            if not low <= value <= high:
+                raise _refuse(origins, path, f"a number from {low:,} to {high:,}".replace(",", "_"), value)
+
+
+def _validate_forms(tree: dict, origins: dict[str, str]) -> None:
+    """Strings of the right form, known words, a usable rate table, no control characters."""
+    from phonesim.facility.rates import CALL_TYPES, FACILITY_CLASSES, JURISDICTIONS
+
+    for path, value in _flatten(tree).items():
+        for item_path, item in ([(path, value)] if not isinstance(value, list) else
+                                [(f"{path}[{i}]", v) for i, v in enumerate(value)]):
+            if isinstance(item, str) and any(ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 for ch in item):
+                raise _refuse(origins, item_path, "text without control characters", item)
+    for pattern, (regex, expected) in FORMS.items():
+        for path, value in _values_at(tree, pattern):
+            if not re.fullmatch(regex, value):
+                raise _refuse(origins, path, expected, value)
+    billing = tree["profile"]["billing"]
+    if billing["facility_class"] not in FACILITY_CLASSES:
+        raise _refuse(origins, "profile.billing.facility_class", f"one of {', '.join(FACILITY_CLASSES)}",
+                      billing["facility_class"])
+    if not billing["rates"]:
+        raise _refuse(origins, "profile.billing.rates", "at least one [[profile.billing.rates]] table", [])
+    for i, rate in enumerate(billing["rates"]):
+        path = f"profile.billing.rates[{i}]"
+        for key, known in (("call_type", CALL_TYPES), ("jurisdiction", JURISDICTIONS)):
+            if rate[key] not in (*known, "*"):
+                raise _refuse(origins, f"{path}.{key}", f"one of {', '.join(known)} or *", rate[key])
+        try:
+            dt.date.fromisoformat(rate["effective"])
+        except ValueError:
+            raise _refuse(origins, f"{path}.effective", "a date 'YYYY-MM-DD'", rate["effective"]) from None
+    limit_s = tree["profile"]["limits"]["call_limit_s"]
+    for i, before_s in enumerate(tree["profile"]["limits"]["warn_before_limit_s"]):
+        if before_s >= limit_s:
+            raise _refuse(origins, f"profile.limits.warn_before_limit_s[{i}]",
+                          f"a warning before the end of the call (< call_limit_s {limit_s})", before_s)
+
+
 def parse_window(text: str) -> tuple[int, int]:
     """``"06:00-22:30"`` -> minutes since midnight ``(360, 1350)``."""
     start, end = text.split("-")
@@ -362,15 +507,50 @@ def parse_window(text: str) -> tuple[int, int]:
 
 
 def format_config(cfg: Config) -> str:
-    """The effective configuration as TOML-like text with each value's origin."""
-    import json
+    """The effective configuration as TOML that ``--config`` accepts back, each value's origin
+    in a comment.
 
+    Secrets and ``profile.name`` (chosen by ``facility.profile``) are printed as comments,
+    so loading the text back gives the same configuration, not a masked password.
+    """
     lines = [f"# effective configuration (file: {cfg.source})"]
-    current = None
-    for path, value in _flatten(cfg.shown()).items():
-        section, _, key = path.rpartition(".")
-        if section != current:
-            lines.append(f"\n[{section}]")
-            current = section
-        lines.append(f"{key} = {json.dumps(value)}  # {cfg.origin(path)}")
+    tree = cfg.as_dict()
+    for section in ("facility", "devices", "paths", "sip", "profile"):
+        lines += _toml_table(tree[section], section, cfg)
     return "\n".join(lines) + "\n"
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def _toml_value(value: Any) -> str:
+    """A TOML value: JSON's strings, numbers, booleans and arrays of them are valid TOML."""
+    return json.dumps(value)
+
+
+def _toml_table(table: dict, path: str, cfg: Config, *, header: str | None = None,
+                origin_path: str | None = None) -> list[str]:
+    """``[path]`` (or ``header``) and its keys; ``origin_path`` names the table for origins
+    (``profile.billing.rates[0]`` for an item of an array of tables)."""
+    lines = ["", header or f"[{path}]"]
+    nested: list[tuple[str, Any]] = []
+    for key, value in table.items():
+        dotted = f"{origin_path or path}.{key}"
+        if isinstance(value, dict) or (isinstance(value, list) and value and isinstance(value[0], dict)):
+            nested.append((key, value))
+        elif dotted in SECRET_KEYS and value:
+            lines.append(f"# {_toml_key(key)} = (hidden)  # {cfg.origin(dotted)}")
+        elif dotted == "profile.name":
+            lines.append(f"# {_toml_key(key)} = {_toml_value(value)}  # chosen by facility.profile")
+        else:
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}  # {cfg.origin(dotted)}")
+    for key, value in nested:
+        dotted = f"{path}.{_toml_key(key)}"
+        if isinstance(value, dict):
+            lines += _toml_table(value, dotted, cfg)
+            continue
+        for i, item in enumerate(value):
+            lines += _toml_table(item, dotted, cfg, header=f"[[{dotted}]]  # {cfg.origin(f'{path}.{key}')}",
+                                 origin_path=f"{path}.{key}[{i}]")
+    return lines

@@ -36,12 +36,27 @@ class ConfigError(PhoneSimError, ValueError):
         super().__init__(prefix + message)
 
 
+class UsageError(PhoneSimError, ValueError):
+    """A command was given arguments it cannot use together (exit status 2, like argparse's errors).
+
+    Scenario: ``phonesim tones 1 --level-dbm0 -1 --twist-db 6`` would clip.
+    """
+
+
 class InvalidUrl(PhoneSimError, ValueError):
     """A backend URL does not have the expected form or names an unknown scheme."""
 
 
 class BadAudioFile(PhoneSimError, ValueError):
     """A WAV file is missing, unreadable or not what was expected (a prompt, a recording)."""
+
+
+class OutputFileError(PhoneSimError, OSError):
+    """A file the user asked for cannot be written: a missing folder, no permission, a full disk.
+
+    The message names the file and the reason, e.g. ``/x/calls.csv: cannot write: No such file
+    or directory``.
+    """
 
 
 class InvalidInput(PhoneSimError, ValueError):

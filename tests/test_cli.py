@@ -68,3 +68,116 @@ def test_python_dash_m_runs_the_same_cli():
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert "missouri-doc" in done.stdout.split()
+
+
+# --- never a traceback without -v ------------------------------------------------------------
+def _every_parser(parser, prefix=()):
+    """(argv prefix, parser) of the top parser and of every subcommand, recursively."""
+    import argparse
+
+    yield prefix, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _every_parser(sub, (*prefix, name))
+
+
+def test_every_help_exits_0_without_a_traceback(capsys):
+    from phonesim.cli import build_parser
+
+    prefixes = [p for p, _ in _every_parser(build_parser())]
+    assert len(prefixes) > 40  # admin alone has dozens
+    for prefix in prefixes:
+        with pytest.raises(SystemExit) as info:
+            main([*prefix, "--help"])
+        out, err = capsys.readouterr()
+        assert info.value.code == 0, prefix
+        assert "usage: phonesim" in out and "Traceback" not in out + err, prefix
+
+
+def test_an_unexpected_error_is_one_line_with_a_hint(monkeypatch, capsys):
+    """What no PhoneSimError covers (a bug) still reaches the user as one line, exit 1."""
+    import phonesim.commands.tones as tones
+
+    def broken(args):
+        raise KeyError("half-built table")
+
+    monkeypatch.setattr(tones, "run", broken)
+    assert main(["tones", "1", "-o", "x.wav"]) == 1
+    err = capsys.readouterr().err
+    assert err == "phonesim: error: unexpected KeyError: 'half-built table' (run with -v for the traceback)\n"
+    assert main(["-v", "tones", "1", "-o", "x.wav"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.endswith("phonesim: error: unexpected KeyError: 'half-built table'\n")
+
+
+def test_error_messages_are_printed_with_control_characters_escaped(tmp_path, capsys):
+    path = tmp_path / "evil\x1b[2J.toml"
+    path.write_text("[facility\n")
+    assert main(["--config", str(path), "config", "check"]) == 1
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "evil\\x1b[2J.toml" in err
+
+
+@pytest.mark.timeout(60)
+def test_a_closed_pipe_is_silent():
+    done = subprocess.run(f"{sys.executable} -m phonesim config show | head -c 10", shell=True,
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout == "# effectiv"
+    assert done.stderr == ""
+
+
+# --- fuzz: random arguments to the file-reading commands: exit 0, 1 or 2, never a traceback -----
+@pytest.fixture(scope="module")
+def fuzz_files(tmp_path_factory):
+    import os
+    import wave
+
+    import numpy as np
+
+    from phonesim.dsp.dtmf import DtmfGenerator
+
+    folder = tmp_path_factory.mktemp("fuzz")
+    with wave.open(str(folder / "good.wav"), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        x = DtmfGenerator(16000).digits("12", on_ms=60)
+        w.writeframes(np.repeat(x[:, None], 2, axis=1).astype("<i2").tobytes())
+    (folder / "junk.wav").write_bytes(b"RIFF\xff\xff\xff\xffWAVEfmt \xff\xff\xff\xff")
+    (folder / "empty.wav").write_bytes(b"")
+    (folder / "folder.wav").mkdir()
+    (folder / "zero.wav").symlink_to("/dev/zero")
+    os.mkfifo(folder / "fifo.wav")
+    return folder
+
+
+_words = ["good.wav", "junk.wav", "empty.wav", "folder.wav", "zero.wav", "fifo.wav", "missing.wav", "-", "",
+          "--json", "--events", "--plot", "out.png", "--channel", "left", "far", "up", "--min-confidence",
+          "-o", "out.wav", "--on-ms", "--off-ms", "--level-dbm0", "--twist-db", "--rate", "nan", "inf", "-inf",
+          "1e308", "-0", "0", "1", "0.5", "99999999999999999999", "44101", "48000", "12x", "123#", "*",
+          "\x1b[2J", "é"]
+
+
+@pytest.mark.timeout(120)
+def test_fuzzed_command_lines_never_trace_back(fuzz_files, capsys, monkeypatch):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    monkeypatch.chdir(fuzz_files)
+    monkeypatch.delenv("PHONESIM_CONFIG", raising=False)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from(["decode", "threeway", "tones"]),
+           st.lists(st.one_of(st.sampled_from(_words), st.text(max_size=6)), max_size=6))
+    def check(command, argv):
+        try:
+            code = main([command, *argv])
+        except SystemExit as exit_:
+            code = exit_.code
+        out, err = capsys.readouterr()
+        assert code in (0, 1, 2), (command, argv, code)
+        assert "Traceback" not in err and "Exception ignored" not in err, (command, argv, err)
+        assert code == 0 or err.strip(), (command, argv)
+
+    check()

@@ -1,8 +1,11 @@
 """Administer the facility database: inmates, accounts, numbers, call records and rates.
 
 The database is the one named by the configuration's ``paths.database`` (see
-``--config``), or ``--db PATH``.  Amounts are dollars and cents, ``12.34`` or
-``$12.34``, converted to cents exactly.  Numbers are 10-digit NANP numbers in any
+``--config``), or ``--db PATH``.  Amounts are plain decimal dollars, ``12``,
+``12.50`` or ``$12.50`` (no exponents or separators), converted to cents exactly.
+Ids, names and notes are one line of printable text (surrounding spaces are
+removed); whatever was stored is printed with control characters escaped, so a
+name can never drive the terminal.  Numbers are 10-digit NANP numbers in any
 usual form (``573-555-0100``, ``1 (573) 555-0100``).  Dates are ``YYYY-MM-DD``
 (UTC), months ``YYYY-MM``.
 
@@ -22,12 +25,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import re
 import sys
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from phonesim.commands import clean
 from phonesim.config import load_config
-from phonesim.exc import InvalidInput, PhoneSimError
+from phonesim.exc import InvalidInput, OutputFileError, PhoneSimError
 from phonesim.facility.ledger import STATUSES, Ledger, month_bounds
 from phonesim.facility.numbers import classify, format_number
 from phonesim.facility.rates import format_cents
@@ -37,18 +41,59 @@ HELP = "administer inmates, accounts, numbers, call records and rates"
 
 
 # --- argument types: bad values are usage errors (exit 2) naming what was expected -----------
+#: The largest amount one command moves: $100,000.00.
+MAX_AMOUNT_CENTS = 10_000_000
+#: The longest id, name, unit or note accepted.
+MAX_TEXT = 200
+
+
 def amount_cents(text: str) -> int:
-    """``12.34`` / ``$12.34`` / ``12`` -> 1234 cents, exactly (Decimal, never float)."""
+    """``12.34`` / ``$12.34`` / ``12`` -> 1234 cents, exactly.
+
+    Only plain decimal dollars: no exponent (``1e3``), no digit separators
+    (``1_000``, ``1,000``), no sign, at most two decimals and $100,000.
+    """
     raw = text.strip()
     value = raw[1:] if raw.startswith("$") else raw
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        amount = None
-    if amount is None or not amount.is_finite() or amount <= 0 or amount.as_tuple().exponent < -2:
+    match = re.fullmatch(r"([0-9]{1,9})(?:\.([0-9]{1,2}))?", value)
+    cents = int(match[1]) * 100 + int((match[2] or "0").ljust(2, "0")) if match else 0
+    if not 0 < cents <= MAX_AMOUNT_CENTS:
         raise argparse.ArgumentTypeError(
-            f"expected an amount in dollars like 12.34 or $12.34 (more than 0, at most 2 decimals), got {text!r}")
-    return int(amount * 100)
+            f"expected an amount in dollars like 12 or 12.50 (digits, at most 2 decimals, more than 0 "
+            f"and at most ${MAX_AMOUNT_CENTS // 100}), got {text!r}")
+    return cents
+
+
+def text_arg(what: str, *, empty: bool = True):
+    """An argparse type: one line of printable text (no control characters or escapes), stripped."""
+    def parse(text: str) -> str:
+        value = text.strip()
+        if not value.isprintable() or len(value) > MAX_TEXT or (not empty and not value):
+            raise argparse.ArgumentTypeError(
+                f"expected {what}: printable text of {'1' if not empty else '0'}..{MAX_TEXT} characters, "
+                f"no control characters, got {text!r}")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+#: An inmate id: stripped the same way everywhere (add, show, filters).
+inmate_id = text_arg("an inmate id", empty=False)
+
+
+def call_id(text: str) -> int:
+    """A call id: a whole number the database can hold."""
+    if not re.fullmatch(r"[0-9]{1,18}", text.strip()) or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"expected a call id like 42 (1 to 18 digits), got {text!r}")
+    return int(text)
+
+
+def count(text: str) -> int:
+    """A positive count (``--limit``)."""
+    if not re.fullmatch(r"[0-9]{1,9}", text.strip()) or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 999999999, got {text!r}")
+    return int(text)
 
 
 def phone_number(text: str) -> str:
@@ -82,8 +127,9 @@ def date(text: str) -> dt.date:
 
 
 def pin(text: str) -> str:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a PIN of digits only, got {text!r}")
+    """A PIN: the ASCII digits 0-9 a keypad has (not ``٥٥٥٥`` or ``１２３４``, which Python calls digits)."""
+    if not re.fullmatch(r"[0-9]{1,32}", text):
+        raise argparse.ArgumentTypeError(f"expected a PIN of the digits 0-9 only, got {text!r}")
     return text
 
 
@@ -96,23 +142,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     inmate = groups.add_parser("inmate", help="enrol and manage inmates").add_subparsers(dest="action", metavar="ACTION")
     inmate.required = True
     p = inmate.add_parser("add", help="enrol an inmate")
-    p.add_argument("inmate_id", metavar="ID")
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("inmate_id", type=inmate_id, metavar="ID")
+    p.add_argument("name", type=text_arg("a name", empty=False), metavar="NAME")
     p.add_argument("--pin", type=pin, required=True, help="the PIN keyed at the phone (profile pin.length digits)")
     p.add_argument("--status", choices=STATUSES, default="general")
-    p.add_argument("--unit", default="", help="housing unit")
-    p.add_argument("--name-prompt", default="inmate_name_default", help="prompt with the recorded name")
+    p.add_argument("--unit", type=text_arg("a housing unit"), default="", help="housing unit")
+    p.add_argument("--name-prompt", type=text_arg("a prompt name", empty=False), default="inmate_name_default",
+                   help="prompt with the recorded name")
     p = inmate.add_parser("set-pin", help="change a PIN (also clears a lockout)")
-    p.add_argument("inmate_id", metavar="ID")
+    p.add_argument("inmate_id", type=inmate_id, metavar="ID")
     p.add_argument("pin", type=pin, metavar="PIN")
     p = inmate.add_parser("set-status", help="general, restricted or segregation")
-    p.add_argument("inmate_id", metavar="ID")
+    p.add_argument("inmate_id", type=inmate_id, metavar="ID")
     p.add_argument("status", choices=STATUSES, metavar="STATUS")
-    p.add_argument("--unit", default=None, help="move to this housing unit too")
+    p.add_argument("--unit", type=text_arg("a housing unit"), default=None, help="move to this housing unit too")
     p = inmate.add_parser("unlock", help="clear a PIN lockout")
-    p.add_argument("inmate_id", metavar="ID")
+    p.add_argument("inmate_id", type=inmate_id, metavar="ID")
     p = inmate.add_parser("show", help="status, balances, approved numbers, recent calls")
-    p.add_argument("inmate_id", metavar="ID")
+    p.add_argument("inmate_id", type=inmate_id, metavar="ID")
     inmate.add_parser("list", help="every inmate with status and balances")
 
     account = groups.add_parser("account", help="money: trust, debit, prepaid, Direct Bill").add_subparsers(
@@ -122,10 +169,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("btn", type=btn, metavar="BTN")
     p.add_argument("amount", type=amount_cents, metavar="AMOUNT")
     p = account.add_parser("credit-trust", help="deposit into an inmate's trust (canteen) account")
-    p.add_argument("inmate_id", metavar="ID")
+    p.add_argument("inmate_id", type=inmate_id, metavar="ID")
     p.add_argument("amount", type=amount_cents, metavar="AMOUNT")
     p = account.add_parser("transfer", help="buy phone time: trust -> debit")
-    p.add_argument("inmate_id", metavar="ID")
+    p.add_argument("inmate_id", type=inmate_id, metavar="ID")
     p.add_argument("amount", type=amount_cents, metavar="AMOUNT")
     p = account.add_parser("open-direct-bill", help="open a Direct Bill account for a BTN")
     p.add_argument("btn", type=btn, metavar="BTN")
@@ -148,18 +195,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name, text in (("approve", "put a number on an inmate's approved list"),
                        ("reject", "refuse an inmate's request for a number")):
         p = number.add_parser(name, help=text)
-        p.add_argument("inmate_id", metavar="ID")
+        p.add_argument("inmate_id", type=inmate_id, metavar="ID")
         p.add_argument("number", type=phone_number, metavar="NUMBER")
     p = number.add_parser("block", help="block calls to a number facility-wide")
     p.add_argument("number", type=phone_number, metavar="NUMBER")
     p.add_argument("--kind", choices=("facility", "security", "keypad"), default="facility")
-    p.add_argument("--note", default="")
-    p.add_argument("--by", default="admin")
+    p.add_argument("--note", type=text_arg("a note"), default="")
+    p.add_argument("--by", type=text_arg("who blocks it", empty=False), default="admin")
     p = number.add_parser("unblock", help="lift a block")
     p.add_argument("number", type=phone_number, metavar="NUMBER")
     p = number.add_parser("privileged", help="mark an attorney number: never recorded or monitored")
     p.add_argument("number", type=phone_number, metavar="NUMBER")
-    p.add_argument("--name", default="", help="whose number (e.g. the law office)")
+    p.add_argument("--name", type=text_arg("a name"), default="", help="whose number (e.g. the law office)")
     p.add_argument("--remove", action="store_true", help="unmark it")
     number.add_parser("requests", help="pending approved-list requests from the kiosks")
     number.add_parser("list", help="blocks and privileged numbers")
@@ -167,20 +214,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cdr = groups.add_parser("cdr", help="call detail records").add_subparsers(dest="action", metavar="ACTION")
     cdr.required = True
     p = cdr.add_parser("list", help="list calls, filtered")
-    p.add_argument("--inmate", metavar="ID")
+    p.add_argument("--inmate", type=inmate_id, metavar="ID")
     p.add_argument("--number", type=phone_number)
-    p.add_argument("--disposition")
+    p.add_argument("--disposition", type=text_arg("a disposition", empty=False))
     p.add_argument("--since", type=date, help="YYYY-MM-DD (UTC), inclusive")
     p.add_argument("--until", type=date, help="YYYY-MM-DD (UTC), exclusive")
-    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--limit", type=count, default=None)
     p.add_argument("--json", action="store_true")
     p = cdr.add_parser("show", help="one call with its timeline")
-    p.add_argument("call_id", type=int, metavar="CALL_ID")
+    p.add_argument("call_id", type=call_id, metavar="CALL_ID")
     p.add_argument("--json", action="store_true")
     p = cdr.add_parser("export", help="every call as CSV")
     p.add_argument("--csv", required=True, metavar="FILE", help="output file ('-' for stdout)")
     p = cdr.add_parser("recover", help="close the calls a crash left open")
-    p.add_argument("--terminal", default=None, help="only this phone's calls (default: all)")
+    p.add_argument("--terminal", type=text_arg("a terminal", empty=False), default=None,
+                   help="only this phone's calls (default: all)")
 
     rates = groups.add_parser("rates", help="the rate table and the FCC caps").add_subparsers(
         dest="action", metavar="ACTION")
@@ -220,13 +268,13 @@ def _inmate(args, ledger: Ledger, cfg) -> int:
     if args.action == "add":
         person = ledger.add_inmate(args.inmate_id, args.name, args.pin, status=args.status,
                                    housing_unit=args.unit, name_prompt=args.name_prompt)
-        print(f"added inmate {person.id} {person.name!r} ({person.status})")
+        print(f"added inmate {clean(person.id)} {clean(person.name)!r} ({clean(person.status)})")
     elif args.action == "set-pin":
         ledger.set_pin(args.inmate_id, args.pin)
         print(f"PIN of {args.inmate_id} changed")
     elif args.action == "set-status":
         person = ledger.set_status(args.inmate_id, args.status, housing_unit=args.unit)
-        print(f"{person.id} is now {person.status}" + (f" in {person.housing_unit}" if args.unit else ""))
+        print(f"{clean(person.id)} is now {clean(person.status)}" + (f" in {clean(person.housing_unit)}" if args.unit else ""))
     elif args.action == "unlock":
         ledger.unlock(args.inmate_id)
         print(f"{args.inmate_id} unlocked")
@@ -234,8 +282,8 @@ def _inmate(args, ledger: Ledger, cfg) -> int:
         from phonesim.facility.cdr import CdrStore
 
         p = ledger.inmate(args.inmate_id)
-        print(f"inmate       {p.id}\nname         {p.name}\nstatus       {p.status}\n"
-              f"housing unit {p.housing_unit or '-'}\nname prompt  {p.name_prompt}")
+        print(f"inmate       {clean(p.id)}\nname         {clean(p.name)}\nstatus       {clean(p.status)}\n"
+              f"housing unit {clean(p.housing_unit) or '-'}\nname prompt  {clean(p.name_prompt)}")
         if p.locked_until_s > ledger.wall_s():
             print(f"locked until {dt.datetime.fromtimestamp(p.locked_until_s, dt.UTC).isoformat()}")
         print(f"trust        {format_cents(ledger.trust_balance_cents(p.id))}\n"
@@ -249,7 +297,7 @@ def _inmate(args, ledger: Ledger, cfg) -> int:
     elif args.action == "list":
         print(f"{'ID':<8} {'NAME':<22} {'STATUS':<12} {'UNIT':<8} {'TRUST':>9} {'DEBIT':>9}")
         for p in ledger.inmates():
-            print(f"{p.id:<8} {p.name[:22]:<22} {p.status:<12} {p.housing_unit[:8]:<8} "
+            print(f"{clean(p.id):<8} {clean(p.name)[:22]:<22} {clean(p.status):<12} {clean(p.housing_unit)[:8]:<8} "
                   f"{format_cents(ledger.trust_balance_cents(p.id)):>9} {format_cents(ledger.debit_balance_cents(p.id)):>9}")
     return 0
 
@@ -276,11 +324,11 @@ def _account(args, ledger: Ledger, cfg) -> int:
         s = ledger.statement(args.btn, args.month)
         print(f"Direct Bill statement {format_number(s.btn)} {s.month}")
         for line in s.lines:
-            ref = f"call {line.call_id} min {line.minute_index + 1}" if line.call_id is not None else line.memo
-            print(f"  {line.at[:19]}  {line.kind:<12} {ref:<22} {format_cents(line.amount_cents):>9}")
+            ref = f"call {line.call_id} min {line.minute_index + 1}" if line.call_id is not None else clean(line.memo)
+            print(f"  {line.at[:19]}  {clean(line.kind):<12} {ref:<22} {format_cents(line.amount_cents):>9}")
         print(f"charges {format_cents(s.charges_cents)}  payments {format_cents(s.payments_cents)}  "
               f"owed now {format_cents(s.owed_cents)} of {format_cents(s.credit_limit_cents)}"
-              + (f"  BLOCKED: {s.blocked_reason}" if s.blocked else ""))
+              + (f"  BLOCKED: {clean(s.blocked_reason)}" if s.blocked else ""))
     elif a == "show":
         shown = False
         if ledger.has_prepaid(args.btn):
@@ -289,14 +337,14 @@ def _account(args, ledger: Ledger, cfg) -> int:
         if ledger.has_direct_bill(args.btn):
             d = ledger.direct_bill(args.btn)
             print(f"direct bill owed {format_cents(d.owed_cents)} of {format_cents(d.credit_limit_cents)}"
-                  + (f", BLOCKED: {d.blocked_reason}" if d.blocked else ""))
+                  + (f", BLOCKED: {clean(d.blocked_reason)}" if d.blocked else ""))
             shown = True
         if not shown:
             print(f"{format_number(args.btn)}: no prepaid or Direct Bill account")
     elif a == "reconcile":
         problems = ledger.reconcile()
         for p in problems:
-            print(p)
+            print(clean(p))
         print("journal reconciles with the balances" if not problems else f"{len(problems)} problem(s)")
         return 1 if problems else 0
     return 0
@@ -312,7 +360,7 @@ def _number(args, ledger: Ledger, cfg) -> int:
         print(f"{format_number(args.number)} refused for {args.inmate_id}")
     elif a == "block":
         b = ledger.block_number(args.number, kind=args.kind, by=args.by, note=args.note)
-        print(f"{format_number(b.number)} blocked ({b.kind}" + (f": {b.note}" if b.note else "") + ")")
+        print(f"{clean(format_number(b.number))} blocked ({clean(b.kind)}" + (f": {clean(b.note)}" if b.note else "") + ")")
     elif a == "unblock":
         if not ledger.unblock_number(args.number):
             print(f"{format_number(args.number)} was not blocked")
@@ -325,14 +373,14 @@ def _number(args, ledger: Ledger, cfg) -> int:
     elif a == "requests":
         requests = ledger.pending_requests()
         for r in requests:
-            print(f"{r.requested_at[:19]}  {r.inmate_id:<8} {format_number(r.number)}")
+            print(f"{r.requested_at[:19]}  {clean(r.inmate_id):<8} {clean(format_number(r.number))}")
         if not requests:
             print("no pending requests")
     elif a == "list":
         for b in ledger.blocks():
-            print(f"blocked     {format_number(b.number)}  {b.kind:<9} {b.by} {b.note}".rstrip())
+            print(f"blocked     {clean(format_number(b.number))}  {clean(b.kind):<9} {clean(b.by)} {clean(b.note)}".rstrip())
         for p in ledger.privileged_numbers():
-            print(f"privileged  {format_number(p['number'])}  {p['name']}".rstrip())
+            print(f"privileged  {clean(format_number(p['number']))}  {clean(p['name'])}".rstrip())
     return 0
 
 
@@ -342,9 +390,9 @@ def _print_cdrs(cdrs) -> None:
     for c in cdrs:
         flags = (" privileged" if c.privileged else "") + (" 3-way" if c.threeway else "") + \
             ("" if c.closed else " (open)")
-        print(f"{c.call_id:>5} {c.offhook_at[:19]:<19} {c.inmate_id or '-':<7} "
-              f"{format_number(c.number) or '-':<13} {c.call_type or '-':<8} {c.billed_minutes:>3} "
-              f"{format_cents(c.amount_cents):>8} {c.disposition or '-'}{flags}")
+        print(f"{c.call_id:>5} {clean(c.offhook_at)[:19]:<19} {clean(c.inmate_id) or '-':<7} "
+              f"{clean(format_number(c.number or '')) or '-':<13} {clean(c.call_type) or '-':<8} "
+              f"{c.billed_minutes:>3} {format_cents(c.amount_cents):>8} {clean(c.disposition) or '-'}{flags}")
 
 
 def _cdr(args, ledger: Ledger, cfg) -> int:
@@ -372,17 +420,20 @@ def _cdr(args, ledger: Ledger, cfg) -> int:
                 continue
             if key == "amount_cents":
                 value = f"{value} ({format_cents(value)})"
-            print(f"{key:<15} {value}")
+            print(f"{key:<15} {clean(value)}")
         print("timeline")
         for e in c.events:
-            print(f"  {e.at[11:23]}  {e.kind:<16} {json.dumps(e.detail, sort_keys=True)}")
+            print(f"  {clean(e.at)[11:23]}  {clean(e.kind):<16} {json.dumps(e.detail, sort_keys=True)}")
     elif args.action == "export":
         if args.csv == "-":
             n = store.export_csv(sys.stdout)
         else:
-            with open(args.csv, "w", newline="") as out:
-                n = store.export_csv(out)
-            print(f"{n} calls written to {args.csv}")
+            try:
+                with open(args.csv, "w", newline="") as out:
+                    n = store.export_csv(out)
+            except OSError as err:
+                raise OutputFileError(f"{args.csv}: cannot write the CSV: {err.strerror or err}") from err
+            print(f"{n} calls written to {clean(args.csv)}")
     elif args.action == "recover":
         closed = store.recover_open_calls(terminal=args.terminal)
         print(f"closed {len(closed)} call(s) left open: {closed}" if closed else "no open calls")
@@ -406,14 +457,15 @@ def _who_called(args, ledger: Ledger, cfg) -> int:
         if inmate_id:
             try:
                 p = ledger.inmate(inmate_id)
-                who = f"{p.name}, {p.status}, unit {p.housing_unit or '-'}"
+                who = f"{clean(p.name)}, {clean(p.status)}, unit {clean(p.housing_unit) or '-'}"
             except PhoneSimError:
                 who = "(unknown inmate)"
         dispositions: dict[str, int] = {}
         for c in group:
             dispositions[c.disposition or "open"] = dispositions.get(c.disposition or "open", 0) + 1
-        summary = ", ".join(f"{k} x{v}" for k, v in sorted(dispositions.items()))
-        print(f"  {inmate_id or '-':<8} {who}: {len(group)} call(s), last {group[-1].offhook_at[:19]} UTC; {summary}")
+        summary = ", ".join(f"{clean(k)} x{v}" for k, v in sorted(dispositions.items()))
+        print(f"  {clean(inmate_id) or '-':<8} {who}: {len(group)} call(s), last {clean(group[-1].offhook_at)[:19]} "
+              f"UTC; {summary}")
     return 0
 
 

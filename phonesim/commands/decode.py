@@ -1,13 +1,15 @@
 """Decode DTMF digits from WAV files.
 
-Any WAV (any rate, 8/16/24/32-bit, any number of channels) is mixed to mono and
-resampled to 8 kHz, then decoded with phonesim's DTMF detector.  With one file
-only the digits are printed; with several, PATH<TAB>DIGITS per file.  --events
-prints one line per digit (start and end in ms, tone levels in dBm0, twist);
---json prints JSON lines instead.  A file that cannot be read is reported on
-stderr and the others are still decoded (exit status 1).  --plot OUT.png draws
-a spectrogram with the detected digits marked (needs matplotlib: the 'plot'
-extra).
+Any WAV (any rate, 8/16/24/32-bit PCM, float, G.711, any number of channels) is
+mixed to mono and resampled to 8 kHz as it is read, a block at a time, and
+decoded with phonesim's DTMF detector: a recording of any length costs the same
+memory.  With one file only the digits are printed; with several, PATH<TAB>DIGITS
+per file.  --events prints one line per digit (start and end in ms, tone levels
+in dBm0, twist); --json prints JSON lines instead.  A file that cannot be read
+(missing, not a regular file, not a WAV, a header out of bounds) is reported on
+stderr and the others are still decoded (exit status 1).  --plot OUT.png draws a
+spectrogram with the detected digits marked (one file of at most 10 minutes;
+needs matplotlib: the 'plot' extra).
 """
 
 from __future__ import annotations
@@ -15,17 +17,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
+from phonesim.commands import clean
 from phonesim.dsp.dtmf import DtmfDetector, DtmfDigit
 from phonesim.exc import BadAudioFile, PhoneSimError
-from phonesim.hw.audio_file import read_wav_8k
+from phonesim.hw.audio_file import WavReader
 
 NAME = "decode"
 HELP = "decode DTMF digits from WAV files"
 RATE_HZ = 8000
+#: The longest file --plot draws (its whole 8 kHz audio is kept for the figure).
+PLOT_MAX_S = 600.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,15 +41,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="one line per digit: file, digit, start/end ms, levels, twist")
     out.add_argument("--json", action="store_true", help="JSON lines, one per digit")
     parser.add_argument("--plot", metavar="OUT.png",
-                        help="also write a spectrogram with the digits marked (one FILE only)")
+                        help=f"also write a spectrogram with the digits marked (one FILE of at most "
+                             f"{PLOT_MAX_S:g} s)")
+
+
+def decode_blocks(blocks: Iterable[np.ndarray]) -> list[DtmfDigit]:
+    """Digits in 8 kHz mono blocks (int16, or float in 16-bit units), fed one by one."""
+    det = DtmfDetector()
+    digits: list[DtmfDigit] = []
+    for block in blocks:
+        digits += det.feed(np.clip(np.round(block), -32768, 32767).astype(np.int16))
+    # Silence at the end lets a digit that runs to the end of the file finish.
+    return digits + det.feed(np.zeros(800, dtype=np.int16))
 
 
 def decode_samples(x: np.ndarray) -> list[DtmfDigit]:
     """Digits in 8 kHz mono samples (float in 16-bit units)."""
-    x = np.clip(np.round(x), -32768, 32767).astype(np.int16)
-    det = DtmfDetector()
-    # Silence at the end lets a digit that runs to the end of the file finish.
-    return det.feed(x) + det.feed(np.zeros(800, dtype=np.int16))
+    return decode_blocks([x])
+
+
+def decode_file(path: str, *, keep_audio: bool = False) -> tuple[list[DtmfDigit], np.ndarray | None]:
+    """The digits of a WAV file, streamed; with ``keep_audio`` also its 8 kHz samples (for --plot)."""
+    with WavReader(path) as reader:
+        if keep_audio and reader.duration_s > PLOT_MAX_S:
+            raise BadAudioFile(f"{path}: --plot draws at most {PLOT_MAX_S:g} s, got a file of "
+                               f"{reader.duration_s:.1f} s")
+        kept: list[np.ndarray] = []
+
+        def blocks():
+            for block in reader.blocks_8k():
+                if keep_audio:
+                    kept.append(block)
+                yield block
+
+        digits = decode_blocks(blocks())
+    if not keep_audio:
+        return digits, None
+    return digits, np.concatenate(kept).astype(np.float64) if kept else np.zeros(0)
 
 
 def _ms(sample: int) -> float:
@@ -56,12 +90,11 @@ def run(args: argparse.Namespace) -> int:
     status = 0
     for name in args.files:
         try:
-            x = read_wav_8k(name)
+            digits, x = decode_file(name, keep_audio=bool(args.plot))
         except BadAudioFile as err:
-            print(f"phonesim decode: error: {err}", file=sys.stderr)
+            print(f"phonesim decode: error: {clean(err)}", file=sys.stderr)
             status = 1
             continue
-        digits = decode_samples(x)
         text = "".join(d.digit for d in digits)
         if args.json:
             for d in digits:

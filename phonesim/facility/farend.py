@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import importlib
 import math
-import wave
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -119,20 +118,30 @@ def open_far_end(url: str, *, clock=None, prompts=None, **options) -> FarEnd:
     return cls(url, clock=clock, **options)
 
 
+#: The longest speech file the robot loops (it is held in memory: 10 min is 9.6 MB).
+SPEECH_MAX_S = 600.0
+
+
 def load_speech(path: str | Path) -> np.ndarray:
-    """8 kHz int16 speech from a WAV (mono, 8 kHz, 16-bit) or a raw s16le file."""
+    """8 kHz int16 speech from a WAV (any format the WAV reader takes, resampled and mixed
+    down) or a raw s16le file at 8 kHz; at most :data:`SPEECH_MAX_S`, a regular file only."""
+    from phonesim.hw.audio_file import open_regular_file, read_wav_as_line
+
     path = Path(path)
-    try:
-        if path.suffix.lower() == ".wav":
-            with wave.open(str(path), "rb") as w:
-                if w.getframerate() != 8000 or w.getsampwidth() != 2 or w.getnchannels() != 1:
-                    raise BadAudioFile(f"{path}: expected 8 kHz 16-bit mono, got {w.getframerate()} Hz "
-                                       f"{8 * w.getsampwidth()}-bit x{w.getnchannels()}")
-                data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-        else:
-            data = np.fromfile(path, dtype="<i2")
-    except (OSError, wave.Error, EOFError) as err:
-        raise BadAudioFile(f"{path}: expected readable 8 kHz speech: {err}") from err
+    if path.suffix.lower() == ".wav":
+        data = read_wav_as_line(path, max_s=SPEECH_MAX_S)
+    else:
+        handle, size = open_regular_file(path, "a raw 8 kHz s16le speech file")
+        with handle:
+            limit = int(SPEECH_MAX_S * 8000) * 2
+            if size > limit:
+                raise BadAudioFile(f"{path}: expected at most {SPEECH_MAX_S:g} s of raw 8 kHz speech "
+                                   f"({limit} bytes), got {size} bytes")
+            try:
+                raw = handle.read(limit)
+            except OSError as err:
+                raise BadAudioFile(f"{path}: expected readable 8 kHz speech: {err.strerror or err}") from err
+        data = np.frombuffer(raw[: len(raw) // 2 * 2], dtype="<i2")
     if data.size < FRAME_SAMPLES:
         raise BadAudioFile(f"{path}: expected at least one 20 ms frame of speech, got {data.size} samples")
     return data.astype(np.int16)

@@ -19,18 +19,20 @@ Numbers and amounts are spoken from word prompts: :meth:`PromptSet.say_digits`,
 from __future__ import annotations
 
 import os
-import wave
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from phonesim.exc import BadAudioFile, InvalidInput, UnknownName
+from phonesim.hw.audio_file import WavReader
 
 __all__ = ["PROMPT_NAMES", "PromptSet", "default_prompt_folder"]
 
 SAMPLE_RATE_HZ = 8000
 GAP_MS = 100
+#: The longest prompt accepted (the longest shipped one is a few seconds).
+PROMPT_MAX_S = 120.0
 
 #: Every prompt the facility needs; the call flow and kiosk use exactly these names.
 PROMPT_NAMES: tuple[str, ...] = (
@@ -64,25 +66,30 @@ def default_prompt_folder() -> Path:
 
 
 def read_prompt_wav(path: Path) -> np.ndarray:
-    """One prompt file as int16, or :class:`BadAudioFile` saying what is wrong with it."""
-    if not path.is_file():
-        raise BadAudioFile(f"prompt {path}: expected an 8 kHz 16-bit mono WAV file, got no such file")
+    """One prompt file as int16, or :class:`BadAudioFile` saying what is wrong with it.
+
+    The header is checked by the one WAV reader (a regular file, sane sizes), then
+    the format (8 kHz, 16-bit PCM, mono), the length (whole, at most
+    :data:`PROMPT_MAX_S`) and the content (not silence).
+    """
     try:
-        with wave.open(str(path), "rb") as w:
-            channels, width, rate, n = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
-            data = w.readframes(n)
-    except (wave.Error, EOFError, OSError) as err:
-        raise BadAudioFile(f"prompt {path}: expected an 8 kHz 16-bit mono WAV file, "
-                           f"got an unreadable file ({err})") from err
-    if (channels, width, rate) != (1, 2, SAMPLE_RATE_HZ):
-        raise BadAudioFile(f"prompt {path}: expected 8000 Hz, 16-bit, mono, got {rate} Hz, "
-                           f"{8 * width}-bit, {channels} channel(s)")
-    if len(data) != n * 2 or n == 0:
-        raise BadAudioFile(f"prompt {path}: expected {n} frames of audio, got {len(data) // 2} "
-                           "(truncated or empty file)")
-    samples = np.frombuffer(data, dtype="<i2").astype(np.int16)
+        reader = WavReader(path)
+    except BadAudioFile as err:
+        raise BadAudioFile(f"prompt {err}") from err
+    with reader:
+        form = (reader.encoding, reader.width_bytes, reader.rate_hz, reader.channels)
+        if form != ("pcm", 2, SAMPLE_RATE_HZ, 1):
+            raise BadAudioFile(f"prompt {path}: expected 8000 Hz, 16-bit, mono, got {reader.rate_hz} Hz, "
+                               f"{8 * reader.width_bytes}-bit {reader.encoding}, {reader.channels} channel(s)")
+        if reader.truncated or reader.frames == 0:
+            raise BadAudioFile(f"prompt {path}: expected {reader.claimed_frames} frames of audio, got "
+                               f"{reader.frames} (truncated or empty file)")
+        if reader.duration_s > PROMPT_MAX_S:
+            raise BadAudioFile(f"prompt {path}: expected at most {PROMPT_MAX_S:g} s of audio, "
+                               f"got {reader.duration_s:.1f} s")
+        samples = np.concatenate(list(reader.blocks_8k()))
     if not np.any(samples):
-        raise BadAudioFile(f"prompt {path}: expected speech, got {n} samples of silence")
+        raise BadAudioFile(f"prompt {path}: expected speech, got {len(samples)} samples of silence")
     samples.flags.writeable = False
     return samples
 

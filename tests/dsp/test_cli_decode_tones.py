@@ -79,8 +79,8 @@ def test_bad_files_are_reported_and_the_others_still_decoded(tmp_path, capsys):
     assert main(["decode", str(junk), str(good), str(missing)]) == 1
     out, err = capsys.readouterr()
     assert out == f"{good}\t7\n"
-    assert f"{junk}: not a WAV file" in err or f"{junk}: not a PCM WAV file" in err
-    assert f"{missing}: no such file" in err
+    assert f"{junk}: expected a WAV file (starting 'RIFF....WAVE'), got b'this is not '" in err
+    assert f"{missing}: expected a WAV file, got no such file" in err
 
 
 def test_plot_writes_a_png(tmp_path, capsys):
@@ -92,10 +92,47 @@ def test_plot_writes_a_png(tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_tones_refuses_bad_digits(tmp_path, capsys):
-    assert main(["tones", "12x", "-o", str(tmp_path / "x.wav")]) == 1
-    assert "DIGITS must be keys" in capsys.readouterr().err
+@pytest.mark.parametrize("args, words", [
+    (["12x"], "argument DIGITS: DIGITS must be keys from 0123456789*#ABCD, got '12x'"),
+    (["1", "--on-ms", "1e12"], "argument --on-ms: expected a number from 1 to 10000 ms, got '1e12'"),
+    (["1", "--on-ms", "nan"], "argument --on-ms: expected a number from 1 to 10000 ms, got 'nan'"),
+    (["1", "--off-ms", "-1"], "argument --off-ms: expected a number from 0 to 10000 ms, got '-1'"),
+    (["1", "--level-dbm0", "inf"], "argument --level-dbm0: expected a number from -90 to 0 dBm0, got 'inf'"),
+    (["1", "--rate", "1"], "argument --rate: expected a sample rate of 4000..192000 Hz"),
+    (["1", "--rate", "44101"], "(a multiple of 8, 10 or 25 Hz), got '44101'"),
+    (["1", "--rate", "4294967295"], "got '4294967295'"),
+    (["1", "--rate", "48k"], "got '48k'"),
+])
+def test_tones_usage_errors_exit_2_and_write_nothing(tmp_path, capsys, args, words):
+    with pytest.raises(SystemExit) as exit_:
+        main(["tones", *args, "-o", str(tmp_path / "x.wav")])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_tones_that_would_clip_or_run_for_hours_are_usage_errors(tmp_path, capsys):
+    out = str(tmp_path / "x.wav")
+    assert main(["tones", "1", "--level-dbm0", "-1", "--twist-db", "6", "-o", out]) == 2
+    assert "would clip" in capsys.readouterr().err
+    assert main(["tones", "1" * 400, "--on-ms", "10000", "-o", out]) == 2
+    assert "expected at most 3600 s of tones, got 400 digits making 4032 s" in capsys.readouterr().err
+    assert not (tmp_path / "x.wav").exists()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("where", ["missing-folder/x.wav", "."])
+def test_tones_to_an_unwritable_path_is_one_line_without_noise(tmp_path, where):
+    """No traceback and no 'Exception ignored in Wave_write.__del__' from a half-opened writer."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "phonesim", "tones", "1", "-o", where], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"phonesim: error: {where}: expected a writable WAV path, got ")
+    assert done.stderr.count("\n") == 1, done.stderr
 
 
 def write_float_wav(path, x, rate, *, extensible=False):

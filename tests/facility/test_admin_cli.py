@@ -48,18 +48,21 @@ def admin(db, *args):
 
 
 @pytest.mark.parametrize("text, cents", [("12.34", 1234), ("$12.34", 1234), ("12", 1200), ("0.1", 10),
-                                         ("$0.01", 1), ("19.99", 1999), ("1e2", 10000)])
+                                         ("$0.01", 1), ("19.99", 1999), ("12.5", 1250), (" 7 ", 700),
+                                         ("$100000", 10_000_000)])
 def test_amounts_are_exact(text, cents):
     assert amount_cents(text) == cents
 
 
-@pytest.mark.parametrize("bad", ["12.345", "-5", "0", "ten", "$", "", "nan", "inf", "1,000"])
+@pytest.mark.parametrize("bad", ["12.345", "-5", "0", "ten", "$", "", "nan", "inf", "1,000", "1e3", "1E+30",
+                                 "1_000", "100000.01", "12.", ".5", "+5", "$-5", "٥", "１２", "0x10"])
 def test_bad_amounts_are_usage_errors(db, capsys, bad):
     with pytest.raises(SystemExit) as exit_:
         admin(db, "account", "fund-prepaid", "5735550100", bad)
     assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert "argument AMOUNT: expected an amount in dollars like 12.34" in err and repr(bad) in err
+    assert "argument AMOUNT: expected an amount in dollars like 12 or 12.50" in err and repr(bad) in err
+    assert "Traceback" not in err
 
 
 def test_seed_demo_twice_changes_nothing(db, capsys):
@@ -190,3 +193,70 @@ def test_database_path_from_the_config(tmp_path, monkeypatch, capsys):
     config.write_text('[paths]\ndatabase = "data/site.sqlite3"\n')
     assert main(["--config", str(config), "admin", "seed-demo"]) == 0
     assert (tmp_path / "data" / "site.sqlite3").exists()
+
+
+# --- what an administrator (or a stored record) can put in front of the terminal ---------------
+def usage_error(db, capsys, *args) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        admin(db, *args)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize("args, words", [
+    (("cdr", "show", "1234567890123456789012345"), "argument CALL_ID: expected a call id like 42"),
+    (("cdr", "show", "0"), "argument CALL_ID: expected a call id"),
+    (("cdr", "list", "--limit", "99999999999999999999"), "argument --limit: expected a whole number"),
+    (("cdr", "list", "--limit", "-5"), "argument --limit: expected a whole number"),
+    (("inmate", "add", "2001", "Evil\x1b[2J", "--pin", "4321"), "argument NAME: expected a name: printable text"),
+    (("inmate", "add", "2001\x07", "Jane", "--pin", "4321"), "argument ID: expected an inmate id"),
+    (("inmate", "add", "   ", "Jane", "--pin", "4321"), "argument ID: expected an inmate id"),
+    (("inmate", "add", "2001", "Jane", "--pin", "4321", "--unit", "C\u202e3"), "argument --unit"),
+    (("number", "block", "2125551234", "--note", "line1\nline2"), "argument --note: expected a note"),
+    (("inmate", "add", "2001", "Jane", "--pin", "\u0665\u0665\u0665\u0665"), "expected a PIN of the digits 0-9"),
+    (("inmate", "add", "2001", "Jane", "--pin", "\uff11\uff12\uff13\uff14"), "expected a PIN of the digits 0-9"),
+    (("inmate", "set-pin", "1001", "12 34"), "expected a PIN of the digits 0-9 only"),
+])
+def test_bad_input_is_a_usage_error_naming_the_argument(db, capsys, args, words):
+    assert words in usage_error(db, capsys, *args)
+
+
+def test_ids_are_stripped_the_same_way_on_add_and_show(db, capsys):
+    assert admin(db, "inmate", "add", " 2007 ", "Jane Roe", "--pin", "4321") == 0
+    assert admin(db, "inmate", "show", " 2007 ") == 0
+    assert admin(db, "inmate", "show", "2007") == 0
+    assert admin(db, "account", "credit-trust", "2007 ", "5") == 0
+    assert admin(db, "cdr", "list", "--inmate", " 2007") == 0
+    assert "Jane Roe" in capsys.readouterr().out
+
+
+def test_stored_control_characters_are_printed_escaped(db, capsys):
+    """A name stored by another program (or before these checks) cannot drive the terminal."""
+    with Ledger.open(db) as led:
+        led.add_inmate("666", "Mallory\x1b[2J\x9b5m\u202e", "4242", housing_unit="B\r-1")
+        led.add_inmate("6\x1b[31m7", "Eve", "4343")
+        led.block_number("2125551234", kind="facility", by="ops\x1b]0;pwned\x07", note="n\x00te")
+        cdrs = CdrStore(led)
+        call = cdrs.open_call(terminal="t", inmate_id="666", offhook_s=0)
+        cdrs.update(call, number="2125550000")
+        cdrs.close_call(call, disposition="completed", ended_s=10)
+    capsys.readouterr()
+    for args in (("inmate", "list"), ("inmate", "show", "666"), ("number", "list"),
+                 ("who-called", "2125550000"), ("cdr", "list"), ("cdr", "show", str(call))):
+        assert admin(db, *args) == 0, args
+        out = capsys.readouterr().out
+        assert not any(ch in out for ch in "\x1b\x9b\x07\x00\r\u202e"), (args, out)
+    assert admin(db, "inmate", "show", "666") == 0
+    assert "Mallory\\x1b[2J\\x9b5m\\u202e" in capsys.readouterr().out
+    assert admin(db, "inmate", "list") == 0
+    assert "6\\x1b[31m7" in capsys.readouterr().out
+
+
+def test_export_to_an_unwritable_place_is_one_line(db, tmp_path, capsys):
+    (tmp_path / "a-file").write_text("x")
+    for target in (tmp_path / "missing" / "calls.csv", tmp_path / "a-file" / "calls.csv", tmp_path):
+        assert admin(db, "cdr", "export", "--csv", str(target)) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"phonesim: error: {target}: cannot write the CSV: ") and err.count("\n") == 1

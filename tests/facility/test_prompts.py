@@ -83,7 +83,7 @@ def test_truncated_prompt_is_named(tmp_path):
 def test_garbage_prompt_is_named(tmp_path):
     folder = _copy_prompts(tmp_path)
     (folder / "goodbye.wav").write_bytes(b"not a wav at all")
-    with pytest.raises(BadAudioFile, match=r"goodbye\.wav.*unreadable"):
+    with pytest.raises(BadAudioFile, match=r"prompt .*goodbye\.wav: expected a WAV file .*got b'not a wav at'"):
         PromptSet.load(folder)
 
 

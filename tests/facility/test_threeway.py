@@ -316,7 +316,9 @@ def test_cli_prints_detections_of_a_recording(recording, capsys):
 @pytest.mark.timeout(30)
 def test_cli_json_lines(recording, capsys):
     assert main(["threeway", "--json", "--min-confidence", "0.9", str(recording)]) == 0
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (one,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert one["file"] == str(recording)
+    rows = one["detections"]
     assert rows and all(r["confidence"] >= 0.9 for r in rows)
     assert {"time_s", "time", "kind", "confidence", "action", "evidence"} <= set(rows[0])
     assert rows == sorted(rows, key=lambda r: r["time_s"])
@@ -332,14 +334,14 @@ def test_cli_mono_file_without_attempt(tmp_path, capsys, speech):
 
 def test_cli_clear_errors(tmp_path, capsys):
     assert main(["threeway", str(tmp_path / "missing.wav")]) == 1
-    assert "missing.wav: no such file" in capsys.readouterr().err
+    assert "missing.wav: expected a WAV file, got no such file" in capsys.readouterr().err
     text = tmp_path / "notes.wav"
     text.write_text("not audio")
     assert main(["threeway", str(text)]) == 1
-    assert "expected a 16-bit PCM WAV file" in capsys.readouterr().err
-    eight_bit = _write_wav(tmp_path / "8bit.wav", [np.zeros(800, np.int16)], width=1)
-    assert main(["threeway", str(eight_bit)]) == 1
-    assert "expected 16-bit PCM samples, got 8-bit" in capsys.readouterr().err
+    assert "notes.wav: expected a WAV file (starting 'RIFF....WAVE'), got b'not audio'" in capsys.readouterr().err
+    four = _write_wav(tmp_path / "4ch.wav", [np.zeros(800, np.int16)] * 4)
+    assert main(["threeway", str(four)]) == 1
+    assert "expected a mono or stereo file, got 4 channels" in capsys.readouterr().err
 
 
 @pytest.mark.timeout(30)

@@ -37,7 +37,7 @@ def test_flash_attempt_is_disconnected_and_found_again_in_the_recording(tmp_path
     assert live_s >= 15  # not before the attempt began
     # An investigator runs the recording (stereo, far end on the right) through the CLI.
     assert main(["threeway", "--json", result.cdr.recording_path]) == 0
-    found = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    found = json.loads(capsys.readouterr().out)["detections"]
     flashes = [f for f in found if f["kind"] == "hook-flash"]
     assert flashes and abs(flashes[0]["time_s"] - live_s) < 1.0, (found, live_s)
 
