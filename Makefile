@@ -11,10 +11,10 @@ PIP    := $(VENV)/bin/pip
 # Debian packages the tests need: PortAudio headers (PyAudio builds from source),
 # the PulseAudio null-sink server, espeak-ng/sox (prompts), codec2-examples (real
 # speech for talk-off), spandsp/multimon-ng (benchmark peers), tmux (terminal tests),
-# baresip and SIPp (SIP peers).
+# baresip and SIPp (SIP peers), PostgreSQL (the tests start a private server of their own).
 TEST_DEBS := gcc make portaudio19-dev libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils \
              espeak-ng sox codec2-examples libspandsp-dev multimon-ng tmux socat \
-             baresip-core sip-tester systemd pocketsphinx-testdata
+             baresip-core sip-tester systemd pocketsphinx-testdata postgresql
 DEMO_DEBS := $(empty)
 
 .PHONY: demo test bench lint debs venv-demo venv-dev clean
@@ -28,7 +28,7 @@ $(VENV)/.demo-installed: pyproject.toml
 $(VENV)/.dev-installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[dev,audio,hid,plot,sip]'
+	$(PIP) install -q -e '.[dev,audio,hid,plot,sip,postgresql]'
 	touch $(VENV)/.demo-installed $@
 
 demo: $(VENV)/.demo-installed
@@ -54,6 +54,7 @@ test: debs $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	@eval "$$(bash tests/audio_server.sh start)"; \
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PHONESIM_REQUIRE_AUDIO=$${PHONESIM_REQUIRE_AUDIO:-1} \
+	  PHONESIM_REQUIRE_POSTGRES=$${PHONESIM_REQUIRE_POSTGRES:-1} \
 	  $(PY) -m pytest -q $(PYTEST_ARGS); status=$$?; \
 	bash tests/audio_server.sh stop "$$PHONESIM_AUDIO_DIR"; exit $$status
 
