@@ -4,43 +4,27 @@
     .venv/bin/python audio/render_prompts.py warning    # just these
 
 The text of every prompt lives in :data:`PROMPTS` below and nowhere else.  Each
-prompt is spoken by espeak-ng (US English, 150 words/min, 22 050 Hz), then:
-
-1. resampled to the 8 kHz line with phonesim's own polyphase resampler (its
-   anti-alias filter also band-limits the speech to 3.4 kHz, like a phone line),
-2. DC removed (a 100 Hz high-pass),
-3. leading and trailing silence trimmed (10 ms windows quieter than -45 dBm0),
-   leaving 20 ms of margin, with 5 ms fades at both ends so a prompt never clicks,
-4. normalised so its *active speech level* (the RMS of the 20 ms frames within
-   25 dB of the loudest one) is -16 dBm0, a customary IVR prompt level, with
-   the peak kept below -1 dBFS,
-
+prompt is spoken by espeak-ng and conditioned for the line (8 kHz, band-limited,
+trimmed, faded, -16 dBm0 active speech level) by :mod:`phonesim.facility.speech`,
+the same steps a facility's name prompt goes through when the facility is created,
 and written as 8 kHz 16-bit mono WAV.  espeak-ng is deterministic, so re-running
 reproduces the committed files.
 """
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import tempfile
 import wave
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
-from scipy import signal
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from phonesim.dsp.levels import dbm0_to_rms, signal_dbm0  # noqa: E402
-from phonesim.dsp.resample import resample_once  # noqa: E402
+from phonesim.dsp.levels import signal_dbm0  # noqa: E402
+from phonesim.facility.speech import render_speech, write_prompt  # noqa: E402
 
 RATE_HZ = 8000
-TARGET_SPEECH_DBM0 = -16.0
-VOICE = "en-us"
-WORDS_PER_MIN = 150
 
 _NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
                  "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
@@ -59,6 +43,12 @@ PROMPTS: dict[str, tuple[str, str]] = {
     "outside_hours": ("The phones are not available at this time.", "wall phone: phone hours"),
     "wait_between_calls": ("You must wait before placing another call.", "wall phone: policy"),
     "quota_reached": ("You have used all of your calling minutes for this month.", "wall phone: quota"),
+    "weekly_calls_used": ("You have used all of your calls for this week.", "wall phone: segregation allowance"),
+    "phones_locked_down": ("The phones in your unit are locked down. Please try again later.",
+                           "wall phone: unit lockdown"),
+    "record_name": ("This is your first call. At the tone, please say your first and last name.",
+                    "wall phone: first call, the recorded name"),
+    "name_recorded": ("Thank you.", "wall phone: first call, the recorded name"),
     "call_type_menu": ("For a debit call press 1, for a collect call press 2, for a prepaid call press 3.",
                        "wall phone: call type"),
     "enter_number": ("Please enter the number you wish to call, including the area code.",
@@ -86,6 +76,8 @@ PROMPTS: dict[str, tuple[str, str]] = {
     "time_limit_reached": ("The time limit for this call has been reached.", "in call: at the limit"),
     "funds_exhausted": ("The funds for this call have run out.", "in call: balance empty"),
     "threeway_not_allowed": ("Three way calls are not allowed.", "in call: three-way detected"),
+    "lockdown_now": ("This call is ending now because of a facility lockdown.", "in call: unit lockdown"),
+    "call_cut_off": ("This call has been ended by the facility.", "in call: an officer cut it off"),
     "warning": ("This call is from a correctional facility.", "in call: injected into both directions"),
     # --- the called party's announcement
     "party_prepaid_call_from": ("This is a prepaid call from", "called party: announcement"),
@@ -133,61 +125,10 @@ PROMPTS: dict[str, tuple[str, str]] = {
 }
 
 
-def speak(text: str) -> tuple[np.ndarray, int]:
-    """espeak-ng's rendering of ``text``: (float samples, rate)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "out.wav"
-        subprocess.run(["espeak-ng", "-v", VOICE, "-s", str(WORDS_PER_MIN), "-w", str(path), text],
-                       check=True, capture_output=True)
-        with wave.open(str(path), "rb") as w:
-            rate = w.getframerate()
-            data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(float)
-            if w.getnchannels() > 1:
-                data = data.reshape(-1, w.getnchannels()).mean(axis=1)
-    return data, rate
-
-
-def condition(raw: np.ndarray, rate_hz: int) -> np.ndarray:
-    """Resample, trim, fade and normalise one rendering (see the module docstring)."""
-    x = resample_once(raw, rate_hz, RATE_HZ)
-    sos = signal.butter(2, 100, "highpass", fs=RATE_HZ, output="sos")
-    x = signal.sosfiltfilt(sos, x)
-    win = RATE_HZ // 100  # 10 ms
-    n_win = len(x) // win
-    levels = np.array([signal_dbm0(x[i * win:(i + 1) * win]) for i in range(n_win)])
-    loud = np.flatnonzero(levels > -45.0)
-    if loud.size == 0:
-        raise RuntimeError("espeak-ng produced silence")
-    margin = 2 * win
-    start = max(0, loud[0] * win - margin)
-    stop = min(len(x), (loud[-1] + 1) * win + margin)
-    x = x[start:stop]
-    fade = RATE_HZ * 5 // 1000
-    ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, fade))
-    x[:fade] *= ramp
-    x[-fade:] *= ramp[::-1]
-    frame = RATE_HZ // 50
-    frames = x[: len(x) // frame * frame].reshape(-1, frame)
-    if len(frames) == 0:
-        frames = x.reshape(1, -1)
-    power = np.mean(frames**2, axis=1)
-    active = frames[power >= power.max() * 10 ** (-25 / 10)]
-    active_rms = np.sqrt(np.mean(active**2))
-    gain = dbm0_to_rms(TARGET_SPEECH_DBM0) / active_rms
-    peak_limit = 32767 * 10 ** (-1 / 20)
-    gain = min(gain, peak_limit / np.abs(x).max())
-    return np.clip(np.rint(x * gain), -32768, 32767).astype(np.int16)
-
-
 def render(name: str) -> tuple[str, float, float]:
     text, _where = PROMPTS[name]
-    raw, rate = speak(text)
-    pcm = condition(raw, rate)
-    with wave.open(str(HERE / f"{name}.wav"), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE_HZ)
-        w.writeframes(pcm.astype("<i2").tobytes())
+    pcm = render_speech(text)
+    write_prompt(HERE / f"{name}.wav", pcm)
     return name, len(pcm) / RATE_HZ, signal_dbm0(pcm)
 
 

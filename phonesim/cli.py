@@ -28,6 +28,8 @@ from phonesim.exc import PhoneSimError, UsageError
 #: Subcommand modules, in the order ``--help`` shows them.
 COMMANDS: tuple[str, ...] = (
     "demo",
+    "facility",
+    "calls",
     "phone",
     "kiosk",
     "decode",

@@ -7,13 +7,15 @@ Where the file comes from, first match wins:
 3. ``./phonesim.toml`` if it exists,
 4. built-in defaults only.
 
-The file has four sections::
+The file has these sections::
 
-    [facility]   name, state, area_codes, local_exchanges, profile, adp
-    [devices]    keypad, audio, far_end (backend URLs, see README)
-    [paths]      database, recordings
-    [sip]        registrar, username, password or password_env (a sip: far end's account)
-    [profile]    overrides of the facility profile (same keys as the profile files)
+    [facility]     id, name, state, timezone (IANA), area_codes, local_exchanges, profile, adp
+    [devices]      keypad, audio, far_end (backend URLs, see README)
+    [paths]        database (a file path or a database URL), recordings
+    [sip]          registrar, username, password or password_env (a sip: far end's account)
+    [[terminals]]  the wall phones and kiosks ``phonesim facility`` serves: name, kind, unit,
+                   keypad, audio, far_end
+    [profile]      overrides of the facility profile (same keys as the profile files)
 
 A facility profile (``phonesim/facility/profiles/NAME.toml``) holds the rules a
 real contract sets: called-party keys, warning interval, call limit, phone hours,
@@ -45,13 +47,14 @@ DEFAULT_PROFILE = "missouri-doc"
 #: Top-level sections other than [profile], with their defaults (also the schema).
 DEFAULTS: dict[str, dict[str, Any]] = {
     "facility": {
+        "id": "jccc",                # the facility's record in the database
         "name": "Jefferson City Correctional Center",
         "state": "MO",
+        "timezone": "America/Chicago",   # IANA: phone hours follow daylight saving time
         "area_codes": ["573"],
         "local_exchanges": ["573-751"],
         "profile": DEFAULT_PROFILE,
         "adp": 1900,
-        "timezone_offset_h": -6,
     },
     "devices": {
         "keypad": "stdin://",
@@ -70,6 +73,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "password_env": "",      # or: the name of an environment variable holding it
     },
 }
+
+#: One ``[[terminals]]`` table: a wall phone or a kiosk ``phonesim facility`` serves (an empty
+#: keypad, audio or far end URL takes ``[devices]``'s).
+TERMINAL_TEMPLATE: dict[str, str] = {
+    "name": "", "kind": "phone", "unit": "", "keypad": "", "audio": "", "far_end": "",
+}
+TERMINAL_KINDS = ("phone", "kiosk")
 
 #: Values never printed (``config show``) or logged.
 SECRET_KEYS = {"sip.password"}
@@ -201,10 +211,12 @@ class Config:
     sip: Section
     source: str = "built-in defaults"
     origins: dict[str, str] = field(default_factory=dict)
+    terminals: list[Section] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"facility": dict(self.facility), "devices": dict(self.devices),
                 "paths": dict(self.paths), "sip": dict(self.sip),
+                "terminals": [dict(t) for t in self.terminals],
                 "profile": copy.deepcopy(dict(self.profile))}
 
     def shown(self) -> dict[str, Any]:
@@ -269,13 +281,16 @@ def load_config(path: str | os.PathLike | None = None, *, search: bool = True,
 
     origins: dict[str, str] = {}
     top = copy.deepcopy(DEFAULTS)
-    sections = {k: v for k, v in user.items() if k != "profile"}
+    sections = {k: v for k, v in user.items() if k not in ("profile", "terminals")}
     unknown = sorted(set(sections) - set(DEFAULTS))
     if unknown:
         raise ConfigError(
-            f"unknown section (expected one of: facility, devices, paths, sip, profile), got [{unknown[0]}]",
-            source=source, key=unknown[0])
+            f"unknown section (expected one of: facility, devices, paths, sip, terminals, profile), "
+            f"got [{unknown[0]}]", source=source, key=unknown[0])
     _merge(top, sections, origins, source=source, prefix="")
+    terminals = _read_terminals(user.get("terminals", []), source=source)
+    if terminals:
+        origins["terminals"] = source
 
     profile_name = top["facility"]["profile"]
     profile = _read_profile_file(BASE_PROFILE)
@@ -313,10 +328,60 @@ def load_config(path: str | os.PathLike | None = None, *, search: bool = True,
     _validate_semantics(tree, origins)
     _validate_ranges(tree, origins)
     _validate_forms(tree, origins)
+    _validate_facility(tree, origins)
     return Config(facility=_sectionize(tree["facility"]), devices=_sectionize(tree["devices"]),
                   paths=_sectionize(tree["paths"]), sip=_sectionize(tree["sip"]),
                   profile=_sectionize(tree["profile"]),
-                  source=source, origins=origins)
+                  source=source, origins=origins, terminals=[_sectionize(t) for t in terminals])
+
+
+def _read_terminals(items: Any, *, source: str) -> list[dict[str, str]]:
+    """``[[terminals]]``: tables with the keys of :data:`TERMINAL_TEMPLATE`, unique names."""
+    if not isinstance(items, list) or not all(isinstance(t, dict) for t in items):
+        raise ConfigError(f"expected [[terminals]] tables, got {items!r}", source=source, key="terminals")
+    seen: set[str] = set()
+    out = []
+    for i, item in enumerate(items):
+        key = f"terminals[{i}]"
+        for k, v in item.items():
+            if k not in TERMINAL_TEMPLATE:
+                raise ConfigError(f"unknown key (expected one of: {', '.join(TERMINAL_TEMPLATE)}), got {k!r}",
+                                  source=source, key=key)
+            if not isinstance(v, str):
+                raise ConfigError(f"expected a string, got {v!r}", source=source, key=f"{key}.{k}")
+        terminal = {**TERMINAL_TEMPLATE, **{k: v.strip() for k, v in item.items()}}
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", terminal["name"]):
+            raise ConfigError(f"expected a name of letters, digits, '.', '_' or '-' (up to 64), "
+                              f"got {terminal['name']!r}", source=source, key=f"{key}.name")
+        if terminal["name"] in seen:
+            raise ConfigError(f"expected a name no other terminal has, got {terminal['name']!r} twice",
+                              source=source, key=f"{key}.name")
+        seen.add(terminal["name"])
+        if terminal["kind"] not in TERMINAL_KINDS:
+            raise ConfigError(f"expected one of {', '.join(TERMINAL_KINDS)}, got {terminal['kind']!r}",
+                              source=source, key=f"{key}.kind")
+        for url_key in ("keypad", "audio", "far_end"):
+            url = terminal[url_key]
+            if url and "://" not in url and not url.startswith(("sip:", "sips:")):
+                raise ConfigError(f"expected a backend URL like 'scheme://...' or empty, got {url!r}",
+                                  source=source, key=f"{key}.{url_key}")
+        out.append(terminal)
+    return out
+
+
+def _validate_facility(tree: dict, origins: dict[str, str]) -> None:
+    """The facility's id and time zone."""
+    import zoneinfo
+
+    facility = tree["facility"]
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", facility["id"]):
+        raise _refuse(origins, "facility.id", "a short id of lower-case letters, digits, '-' or '_' like 'jccc'",
+                      facility["id"])
+    try:
+        zoneinfo.ZoneInfo(facility["timezone"])
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise _refuse(origins, "facility.timezone", "an IANA time zone like 'America/Chicago'",
+                      facility["timezone"]) from None
 
 
 def _validate_semantics(tree: dict, origins: dict[str, str]) -> None:
@@ -362,7 +427,6 @@ def _validate_semantics(tree: dict, origins: dict[str, str]) -> None:
 #: that none is missing.
 RANGES: dict[str, tuple[float, float]] = {
     "facility.adp": (1, 1_000_000),                        # average daily population
-    "facility.timezone_offset_h": (-12, 14),
     "profile.warning.first_after_s": (0, 86_400),
     "profile.warning.interval_s": (1, 86_400),
     "profile.warning.duck_db": (0, 60),
@@ -381,6 +445,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "profile.pin.first_digit_timeout_s": (1, 300),
     "profile.pin.inter_digit_timeout_s": (1, 60),
     "profile.segregation.calls_per_week": (0, 100),
+    "profile.names.record_max_s": (1, 30),
     "profile.segregation.call_limit_s": (10, 86_400),
     "profile.billing.tax_percent": (0, 100),
     "profile.billing.ancillary_fees_cents": (0, 10_000),
@@ -515,8 +580,12 @@ def format_config(cfg: Config) -> str:
     """
     lines = [f"# effective configuration (file: {cfg.source})"]
     tree = cfg.as_dict()
-    for section in ("facility", "devices", "paths", "sip", "profile"):
+    for section in ("facility", "devices", "paths", "sip"):
         lines += _toml_table(tree[section], section, cfg)
+    for i, terminal in enumerate(tree["terminals"]):
+        lines += _toml_table(terminal, "terminals", cfg, header=f"[[terminals]]  # {cfg.origin('terminals')}",
+                             origin_path=f"terminals[{i}]")
+    lines += _toml_table(tree["profile"], "profile", cfg)
     return "\n".join(lines) + "\n"
 
 

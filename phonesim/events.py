@@ -144,6 +144,21 @@ class Timer:
 
 
 @dataclass(frozen=True, slots=True)
+class Lockdown:
+    """The line's housing unit was locked down (count time, an incident): a call ends now."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CutOff:
+    """An officer cut the call off from the console; ``by`` is who (the CDR keeps it)."""
+
+    by: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """The program is stopping (Ctrl-C, SIGTERM): end any call cleanly."""
 
@@ -162,7 +177,7 @@ class AuthResult:
 
     ok: bool
     inmate_id: str = ""
-    name_prompt: str = "inmate_name_default"
+    name_prompt: str = "inmate_name_default"   # "": the inmate has no recorded name yet
     locked: bool = False
     failures: int = 0
     request_id: int = 0

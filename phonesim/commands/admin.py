@@ -197,13 +197,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p = number.add_parser(name, help=text)
         p.add_argument("inmate_id", type=inmate_id, metavar="ID")
         p.add_argument("number", type=phone_number, metavar="NUMBER")
-    p = number.add_parser("block", help="block calls to a number facility-wide")
+    p = number.add_parser("block", help="block calls to a number facility-wide (a facility block needs "
+                                        "a --note saying why)")
     p.add_argument("number", type=phone_number, metavar="NUMBER")
-    p.add_argument("--kind", choices=("facility", "security", "keypad"), default="facility")
+    p.add_argument("--kind", choices=("facility", "security", "keypad", "three-way-review"), default="facility",
+                   help="facility (staff, default), security (a cut-off call), keypad (as if the called "
+                        "party pressed block), three-way-review; each kind is its own record")
     p.add_argument("--note", type=text_arg("a note"), default="")
     p.add_argument("--by", type=text_arg("who blocks it", empty=False), default="admin")
-    p = number.add_parser("unblock", help="lift a block")
+    p = number.add_parser("unblock", help="lift one kind of block (the called party's own block stays "
+                                          "unless --kind keypad)")
     p.add_argument("number", type=phone_number, metavar="NUMBER")
+    p.add_argument("--kind", choices=("facility", "security", "keypad", "three-way-review"), default="facility")
     p = number.add_parser("privileged", help="mark an attorney number: never recorded or monitored")
     p.add_argument("number", type=phone_number, metavar="NUMBER")
     p.add_argument("--name", type=text_arg("a name"), default="", help="whose number (e.g. the law office)")
@@ -362,10 +367,10 @@ def _number(args, ledger: Ledger, cfg) -> int:
         b = ledger.block_number(args.number, kind=args.kind, by=args.by, note=args.note)
         print(f"{clean(format_number(b.number))} blocked ({clean(b.kind)}" + (f": {clean(b.note)}" if b.note else "") + ")")
     elif a == "unblock":
-        if not ledger.unblock_number(args.number):
-            print(f"{format_number(args.number)} was not blocked")
+        if not ledger.unblock_number(args.number, kind=args.kind):
+            print(f"{format_number(args.number)} had no {args.kind} block")
             return 1
-        print(f"{format_number(args.number)} unblocked")
+        print(f"{format_number(args.number)}: {args.kind} block lifted")
     elif a == "privileged":
         ledger.set_privileged(args.number, not args.remove, name=args.name)
         print(f"{format_number(args.number)} " + ("is no longer privileged" if args.remove else

@@ -85,6 +85,23 @@ class CheckNumber:
 
 
 @dataclass(frozen=True, slots=True)
+class StartNameCapture:
+    """Beep, then keep what the handset sends (the inmate says their name), up to ``max_s``."""
+
+    inmate_id: str
+    max_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class SaveName:
+    """Stop keeping the handset's audio; store it as the inmate's recorded name (a job) and make
+    it the prompt ``prompt`` the called party hears."""
+
+    inmate_id: str
+    prompt: str
+
+
+@dataclass(frozen=True, slots=True)
 class Dial:
     number: str
 
@@ -185,6 +202,6 @@ class EndCall:
 
 
 Action = (OpenCdr | PlayPrompt | StopPrompt | PlayTone | StopTone | Authenticate | CheckCallAllowed
-          | CheckNumber | Dial | Bridge | Unbridge | StartRecording | StopRecording | StartWarnings
+          | CheckNumber | StartNameCapture | SaveName | Dial | Bridge | Unbridge | StartRecording | StopRecording | StartWarnings
           | StopWarnings | Charge | BlockNumber | SetCdr | LogEvent | HangUpFarEnd | RejectInbound
           | EndCall)

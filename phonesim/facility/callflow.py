@@ -53,6 +53,7 @@ from phonesim.events import (
     AuthResult,
     CallAllowedResult,
     ChargeResult,
+    CutOff,
     DigitDetected,
     FarEndAnswered,
     FarEndBusy,
@@ -63,6 +64,7 @@ from phonesim.events import (
     FarEndRinging,
     HookChanged,
     InboundCall,
+    Lockdown,
     LookupFailed,
     NumberResult,
     PromptFinished,
@@ -87,7 +89,9 @@ from phonesim.facility.actions import (
     PlayPrompt,
     PlayTone,
     RejectInbound,
+    SaveName,
     SetCdr,
+    StartNameCapture,
     StartRecording,
     StartWarnings,
     StopPrompt,
@@ -121,6 +125,7 @@ ANNOUNCE_DEADLINE_EXTRA_FRAMES = frames_from_s(120)
 
 #: Policy prompt -> disposition, when the policy's verdict does not name one.
 _REFUSAL_DISPOSITIONS = {
+    "phones_locked_down": "lockdown",
     "restricted": "restricted",
     "outside_hours": "outside-hours",
     "wait_between_calls": "wait-required",
@@ -135,6 +140,7 @@ class Phase(enum.Enum):
     IDLE = "idle"                        # handset down
     PIN = "pin"                          # greeting and PIN entry
     AUTHENTICATING = "authenticating"
+    RECORDING_NAME = "recording-name"    # first call: "at the tone, say your name"
     CHECKING_ALLOWED = "checking-allowed"
     CALL_TYPE = "call-type"
     NUMBER = "number"
@@ -149,6 +155,8 @@ class Phase(enum.Enum):
 
 #: Phases that wait for a look-up: keys are kept (type-ahead), the look-up deadline runs.
 LOOKUP_PHASES = frozenset({Phase.AUTHENTICATING, Phase.CHECKING_ALLOWED, Phase.CHECKING_NUMBER})
+#: Phases in which keys are kept for later (type-ahead): the look-ups and the name recording.
+KEEP_KEYS_PHASES = LOOKUP_PHASES | {Phase.RECORDING_NAME}
 #: Phases that take the inmate's keys; kept keys are applied on entering one of them.
 INPUT_PHASES = frozenset({Phase.PIN, Phase.CALL_TYPE, Phase.NUMBER})
 
@@ -177,7 +185,7 @@ class CallState:
     pin_failures: int = 0
     menu_tries: int = 0
     inmate_id: str = ""
-    name_prompt: str = "inmate_name_default"
+    name_prompt: str = ""                # the inmate's name as the called party hears it ("": none)
     call_type: str = ""
     number: str = ""
     privileged: bool = False
@@ -259,6 +267,8 @@ class CallFlow:
         self.lookup_timeout_frames = frames_from_s(self.lookup_timeout_s)
         self.billing_outage_frames = frames_from_s(p.limits.billing_outage_s)
         self.threeway_on_privileged = bool(p.threeway.detect_on_privileged)
+        self.record_names = bool(p.names.record_on_first_call)
+        self.name_max_s = float(p.names.record_max_s)
         if threeway_policy is None:
             threeway_policy = ThreeWayPolicy(p.threeway)
         self.threeway_policy = threeway_policy
@@ -291,6 +301,8 @@ class CallFlow:
         if isinstance(event, InboundCall):
             return state, [RejectInbound(event.caller),
                            LogEvent.of("inbound-refused", caller=event.caller)]
+        if isinstance(event, Lockdown | CutOff):
+            return self._stop_now(state, event, now)
         if isinstance(event, _ANSWERS):
             if not state.request_id or event.request_id != state.request_id:
                 # the answer to a question nobody waits for any more (timed out, hung up)
@@ -307,7 +319,7 @@ class CallFlow:
             state = _clear_timers(state, event.name)
             if event.name == "deadline":
                 return self._deadline(state, now)
-        if isinstance(event, DigitDetected) and state.phase in LOOKUP_PHASES:
+        if isinstance(event, DigitDetected) and state.phase in KEEP_KEYS_PHASES:
             if len(state.typeahead) >= TYPEAHEAD_MAX:
                 return state, [LogEvent.of("typeahead-full", kept=len(state.typeahead))]
             return replace(state, typeahead=state.typeahead + event.digit), []
@@ -332,7 +344,7 @@ class CallFlow:
                 state, more = self.handle(replace(state, typeahead=state.typeahead[1:]),
                                           DigitDetected(digit), now)
                 actions += more
-        elif state.phase not in LOOKUP_PHASES and state.typeahead:
+        elif state.phase not in KEEP_KEYS_PHASES and state.typeahead:
             state = replace(state, typeahead="")     # as if they had come after the look-up: ignored
         return state, actions
 
@@ -349,7 +361,7 @@ class CallFlow:
             return self.lookup_timeout_frames
         if phase in INPUT_PHASES:
             return INPUT_DEADLINE_FRAMES
-        if phase is Phase.HOLD:
+        if phase in (Phase.HOLD, Phase.RECORDING_NAME):
             return HOLD_DEADLINE_FRAMES
         if phase is Phase.ANNOUNCING:
             return self.accept_timeout_frames + ANNOUNCE_DEADLINE_EXTRA_FRAMES
@@ -369,6 +381,21 @@ class CallFlow:
         state, actions = self._end(state, Disposition.SYSTEM_ERROR, now,
                                    inmate=("system_error", "goodbye"))
         return state, [LogEvent.of("deadline", phase=state.phase.value)] + actions
+
+    def _stop_now(self, state: CallState, event: Lockdown | CutOff, now: int):
+        """A lockdown of the unit or an officer's cut-off: whatever the phase, both parties hear
+        why and the attempt ends with its own disposition."""
+        if state.phase in (Phase.IDLE, Phase.DONE, Phase.ENDING):
+            return state, []
+        if isinstance(event, Lockdown):
+            disposition, prompt = Disposition.LOCKDOWN, "lockdown_now"
+            log = LogEvent.of("lockdown", reason=event.reason)
+        else:
+            disposition, prompt = Disposition.CUT_OFF, "call_cut_off"
+            log = LogEvent.of("cut-off", by=event.by, reason=event.reason)
+        who = [SetCdr.of(cut_off_by=event.by)] if isinstance(event, CutOff) else []
+        state, actions = self._end(state, disposition, now, inmate=(prompt, "goodbye"), far=(prompt,))
+        return state, [log, *who, StopPrompt(INMATE), StopPrompt(FAR)] + actions
 
     def _system_error(self, state: CallState, now: int, what: str, error: str):
         """A look-up failed or never answered: say so to the caller, end with its own disposition."""
@@ -508,11 +535,14 @@ class CallFlow:
         if not isinstance(event, AuthResult):
             return state, []
         if event.ok:
-            state = replace(state, inmate_id=event.inmate_id, name_prompt=event.name_prompt or
-                            "inmate_name_default", menu_tries=0)
+            state = replace(state, inmate_id=event.inmate_id, name_prompt=event.name_prompt, menu_tries=0)
+            actions: list = [SetCdr.of(inmate_id=event.inmate_id), LogEvent.of("pin-ok")]
+            if not event.name_prompt and self.record_names:
+                # the first call: the called party must hear who calls, in the inmate's own voice
+                state = replace(state, phase=Phase.RECORDING_NAME, inmate_prompt="record_name")
+                return state, actions + [PlayPrompt(("record_name",), INMATE, "record_name")]
             state, request = self._ask(state, Phase.CHECKING_ALLOWED, LookupKind.CALL_ALLOWED)
-            return state, [SetCdr.of(inmate_id=event.inmate_id), LogEvent.of("pin-ok"),
-                           CheckCallAllowed(event.inmate_id, request)]
+            return state, actions + [CheckCallAllowed(event.inmate_id, request)]
         failures = state.pin_failures + 1
         state = replace(state, pin_failures=failures)
         if event.locked or failures >= self.pin_max_failures:
@@ -520,6 +550,19 @@ class CallFlow:
         state = replace(state, phase=Phase.PIN, inmate_prompt="enter_pin", menu_tries=0)
         return state, [LogEvent.of("pin-invalid", failures=failures),
                        PlayPrompt(("invalid_pin", "enter_pin"), INMATE, "enter_pin", barge_in=True)]
+
+    def _in_recording_name(self, state, event, now):
+        if isinstance(event, PromptFinished) and event.direction == INMATE and event.tag == "record_name":
+            state = _set_timer(state, "name", now + frames_from_s(self.name_max_s))
+            return state, [StartNameCapture(state.inmate_id, self.name_max_s)]
+        if isinstance(event, Timer) and event.name == "name":
+            prompt = f"name:{state.inmate_id}"
+            state = replace(state, name_prompt=prompt)
+            actions: list = [SaveName(state.inmate_id, prompt), LogEvent.of("name-recorded"),
+                             PlayPrompt(("name_recorded",), INMATE, "name_recorded")]
+            state, request = self._ask(state, Phase.CHECKING_ALLOWED, LookupKind.CALL_ALLOWED)
+            return state, actions + [CheckCallAllowed(state.inmate_id, request)]
+        return state, []
 
     # --- policy, call type, number ------------------------------------------------------
     def _in_checking_allowed(self, state, event, now):
@@ -555,7 +598,7 @@ class CallFlow:
                 return state, actions + more
             state = replace(_clear_timers(state, "menu"), call_type=call_type, phase=Phase.NUMBER,
                             digits="", menu_tries=0, inmate_prompt="enter_number")
-            return state, actions + [SetCdr.of(call_type=call_type),
+            return state, actions + [SetCdr.of(call_type=call_type), LogEvent.of("call-type", call_type=call_type),
                                      PlayPrompt(("enter_number",), INMATE, "enter_number", barge_in=True)]
         if isinstance(event, Timer) and event.name == "menu":
             return self._menu_retry(state, now)
@@ -691,7 +734,8 @@ class CallFlow:
     def announcement(self, state: CallState) -> tuple[str, ...]:
         """What the called party hears on answering (the monitoring notice not for privileged)."""
         call_type = state.call_type or "collect"
-        names = (f"party_{call_type}_call_from", state.name_prompt, "party_an_inmate_at", "facility_name")
+        who = (state.name_prompt,) if state.name_prompt else ()
+        names = (f"party_{call_type}_call_from", *who, "party_an_inmate_at", "facility_name")
         if not state.privileged:
             names += ("party_monitored",)
         return names + self.choices()

@@ -23,6 +23,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from phonesim.clock import SAMPLE_RATE_HZ
+from phonesim.dsp.levels import signal_dbm0
+from phonesim.dsp.tones import render_tone
 from phonesim.events import ChargeResult, LookupFailed
 from phonesim.exc import LedgerError, NotSupported
 from phonesim.facility import actions as A
@@ -31,12 +36,29 @@ from phonesim.facility.line_audio import LineAudio
 from phonesim.facility.recorder import CallRecorder
 from phonesim.facility.records_writer import CallRecordWriter
 from phonesim.facility.services import Services
-from phonesim.facility.vocabulary import LookupKind
+from phonesim.facility.vocabulary import Direction, LookupKind
 
 log = logging.getLogger(__name__)
 
+#: Below this level (10 ms windows) a recorded name's start and end are silence, trimmed off.
+NAME_SILENCE_DBM0 = -50.0
+
 #: CDR fields the flow sets that are frame times: stored as calendar times.
 _FRAME_FIELDS = {"dialled_frame": "dialled_s", "answered_frame": "answered_s", "accepted_frame": "accepted_s"}
+
+
+def trim_silence(samples: np.ndarray) -> np.ndarray:
+    """The samples without their silent start and end (50 ms kept around the speech)."""
+    win = SAMPLE_RATE_HZ // 100
+    n = len(samples) // win
+    if n == 0:
+        return samples
+    loud = [i for i in range(n) if signal_dbm0(samples[i * win:(i + 1) * win]) > NAME_SILENCE_DBM0]
+    if not loud:
+        return samples[:0]
+    start = max(0, (loud[0] - 5) * win)
+    stop = min(len(samples), (loud[-1] + 6) * win)
+    return samples[start:stop]
 
 
 def one_line(error: BaseException) -> str:
@@ -75,6 +97,7 @@ class Executor:
     def __init__(self, *, services: Services, jobs: Any, audio: LineAudio, far_end: Any, prompts: Any,
                  clock: Any, log: LineLog, emit: Callable[[Any], None], warning: Any,
                  recordings_dir: Path, terminal: str) -> None:
+        self._beep = render_tone("warning_beep", 0.25)
         self.services = services
         self.jobs = jobs
         self.audio = audio
@@ -115,14 +138,45 @@ class Executor:
         self.jobs.submit(work, done)
 
     def _do_Authenticate(self, a: A.Authenticate) -> None:
-        wall_s, identity = self.clock.wall_time_s(), self.services.identity
-        self._ask(LookupKind.AUTHENTICATE, a.request_id,
-                  lambda: identity.authenticate(a.pin, terminal=self.terminal, wall_s=wall_s))
+        wall_s, identity, prompts = self.clock.wall_time_s(), self.services.identity, self.prompts
+
+        def work() -> Any:
+            result = identity.authenticate(a.pin, terminal=self.terminal, wall_s=wall_s)
+            if result.ok and result.name_prompt.startswith("name:") and result.name_prompt not in prompts:
+                # the inmate's recorded name, loaded here (a worker in real time), long before the
+                # announcement plays it
+                samples = identity.name_audio(result.inmate_id)
+                if samples is not None:
+                    prompts.add(result.name_prompt, samples)
+            return result
+        self._ask(LookupKind.AUTHENTICATE, a.request_id, work)
+
+    def _do_StartNameCapture(self, a: A.StartNameCapture) -> None:
+        self.audio.play(Direction.INMATE, self._beep, "beep")
+        self.audio.start_capture(int(a.max_s * SAMPLE_RATE_HZ) + len(self._beep))
+
+    def _do_SaveName(self, a: A.SaveName) -> None:
+        """The name the inmate said becomes a prompt now; the platform keeps it (a job: a failure
+        is noted, the call goes on with the name in memory)."""
+        samples = trim_silence(self.audio.stop_capture()[len(self._beep):])
+        self.prompts.add(a.prompt, samples)
+        identity = self.services.identity
+
+        def work() -> float:
+            identity.save_name(a.inmate_id, samples)
+            return round(len(samples) / SAMPLE_RATE_HZ, 2)
+
+        def done(seconds: float | None, error: BaseException | None) -> None:
+            if error is None:
+                self.note("name-saved", seconds=seconds)
+            else:
+                self.note("name-save-failed", error=one_line(error))
+        self.jobs.submit(work, done)
 
     def _do_CheckCallAllowed(self, a: A.CheckCallAllowed) -> None:
         wall_s, policy = self.clock.wall_time_s(), self.services.policy
         self._ask(LookupKind.CALL_ALLOWED, a.request_id,
-                  lambda: policy.may_call(a.inmate_id, wall_s=wall_s))
+                  lambda: policy.may_call(a.inmate_id, terminal=self.terminal, wall_s=wall_s))
 
     def _do_CheckNumber(self, a: A.CheckNumber) -> None:
         wall_s, policy = self.clock.wall_time_s(), self.services.policy
@@ -152,6 +206,7 @@ class Executor:
     def _do_OpenCdr(self, a: A.OpenCdr) -> None:
         self.log.begin_call()
         self.records.open(self.clock.wall_time_s())
+        self.note("offhook")
 
     def _do_SetCdr(self, a: A.SetCdr) -> None:
         fields: dict[str, Any] = {}
@@ -197,6 +252,8 @@ class Executor:
                 words += self.prompts.say_number(int(value))
             elif kind == "say_cents" and value:
                 words += self.prompts.say_cents(int(value))
+            elif kind == "name" and item not in self.prompts:
+                self.note("prompt-missing", name=item)     # a recorded name not loaded: said without it
             else:
                 words.append(item)
         self.audio.play(a.to, self.prompts.sequence(words), a.tag)

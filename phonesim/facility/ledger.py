@@ -56,7 +56,7 @@ from phonesim.facility.db import Database
 from phonesim.facility.numbers import classify
 
 STATUSES = ("general", "restricted", "segregation")
-BLOCK_KINDS = ("keypad", "facility", "security")
+BLOCK_KINDS = ("keypad", "facility", "security", "three-way-review")
 PAYER_KINDS = ("debit", "prepaid", "collect", "free")
 #: Seconds values at or above this are calendar time (2001-09-09), below are clock seconds.
 _SCRYPT = (2**14, 8, 1)
@@ -239,8 +239,9 @@ class Ledger:
         self.pin_length: int | None = None
         self.pin_max_failures = 3
         self.pin_lockout_s = 1800.0
-        self.facility_id = ""
-        self.facility_state = ""
+        self.facility_id = "jccc"
+        self.facility_name = "Jefferson City Correctional Center"
+        self.facility_state = "MO"
         self.direct_bill_limit_cents = 3000
         self.unusual_increase_percent = 100
         if cfg is not None:
@@ -284,7 +285,8 @@ class Ledger:
         billing = cfg.profile["billing"]
         self.direct_bill_limit_cents = int(billing["direct_bill_credit_limit_cents"])
         self.unusual_increase_percent = int(billing["unusual_increase_percent"])
-        self.facility_id = cfg.facility["name"]
+        self.facility_id = cfg.facility["id"]
+        self.facility_name = cfg.facility["name"]
         self.facility_state = cfg.facility["state"]
 
     def close(self) -> None:
@@ -364,11 +366,14 @@ class Ledger:
                 return str(row["id"])
         return None
 
-    def _pin_owner(self, c: Any, pin: str, lookup: bytes,
-                   legacy_owner: str | None) -> Any | None:
-        row = c.execute("SELECT * FROM inmates WHERE pin_lookup=?", (lookup,)).fetchone()
+    def _pin_owner(self, c: Any, pin: str, lookup: bytes, legacy_owner: str | None,
+                   facility_id: str) -> Any | None:
+        """The inmate of ``facility_id`` whose PIN this is (a PIN works at one facility only)."""
+        row = c.execute("SELECT * FROM inmates WHERE pin_lookup=? AND facility_id=?",
+                        (lookup, facility_id)).fetchone()
         if row is None and legacy_owner is not None:
-            row = c.execute("SELECT * FROM inmates WHERE id=? AND pin_lookup IS NULL", (legacy_owner,)).fetchone()
+            row = c.execute("SELECT * FROM inmates WHERE id=? AND pin_lookup IS NULL AND facility_id=?",
+                            (legacy_owner, facility_id)).fetchone()
             if row is not None:      # upgrade the row: next time it is found by its lookup key
                 c.execute("UPDATE inmates SET pin_lookup=? WHERE id=?", (lookup, legacy_owner))
         return row
@@ -378,8 +383,11 @@ class Ledger:
         return self._pin_tag(pin), b"", lookup, "lookup:scrypt:{}:{}:{}".format(*_SCRYPT), lookup
 
     def add_inmate(self, inmate_id: str, name: str, pin: str, *, status: str = "general",
-                   housing_unit: str = "", name_prompt: str = "inmate_name_default") -> Inmate:
-        """Enrol an inmate.  The PIN alone identifies the inmate at the phone, so it must be unique."""
+                   housing_unit: str = "", name_prompt: str = "",
+                   facility_id: str | None = None) -> Inmate:
+        """Enrol an inmate.  The PIN alone identifies the inmate at the phone, so it must be unique
+        within the facility.  ``name_prompt`` names a shipped prompt with the person's name (the
+        demo's); without one the inmate records their name on the first call."""
         inmate_id = str(inmate_id).strip()
         if not inmate_id:
             raise InvalidInput("inmate id: expected a non-empty id, got ''")
@@ -392,12 +400,12 @@ class Ledger:
         with self._tx() as c:
             if c.execute("SELECT 1 FROM inmates WHERE id=?", (inmate_id,)).fetchone():
                 raise LedgerError(f"inmate {inmate_id!r} already exists")
-            if self._pin_owner(c, pin, fields[-1], legacy) is not None:
-                raise LedgerError("PIN: already used by another inmate (a PIN must identify one person)")
-            facility = self.facility_id or None
-            if facility:
-                c.execute("INSERT INTO facilities(id, name, state, created_at) VALUES (?,?,?,?) "
-                          "ON CONFLICT DO NOTHING", (facility, facility, self.facility_state, iso))
+            facility = facility_id or self.facility_id
+            if self._pin_owner(c, pin, fields[-1], legacy, facility) is not None:
+                raise LedgerError("PIN: already used by another inmate of this facility "
+                                  "(a PIN must identify one person)")
+            c.execute("INSERT INTO facilities(id, name, state, created_at) VALUES (?,?,?,?) "
+                      "ON CONFLICT DO NOTHING", (facility, self.facility_name, self.facility_state, iso))
             c.execute("INSERT INTO inmates(id, name, name_prompt, facility_id, pin_tag, pin_salt, pin_hash,"
                       " pin_kdf, pin_lookup, status, housing_unit, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                       (inmate_id, name, name_prompt, facility, *fields, status, housing_unit, iso))
@@ -422,8 +430,8 @@ class Ledger:
         fields = self._pin_fields(pin)
         legacy = self._legacy_pin_owner(pin)
         with self._tx() as c:
-            self._require_inmate(c, inmate_id)
-            owner = self._pin_owner(c, pin, fields[-1], legacy)
+            person = self._require_inmate(c, inmate_id)
+            owner = self._pin_owner(c, pin, fields[-1], legacy, person["facility_id"])
             if owner is not None and owner["id"] != inmate_id:
                 raise LedgerError("PIN: already used by another inmate (a PIN must identify one person)")
             c.execute("UPDATE inmates SET pin_tag=?, pin_salt=?, pin_hash=?, pin_kdf=?, pin_lookup=?,"
@@ -439,6 +447,51 @@ class Ledger:
                 c.execute("UPDATE inmates SET housing_unit=? WHERE id=?", (housing_unit, inmate_id))
         return self.inmate(inmate_id)
 
+    def transfer_inmate(self, inmate_id: str, facility_id: str, *, housing_unit: str = "") -> Inmate:
+        """Move an inmate to another facility (and unit): accounts, approved numbers and call
+        history follow (they belong to the person); the PIN works at the new facility only.
+
+        Refused when another inmate of the new facility has the same PIN: reset one first.
+        """
+        with self._tx() as c:
+            person = self._require_inmate(c, inmate_id)
+            if c.execute("SELECT 1 FROM facilities WHERE id=?", (facility_id,)).fetchone() is None:
+                raise NotFound(f"facility {facility_id!r}: no such facility")
+            if person["pin_lookup"] is not None and c.execute(
+                    "SELECT 1 FROM inmates WHERE facility_id=? AND pin_lookup=? AND id<>?",
+                    (facility_id, person["pin_lookup"], inmate_id)).fetchone():
+                raise LedgerError(f"inmate {inmate_id}: another inmate of {facility_id} has the same PIN; "
+                                  f"set a new PIN (admin inmate set-pin) before the transfer")
+            c.execute("UPDATE inmates SET facility_id=?, housing_unit=? WHERE id=?",
+                      (facility_id, housing_unit, inmate_id))
+        return self.inmate(inmate_id)
+
+    def set_voice_name(self, kind: str, owner: str, samples: Any, *, source: str = "") -> None:
+        """Keep a name as the called party hears it (8 kHz int16): an inmate's recorded on the first
+        call or supplied by an administrator, or a facility's rendered at its creation."""
+        import numpy as np
+
+        pcm = np.asarray(samples, dtype="<i2")
+        if pcm.size == 0:
+            raise InvalidInput(f"{kind} {owner}: expected a recorded name, got no audio")
+        with self._tx() as c:
+            if kind == "inmate":
+                self._require_inmate(c, owner)
+            c.execute("INSERT INTO voice_names(kind, owner, samples, source, at) VALUES (?,?,?,?,?) "
+                      "ON CONFLICT (kind, owner) DO UPDATE SET samples=excluded.samples, "
+                      "source=excluded.source, at=excluded.at", (kind, owner, pcm.tobytes(), source,
+                                                                   self._now()[1]))
+
+    def voice_name(self, kind: str, owner: str) -> Any:
+        """The stored name's samples (int16), or None."""
+        import numpy as np
+
+        rows = self._query("SELECT samples FROM voice_names WHERE kind=? AND owner=?", (kind, owner))
+        return np.frombuffer(bytes(rows[0][0]), dtype="<i2").copy() if rows else None
+
+    def has_voice_name(self, kind: str, owner: str) -> bool:
+        return bool(self._query("SELECT 1 FROM voice_names WHERE kind=? AND owner=?", (kind, owner)))
+
     def unlock(self, inmate_id: str) -> None:
         with self._tx() as c:
             self._require_inmate(c, inmate_id)
@@ -452,7 +505,7 @@ class Ledger:
         return row
 
     def authenticate(self, pin: str, *, wall_s: float | None = None, terminal: str = "",
-                     inmate_id: str | None = None) -> AuthResult:
+                     inmate_id: str | None = None, facility_id: str | None = None) -> AuthResult:
         """Check a PIN keyed at a phone at calendar time ``wall_s`` (default: now).
 
         The PIN alone identifies the inmate (as in the seed page).  Wrong PINs are
@@ -461,7 +514,9 @@ class Ledger:
         against that inmate.  After ``pin.max_failures`` wrong PINs in a row the
         terminal (or inmate) is locked for ``pin.lockout_s``; while locked, no PIN
         is even checked.  A correct PIN of a locked inmate gives ``locked=True``.
-        ``locked_until_s`` is calendar time.
+        ``locked_until_s`` is calendar time.  A PIN is looked for among the inmates of
+        ``facility_id`` (default: the configured facility) only: an inmate's PIN works at the
+        inmate's current facility and nowhere else.
 
         The PIN's key derivation runs before the transaction (:meth:`pin_lookup`); the
         transaction reads one indexed row and writes the counters.
@@ -482,7 +537,7 @@ class Ledger:
             if subject["locked_until_s"] > now:
                 return AuthResult(False, _inmate(subject) if table == "inmates" else None, True,
                                   subject["failed_pins"], subject["locked_until_s"])
-            row = self._pin_owner(c, pin, lookup, legacy) if well_formed else None
+            row = self._pin_owner(c, pin, lookup, legacy, facility_id or self.facility_id) if well_formed else None
             if row is not None and (inmate_id is None or row["id"] == inmate_id):
                 c.execute(f"UPDATE {table} SET failed_pins=0, locked_until_s=0 WHERE id=?", (key,))
                 if row["locked_until_s"] > now:
@@ -855,38 +910,49 @@ class Ledger:
                                 "status='approved'", (str(inmate_id), canonical_number(number))))
 
     def block_number(self, number: str, *, kind: str = "keypad", by: str = "", note: str = "") -> Block:
-        """Block calls to a number facility-wide.
+        """Block calls to a number facility-wide, as one of :data:`BLOCK_KINDS`.
 
-        ``keypad``: the called party pressed the block key; ``facility``: staff
-        (note required in real systems); ``security``: an officer cut a call off.
-        Re-blocking keeps the first block (its kind and time).
+        ``keypad``: the called party pressed the block key (their own block, which they may
+        lift); ``facility``: staff, with a note (a victim's request ...); ``security``: an
+        officer cut a call off; ``three-way-review``: repeated three-way calls, pending an
+        officer's review.  Each kind is its own record: blocking or lifting one never touches
+        another.  Blocking again keeps the first record of that kind (its time and note).
         """
+        if kind not in BLOCK_KINDS:
+            raise InvalidInput(f"block kind: expected one of {', '.join(BLOCK_KINDS)}, got {kind!r}")
+        if kind in ("facility", "security") and not note.strip():
+            raise InvalidInput(f"a {kind} block: expected a note saying why (a victim's request, "
+                               f"a cut-off call ...), got nothing")
+        number = canonical_number(number)
+        with self._tx() as c:
+            c.execute("INSERT INTO number_blocks(number, kind, by, note, at) VALUES (?,?,?,?,?) "
+                      "ON CONFLICT DO NOTHING", (number, kind, by, note.strip(), self._now()[1]))
+            row = c.execute("SELECT * FROM number_blocks WHERE number=? AND kind=?", (number, kind)).fetchone()
+        return Block(**dict(row))
+
+    def unblock_number(self, number: str, *, kind: str = "keypad") -> bool:
+        """Lift one kind of block; False when the number had no block of that kind."""
         if kind not in BLOCK_KINDS:
             raise InvalidInput(f"block kind: expected one of {', '.join(BLOCK_KINDS)}, got {kind!r}")
         number = canonical_number(number)
         with self._tx() as c:
-            c.execute("INSERT INTO blocks(number, kind, by, note, at) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
-                      (number, kind, by, note, self._now()[1]))
-        info = self.block_info(number)
-        if info is None:  # pragma: no cover - the insert above guarantees a row
-            raise LedgerError(f"block of {number} was not stored")
-        return info
+            return c.execute("DELETE FROM number_blocks WHERE number=? AND kind=?", (number, kind)).rowcount > 0
 
-    def unblock_number(self, number: str) -> bool:
-        """Lift a block; False when the number was not blocked."""
-        number = canonical_number(number)
-        with self._tx() as c:
-            return c.execute("DELETE FROM blocks WHERE number=?", (number,)).rowcount > 0
+    def blocks_of(self, number: str) -> list[Block]:
+        """Every block on a number, the called party's own first."""
+        rows = self._query("SELECT * FROM number_blocks WHERE number=?", (canonical_number(number),))
+        return sorted((Block(**dict(r)) for r in rows), key=lambda b: BLOCK_KINDS.index(b.kind))
 
     def block_info(self, number: str) -> Block | None:
-        rows = self._query("SELECT * FROM blocks WHERE number=?", (canonical_number(number),))
-        return Block(**dict(rows[0])) if rows else None
+        """The first of :meth:`blocks_of`, or None."""
+        blocks = self.blocks_of(number)
+        return blocks[0] if blocks else None
 
     def is_blocked(self, number: str) -> bool:
-        return self.block_info(number) is not None
+        return bool(self.blocks_of(number))
 
     def blocks(self) -> list[Block]:
-        return [Block(**dict(r)) for r in self._query("SELECT * FROM blocks ORDER BY number")]
+        return [Block(**dict(r)) for r in self._query("SELECT * FROM number_blocks ORDER BY number, kind")]
 
     def set_privileged(self, number: str, privileged: bool = True, *, name: str = "", note: str = "") -> None:
         """Mark (or unmark) an attorney/privileged number: never recorded or monitored."""
@@ -921,7 +987,7 @@ class Ledger:
         def pin(seq: str) -> str:
             return (seq * 3)[:length]
 
-        self.add_facility(cfg.facility["name"], cfg.facility["name"], cfg.facility["state"])
+        self.add_facility(cfg.facility["id"], cfg.facility["name"], cfg.facility["state"])
         people = [("1001", "John Doe", pin("1234567890"), "general", "A-1", 5000, 1000),
                   ("1002", "Richard Roe", pin("2345678901"), "restricted", "B-2", 2000, 500),
                   ("1003", "Mary Major", pin("3456789012"), "segregation", "SEG-1", 1000, 500)]
@@ -929,7 +995,9 @@ class Ledger:
         for inmate_id, name, p, status, unit, trust, debit in people:
             if self.has_inmate(inmate_id):
                 continue
-            self.add_inmate(inmate_id, name, p, status=status, housing_unit=unit)
+            # John Doe's name is a shipped prompt; the others record theirs on the first call
+            self.add_inmate(inmate_id, name, p, status=status, housing_unit=unit,
+                            name_prompt="inmate_name_default" if inmate_id == "1001" else "")
             self.credit_trust(inmate_id, trust + debit, memo="demo deposit")
             self.transfer_trust_to_debit(inmate_id, debit)
             created.append(inmate_id)
@@ -939,7 +1007,7 @@ class Ledger:
             self.open_direct_bill(DEMO["direct_bill_btn"], credit_limit_cents=3000)
         if not self.is_privileged(DEMO["attorney"]):
             self.set_privileged(DEMO["attorney"], name="Cole County Public Defender")
-        if not self.is_blocked(DEMO["blocked_by_party"]):
+        if not any(b.kind == "keypad" for b in self.blocks_of(DEMO["blocked_by_party"])):
             self.block_number(DEMO["blocked_by_party"], kind="keypad", by="called party")
         return {**DEMO, "pins": {p[0]: p[2] for p in people}, "created": created}
 

@@ -123,6 +123,7 @@ class FacilityLine:
                                  warning=cfg.profile.warning, recordings_dir=Path(recordings_dir),
                                  terminal=terminal)
         self.calls: list[CallSummary] = []
+        self._injected: deque = deque()
         self._answers: deque = deque()
         self._dispatching = False
         self._closed = False
@@ -160,11 +161,14 @@ class FacilityLine:
         uplink = np.asarray(uplink, dtype=np.int16)
         if uplink.shape != (FRAME_SAMPLES,):
             raise CallFlowError(f"FacilityLine.step: expected {FRAME_SAMPLES} samples, got shape {uplink.shape}")
+        self.audio.capture(uplink)
         if self.state.listening.inmate_dtmf:
             for event in self.audio.detect_uplink(uplink):
                 self.dispatch(event)
         for event in self.far_end.poll_events():
             self.dispatch(event)
+        while self._injected:
+            self.dispatch(self._injected.popleft())
         self._pump()
         for timer in self.flow.due_timers(self.state, now):
             self.dispatch(timer)
@@ -184,6 +188,11 @@ class FacilityLine:
                 self.dispatch(event)
         self.executor.records.flush(now)
         return to_inmate.copy()
+
+    def inject(self, event: Any) -> None:
+        """An event from outside the line (a lockdown, an officer's cut-off), handled at the next
+        frame; safe from any thread."""
+        self._injected.append(event)
 
     def _answers_put(self, event: Any) -> None:
         self._answers.append(event)

@@ -59,6 +59,8 @@ class LineAudio:
         self._to_far = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._to_inmate = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        self._capture: np.ndarray | None = None
+        self._captured = 0
 
     def __repr__(self) -> str:
         return (f"<LineAudio bridged={self.bridged} warnings={self._injector is not None} "
@@ -99,6 +101,14 @@ class LineAudio:
             self._injector.process(to_inmate, to_far, now_frame)
             warning_started = len(self._injector.played_at_frames) > before
         return to_far, to_inmate, finished, warning_started
+
+    def capture(self, uplink: np.ndarray) -> None:
+        """Keep the handset's audio while a capture is on (the inmate saying their name)."""
+        buf = self._capture
+        if buf is not None and self._captured < buf.size:
+            n = min(FRAME_SAMPLES, buf.size - self._captured)
+            buf[self._captured:self._captured + n] = uplink[:n]
+            self._captured += n
 
     def far_received(self, far_rx: np.ndarray | None) -> np.ndarray:
         """What the far end sent this frame (None: nothing, the line is not up); bridged to the
@@ -168,6 +178,16 @@ class LineAudio:
         if self._injector is not None:
             self._injector.stop()
             self._injector = None
+
+    def start_capture(self, max_samples: int) -> None:
+        self._capture = np.zeros(max_samples, dtype=np.int16)
+        self._captured = 0
+
+    def stop_capture(self) -> np.ndarray:
+        """What was kept since :meth:`start_capture` (empty when none was on)."""
+        buf, n = self._capture, self._captured
+        self._capture, self._captured = None, 0
+        return buf[:n] if buf is not None else np.zeros(0, dtype=np.int16)
 
     def start_recording(self, recorder: CallRecorder) -> None:
         self._recorder = recorder

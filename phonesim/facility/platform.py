@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from phonesim.facility.cdr import CdrStore
+from phonesim.facility.facility_data import missouri_doc_facilities
 from phonesim.facility.jobs import InlineJobs, WorkerJobs
 from phonesim.facility.ledger import Ledger
 from phonesim.facility.line import FacilityLine
@@ -30,6 +31,11 @@ from phonesim.facility.services import (
     PolicyChecks,
     Services,
 )
+from phonesim.facility.sites import Facility, Sites
+from phonesim.facility.speech import render_speech
+
+#: The facility whose name the shipped ``facility_name`` prompt says.
+SHIPPED_FACILITY_NAME = "Jefferson City Correctional Center"
 
 
 class Platform:
@@ -52,12 +58,33 @@ class Platform:
         self.cfg = cfg
         self.ledger = ledger
         self.cdrs = CdrStore(ledger)
+        self.sites = Sites(ledger.db)
         self.policy = Policy(cfg, ledger, self.cdrs)
         self.prompts = prompts if prompts is not None else PromptSet.load()
         self.services = services if services is not None else Services(
             identity=LedgerIdentity(ledger), policy=PolicyChecks(self.policy),
             billing=LedgerBilling(ledger), records=CdrRecords(self.cdrs))
         self._owns_ledger = False
+        self.facility = self.ensure_facility()
+
+    def ensure_facility(self) -> Facility:
+        """The configured facility's record (created, or its details brought up to date), and its
+        name as the called party hears it: rendered once, when the facility is created, and kept
+        in the database for every host (the default facility's is a shipped prompt)."""
+        f = self.cfg.facility
+        known = next((k for k in missouri_doc_facilities() if k.id == f["id"]), None)
+        facility = self.sites.add_facility(f["id"], f["name"], state=f["state"], timezone=f["timezone"],
+                                           profile=f["profile"], town=known.town if known else "",
+                                           kind=known.kind if known else "")
+        samples = self.ledger.voice_name("facility", facility.id)
+        if samples is None:
+            if facility.name == SHIPPED_FACILITY_NAME:
+                samples, source = self.prompts["facility_name"], "shipped prompt"
+            else:
+                samples, source = render_speech(facility.name), "espeak-ng"
+            self.ledger.set_voice_name("facility", facility.id, samples, source=source)
+        self.prompts.add("facility_name", samples)
+        return facility
 
     @classmethod
     def open(cls, cfg: Any, *, database: str | Path, clock: Any = None,

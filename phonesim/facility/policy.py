@@ -21,7 +21,9 @@ Each verdict names the prompt the call flow speaks (a name in the prompt set) an
 the CDR disposition to close the attempt with when it is refused.
 
 Times: ``wall_s`` is calendar time (seconds since 1970, ``clock.wall_time_s()``);
-phone hours are read in the facility's local time (``facility.timezone_offset_h``).
+phone hours are read on the facility's clocks (``facility.timezone``, an IANA zone, so
+daylight saving time moves them with the clocks).  A terminal's housing unit may set its
+own hours, wait, quota and call limit, and its lockdown refuses every call.
 The rules read past calls through the CDR store and money through the ledger; no SQL
 here.
 """
@@ -29,6 +31,7 @@ here.
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +41,7 @@ from phonesim.facility.cdr import CdrStore
 from phonesim.facility.ledger import Inmate, Ledger, canonical_btn
 from phonesim.facility.numbers import classify, matches_prefix
 from phonesim.facility.rates import CALL_TYPES, RateTable
+from phonesim.facility.sites import Sites
 
 #: ``affordable_minutes`` of a call nobody pays for (privileged): a day, i.e. not limited by money.
 UNLIMITED_MINUTES = 24 * 60
@@ -91,9 +95,11 @@ class Policy:
         self.cfg = cfg
         self.ledger = ledger
         self.cdrs = cdrs if cdrs is not None else CdrStore(ledger)
+        self.sites = Sites(ledger.db)
+        self.facility_id = cfg.facility["id"]
         self.profile = cfg.profile
         self.rates = RateTable.from_profile(cfg.profile)
-        self.tz_offset_s = float(cfg.facility.get("timezone_offset_h", 0)) * 3600.0
+        self.zone = zoneinfo.ZoneInfo(cfg.facility["timezone"])
         self.hours = [parse_window(w) for w in self.profile["hours"]["windows"]]
         self.seg_windows = [parse_window(w) for w in self.profile["segregation"]["windows"]]
 
@@ -107,26 +113,34 @@ class Policy:
     def _wall(self, wall_s: float | None) -> float:
         return self.ledger.wall_s(wall_s)
 
+    def local(self, wall: float) -> dt.datetime:
+        """Calendar time ``wall`` on the facility's clocks (its time zone, daylight saving time)."""
+        return dt.datetime.fromtimestamp(wall, tz=self.zone)
+
     def local_minute(self, wall: float) -> int:
         """Minutes since local midnight at calendar time ``wall``."""
-        return int(((wall + self.tz_offset_s) % 86400) // 60)
+        t = self.local(wall)
+        return t.hour * 60 + t.minute
 
     def local_date(self, wall: float) -> dt.date:
-        return dt.datetime.fromtimestamp(wall + self.tz_offset_s, tz=dt.UTC).date()
+        return self.local(wall).date()
 
-    @staticmethod
-    def _seconds_left_in(windows: list[tuple[int, int]], minute: int, second_of_minute: float) -> float | None:
-        """Seconds to the end of the window containing ``minute``; None when outside all windows."""
+    def _seconds_left_in(self, windows: list[tuple[int, int]], wall: float) -> float | None:
+        """Seconds from ``wall`` to the end of the local-time window it is in; None when outside
+        all windows.  Windows are clock times on the facility's clocks: on the day daylight
+        saving time starts or ends, a window keeps its clock times and lasts an hour less or more."""
+        t = self.local(wall)
+        minute = t.hour * 60 + t.minute
+        midnight = dt.datetime.combine(t.date(), dt.time(0), tzinfo=self.zone)
         best = None
         for start, end in windows:
             if start <= end:
-                inside = start <= minute < end
-                left_min = end - minute
+                inside, end_day = start <= minute < end, 0
             else:  # crosses midnight, e.g. 22:00-02:00
-                inside = minute >= start or minute < end
-                left_min = (end + 1440 - minute) if minute >= start else end - minute
+                inside, end_day = minute >= start or minute < end, 1 if minute >= start else 0
             if inside:
-                left = left_min * 60 - second_of_minute
+                end_at = (midnight + dt.timedelta(days=end_day, minutes=end)).timestamp()
+                left = end_at - wall
                 best = left if best is None else max(best, left)
         return best
 
@@ -134,25 +148,43 @@ class Policy:
         return self.cdrs.connected_calls(inmate_id, since_wall)
 
     # -- may_call ----------------------------------------------------------------------
-    def may_call(self, inmate: Inmate | str, *, wall_s: float | None = None) -> Verdict:
-        """Phone access for an authenticated inmate at calendar time ``wall_s`` (default: now)."""
+    def limits_for(self, terminal: str = "") -> dict[str, Any]:
+        """The profile's phone hours, wait, quota and call limit, with the terminal's housing unit's
+        own settings laid over them (``phonesim admin unit set``)."""
+        limits = {"hours": list(self.profile["hours"]["windows"]),
+                  "call_limit_s": int(self.profile["limits"]["call_limit_s"]),
+                  "wait_between_calls_s": int(self.profile["limits"]["wait_between_calls_s"]),
+                  "monthly_quota_min": int(self.profile["limits"]["monthly_quota_min"])}
+        facility_id, unit = self.sites.unit_of(terminal) if terminal else ("", "")
+        if unit:
+            limits.update(self.sites.unit(facility_id or self.facility_id, unit).settings)
+        return limits
+
+    def may_call(self, inmate: Inmate | str, *, wall_s: float | None = None, terminal: str = "") -> Verdict:
+        """Phone access for an authenticated inmate at calendar time ``wall_s`` (default: now), on
+        ``terminal`` (its housing unit's settings and lockdown apply)."""
         person = self._inmate(inmate)
         wall = self._wall(wall_s)
-        limits = self.profile["limits"]
+        limits = self.limits_for(terminal)
         seg = person.status == "segregation"
         limit_s = int(self.profile["segregation"]["call_limit_s"] if seg else limits["call_limit_s"])
 
+        facility_id, unit = self.sites.unit_of(terminal) if terminal else ("", "")
+        if unit:
+            record = self.sites.unit(facility_id or self.facility_id, unit)
+            if record.locked_down:
+                return Verdict(False, f"unit {unit} locked down: {record.lockdown_reason}",
+                               "phones_locked_down", 0, "lockdown")
         if person.locked_until_s > wall:
             return Verdict(False, f"account locked for {person.locked_until_s - wall:.0f} s more",
                            "account_locked", 0, "locked")
-        minute = self.local_minute(wall)
-        sec = (wall + self.tz_offset_s) % 60
-        left = self._seconds_left_in(self.hours, minute, sec)
+        hours = [parse_window(w) for w in limits["hours"]]
+        left = self._seconds_left_in(hours, wall)
         if left is None:
-            return Verdict(False, f"outside phone hours {', '.join(self.profile['hours']['windows'])}",
+            return Verdict(False, f"outside phone hours {', '.join(limits['hours'])}",
                            "outside_hours", 0, "outside-hours")
         if seg:
-            seg_left = self._seconds_left_in(self.seg_windows, minute, sec)
+            seg_left = self._seconds_left_in(self.seg_windows, wall)
             if seg_left is None:
                 windows = ", ".join(self.profile["segregation"]["windows"])
                 return Verdict(False, f"segregation: phone only {windows}", "outside_hours", 0, "outside-hours")
@@ -172,13 +204,13 @@ class Policy:
             week = self._connected_calls(person.id, wall - 7 * 86400)
             if len(week) >= per_week:
                 return Verdict(False, f"segregation: {len(week)} of {per_week} calls this week used",
-                               "quota_reached", 0, "quota-reached")
+                               "weekly_calls_used", 0, "quota-reached")
 
         max_s = float(limit_s)
         quota_min = int(limits["monthly_quota_min"])
         if quota_min > 0:
             day = self.local_date(wall)
-            month_start = dt.datetime(day.year, day.month, 1, tzinfo=dt.UTC).timestamp() - self.tz_offset_s
+            month_start = dt.datetime(day.year, day.month, 1, tzinfo=self.zone).timestamp()
             used = sum(max(0.0, r["ended_s"] - r["answered_s"]) for r in self._connected_calls(person.id, month_start))
             remaining = quota_min * 60 - used
             if remaining < 60:
@@ -228,11 +260,10 @@ class Policy:
         if person.status == "restricted" and not privileged:
             return refuse("restricted status: only privileged numbers may be called", "restricted",
                           "restricted", jurisdiction=jurisdiction)
-        block = self.ledger.block_info(info.digits)
-        if block is not None:
+        for block in self.ledger.blocks_of(info.digits):
             if block.kind == "keypad":
                 return refuse(f"the called party blocked calls from this facility ({block.at})",
-                              "number_blocked_by_party", "blocked-by-called-party",
+                              "number_blocked_by_party", "refused-party-block",
                               jurisdiction=jurisdiction, privileged=privileged)
             return refuse(f"{block.kind} block on {info.digits} ({block.note or block.by or block.at})",
                           "number_blocked", "not-allowed-number", jurisdiction=jurisdiction,

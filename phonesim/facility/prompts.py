@@ -37,7 +37,8 @@ PROMPT_MAX_S = 120.0
 #: Every prompt the facility needs; the call flow and kiosk use exactly these names.
 PROMPT_NAMES: tuple[str, ...] = (
     "welcome", "enter_pin", "invalid_pin", "account_locked", "restricted", "outside_hours",
-    "wait_between_calls", "quota_reached", "call_type_menu", "enter_number", "number_toll_free",
+    "wait_between_calls", "quota_reached", "weekly_calls_used", "phones_locked_down", "record_name",
+    "name_recorded", "lockdown_now", "call_cut_off", "call_type_menu", "enter_number", "number_toll_free",
     "number_blocked", "number_not_approved", "number_invalid", "number_blocked_by_party",
     "insufficient_funds", "please_hold", "call_limit_is", "minutes", "minute", "no_answer", "busy",
     "call_declined", "call_failed", "system_error", "goodbye", "one_minute_remaining", "time_limit_reached", "funds_exhausted",
@@ -120,6 +121,11 @@ class PromptSet:
             if extra.stem not in prompts:
                 prompts[extra.stem] = read_prompt_wav(extra)
         return cls(prompts, path)
+
+    def add(self, name: str, samples: np.ndarray) -> None:
+        """Add (or replace) a prompt loaded at run time: an inmate's recorded name, a facility's
+        name.  Safe beside a line's per-frame path (one dictionary store)."""
+        self._prompts[name] = np.asarray(samples, dtype=np.int16)
 
     @property
     def names(self) -> list[str]:

@@ -186,6 +186,86 @@ ALTER TABLE cdr_events ADD COLUMN seq INTEGER;
 CREATE UNIQUE INDEX cdr_events_seq ON cdr_events(call_id, seq);
 """
 
+V5 = """
+-- Facilities are records: which profile's rules they follow, where they are (an IANA
+-- time zone: phone hours follow daylight saving time), their recorded name prompt;
+-- their housing units carry their own settings and the lockdown switch; terminals
+-- belong to a facility's unit and the platform serving them says it is alive.
+ALTER TABLE facilities ADD COLUMN timezone TEXT NOT NULL DEFAULT 'America/Chicago';
+ALTER TABLE facilities ADD COLUMN profile TEXT NOT NULL DEFAULT 'missouri-doc';
+ALTER TABLE facilities ADD COLUMN town TEXT NOT NULL DEFAULT '';
+ALTER TABLE facilities ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+ALTER TABLE facilities ADD COLUMN name_prompt TEXT NOT NULL DEFAULT '';
+CREATE TABLE housing_units (
+    facility_id     TEXT NOT NULL REFERENCES facilities(id),
+    unit            TEXT NOT NULL,
+    settings        TEXT NOT NULL DEFAULT '{}',   -- JSON: this unit's hours, waits, quotas, limits
+    locked_down     INTEGER NOT NULL DEFAULT 0,
+    lockdown_reason TEXT NOT NULL DEFAULT '',
+    lockdown_by     TEXT NOT NULL DEFAULT '',
+    lockdown_at     TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (facility_id, unit)
+);
+ALTER TABLE terminals ADD COLUMN facility_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE terminals ADD COLUMN unit TEXT NOT NULL DEFAULT '';
+ALTER TABLE terminals ADD COLUMN kind TEXT NOT NULL DEFAULT 'phone';
+ALTER TABLE terminals ADD COLUMN host TEXT NOT NULL DEFAULT '';
+ALTER TABLE terminals ADD COLUMN status TEXT NOT NULL DEFAULT '';
+ALTER TABLE terminals ADD COLUMN seen_s {real} NOT NULL DEFAULT 0;
+-- Names as the called party hears them, kept in the database so every host of the facility
+-- has them: an inmate's recorded on the first call, a facility's rendered when it is created
+-- (8 kHz 16-bit PCM).
+CREATE TABLE voice_names (
+    kind    TEXT NOT NULL CHECK (kind IN ('inmate', 'facility')),
+    owner   TEXT NOT NULL,
+    samples {blob} NOT NULL,
+    source  TEXT NOT NULL DEFAULT '',
+    at      TEXT NOT NULL,
+    PRIMARY KEY (kind, owner)
+);
+-- A PIN identifies one person within a facility (ten thousand 4-digit PINs cannot cover a
+-- state); an inmate transferred keeps the PIN unless it is taken at the new facility.
+DROP INDEX inmates_pin_lookup;
+CREATE UNIQUE INDEX inmates_facility_pin ON inmates(facility_id, pin_lookup);
+-- What happens on every line, for whoever follows a facility live (the console,
+-- `phonesim calls --follow`) on this host or another.
+CREATE TABLE live_events (
+    id       {pk},
+    at_s     {real} NOT NULL,
+    facility TEXT NOT NULL DEFAULT '',
+    terminal TEXT NOT NULL DEFAULT '',
+    call_id  {id},
+    call_seq INTEGER NOT NULL DEFAULT 0,
+    kind     TEXT NOT NULL,
+    detail   TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX live_events_at ON live_events(at_s);
+-- Blocks by whom: the called party's own (keypad) and the facility's (with a note, e.g. a
+-- victim's request) are separate records, so lifting one never lifts the other.
+CREATE TABLE number_blocks (
+    number TEXT NOT NULL,
+    kind   TEXT NOT NULL CHECK (kind IN ('keypad', 'facility', 'security', 'three-way-review')),
+    by     TEXT NOT NULL DEFAULT '',
+    note   TEXT NOT NULL DEFAULT '',
+    at     TEXT NOT NULL,
+    PRIMARY KEY (number, kind)
+);
+INSERT INTO number_blocks(number, kind, by, note, at) SELECT number, kind, by, note, at FROM blocks;
+DROP TABLE blocks;
+-- The default facility was keyed by its name before facilities had ids of their own.
+INSERT INTO facilities(id, name, state, created_at)
+    SELECT 'jccc', name, state, created_at FROM facilities WHERE id = 'Jefferson City Correctional Center'
+    ON CONFLICT DO NOTHING;
+INSERT INTO facilities(id, name, state, created_at)
+    SELECT 'jccc', 'Jefferson City Correctional Center', 'MO', '2026-01-01T00:00:00Z'
+    WHERE EXISTS (SELECT 1 FROM inmates WHERE facility_id IS NULL OR facility_id = '')
+    ON CONFLICT DO NOTHING;
+UPDATE inmates SET facility_id = 'jccc'
+    WHERE facility_id = 'Jefferson City Correctional Center' OR facility_id IS NULL OR facility_id = '';
+UPDATE cdrs SET facility = 'jccc' WHERE facility = 'Jefferson City Correctional Center';
+DELETE FROM facilities WHERE id = 'Jefferson City Correctional Center';
+"""
+
 #: The journal's append-only guard, per engine (SQLite triggers; a PostgreSQL trigger function).
 JOURNAL_TRIGGERS = {
     "sqlite": [
@@ -212,7 +292,7 @@ TYPES = {
 }
 
 #: (version, SQL script), in order.  Append only.
-MIGRATIONS: list[tuple[int, str]] = [(1, V1), (2, V2), (3, V3), (4, V4)]
+MIGRATIONS: list[tuple[int, str]] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)]
 LATEST = MIGRATIONS[-1][0]
 #: A number PostgreSQL's advisory lock is taken on while a migration runs.
 _MIGRATION_LOCK = 0x70686F6E  # "phon"

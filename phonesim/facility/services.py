@@ -34,9 +34,13 @@ from phonesim.facility.calllog import LogEntry
 class Identity(Protocol):
     def authenticate(self, pin: str, *, terminal: str, wall_s: float) -> AuthResult: ...
 
+    def name_audio(self, inmate_id: str) -> Any: ...
+
+    def save_name(self, inmate_id: str, samples: Any) -> None: ...
+
 
 class CallPolicy(Protocol):
-    def may_call(self, inmate_id: str, *, wall_s: float) -> CallAllowedResult: ...
+    def may_call(self, inmate_id: str, *, terminal: str, wall_s: float) -> CallAllowedResult: ...
 
     def check_number(self, inmate_id: str, number: str, call_type: str, *,
                      wall_s: float) -> NumberResult: ...
@@ -80,11 +84,21 @@ class LedgerIdentity:
         return f"<LedgerIdentity {self.ledger!r}>"
 
     def authenticate(self, pin: str, *, terminal: str, wall_s: float) -> AuthResult:
+        """The inmate's name as the called party will hear it: ``name:ID`` (a recorded name the
+        platform keeps), a shipped prompt's name, or ``""`` (none yet: the first call records it)."""
         result = self.ledger.authenticate(pin, wall_s=wall_s, terminal=terminal)
         inmate = result.inmate
-        return AuthResult(bool(result.ok), inmate.id if inmate else "",
-                          (inmate.name_prompt if inmate else "") or "inmate_name_default",
+        name = ""
+        if inmate is not None:
+            name = f"name:{inmate.id}" if self.ledger.has_voice_name("inmate", inmate.id) else inmate.name_prompt
+        return AuthResult(bool(result.ok), inmate.id if inmate else "", name,
                           bool(result.locked), int(result.failures))
+
+    def name_audio(self, inmate_id: str) -> Any:
+        return self.ledger.voice_name("inmate", inmate_id)
+
+    def save_name(self, inmate_id: str, samples: Any) -> None:
+        self.ledger.set_voice_name("inmate", inmate_id, samples, source="recorded on the first call")
 
 
 class PolicyChecks:
@@ -96,8 +110,8 @@ class PolicyChecks:
     def __repr__(self) -> str:
         return f"<PolicyChecks {self.policy!r}>"
 
-    def may_call(self, inmate_id: str, *, wall_s: float) -> CallAllowedResult:
-        v = self.policy.may_call(inmate_id, wall_s=wall_s)
+    def may_call(self, inmate_id: str, *, terminal: str, wall_s: float) -> CallAllowedResult:
+        v = self.policy.may_call(inmate_id, wall_s=wall_s, terminal=terminal)
         return CallAllowedResult(bool(v.ok), v.reason or "", v.prompt or "", int(v.max_call_s or 0),
                                  v.disposition or "")
 

@@ -21,7 +21,8 @@ class Disposition(enum.StrEnum):
     FUNDS_EXHAUSTED = "funds-exhausted"
     THREE_WAY_DETECTED = "three-way-detected"
     DECLINED = "declined"
-    BLOCKED_BY_CALLED_PARTY = "blocked-by-called-party"
+    BLOCKED_BY_CALLED_PARTY = "blocked-by-called-party"  # the called party pressed block in this call
+    REFUSED_PARTY_BLOCK = "refused-party-block"          # refused: the called party had blocked it before
     NO_ANSWER = "no-answer"
     BUSY = "busy"
     FAILED = "failed"                            # the outside line could not place the call
@@ -37,6 +38,8 @@ class Disposition(enum.StrEnum):
     ABANDONED = "abandoned"
     INBOUND_REFUSED = "inbound-refused"
     SYSTEM_ERROR = "system-error"                # a look-up failed or timed out: the caller was told
+    LOCKDOWN = "lockdown"                        # the unit was locked down (count, an incident)
+    CUT_OFF = "cut-off"                          # an officer cut the call off
 
 
 #: Dispositions of calls that were connected (the called party accepted).

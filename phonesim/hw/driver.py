@@ -96,6 +96,7 @@ class RealTimeDriver(_Driver):
         super().__init__(clock)
         self.paced_by_device = paced_by_device
         self.late_frames = 0
+        self.lateness_ms = 0.0          # how late the current frame started (0 when on time)
         self._start_mono = 0.0
 
     def _begin(self) -> None:
@@ -106,6 +107,7 @@ class RealTimeDriver(_Driver):
             return
         due = self._start_mono + n * FRAME_MS / 1000
         delay = due - time.monotonic()
+        self.lateness_ms = max(0.0, -delay * 1000)
         if delay > 0:
             # wait on the stop event, so stop() ends a run promptly
             self._stop.wait(delay)

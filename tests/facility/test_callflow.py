@@ -430,7 +430,7 @@ def test_every_disposition_is_reachable():
 
     assert set(DISPOSITIONS) == _KNOWN_DISPOSITIONS
     reached = {"inbound-refused"}                # a CDR of its own, see test_inbound_calls...
-    from phonesim.events import FarEndFailed, LookupFailed
+    from phonesim.events import CutOff, FarEndFailed, Lockdown, LookupFailed
     for make in (
         lambda: Run().accepted().wait_s(100).send(FarEndHungUp()),                       # completed
         lambda: Run().accepted().wait_s(30).send(HookChanged(False)),                    # hung-up
@@ -448,9 +448,11 @@ def test_every_disposition_is_reachable():
         *(lambda v=v: Run().login().send(AuthResult(True, "A1"), CallAllowedResult(False, prompt=v))
           for v in ("restricted", "outside_hours", "wait_between_calls", "quota_reached")),
         *(lambda d=d: Run().login().authenticated().number(ok=False, disposition=d)
-          for d in ("not-allowed-number", "toll-free-attempt")),
+          for d in ("not-allowed-number", "toll-free-attempt", "refused-party-block")),
         lambda: Run().login().authenticated().number().send(PromptFinished("hold"),
                                                             FarEndFailed("503")),        # failed
+        lambda: Run().accepted().send(Lockdown("count")),                                # lockdown
+        lambda: Run().accepted().send(CutOff("officer 7", "threats")),                   # cut-off
         lambda: Run().login().send(LookupFailed(1, "authenticate", "database away")),    # system-error
     ):
         reached.add(make().disposition)
@@ -634,3 +636,50 @@ def test_the_flow_decides_who_pays_and_which_detectors_listen():
     assert r.of(A.Charge)[0] == A.Charge(0, 5, "debit", "A100")
     p = Run().accepted(privileged=True, cents_per_min=0, affordable_minutes=None)
     assert not p.state.listening.threeway and p.state.payer_kind == "free"
+
+
+@pytest.mark.parametrize("phase_of", ["ringing", "connected"])
+def test_a_lockdown_or_a_cut_off_ends_the_call_with_its_own_disposition(phase_of):
+    from phonesim.events import CutOff, Lockdown
+
+    for event, disposition, prompt in ((Lockdown("count time"), "lockdown", "lockdown_now"),
+                                       (CutOff("officer 7", "threats"), "cut-off", "call_cut_off")):
+        r = Run().login().authenticated().number().send(PromptFinished("hold"), FarEndRinging())
+        if phase_of == "connected":
+            r.wait_s(1).send(FarEndAnswered(), PromptFinished("announce", "far"), FarEndDigit("1"))
+        r.send(event)
+        assert r.disposition == disposition
+        assert prompt in r.prompts("inmate")
+        if phase_of == "connected":
+            assert prompt in r.prompts("far")             # both parties hear why
+        if isinstance(event, CutOff):
+            assert A.SetCdr.of(cut_off_by="officer 7") in r.actions
+    idle = Run().send(Lockdown("count"))
+    assert idle.actions == [] and idle.state.phase is Phase.IDLE
+
+
+def test_the_first_call_records_the_inmates_name_for_the_announcement():
+    r = Run().login()
+    r.send(AuthResult(True, "A100", ""))                   # no name yet
+    assert r.state.phase is Phase.RECORDING_NAME and r.prompts()[-1] == "record_name"
+    r.digits("3")                                          # kept for later, not lost
+    r.send(PromptFinished("record_name"))
+    assert r.of(A.StartNameCapture) == [A.StartNameCapture("A100", 4.0)]
+    r.wait_s(4.1)
+    assert r.of(A.SaveName) == [A.SaveName("A100", "name:A100")]
+    assert r.state.phase is Phase.CHECKING_ALLOWED
+    r.send(CallAllowedResult(True, max_call_s=900))
+    assert r.state.phase is Phase.NUMBER and r.state.call_type == "prepaid"     # the kept key
+    r.send(PromptFinished("enter_number")).digits("5735550100#")
+    r.send(NumberResult(True, "5735550100", jurisdiction="local", cents_per_min=5, payer_kind="prepaid",
+                        payer_id="5735550100", affordable_minutes=100))
+    r.answered()
+    assert r.prompts("far")[:2] == ["party_prepaid_call_from", "name:A100"]
+
+
+def test_an_inmate_without_a_name_is_announced_without_one_when_names_are_not_recorded():
+    cfg = load_config(search=False, overrides={"profile.names.record_on_first_call": False})
+    r = Run(cfg).login()
+    r.send(AuthResult(True, "A100", ""), CallAllowedResult(True, max_call_s=900), PromptFinished("menu"))
+    r.number().answered()
+    assert r.prompts("far")[:3] == ["party_prepaid_call_from", "party_an_inmate_at", "facility_name"]

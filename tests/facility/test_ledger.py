@@ -352,9 +352,16 @@ def test_approved_list_and_requests(ledger):
 def test_blocks_and_privileged(ledger):
     block = ledger.block_number("816-555-0111", kind="keypad", by="called party")
     assert block.kind == "keypad" and ledger.is_blocked("8165550111")
-    ledger.block_number("8165550111", kind="security")  # the first block stays
+    with pytest.raises(ValueError, match="expected a note"):
+        ledger.block_number("8165550111", kind="facility")          # staff say why
+    ledger.block_number("8165550111", kind="facility", by="officer 7", note="victim request")
+    assert [b.kind for b in ledger.blocks_of("8165550111")] == ["keypad", "facility"]   # two records
     assert ledger.block_info("8165550111").kind == "keypad"
-    assert ledger.unblock_number("8165550111") and not ledger.unblock_number("8165550111")
+    # lifting the facility's block leaves the called party's own, and the other way round
+    assert ledger.unblock_number("8165550111", kind="facility")
+    assert not ledger.unblock_number("8165550111", kind="facility")
+    assert [b.kind for b in ledger.blocks_of("8165550111")] == ["keypad"]
+    assert ledger.unblock_number("8165550111", kind="keypad") and not ledger.is_blocked("8165550111")
     with pytest.raises(ValueError, match="block kind"):
         ledger.block_number("8165550111", kind="casual")
     ledger.set_privileged("5735550123", name="Public Defender")
@@ -373,7 +380,7 @@ def test_seed_demo_is_idempotent(ledger, cfg):
     assert ledger.trust_balance_cents("1001") == 5000 and ledger.debit_balance_cents("1001") == 1000
     assert ledger.authenticate("1234", wall_s=at(1)).inmate.name == "John Doe"
     assert ledger.inmate("1002").status == "restricted" and ledger.inmate("1003").status == "segregation"
-    assert ledger.inmate("1001").facility_id == cfg.facility.name
+    assert ledger.inmate("1001").facility_id == cfg.facility.id == "jccc"
     assert ledger.prepaid_balance_cents(DEMO["prepaid_btn"]) == 2500
     assert ledger.direct_bill(DEMO["direct_bill_btn"]).credit_limit_cents == 3000
     assert ledger.is_privileged(DEMO["attorney"]) and ledger.is_blocked(DEMO["blocked_by_party"])
@@ -388,3 +395,60 @@ def test_seed_demo_follows_the_pin_length_of_the_profile(tmp_path):
         seeded = led.seed_demo(cfg)
         assert seeded["pins"]["1001"] == "123456789"
         assert led.authenticate("123456789", wall_s=at(1)).ok
+
+
+def test_a_pin_works_only_at_the_inmates_current_facility_and_follows_a_transfer(ledger, cfg):
+    from phonesim.facility.sites import Sites
+
+    sites = Sites(ledger.db)
+    sites.add_facility("jccc", "Jefferson City Correctional Center", state="MO",
+                       timezone="America/Chicago", profile="missouri-doc")
+    sites.add_facility("acc", "Algoa Correctional Center", state="MO", timezone="America/Chicago",
+                       profile="missouri-doc")
+    ledger.add_inmate("1001", "John Doe", "1234")                          # at jccc (the config's)
+    ledger.add_inmate("2001", "Ann Algoa", "1234", facility_id="acc")      # the same PIN, another site
+    assert ledger.authenticate("1234", terminal="jccc-1").inmate.id == "1001"
+    assert ledger.authenticate("1234", terminal="acc-1", facility_id="acc").inmate.id == "2001"
+    ledger.approve_number("1001", "5735550100")
+    ledger.credit_trust("1001", 700)
+    with pytest.raises(LedgerError, match="same PIN"):
+        ledger.transfer_inmate("1001", "acc")                              # 1234 is taken there
+    ledger.set_pin("1001", "4321")
+    moved = ledger.transfer_inmate("1001", "acc", housing_unit="C-1")
+    assert (moved.facility_id, moved.housing_unit) == ("acc", "C-1")
+    assert not ledger.authenticate("4321", terminal="jccc-1").ok           # not at the old facility
+    assert ledger.authenticate("4321", terminal="acc-1", facility_id="acc").inmate.id == "1001"
+    assert ledger.is_approved("1001", "5735550100") and ledger.trust_balance_cents("1001") == 700
+    with pytest.raises(NotFound, match="facility 'nope'"):
+        ledger.transfer_inmate("1001", "nope")
+
+
+def test_a_v4_database_keyed_by_the_facility_name_is_migrated(tmp_path, cfg):
+    path = tmp_path / "v4.sqlite3"
+    with Database.open(path) as db:
+        schema.migrate(db, target=4)
+        with db.transaction() as tx:
+            tx.execute("INSERT INTO facilities(id, name, state, created_at) VALUES "
+                       "('Jefferson City Correctional Center', 'Jefferson City Correctional Center', 'MO', 'x')")
+            tx.execute("INSERT INTO inmates(id, name, name_prompt, facility_id, pin_tag, pin_salt, pin_hash, "
+                       "pin_kdf, created_at) VALUES ('1001', 'John Doe', '', "
+                       "'Jefferson City Correctional Center', 0, x'', x'00', 'x', 'x')")
+            tx.execute("INSERT INTO blocks(number, kind, by, note, at) VALUES "
+                       "('8165550111', 'keypad', 'called party', '', 'x')")
+    with Ledger.open(path, cfg=cfg) as led:
+        assert led.inmate("1001").facility_id == "jccc"
+        assert [b.kind for b in led.blocks_of("8165550111")] == ["keypad"]
+        assert led.db.query("SELECT name FROM facilities WHERE id='jccc'")[0][0] == \
+            "Jefferson City Correctional Center"
+
+
+def test_voice_names_are_kept_for_every_host(ledger):
+    import numpy as np
+
+    ledger.add_inmate("1001", "John Doe", "1234")
+    assert ledger.voice_name("inmate", "1001") is None
+    samples = (np.arange(800) % 50 * 100).astype(np.int16)
+    ledger.set_voice_name("inmate", "1001", samples, source="recorded on the first call")
+    assert np.array_equal(ledger.voice_name("inmate", "1001"), samples)
+    with pytest.raises(ValueError, match="no audio"):
+        ledger.set_voice_name("inmate", "1001", samples[:0])

@@ -390,3 +390,50 @@ def test_a_recording_that_cannot_be_written_leaves_the_call_up_and_says_so(tmp_p
         assert len(failed) == 1 and failed[0].detail["dropped_frames"] > 0, rig.cdrs.events(call.cdr_id)
     finally:
         rig.close()
+
+
+class NameSayingMic(NullAudioPort):
+    """A microphone that says something (a voice-band tone) while the line records a name."""
+
+    def __init__(self, line):
+        super().__init__()
+        self.line = line
+        self.t = 0
+
+    def read_frame(self):
+        self.t += 1
+        if self.line.state.phase is Phase.RECORDING_NAME:
+            n = np.arange(FRAME_SAMPLES) + self.t * FRAME_SAMPLES
+            return (3000 * np.sin(2 * np.pi * 500 * n / 8000)).astype(np.int16)
+        return np.zeros(FRAME_SAMPLES, dtype=np.int16)
+
+
+@pytest.mark.timeout(90)
+def test_the_first_call_records_the_name_the_called_party_then_hears(tmp_path, prompts):
+    rig = Rig(tmp_path, prompts, RobotFarEnd("robot://accept?answer_after=0&key_delay_s=1&talk_s=1"),
+              overrides={"profile.limits.wait_between_calls_s": 0})
+    rig.ledger.add_inmate("1010", "Pat New", "5555", housing_unit="A-1")
+    rig.ledger.fund_prepaid("5735550144", 500)
+    rig.phone.audio = NameSayingMic(rig.line)
+    try:
+        for call in (1, 2):
+            rig.keypad.lift()
+            rig.run_s(0.5)
+            rig.keypad.type("5555#")
+            if call == 1:
+                assert rig.run_s(10, until=lambda: rig.line.state.phase is Phase.RECORDING_NAME)
+            assert rig.run_s(30, until=lambda: rig.line.state.phase is Phase.CALL_TYPE)
+            rig.keypad.type("3")
+            assert rig.run_s(5, until=lambda: rig.line.state.phase is Phase.NUMBER)
+            rig.keypad.type("5735550144#")
+            assert rig.run_s(120, until=lambda n=call: len(rig.line.calls) == n)
+            rig.keypad.hang_up()
+            rig.run_s(1)
+            announced = [e for e in rig.line.log.entries if e.kind == "prompt" and e.data["tag"] == "announce"]
+            assert announced[0].data["words"][:2] == ["party_prepaid_call_from", "name:1010"], call
+            assert rig.line.calls[-1].disposition == "completed"
+        kept = rig.ledger.voice_name("inmate", "1010")
+        assert kept is not None and 2.0 < kept.size / 8000 <= 4.5          # about what was said
+        assert sum(1 for e in rig.line.log.history if e.kind == "name-saved") == 1   # the first call only
+    finally:
+        rig.close()

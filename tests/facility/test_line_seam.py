@@ -37,7 +37,8 @@ LATENCIES_S = (0.0, 0.05, 0.5, 3.0)
 def place_call(tmp_path, *, realtime: bool, latency_s: float = 0.0, broken: str = "",
                far_url: str = FAR_END, max_s: float = 240.0) -> dict:
     """One call through the whole line; what a family and an auditor would see of it."""
-    cfg = load_config(search=False)
+    # real time runs at whatever hour the tests run: the phones are on all day here
+    cfg = load_config(search=False, overrides={"profile.hours.windows": ["00:00-24:00"]})
     clock = RealTimeClock() if realtime else VirtualClock()
     with Platform.open(cfg, database=tmp_path / "db.sqlite3", clock=clock) as platform:
         platform.ledger.seed_demo(cfg)

@@ -223,7 +223,7 @@ def test_disguised_numbers_meet_every_rule(international_allowed, prefix):
     assert (toll_free.ok, toll_free.disposition) == (False, "toll-free-attempt")
     blocked = policy.check_number("1001", f"{prefix} {DEMO['blocked_by_party']}", "debit",
                                   wall_s=WALL_NOON_S)
-    assert (blocked.ok, blocked.disposition) == (False, "blocked-by-called-party")
+    assert (blocked.ok, blocked.disposition) == (False, "refused-party-block")
     attorney = policy.check_number("1001", f"{prefix} {DEMO['attorney']}", "debit", wall_s=WALL_NOON_S)
     assert attorney.ok and attorney.privileged and not attorney.record
     assert attorney.number == DEMO["attorney"] and attorney.jurisdiction != "international"
@@ -238,5 +238,5 @@ def test_who_called_finds_a_call_dialled_in_disguise(international_allowed):
     cdrs.close_call(call, disposition="completed", ended_s=WALL_NOON_S + 60)
     for asked in ("8165550199", "1-816-555-0199", "+1 816 555 0199"):
         assert [c.call_id for c in cdrs.list(number=asked)] == [call]
-    led.block_number("+1 (816) 555-0199", kind="facility")
+    led.block_number("+1 (816) 555-0199", kind="facility", note="a victim's request")
     assert led.block_info("011 1 816 555 0199") is not None

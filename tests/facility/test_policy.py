@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,13 +14,10 @@ from phonesim.facility.cdr import CdrStore
 from phonesim.facility.ledger import DEMO, Ledger
 from phonesim.facility.policy import PRIVILEGED_ONLY, UNLIMITED_MINUTES, Policy
 
-TZ_H = -6  # the default facility's offset
-
 
 def local(text: str) -> float:
-    """Calendar seconds of a facility-local time 'YYYY-MM-DD HH:MM'."""
-    naive = dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
-    return naive.timestamp() - TZ_H * 3600
+    """Calendar seconds of a facility-local time 'YYYY-MM-DD HH:MM' (America/Chicago: CST or CDT)."""
+    return dt.datetime.fromisoformat(text).replace(tzinfo=ZoneInfo("America/Chicago")).timestamp()
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +106,9 @@ def test_segregation_schedule_limit_and_weekly_allowance(world):
     assert policy.may_call("1003", wall_s=local("2026-03-02 10:55")).max_call_s == 300
     connected_call(cdrs, "1003", local("2026-03-02 09:10"), 10)
     again = policy.may_call("1003", wall_s=local("2026-03-05 10:00"))
-    assert (again.ok, again.prompt, again.disposition) == (False, "quota_reached", "quota-reached")
-    assert policy.may_call("1003", wall_s=local("2026-03-09 10:00")).ok  # a week later
+    assert (again.ok, again.prompt, again.disposition) == (False, "weekly_calls_used", "quota-reached")
+    # a week (7 x 24 h) after the call ended: 10:30 CDT, clocks went forward on 2026-03-08
+    assert policy.may_call("1003", wall_s=local("2026-03-09 10:30")).ok
 
 
 def test_monthly_quota(tmp_path, seeded_file):
@@ -156,7 +155,7 @@ def test_restricted_may_only_call_privileged_numbers(world):
     ("011442079460000", "number_blocked", "not-allowed-number"),
     ("4165551234", "number_blocked", "not-allowed-number"),
     ("57355501", "number_invalid", "not-allowed-number"),
-    ("8165550111", "number_blocked_by_party", "blocked-by-called-party"),
+    ("8165550111", "number_blocked_by_party", "refused-party-block"),
 ])
 def test_refused_numbers_name_prompt_and_disposition(world, number, prompt, disposition):
     _, _, policy, _ = world
@@ -248,7 +247,7 @@ def test_every_prompt_and_disposition_named_exists(world):
         ("18005551212", "debit"), ("911", "debit"), ("57355501", "debit"), ("8165550111", "debit"),
         ("2125551234", "prepaid"), ("2125551234", "collect")]]
     verdicts.append(policy.check_number("1002", "2125551234", "debit"))
-    led.block_number("2125551234", kind="facility")
+    led.block_number("2125551234", kind="facility", note="a victim's request")
     verdicts.append(policy.check_number("1001", "2125551234", "debit"))
     verdicts += [policy.may_call("1001", wall_s=local("2026-03-02 23:00")),
                  policy.may_call("1003", wall_s=local("2026-03-02 12:00"))]
@@ -261,5 +260,43 @@ def test_every_prompt_and_disposition_named_exists(world):
     assert {v.prompt for v in verdicts} <= set(PROMPT_NAMES)
     assert {v.disposition for v in verdicts} <= set(DISPOSITIONS)
     assert {v.disposition for v in verdicts} == {
-        "toll-free-attempt", "not-allowed-number", "blocked-by-called-party", "insufficient-funds",
+        "toll-free-attempt", "not-allowed-number", "refused-party-block", "insufficient-funds",
         "restricted", "outside-hours", "wait-required", "locked"}
+
+
+def test_phone_hours_follow_daylight_saving_time(world):
+    _cfg, _led, policy, _cdrs = world
+    """The defect as filed: with a fixed UTC offset, 06:30 CDT in July was refused as outside hours."""
+    assert policy.may_call("1001", wall_s=local("2026-07-15 06:30")).ok
+    assert not policy.may_call("1001", wall_s=local("2026-07-15 05:59")).ok
+    assert policy.may_call("1001", wall_s=local("2026-01-15 06:30")).ok        # and in winter (CST)
+    # the call limit is clipped to the window's end on the clock: 22:30 local, summer or winter
+    assert policy.may_call("1001", wall_s=local("2026-07-15 22:20")).max_call_s == 600
+    assert policy.may_call("1001", wall_s=local("2026-01-15 22:20")).max_call_s == 600
+    # on the night clocks go back (2026-11-01 02:00 CDT -> 01:00 CST) a window across midnight
+    # ends at its clock time, an hour of real time later than the clock difference says
+    night = policy.sites.set_unit_settings("jccc", "A-1", hours=["22:00-03:00"])
+    assert night.settings == {"hours": ["22:00-03:00"]}
+    policy.sites.register_terminal("A1-1", facility_id="jccc", unit="A-1", kind="phone", host="test")
+    v = policy.may_call("1001", wall_s=local("2026-10-31 23:00"), terminal="A1-1")
+    assert v.ok and v.max_call_s == 900              # the profile's limit; the window has 5 h left
+    late = policy.may_call("1001", wall_s=local("2026-11-01 02:50"), terminal="A1-1")
+    assert late.ok is False or late.max_call_s <= 600
+
+
+def test_a_units_own_settings_and_lockdown(world):
+    _cfg, _led, policy, _cdrs = world
+    policy.sites.register_terminal("B2-1", facility_id="jccc", unit="B-2", kind="phone", host="test")
+    noon = local("2026-03-02 12:00")
+    assert policy.may_call("1001", wall_s=noon, terminal="B2-1").max_call_s == 900
+    policy.sites.set_unit_settings("jccc", "B-2", call_limit_s=600, hours=["13:00-15:00"])
+    assert policy.may_call("1001", wall_s=noon, terminal="B2-1").disposition == "outside-hours"
+    assert policy.may_call("1001", wall_s=local("2026-03-02 13:30"), terminal="B2-1").max_call_s == 600
+    assert policy.may_call("1001", wall_s=noon).ok                     # another unit's phone: the profile
+    policy.sites.set_lockdown("jccc", "B-2", True, reason="count", by="officer 7")
+    v = policy.may_call("1001", wall_s=local("2026-03-02 13:30"), terminal="B2-1")
+    assert (v.ok, v.prompt, v.disposition) == (False, "phones_locked_down", "lockdown")
+    policy.sites.set_lockdown("jccc", "B-2", False)
+    assert policy.may_call("1001", wall_s=local("2026-03-02 13:30"), terminal="B2-1").ok
+    with pytest.raises(ValueError, match="expected a list of 'HH:MM-HH:MM' windows"):
+        policy.sites.set_unit_settings("jccc", "B-2", hours=["25:00-26:00"])

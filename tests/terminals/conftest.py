@@ -134,7 +134,7 @@ database = "data/phonesim.sqlite3"
 recordings = "data/recordings"
 
 [profile.hours]
-windows = ["00:00-23:59"]
+windows = ["00:00-24:00"]
 """
 
 
