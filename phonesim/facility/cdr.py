@@ -28,6 +28,7 @@ from typing import IO, Any
 from phonesim.exc import InvalidInput, NotFound
 from phonesim.facility.ledger import Ledger, iso_utc
 from phonesim.facility.numbers import classify
+from phonesim.facility.oversight import incidents_for_call
 from phonesim.facility.vocabulary import CONNECTED_DISPOSITIONS as _CONNECTED
 from phonesim.facility.vocabulary import Disposition
 
@@ -224,6 +225,8 @@ class CdrStore:
         if payer is not None:  # who paid, as charged (the call flow may not have said)
             c.execute("UPDATE cdrs SET payer_kind=?, payer_id=? WHERE id=? AND payer_kind=''",
                       (payer["payer_kind"], payer["payer_id"], call_id))
+        row = c.execute("SELECT * FROM cdrs WHERE id=?", (call_id,)).fetchone()
+        incidents_for_call(c, call_id, row, disposition, wall)
 
     def recover_open_calls(self, wall_s: float | None = None, *, terminal: str | None = None) -> list[int]:
         """Close the calls a crash left open; returns their ids.

@@ -124,6 +124,7 @@ class FacilityLine:
                                  terminal=terminal)
         self.calls: list[CallSummary] = []
         self._injected: deque = deque()
+        self._taps: list = []
         self._answers: deque = deque()
         self._dispatching = False
         self._closed = False
@@ -179,6 +180,10 @@ class FacilityLine:
         far_rx = np.asarray(self.far_end.exchange(to_far), dtype=np.int16) if self.state.far_active else None
         far_rx = self.audio.far_received(far_rx)
         self.audio.record(uplink, to_inmate)
+        if self._taps and self.state.recording:         # never a privileged call: it is not recorded
+            pair = (uplink.copy(), to_inmate.copy())
+            for tap in self._taps:
+                tap.append(pair)
         for direction, tag in finished:
             self.dispatch(PromptFinished(tag, direction))
         listening = self.state.listening
@@ -188,6 +193,15 @@ class FacilityLine:
                 self.dispatch(event)
         self.executor.records.flush(now)
         return to_inmate.copy()
+
+    def add_tap(self, tap: Any) -> None:
+        """Hand ``tap`` (a ``deque(maxlen=...)``) each frame of the call as recorded — the inmate's
+        audio and what the inmate hears — while the call is connected and recorded; a privileged
+        call is never recorded, so never tapped (an officer listening live)."""
+        self._taps = [*self._taps, tap]
+
+    def remove_tap(self, tap: Any) -> None:
+        self._taps = [t for t in self._taps if t is not tap]
 
     def inject(self, event: Any) -> None:
         """An event from outside the line (a lockdown, an officer's cut-off), handled at the next

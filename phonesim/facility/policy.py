@@ -40,6 +40,7 @@ from phonesim.exc import InvalidInput, InvalidNumber
 from phonesim.facility.cdr import CdrStore
 from phonesim.facility.ledger import Inmate, Ledger, canonical_btn
 from phonesim.facility.numbers import classify, matches_prefix
+from phonesim.facility.oversight import Oversight
 from phonesim.facility.rates import CALL_TYPES, RateTable
 from phonesim.facility.sites import Sites
 
@@ -96,6 +97,7 @@ class Policy:
         self.ledger = ledger
         self.cdrs = cdrs if cdrs is not None else CdrStore(ledger)
         self.sites = Sites(ledger.db)
+        self.oversight = Oversight(ledger.db)
         self.facility_id = cfg.facility["id"]
         self.profile = cfg.profile
         self.rates = RateTable.from_profile(cfg.profile)
@@ -260,6 +262,10 @@ class Policy:
         if person.status == "restricted" and not privileged:
             return refuse("restricted status: only privileged numbers may be called", "restricted",
                           "restricted", jurisdiction=jurisdiction)
+        order = self.oversight.no_contact(person.id, info.digits) if not privileged else None
+        if order is not None:
+            return refuse(f"a no-contact order bars {person.id} from {info.digits} ({order.note or order.at})",
+                          "number_blocked", "no-contact-order", jurisdiction=jurisdiction)
         for block in self.ledger.blocks_of(info.digits):
             if block.kind == "keypad":
                 return refuse(f"the called party blocked calls from this facility ({block.at})",

@@ -266,6 +266,100 @@ UPDATE cdrs SET facility = 'jccc' WHERE facility = 'Jefferson City Correctional 
 DELETE FROM facilities WHERE id = 'Jefferson City Correctional Center';
 """
 
+V6 = """
+-- Incidents: what an officer must review -- a toll-free attempt, a three-way detection, a
+-- call to a number under a no-contact order, a call an officer cut off -- with the call it
+-- came from (its recording and timeline are the evidence), closed with an outcome.
+CREATE TABLE incidents (
+    id        {pk},
+    at_s      {real} NOT NULL,
+    at        TEXT NOT NULL,
+    facility  TEXT NOT NULL DEFAULT '',
+    kind      TEXT NOT NULL CHECK (kind IN ('toll-free', 'three-way', 'no-contact', 'cut-off')),
+    inmate_id TEXT,
+    number    TEXT NOT NULL DEFAULT '',
+    call_id   {id} REFERENCES cdrs(id),
+    detail    TEXT NOT NULL DEFAULT '{}',
+    status    TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+    outcome   TEXT NOT NULL DEFAULT '',
+    closed_by TEXT NOT NULL DEFAULT '',
+    closed_at TEXT NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX incidents_call_kind ON incidents(call_id, kind);
+CREATE INDEX incidents_open ON incidents(status, at_s);
+-- A no-contact order bars one inmate from one number (others may still call it).
+CREATE TABLE no_contact_orders (
+    inmate_id TEXT NOT NULL REFERENCES inmates(id),
+    number    TEXT NOT NULL,
+    note      TEXT NOT NULL DEFAULT '',
+    by        TEXT NOT NULL DEFAULT '',
+    at        TEXT NOT NULL,
+    PRIMARY KEY (inmate_id, number)
+);
+-- What officers ask of a line (cut it off): written by a console on any host, carried out by
+-- the host serving the terminal, which notes when.
+CREATE TABLE line_commands (
+    id        {pk},
+    terminal  TEXT NOT NULL,
+    kind      TEXT NOT NULL CHECK (kind IN ('cut-off')),
+    by        TEXT NOT NULL,
+    reason    TEXT NOT NULL DEFAULT '',
+    at_s      {real} NOT NULL,
+    done_at_s {real},
+    result    TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX line_commands_pending ON line_commands(terminal, done_at_s);
+-- The console's people: officers (live board, listen, cut off), investigators (records,
+-- export), administrators (everything); passwords kept as scrypt hashes.
+CREATE TABLE staff (
+    username       TEXT PRIMARY KEY,
+    role           TEXT NOT NULL CHECK (role IN ('officer', 'investigator', 'administrator')),
+    pw_salt        {blob} NOT NULL,
+    pw_hash        {blob} NOT NULL,
+    pw_kdf         TEXT NOT NULL,
+    disabled       INTEGER NOT NULL DEFAULT 0,
+    failed_logins  INTEGER NOT NULL DEFAULT 0,
+    locked_until_s {real} NOT NULL DEFAULT 0,
+    created_at     TEXT NOT NULL
+);
+CREATE TABLE staff_sessions (
+    token_hash  TEXT PRIMARY KEY,
+    username    TEXT NOT NULL REFERENCES staff(username),
+    csrf        TEXT NOT NULL,
+    created_s   {real} NOT NULL,
+    expires_s   {real} NOT NULL,
+    last_seen_s {real} NOT NULL
+);
+-- Every officer action (listened, cut off, exported, approved, blocked ...): appended, never
+-- changed or removed (the same guard as the money journal).
+CREATE TABLE audit_log (
+    id     {pk},
+    at_s   {real} NOT NULL,
+    at     TEXT NOT NULL,
+    who    TEXT NOT NULL,
+    role   TEXT NOT NULL DEFAULT '',
+    action TEXT NOT NULL,
+    target TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT '{}'
+);
+"""
+
+#: The audit log's append-only guard (version 6), per engine.
+AUDIT_TRIGGERS = {
+    "sqlite": [
+        "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_log\n"
+        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+        "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_log\n"
+        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE FUNCTION phonesim_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$",
+        "CREATE TRIGGER audit_no_update BEFORE UPDATE OR DELETE ON audit_log\n"
+        "FOR EACH ROW EXECUTE FUNCTION phonesim_audit_append_only()",
+    ],
+}
+
 #: The journal's append-only guard, per engine (SQLite triggers; a PostgreSQL trigger function).
 JOURNAL_TRIGGERS = {
     "sqlite": [
@@ -292,7 +386,7 @@ TYPES = {
 }
 
 #: (version, SQL script), in order.  Append only.
-MIGRATIONS: list[tuple[int, str]] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)]
+MIGRATIONS: list[tuple[int, str]] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6)]
 LATEST = MIGRATIONS[-1][0]
 #: A number PostgreSQL's advisory lock is taken on while a migration runs.
 _MIGRATION_LOCK = 0x70686F6E  # "phon"
@@ -310,6 +404,8 @@ def statements(version: int, dialect: str) -> list[str]:
     out = render(script, dialect)
     if version == 1:
         out += JOURNAL_TRIGGERS[dialect]
+    if version == 6:
+        out += AUDIT_TRIGGERS[dialect]
     return out
 
 

@@ -33,6 +33,7 @@ class Disposition(enum.StrEnum):
     WAIT_REQUIRED = "wait-required"
     QUOTA_REACHED = "quota-reached"
     NOT_ALLOWED_NUMBER = "not-allowed-number"
+    NO_CONTACT_ORDER = "no-contact-order"        # this inmate may not call this number
     TOLL_FREE_ATTEMPT = "toll-free-attempt"
     INSUFFICIENT_FUNDS = "insufficient-funds"
     ABANDONED = "abandoned"

@@ -42,9 +42,10 @@ from pathlib import Path
 from typing import Any
 
 from phonesim.clock import FRAME_MS, RealTimeClock, VirtualClock
-from phonesim.events import Lockdown
+from phonesim.events import CutOff, Lockdown
 from phonesim.exc import PhoneSimError
 from phonesim.facility.live import LivePublisher
+from phonesim.facility.oversight import Oversight
 from phonesim.facility.sites import HEARTBEAT_S
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ RETRY_S = 5.0
 STALL_MS = 100.0
 #: How often the host looks for units locked down or lifted.
 LOCKDOWN_POLL_S = 1.0
+#: How often the host looks for officers' commands (a cut-off) for its terminals.
+COMMAND_POLL_S = 0.5
 
 
 @dataclass
@@ -198,6 +201,8 @@ class FacilityHost:
         self._locked: dict[str, str] = {}
         self._last_beat = 0.0
         self._last_lock_poll = 0.0
+        self._last_command_poll = 0.0
+        self.oversight = Oversight(platform.ledger.db)
         self.priority = ""
 
     def __repr__(self) -> str:
@@ -253,6 +258,29 @@ class FacilityHost:
         if force or now - self._last_lock_poll >= LOCKDOWN_POLL_S:
             self._last_lock_poll = now
             self._check_lockdowns()
+        if force or now - self._last_command_poll >= COMMAND_POLL_S:
+            self._last_command_poll = now
+            self._check_commands()
+
+    def _check_commands(self) -> None:
+        """Officers' cut-offs for this host's terminals: the call ends, the command is marked done."""
+        try:
+            pending = self.oversight.pending_commands([s["name"] for s in self.specs])
+        except PhoneSimError as err:
+            log.warning("commands not read: %s", err)
+            return
+        for command in pending:
+            terminal = self._terminals.get(command.terminal)
+            line = terminal.line if terminal is not None else None
+            if line is not None and line.state.phase.value not in ("idle", "done", "ending"):
+                line.inject(CutOff(command.by, command.reason))
+                result = "cut off"
+            else:
+                result = "no call in progress"
+            try:
+                self.oversight.command_done(command.id, result)
+            except PhoneSimError as err:
+                log.warning("command %d not marked done: %s", command.id, err)
 
     def _check_lockdowns(self) -> None:
         try:
@@ -380,8 +408,9 @@ class FacilityHost:
                     except (PhoneSimError, OSError) as err:
                         self._failed(name, err)
                         self._terminals.pop(name).close()
-                if clock.frame % 50 == 0:
+                if clock.frame % 25 == 0:
                     self._check_lockdowns()
+                    self._check_commands()
                 clock.tick()
         finally:
             for name, terminal in list(self._terminals.items()):
