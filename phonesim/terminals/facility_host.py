@@ -388,9 +388,19 @@ class FacilityHost:
     def _run_virtual(self, max_s: float | None) -> None:
         """Every terminal on one virtual clock, one frame at a time (a failing one is reported and
         left down: in virtual time nothing comes back by itself)."""
-        clock = self.clock
+        self.open_virtual()
+        end = None if max_s is None else self.clock.frame + int(max_s * 1000 / FRAME_MS)
+        try:
+            while not self._stop.is_set() and (end is None or self.clock.frame < end) and self._terminals:
+                self.step_virtual()
+        finally:
+            self.close_virtual()
+
+    def open_virtual(self) -> None:
+        """Open every terminal on the host's virtual clock (:meth:`run` does it; tests drive
+        :meth:`step_virtual` themselves)."""
         for spec in self.specs:
-            terminal = _Terminal(self, spec, clock)
+            terminal = _Terminal(self, spec, self.clock)
             try:
                 terminal.open()
             except (PhoneSimError, OSError) as err:
@@ -398,27 +408,29 @@ class FacilityHost:
                 continue
             self._terminals[spec["name"]] = terminal
             self._set_status(spec["name"], "up")
-        end = None if max_s is None else clock.frame + int(max_s * 1000 / FRAME_MS)
-        try:
-            while not self._stop.is_set() and (end is None or clock.frame < end) and self._terminals:
-                for name, terminal in list(self._terminals.items()):
-                    try:
-                        terminal.step()
-                        self.status[name].frames += 1
-                    except (PhoneSimError, OSError) as err:
-                        self._failed(name, err)
-                        self._terminals.pop(name).close()
-                if clock.frame % 25 == 0:
-                    self._check_lockdowns()
-                    self._check_commands()
-                clock.tick()
-        finally:
-            for name, terminal in list(self._terminals.items()):
-                if terminal.line is not None:
-                    self.status[name].calls += len(terminal.line.calls)
-                terminal.close()
-                self._set_status(name, "stopped")
-            self._terminals.clear()
+
+    def step_virtual(self) -> None:
+        """One frame of every terminal, then the clock ticks; lockdowns and officers' commands are
+        looked at every half second of line time."""
+        for name, terminal in list(self._terminals.items()):
+            try:
+                terminal.step()
+                self.status[name].frames += 1
+            except (PhoneSimError, OSError) as err:
+                self._failed(name, err)
+                self._terminals.pop(name).close()
+        if self.clock.frame % 25 == 0:
+            self._check_lockdowns()
+            self._check_commands()
+        self.clock.tick()
+
+    def close_virtual(self) -> None:
+        for name, terminal in list(self._terminals.items()):
+            if terminal.line is not None:
+                self.status[name].calls += len(terminal.line.calls)
+            terminal.close()
+            self._set_status(name, "stopped")
+        self._terminals.clear()
 
     def lines(self) -> dict[str, Any]:
         """The lines being served now (name -> FacilityLine)."""
