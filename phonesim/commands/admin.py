@@ -148,7 +148,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--pin", type=pin, required=True, help="the PIN keyed at the phone (profile pin.length digits)")
     p.add_argument("--status", choices=STATUSES, default="general")
     p.add_argument("--unit", type=text_arg("a housing unit"), default="", help="housing unit")
-    p.add_argument("--name-prompt", type=text_arg("a prompt name", empty=False), default="",
+    p.add_argument("--name-prompt", type=text_arg("a prompt name", empty=False), default=None,
                    help="a shipped prompt saying the name (default: none; the inmate records it on the "
                         "first call, or give one with 'inmate set-name')")
     p.add_argument("--facility", type=text_arg("a facility id", empty=False), default=None,
@@ -432,7 +432,7 @@ def _inmate(args, ledger: Ledger, cfg) -> int:
         return 0
     if args.action == "add":
         person = ledger.add_inmate(args.inmate_id, args.name, args.pin, status=args.status,
-                                   housing_unit=args.unit, name_prompt=args.name_prompt,
+                                   housing_unit=args.unit, name_prompt=args.name_prompt or "",
                                    facility_id=args.facility)
         print(f"added inmate {clean(person.id)} {clean(person.name)!r} ({clean(person.status)})")
     elif args.action == "set-pin":

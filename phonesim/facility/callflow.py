@@ -529,7 +529,8 @@ class CallFlow:
         pin = state.digits
         state = replace(_clear_timers(state, "digit", "pin_first"), digits="")
         state, request = self._ask(state, Phase.AUTHENTICATING, LookupKind.AUTHENTICATE)
-        return state, actions + [LogEvent.of("pin-entered", digits=len(pin)), Authenticate(pin, request)]
+        return state, actions + [LogEvent.of("pin-entered", digits=len(pin)),
+                                 Authenticate(pin, request, state.pin_failures)]
 
     def _in_authenticating(self, state, event, now):
         if not isinstance(event, AuthResult):

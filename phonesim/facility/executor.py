@@ -141,7 +141,8 @@ class Executor:
         wall_s, identity, prompts = self.clock.wall_time_s(), self.services.identity, self.prompts
 
         def work() -> Any:
-            result = identity.authenticate(a.pin, terminal=self.terminal, wall_s=wall_s)
+            result = identity.authenticate(a.pin, terminal=self.terminal, wall_s=wall_s,
+                                           failures_before=a.failures_before)
             if result.ok and result.name_prompt.startswith("name:") and result.name_prompt not in prompts:
                 # the inmate's recorded name, loaded here (a worker in real time), long before the
                 # announcement plays it

@@ -238,7 +238,11 @@ class Ledger:
         self.clock = clock if clock is not None else WallClock()
         self.pin_length: int | None = None
         self.pin_max_failures = 3
-        self.pin_lockout_s = 1800.0
+        self.pin_lockout_s = 60.0
+        self.pin_lockout_max_s = 1800.0
+        self.inmate_max_failures = 10
+        self.inmate_window_s = 86400.0
+        self.inmate_lockout_s = 3600.0
         self.facility_id = "jccc"
         self.facility_name = "Jefferson City Correctional Center"
         self.facility_state = "MO"
@@ -282,6 +286,10 @@ class Ledger:
         self.pin_length = int(pin["length"])
         self.pin_max_failures = int(pin["max_failures"])
         self.pin_lockout_s = float(pin["lockout_s"])
+        self.pin_lockout_max_s = float(pin["lockout_max_s"])
+        self.inmate_max_failures = int(pin["inmate_max_failures"])
+        self.inmate_window_s = float(pin["inmate_window_s"])
+        self.inmate_lockout_s = float(pin["inmate_lockout_s"])
         billing = cfg.profile["billing"]
         self.direct_bill_limit_cents = int(billing["direct_bill_credit_limit_cents"])
         self.unusual_increase_percent = int(billing["unusual_increase_percent"])
@@ -505,54 +513,102 @@ class Ledger:
         return row
 
     def authenticate(self, pin: str, *, wall_s: float | None = None, terminal: str = "",
-                     inmate_id: str | None = None, facility_id: str | None = None) -> AuthResult:
+                     inmate_id: str | None = None, facility_id: str | None = None,
+                     failures_before: int = 0) -> AuthResult:
         """Check a PIN keyed at a phone at calendar time ``wall_s`` (default: now).
 
-        The PIN alone identifies the inmate (as in the seed page).  Wrong PINs are
-        counted per ``terminal`` (a phone station), because a wrong PIN names nobody;
-        with ``inmate_id`` (the ID + passcode login of some facilities) they count
-        against that inmate.  After ``pin.max_failures`` wrong PINs in a row the
-        terminal (or inmate) is locked for ``pin.lockout_s``; while locked, no PIN
-        is even checked.  A correct PIN of a locked inmate gives ``locked=True``.
-        ``locked_until_s`` is calendar time.  A PIN is looked for among the inmates of
-        ``facility_id`` (default: the configured facility) only: an inmate's PIN works at the
-        inmate's current facility and nowhere else.
+        The PIN alone identifies the inmate (as in the seed page), among the inmates of
+        ``facility_id`` (default: the configured facility): a PIN works at the inmate's
+        current facility and nowhere else.  ``locked_until_s`` is calendar time.
 
-        The PIN's key derivation runs before the transaction (:meth:`pin_lookup`); the
-        transaction reads one indexed row and writes the counters.
+        Guessing is limited twice, and neither limit lets one person lock others out for long:
+
+        * **per phone** (``terminal``): ``pin.max_failures`` wrong PINs pause PIN entry at
+          that phone for ``pin.lockout_s``; each further burst doubles the pause up to
+          ``pin.lockout_max_s``; after twice that long without a wrong PIN the pauses start
+          small again.  A right PIN does *not* reset the count (keying one's own PIN between
+          guesses buys nothing), and while the phone pauses no PIN is even checked.
+        * **per person**: the wrong PINs keyed in the same call attempt before a right one
+          (``failures_before``, the call flow counts them) are charged to the person whose
+          PIN it is; ``pin.inmate_max_failures`` of them within ``pin.inmate_window_s`` lock
+          that person's account for ``pin.inmate_lockout_s`` — theirs, nobody else's.
+
+        With ``inmate_id`` (the ID + passcode login of some facilities) wrong PINs count
+        against that inmate directly.  The PIN's key derivation runs before the transaction
+        (:meth:`pin_lookup`); the transaction reads and locks the rows it changes.
         """
         now = self.wall_s(wall_s)
         well_formed = isinstance(pin, str) and pin.isascii() and pin.isdigit() and 0 < len(pin) <= 32
         lookup = self.pin_lookup(pin) if well_formed else b""
         legacy = self._legacy_pin_owner(pin) if well_formed else None
+        lock = self.db.for_update
         with self._tx() as c:
             if inmate_id is not None:
-                subject = self._require_inmate(c, inmate_id)
+                subject = c.execute(f"SELECT * FROM inmates WHERE id=?{lock}", (str(inmate_id),)).fetchone()
+                if subject is None:
+                    raise NotFound(f"inmate {inmate_id!r}: no such inmate")
                 table, key = "inmates", subject["id"]
             else:
                 c.execute("INSERT INTO terminals(id) VALUES (?) ON CONFLICT DO NOTHING", (terminal,))
-                subject = c.execute(f"SELECT * FROM terminals WHERE id=?{self.db.for_update}",
-                                    (terminal,)).fetchone()
+                subject = c.execute(f"SELECT * FROM terminals WHERE id=?{lock}", (terminal,)).fetchone()
                 table, key = "terminals", terminal
             if subject["locked_until_s"] > now:
                 return AuthResult(False, _inmate(subject) if table == "inmates" else None, True,
                                   subject["failed_pins"], subject["locked_until_s"])
             row = self._pin_owner(c, pin, lookup, legacy, facility_id or self.facility_id) if well_formed else None
             if row is not None and (inmate_id is None or row["id"] == inmate_id):
-                c.execute(f"UPDATE {table} SET failed_pins=0, locked_until_s=0 WHERE id=?", (key,))
+                row = c.execute(f"SELECT * FROM inmates WHERE id=?{lock}", (row["id"],)).fetchone()
                 if row["locked_until_s"] > now:
-                    return AuthResult(False, _inmate(row), True, row["failed_pins"],
-                                      row["locked_until_s"])
-                c.execute("UPDATE inmates SET failed_pins=0 WHERE id=?", (row["id"],))
+                    return AuthResult(False, _inmate(row), True, row["failed_pins"], row["locked_until_s"])
+                if table == "inmates":
+                    c.execute("UPDATE inmates SET failed_pins=0 WHERE id=?", (row["id"],))
+                elif failures_before > 0:
+                    locked_until = self._charge_guesses(c, row, int(failures_before), now)
+                    if locked_until:
+                        return AuthResult(False, _inmate(row), True, int(failures_before), locked_until)
                 fresh = c.execute("SELECT * FROM inmates WHERE id=?", (row["id"],)).fetchone()
                 return AuthResult(True, _inmate(fresh), False, 0, 0.0)
-            failures = subject["failed_pins"] + 1
-            if failures >= self.pin_max_failures:
-                until = now + self.pin_lockout_s
-                c.execute(f"UPDATE {table} SET failed_pins=0, locked_until_s=? WHERE id=?", (until, key))
-                return AuthResult(False, None, True, failures, until)
-            c.execute(f"UPDATE {table} SET failed_pins=? WHERE id=?", (failures, key))
-            return AuthResult(False, None, False, failures, 0.0)
+            if table == "inmates":
+                failures = subject["failed_pins"] + 1
+                if failures >= self.pin_max_failures:
+                    until = now + self.pin_lockout_s
+                    c.execute("UPDATE inmates SET failed_pins=0, locked_until_s=? WHERE id=?", (until, key))
+                    return AuthResult(False, None, True, failures, until)
+                c.execute("UPDATE inmates SET failed_pins=? WHERE id=?", (failures, key))
+                return AuthResult(False, None, False, failures, 0.0)
+            return self._terminal_guess(c, subject, now)
+
+    def _terminal_guess(self, c: Any, terminal: Any, now: float) -> AuthResult:
+        """A wrong PIN at a phone: count it; a burst pauses PIN entry there, longer each time."""
+        lockouts = int(terminal["lockouts"])
+        if now - float(terminal["last_failure_s"]) > 2 * self.pin_lockout_max_s:
+            lockouts = 0                                  # quiet long enough: pauses start small again
+        failures = int(terminal["failed_pins"]) + 1
+        if failures >= self.pin_max_failures:
+            lockouts += 1
+            until = now + min(self.pin_lockout_s * 2 ** (lockouts - 1), self.pin_lockout_max_s)
+            c.execute("UPDATE terminals SET failed_pins=0, lockouts=?, last_failure_s=?, locked_until_s=? "
+                      "WHERE id=?", (lockouts, now, until, terminal["id"]))
+            return AuthResult(False, None, True, failures, until)
+        c.execute("UPDATE terminals SET failed_pins=?, lockouts=?, last_failure_s=? WHERE id=?",
+                  (failures, lockouts, now, terminal["id"]))
+        return AuthResult(False, None, False, failures, 0.0)
+
+    def _charge_guesses(self, c: Any, inmate: Any, guesses: int, now: float) -> float:
+        """Wrong PINs keyed before this person's right one count against them; returns the time
+        their account is locked until when that reaches the limit (0.0: not locked)."""
+        start = float(inmate["fail_window_s"])
+        failed = int(inmate["failed_pins"]) if now - start <= self.inmate_window_s else 0
+        if failed == 0:
+            start = now
+        failed += guesses
+        if failed >= self.inmate_max_failures:
+            until = now + self.inmate_lockout_s
+            c.execute("UPDATE inmates SET failed_pins=0, fail_window_s=0, locked_until_s=? WHERE id=?",
+                      (until, inmate["id"]))
+            return until
+        c.execute("UPDATE inmates SET failed_pins=?, fail_window_s=? WHERE id=?", (failed, start, inmate["id"]))
+        return 0.0
 
     # -- accounts --------------------------------------------------------------------
     def _ensure_account(self, c: Any, kind: str, owner: str, iso: str,

@@ -448,7 +448,7 @@ def test_every_disposition_is_reachable():
         *(lambda v=v: Run().login().send(AuthResult(True, "A1"), CallAllowedResult(False, prompt=v))
           for v in ("restricted", "outside_hours", "wait_between_calls", "quota_reached")),
         *(lambda d=d: Run().login().authenticated().number(ok=False, disposition=d)
-          for d in ("not-allowed-number", "toll-free-attempt", "refused-party-block")),
+          for d in ("not-allowed-number", "toll-free-attempt", "refused-party-block", "no-contact-order")),
         lambda: Run().login().authenticated().number().send(PromptFinished("hold"),
                                                             FarEndFailed("503")),        # failed
         lambda: Run().accepted().send(Lockdown("count")),                                # lockdown

@@ -158,30 +158,66 @@ def test_pin_rules(ledger):
         ledger.add_inmate("3", "C", "5556", status="vip")
 
 
-def test_authenticate_and_lockout_per_terminal(ledger):
+def test_wrong_pins_pause_a_phone_longer_each_burst_and_a_right_pin_does_not_reset_it(ledger):
     ledger.add_inmate("1001", "John Doe", "1234")
     ok = ledger.authenticate("1234", wall_s=at(10), terminal="t1")
     assert ok.ok and ok.inmate.id == "1001" and not ok.locked
     r1 = ledger.authenticate("1111", wall_s=at(11), terminal="t1")
+    assert ledger.authenticate("1234", wall_s=at(11.5), terminal="t1").ok      # a right PIN between ...
     r2 = ledger.authenticate("2222", wall_s=at(12), terminal="t1")
-    assert (r1.ok, r1.failures, r2.failures, r2.locked) == (False, 1, 2, False)
+    assert (r1.ok, r1.failures, r2.failures, r2.locked) == (False, 1, 2, False)  # ... resets nothing
     other = ledger.authenticate("3333", wall_s=at(12), terminal="t2")
     assert other.failures == 1  # counted per phone
     r3 = ledger.authenticate("3333", wall_s=at(13), terminal="t1")
-    assert r3.locked and r3.failures == 3 and r3.locked_until_s == pytest.approx(at(13 + 1800))
-    # while locked even the right PIN is not checked
-    assert ledger.authenticate("1234", wall_s=at(100), terminal="t1").locked
-    assert not ledger.authenticate("1234", wall_s=at(100), terminal="t1").ok
-    after = ledger.authenticate("1234", wall_s=at(13 + 1801), terminal="t1")
-    assert after.ok and after.failures == 0
+    assert r3.locked and r3.failures == 3 and r3.locked_until_s == pytest.approx(at(13 + 60))
+    # while the phone pauses even the right PIN is not checked: a guess tells nothing
+    assert ledger.authenticate("1234", wall_s=at(40), terminal="t1").locked
+    assert ledger.authenticate("1234", wall_s=at(74), terminal="t1").ok
+    # the next burst pauses twice as long, then four times ...
+    for i in range(3):
+        burst = ledger.authenticate(f"{5550 + i}", wall_s=at(80 + i), terminal="t1")
+    assert burst.locked and burst.locked_until_s == pytest.approx(at(82 + 120))
+    for i in range(3):
+        burst = ledger.authenticate(f"{5560 + i}", wall_s=at(300 + i), terminal="t1")
+    assert burst.locked_until_s == pytest.approx(at(302 + 240))
+    # ... and after quiet (twice the longest pause) the pauses start small again
+    for i in range(3):
+        burst = ledger.authenticate(f"{5570 + i}", wall_s=at(302 + 3600 + 1 + i), terminal="t1")
+    assert burst.locked_until_s == pytest.approx(at(302 + 3600 + 3 + 60))
 
 
-def test_a_right_pin_resets_the_count(ledger):
-    ledger.add_inmate("1001", "John Doe", "1234")
-    ledger.authenticate("1111", wall_s=at(1))
-    ledger.authenticate("2222", wall_s=at(2))
-    assert ledger.authenticate("1234", wall_s=at(3)).ok
-    assert ledger.authenticate("1111", wall_s=at(4)).failures == 1
+def test_wrong_pins_before_ones_own_count_against_oneself_only(ledger):
+    """The defect as filed: keying one's own PIN after every two wrong guesses tried all 9,999 PINs."""
+    ledger.add_inmate("1001", "Attacker", "1234")
+    ledger.add_inmate("1002", "Bystander", "5678")
+    t, guesses, locked_out, calls = 0.0, 0, None, 0
+    while calls < 6:                               # lift, two guesses, one's own PIN, hang up ...
+        for _g in range(2):
+            t += 5
+            r = ledger.authenticate(f"{9000 + guesses:04d}", wall_s=at(t), terminal="phone-1")
+            guesses += 1
+            if r.locked:
+                t = r.locked_until_s - T0 + 1      # the phone paused: wait it out
+        t += 5
+        own = ledger.authenticate("1234", wall_s=at(t), terminal="phone-1", failures_before=2)
+        if own.locked:
+            locked_out = own
+            break
+        calls += 1
+    assert locked_out is not None and calls == 4            # 10 wrong PINs charged to them: locked
+    assert locked_out.inmate.id == "1001" and ledger.inmate("1001").locked_until_s > at(t)
+    assert ledger.authenticate("5678", wall_s=at(t + 1), terminal="phone-2").ok   # nobody else's
+    assert not ledger.authenticate("1234", wall_s=at(t + 2), terminal="phone-2").ok
+
+
+def test_guesses_an_attacker_gets_in_an_hour_at_one_phone(ledger):
+    """Always wrong, always waiting out the pause: the figure the README states."""
+    t, guesses = 0.0, 0
+    while t < 3600:
+        r = ledger.authenticate(f"{guesses % 10000:04d}", wall_s=at(t), terminal="phone-1")
+        guesses += r.failures > 0            # evaluated (a paused phone checks nothing)
+        t = max(t + 5, (r.locked_until_s - T0) if r.locked else t + 5)
+    assert 15 <= guesses <= 21, guesses           # 3 per pause of 1, 2, 4, 8, 16, 30, 30 ... minutes
 
 
 def test_id_plus_passcode_counts_against_the_inmate(ledger):

@@ -437,3 +437,36 @@ def test_the_first_call_records_the_name_the_called_party_then_hears(tmp_path, p
         assert sum(1 for e in rig.line.log.history if e.kind == "name-saved") == 1   # the first call only
     finally:
         rig.close()
+
+
+@pytest.mark.timeout(90)
+def test_a_no_contact_order_and_a_toll_free_attempt_become_incidents_with_their_calls(tmp_path, prompts):
+    from phonesim.facility.oversight import Oversight
+
+    rig = Rig(tmp_path, prompts, RobotFarEnd("robot://accept?answer_after=0&key_delay_s=1&talk_s=1"),
+              overrides={"profile.limits.wait_between_calls_s": 0})
+    oversight = Oversight(rig.ledger.db)
+    oversight.add_no_contact("1001", "573-555-0100", note="victim's request", by="officer 7")
+    try:
+        for number in ("5735550100", "8005551234"):
+            rig.keypad.lift()
+            rig.run_s(0.5)
+            rig.keypad.type("1234#")
+            assert rig.run_s(10, until=lambda: rig.line.state.phase is Phase.CALL_TYPE)
+            rig.keypad.type("3")
+            assert rig.run_s(5, until=lambda: rig.line.state.phase is Phase.NUMBER)
+            rig.keypad.type(number + "#")
+            assert rig.run_s(30, until=lambda: rig.line.state.phase is Phase.DONE)
+            rig.keypad.hang_up()
+            rig.run_s(1)
+        dispositions = [c.disposition for c in rig.line.calls]
+        assert dispositions == ["no-contact-order", "toll-free-attempt"]
+        incidents = {i.kind: i for i in oversight.incidents()}
+        assert set(incidents) == {"no-contact", "toll-free"}
+        assert incidents["no-contact"].call_id == rig.line.calls[0].cdr_id
+        assert incidents["no-contact"].inmate_id == "1001" and incidents["no-contact"].number == "5735550100"
+        assert [v.call_id for v in oversight.violations("1001", "5735550100")] == [rig.line.calls[0].cdr_id]
+        # another inmate may still call the number
+        assert rig.platform.policy.check_number("1003", "5735550100", "prepaid").disposition != "no-contact-order"
+    finally:
+        rig.close()

@@ -129,7 +129,7 @@ def test_locked_inmate(world):
     now = local("2026-03-02 12:00")
     for _ in range(3):
         led.authenticate("0000", wall_s=now, inmate_id="1001")
-    v = policy.may_call("1001", wall_s=now + 60)
+    v = policy.may_call("1001", wall_s=now + 30)                # pin.lockout_s is 60
     assert (v.ok, v.prompt, v.disposition) == (False, "account_locked", "locked")
 
 
@@ -255,7 +255,7 @@ def test_every_prompt_and_disposition_named_exists(world):
     verdicts.append(policy.may_call("1001", wall_s=ended + 60))
     for _ in range(3):
         led.authenticate("0000", wall_s=ended, inmate_id="1001")
-    verdicts.append(policy.may_call("1001", wall_s=ended + 60))
+    verdicts.append(policy.may_call("1001", wall_s=ended + 30))
     assert all(not v.ok for v in verdicts)
     assert {v.prompt for v in verdicts} <= set(PROMPT_NAMES)
     assert {v.disposition for v in verdicts} <= set(DISPOSITIONS)
