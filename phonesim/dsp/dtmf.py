@@ -94,7 +94,6 @@ from __future__ import annotations
 import collections
 import itertools
 import math
-import operator
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -147,6 +146,12 @@ class DtmfDigit:
 
 _DIGIT_SETTERS = tuple(getattr(DtmfDigit, f.name).__set__ for f in fields(DtmfDigit))
 
+#: The structured dtype of :meth:`DtmfDetector.feed_arrays`: one field per
+#: :class:`DtmfDigit` field, same names, same values.
+DIGIT_DTYPE = np.dtype([("digit", "U1"), ("start_sample", np.int64), ("end_sample", np.int64),
+                        ("low_dbm0", np.float64), ("high_dbm0", np.float64), ("twist_db", np.float64),
+                        ("channel", np.int64)])
+
 
 def _make_digits(*columns: list) -> list[DtmfDigit]:
     """:class:`DtmfDigit` objects from one list per field, twice as fast as calling the class.
@@ -163,6 +168,37 @@ def _make_digits(*columns: list) -> list[DtmfDigit]:
     for setter, values in zip(_DIGIT_SETTERS, columns, strict=True):
         collections.deque(map(setter, digits, values), maxlen=0)
     return digits
+
+
+def _digit_objects(columns) -> list[DtmfDigit]:
+    """The digits of ``columns`` (one array per :class:`DtmfDigit` field, or None) as objects."""
+    if columns is None:
+        return []
+    return _make_digits(*(column.tolist() for column in columns))
+
+
+def _digit_array(columns) -> np.ndarray:
+    """The digits of ``columns`` (one array per :class:`DtmfDigit` field, or None) as one
+    structured array of :data:`DIGIT_DTYPE`."""
+    if columns is None:
+        return np.empty(0, dtype=DIGIT_DTYPE)
+    out = np.empty(columns[0].size, dtype=DIGIT_DTYPE)
+    for name, column in zip(DIGIT_DTYPE.names, columns, strict=True):
+        out[name] = column
+    return out
+
+
+def _join_columns(found: list) -> tuple[np.ndarray, ...] | None:
+    """Digits' columns found piece by piece as one set of columns, ordered by end sample, then
+    channel (a stable sort: digits that tie keep the order they were found in)."""
+    found = [columns for columns in found if columns is not None]
+    if not found:
+        return None
+    columns = found[0] if len(found) == 1 else tuple(map(np.concatenate, zip(*found, strict=True)))
+    if columns[0].size > 1:
+        order = np.lexsort((columns[6], columns[2]))
+        columns = tuple(column[order] for column in columns)
+    return columns
 
 
 def _check_digit(digit) -> str:
@@ -402,7 +438,7 @@ class DtmfDetector:
                  self._act_last[chans], self._act_tone[chans], self._act_total[chans], np.ones(chans.size, dtype=bool))
         found = self._close(ended, None, None, 0)
         self._act_code[chans] = -1
-        return found  # in channel order
+        return _digit_objects(found)  # in channel order
 
     # ------------------------------------------------------------------- feed
     def feed(self, samples) -> list[DtmfDigit]:
@@ -419,6 +455,21 @@ class DtmfDetector:
         list of DtmfDigit
             Ordered by end sample, then channel.
         """
+        return _digit_objects(self._feed(samples))
+
+    def feed_arrays(self, samples) -> np.ndarray:
+        """:meth:`feed`, with the digits as one structured array of :data:`DIGIT_DTYPE`.
+
+        The same digits in the same order with the same values, field for field
+        (``found["digit"]``, ``found["start_sample"]``, ...), made without a
+        Python object per digit: for a long recording or many channels, where
+        making thousands of :class:`DtmfDigit` objects would cost as much as
+        finding them.  Both calls advance the same state and may be mixed.
+        """
+        return _digit_array(self._feed(samples))
+
+    def _feed(self, samples):
+        """:meth:`feed`'s digits as columns (one array per :class:`DtmfDigit` field), or None."""
         x = np.asarray(samples)
         if x.ndim == 1 and self.channels == 1:
             x = x[None, :]
@@ -426,7 +477,7 @@ class DtmfDetector:
             raise ValueError(f"expected samples of shape (n,) for 1 channel or ({self.channels}, n), got {x.shape}")
         if x.dtype.kind == "f":  # NaN, inf and overload are clipped like a 16-bit converter would
             x = np.clip(np.nan_to_num(x, nan=0.0, posinf=32767.0, neginf=-32768.0), -32768.0, 32767.0)
-        found: list[DtmfDigit] = []
+        found = []
         # Long inputs are cut into slices of `step` samples per channel (about 52 000 in
         # all); the DFT and the element-wise tests run over _SLICES_PER_SPAN slices and
         # the classification and digit state machine over _SLICES_PER_RUN at a time, so
@@ -434,22 +485,21 @@ class DtmfDetector:
         # temporaries stay small enough for the CPU cache.
         step = max(SUB_LEN, (_SLICE_SAMPLES // self.channels) // SUB_LEN * SUB_LEN)
         for at in range(0, x.shape[1], step * _SLICES_PER_RUN):
-            found += self._feed_run(x[:, at:at + step * _SLICES_PER_RUN], step)
-        found.sort(key=operator.attrgetter("end_sample", "channel"))
-        return found
+            found.append(self._feed_run(x[:, at:at + step * _SLICES_PER_RUN], step))
+        return _join_columns(found)
 
-    def _feed_run(self, x: np.ndarray, step: int) -> list[DtmfDigit]:
+    def _feed_run(self, x: np.ndarray, step: int):
         """Analyse ``x`` span by span, classify its candidate windows and run the digits over it."""
         z_hist, start_hist, first_sub = self._z_hist, self._start_hist, self._next_sub
         span = step * _SLICES_PER_SPAN
         parts = [self._analyse(x[:, at:at + span]) for at in range(0, x.shape[1], span)]
         parts = [part for part in parts if part is not None]
         if not parts:
-            return []
+            return None
         if not any(part[2].size for part in parts) and not (self._act_code >= 0).any():
             self._cand_code[:] = -1  # every window is a miss: no candidate survives
             self._cand_n[:] = 0
-            return []
+            return None
         if len(parts) == 1:  # a frame: nothing to join
             (tone, total, flat, p, z, starts), = parts
             z_all = np.concatenate([z_hist, z], axis=1)  # (C, H + k, 12)
@@ -472,7 +522,7 @@ class DtmfDetector:
         if not (self._act_code >= 0).any() and not (strict >= 0).any():
             self._cand_code[:] = -1  # every window is a miss: no candidate survives
             self._cand_n[:] = 0
-            return []
+            return None
         # Integer energies (1/16 of a 16-bit unit squared) make every sum exact.
         tone_q = np.rint(tone * 16).astype(np.int64)
         total_q = np.rint(total * 16).astype(np.int64)
@@ -595,7 +645,7 @@ class DtmfDetector:
 
     # ---------------------------------------------------------- state machine
     def _run_digits(self, s: np.ndarray, loose: np.ndarray, tone_q: np.ndarray, total_q: np.ndarray,
-                    z_all: np.ndarray, start_all: np.ndarray, first_sub: int) -> list[DtmfDigit]:
+                    z_all: np.ndarray, start_all: np.ndarray, first_sub: int):
         """Run the digit state machine over a run of windows, all channels at once.
 
         The machine, window by window (:meth:`_machine_windows` is it, literally):
@@ -620,7 +670,7 @@ class DtmfDetector:
         busy = np.flatnonzero((self._act_code >= 0) | (s >= 0).any(axis=1))
         if busy.size * s.shape[1] <= _WINDOW_MACHINE_CELLS:
             ended, opened = self._machine_windows(s, loose, tone_q, total_q, first_sub, busy)
-            found = self._close_few(ended, z_all, start_all, first_sub) if ended else []
+            found = self._close_few(ended, z_all, start_all, first_sub) if ended else None
             for digit in ended:
                 self._act_code[digit[0]] = -1
             for digit in opened:
@@ -898,7 +948,7 @@ class DtmfDetector:
                        start_all[src0:].copy()))
         return 0
 
-    def _close_few(self, ended: list[tuple], z_all, start_all, first_sub: int) -> list[DtmfDigit]:
+    def _close_few(self, ended: list[tuple], z_all, start_all, first_sub: int):
         """:meth:`_close` for the one or two digits that end in a frame, gathered with slices."""
         zr, zc, st, seg_len = [], [], [], []
         for c, code, _, lo, _, end, _, _, carried in ended:
@@ -917,7 +967,7 @@ class DtmfDetector:
         return self._finish_digits(c, code, np.concatenate(zr), np.concatenate(zc), np.concatenate(st),
                                    np.array(seg_len, dtype=np.int64), first - lo, last - lo, tone, total)
 
-    def _close(self, ended, z_all, start_all, first_sub: int) -> list[DtmfDigit]:
+    def _close(self, ended, z_all, start_all, first_sub: int):
         """Gather each ended digit's sub-blocks (spilled, arena, then this call's up to
         its end window) and check them all at once (:meth:`_finish_digits`).
 
@@ -926,7 +976,7 @@ class DtmfDetector:
         c, code, first, lo, last, end, tone, total, carried = ended
         n = c.size
         if not n:
-            return []
+            return None
         base = first_sub - _CARRY_SUBS
         src0 = np.where(carried, _CARRY_SUBS, lo - base)
         call_len = np.zeros(n, dtype=np.int64) if z_all is None else end - base - src0 + 1
@@ -956,9 +1006,9 @@ class DtmfDetector:
             st[dst] = start_all[src]
         return self._finish_digits(c, code, zr, zc, st, seg_len, first - lo, last - lo, tone, total)
 
-    def _finish_digits(self, chans, codes, z_row, z_col, starts, seg_len, i_first, i_last, tone,
-                       total) -> list[DtmfDigit]:
-        """The ended digits that pass their whole-digit checks (module docstring), in input order.
+    def _finish_digits(self, chans, codes, z_row, z_col, starts, seg_len, i_first, i_last, tone, total):
+        """The ended digits that pass their whole-digit checks (module docstring), in input
+        order, as columns (one array per :class:`DtmfDigit` field), or None.
 
         Digit ``d`` owns ``seg_len[d]`` consecutive entries of ``z_row``/``z_col``
         (its row and column tone's DFT per sub-block) and ``starts``, from two
@@ -974,7 +1024,7 @@ class DtmfDetector:
         """
         n_dig = len(chans)
         if n_dig == 0:
-            return []
+            return None
         seg_start = np.cumsum(seg_len) - seg_len
         seg = np.repeat(np.arange(n_dig), seg_len)
         pos = np.arange(seg.size) - seg_start[seg]
@@ -1037,15 +1087,11 @@ class DtmfDetector:
         ok &= ((c1 != 0) & ~(np.abs(dev) > f0 * (self.max_freq_dev_percent / 100))).all(axis=1)
         keep = np.flatnonzero(ok)
         if not keep.size:
-            return []
+            return None
         power = np.add.reduceat(np.where(full[:, None], np.abs(z[:n]) ** 2, 0.0), seg_start)[keep]
         scale = 2.0 / SUB_LEN**2 / n_full[keep] / DBM0_RMS**2
-        # Levels with math.log10 (numpy's vectorised log10 may differ in the last bit).
-        low = 10 * np.fromiter(map(math.log10, np.maximum(power[:, 0] * scale, 1e-30).tolist()), float, keep.size)
-        high = 10 * np.fromiter(map(math.log10, np.maximum(power[:, 1] * scale, 1e-30).tolist()), float, keep.size)
-        return _make_digits(_DIGIT_OF_CODE[codes[keep]].tolist(), start_sample[keep].tolist(),
-                            end_sample[keep].tolist(), _round2(low), _round2(high), _round2(high - low),
-                            chans[keep].tolist())
+        low, high, twist = _levels_db(power[:, 0] * scale, power[:, 1] * scale)
+        return (_DIGIT_OF_CODE[codes[keep]], start_sample[keep], end_sample[keep], low, high, twist, chans[keep])
 
     def __repr__(self) -> str:
         active = int((self._act_code >= 0).sum())
@@ -1069,18 +1115,28 @@ def _top_two(x: np.ndarray):
     return index, np.maximum(hi_ab, hi_cd), np.maximum(np.minimum(hi_ab, hi_cd), np.maximum(lo_ab, lo_cd))
 
 
-def _round2(x: np.ndarray) -> list[float]:
-    """``[round(v, 2) for v in x]``, vectorised.
+def _levels_db(low_power: np.ndarray, high_power: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reported levels of the low and high tones in dBm0 and the twist, rounded to 0.01 dB:
+    ``round(10 * math.log10(p), 2)`` of each power (at least 1e-30) and ``round(high - low, 2)``
+    of the unrounded levels, vectorised.
 
-    ``rint(100 x) / 100`` is the same float as Python's correctly rounded
-    ``round(v, 2)`` unless ``100 x`` lies next to a half-way point, where the
-    multiplication's rounding could tip it; those few go through ``round``.
+    ``rint(100 v) / 100`` is the same float as Python's correctly rounded
+    ``round(v, 2)``, and numpy's vectorised ``log10`` (which may differ from
+    ``math.log10`` in the last bit) gives the same rounded value, unless
+    ``100 v`` lies next to a half-way point; those few digits are computed
+    with ``math.log10`` and ``round``, as a scalar loop would.
     """
-    scaled = x * 100
-    out = (np.rint(scaled) / 100).tolist()
-    for i in np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6).tolist():
-        out[i] = round(float(x[i]), 2)
-    return out
+    low_power, high_power = np.maximum(low_power, 1e-30), np.maximum(high_power, 1e-30)
+    low, high = 10 * np.log10(low_power), 10 * np.log10(high_power)
+    values = np.stack([low, high, high - low])
+    scaled = values * 100
+    rounded = np.rint(scaled) / 100
+    near_half = (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6).any(axis=0)
+    for i in np.flatnonzero(near_half).tolist():
+        exact_low = 10 * math.log10(float(low_power[i]))
+        exact_high = 10 * math.log10(float(high_power[i]))
+        rounded[:, i] = round(exact_low, 2), round(exact_high, 2), round(exact_high - exact_low, 2)
+    return rounded[0], rounded[1], rounded[2]
 
 
 def _ranges(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
