@@ -518,7 +518,7 @@ class DtmfDetector:
             p = np.concatenate([part[3] for part in parts])
             z_all = np.concatenate([z_hist] + [part[4] for part in parts], axis=1)  # (C, H + k, 12)
             start_all = np.concatenate([start_hist] + [part[5] for part in parts])
-        strict, loose = self._classify(flat, p, tone, total, z_all, start_all)
+        strict, loose = self._classify(flat, p, tone, total, z_all)
         if not (self._act_code >= 0).any() and not (strict >= 0).any():
             self._cand_code[:] = -1  # every window is a miss: no candidate survives
             self._cand_n[:] = 0
@@ -558,16 +558,19 @@ class DtmfDetector:
             return None
         blocks = x[:, :used].reshape(self.channels, k, SUB_LEN)
         starts = start0 + SUB_LEN * np.arange(k, dtype=np.int64)
-        # DFT of every sub-block; the tones' bins phase-referenced to absolute time (the
-        # harmonics' only where a window needs them, in _classify).
+        # DFT of every sub-block, phase-referenced to absolute time: all twelve bins, which
+        # is one long loop over two contiguous arrays (the rotation table's rows for
+        # consecutive sub-blocks are consecutive), where the tones' eight alone would be
+        # a short loop per sub-block.
         z = self._bank.dft(blocks, max_rows=_PRODUCT_ROWS)  # (C, k, 12) complex64
-        z[..., :8] *= self._bank.rotation(starts)[:, :8]
+        z *= self._bank.rotation_run(start0, k)
         energy = np.einsum("ckn,ckn->ck", blocks, blocks)
         start_all = np.concatenate([self._start_hist, starts])
-        # Window i = sub-blocks i-1 and i (the first one's first from the history).
-        zw = np.empty((self.channels, k, 8), dtype=np.complex64)
-        np.add(self._z_hist[:, -1, :8], z[:, 0, :8], out=zw[:, 0])
-        np.add(z[:, :-1, :8], z[:, 1:, :8], out=zw[:, 1:])
+        # Window i = sub-blocks i-1 and i (the first one's first from the history); all
+        # twelve bins for the same reason (the harmonics' window powers are not used).
+        zw = np.empty((self.channels, k, len(_BANK_HZ)), dtype=np.complex64)
+        np.add(self._z_hist[:, -1], z[:, 0], out=zw[:, 0])
+        np.add(z[:, :-1], z[:, 1:], out=zw[:, 1:])
         total = np.empty((self.channels, k), dtype=np.float32)
         np.add(self._e_hist[:, 0], energy[:, 0], out=total[:, 0])
         np.add(energy[:, :-1], energy[:, 1:], out=total[:, 1:])
@@ -587,7 +590,7 @@ class DtmfDetector:
         self._e_hist = energy[:, -1:].copy()
         self._start_hist = start_all[-_CARRY_SUBS:].copy()
         self._next_sub += k
-        return tone, total, flat, p.reshape(-1, 8)[flat], z, starts
+        return tone, total, flat, np.take(p.reshape(-1, len(_BANK_HZ)), flat, axis=0), z, starts
 
     def _limits(self) -> np.ndarray:
         """The window tests' limits, loose (row 0) and strict (row 1), in float32 as numpy
@@ -609,21 +612,23 @@ class DtmfDetector:
             self._limits_key = key
         return self._limits_array
 
-    def _classify(self, flat: np.ndarray, p: np.ndarray, tone: np.ndarray, total: np.ndarray,
-                  z_all: np.ndarray, start_all: np.ndarray):
+    def _classify(self, flat: np.ndarray, p: np.ndarray, tone: np.ndarray, total: np.ndarray, z_all: np.ndarray):
         """Strict and loose digit codes (-1 for none) of the run's windows, shape (C, W).
 
         ``flat`` are the candidate windows (flat indices into ``tone``) and
-        ``p`` their eight tone powers; every other window is a miss.
+        ``p`` their tone powers (the eight tones in the first eight of each
+        row); every other window is a miss.
         """
         strict = np.full(tone.shape, -1, dtype=np.int64)
         loose = np.full(tone.shape, -1, dtype=np.int64)
         if not flat.size:
             return strict, loose
-        (r, c), (pr, pc), (r2, c2) = (a.T for a in _top_two(p.reshape(-1, 2, 4)))
+        # Tones as rows, (group, tone, candidate), so that every test runs along candidates.
+        tones = np.ascontiguousarray(p[:, :8].T).reshape(2, 4, -1).transpose(1, 0, 2)
+        (r, c), (pr, pc), (r2, c2) = _top_two(tones)
         code = r * 4 + c
-        tone_sub = tone.ravel()[flat]
-        total_sub = total.ravel()[flat]
+        tone_sub = np.take(tone, flat)
+        total_sub = np.take(total, flat)
         thr, rev, norm, rel, share = self._limits()
         ok = (pr >= thr) & (pc >= thr) & (pc <= pr * rev) & (pc * norm >= pr)
         ok &= (pr >= rel * r2) & (pc >= rel * c2) & (tone_sub >= share * total_sub)
@@ -633,10 +638,10 @@ class DtmfDetector:
         hit = np.flatnonzero(strict_ok)
         if hit.size:
             hc, hw = np.divmod(flat[hit], tone.shape[1])
-            sub = hw + np.array([[_CARRY_SUBS - 1], [_CARRY_SUBS]])  # the window's two sub-blocks
-            hbin = 8 + c[hit]
-            zh = z_all[hc, sub, hbin] * self._bank.rotation(start_all[sub])[:, np.arange(hit.size), hbin]
-            zh = zh[0] + zh[1]
+            # Flat index of the window's first sub-block's harmonic bin (z_all is contiguous).
+            at = ((hc * z_all.shape[1] + hw + _CARRY_SUBS - 1) * len(_BANK_HZ)) + 8 + c[hit]
+            z_flat = z_all.reshape(-1)
+            zh = np.take(z_flat, at) + np.take(z_flat, at + len(_BANK_HZ))
             harm = (zh.real**2 + zh.imag**2) * np.float32(2.0 / WINDOW_LEN**2)
             strict_ok[hit[harm * 10 ** (self.min_harmonic_rejection_db / 10) > pc[hit]]] = False
         strict.ravel()[flat] = np.where(strict_ok, code, -1)
@@ -1099,16 +1104,16 @@ class DtmfDetector:
 
 
 def _top_two(x: np.ndarray):
-    """Index of the largest of the 4 values along the last axis (the first if tied), the
+    """Index of the largest of the 4 values along the first axis (the first if tied), the
     largest, and the second-largest (the largest again if it occurs twice).
 
-    Pairwise comparisons: exact, and much faster than argmax and masked
-    reductions over a 4-long axis on many rows.
+    Pairwise comparisons of the four rows: exact, and much faster than argmax
+    and masked reductions over a 4-long axis on many values.
     """
-    if x.size <= 256:  # a handful of rows (a frame): one sort beats twelve passes
-        ranked = np.sort(x, axis=-1)
-        return np.argmax(x, axis=-1), ranked[..., 3], ranked[..., 2]
-    a, b, c, d = x[..., 0], x[..., 1], x[..., 2], x[..., 3]
+    if x.size <= 256:  # a handful of values (a frame): one sort beats twelve passes
+        ranked = np.sort(x, axis=0)
+        return np.argmax(x, axis=0), ranked[3], ranked[2]
+    a, b, c, d = x[0], x[1], x[2], x[3]
     hi_ab, lo_ab = np.maximum(a, b), np.minimum(a, b)
     hi_cd, lo_cd = np.maximum(c, d), np.minimum(c, d)
     index = np.where(hi_cd > hi_ab, np.where(d > c, 3, 2), np.where(b > a, 1, 0))
