@@ -969,14 +969,20 @@ class DtmfDetector:
                 st.append(part_s)
             seg_len.append(sum(len(part[2]) for part in parts))
         c, code, first, lo, last, end, tone, total, carried = _columns(ended, 9)
-        return self._finish_digits(c, code, np.concatenate(zr), np.concatenate(zc), np.concatenate(st),
-                                   np.array(seg_len, dtype=np.int64), first - lo, last - lo, tone, total)
+        n_ent = sum(seg_len)
+        z = np.empty((n_ent + 2, 2), dtype=np.complex128)  # both tones; two zero rows close the lags
+        z[:n_ent, 0], z[:n_ent, 1], z[n_ent:] = np.concatenate(zr), np.concatenate(zc), 0
+        return self._finish_digits(c, code, z, np.concatenate(st), np.array(seg_len, dtype=np.int64),
+                                   first - lo, last - lo, tone, total)
 
     def _close(self, ended, z_all, start_all, first_sub: int):
         """Gather each ended digit's sub-blocks (spilled, arena, then this call's up to
         its end window) and check them all at once (:meth:`_finish_digits`).
 
         ``z_all`` None closes carried digits with what is stored (a long loss).
+        The digits carried in (the only ones with stored sub-blocks) come first,
+        as :meth:`_machine_runs` returns them, so the others' sub-blocks fill
+        one stretch, gathered without a scatter.
         """
         c, code, first, lo, last, end, tone, total, carried = ended
         n = c.size
@@ -987,36 +993,51 @@ class DtmfDetector:
         call_len = np.zeros(n, dtype=np.int64) if z_all is None else end - base - src0 + 1
         stored_len = np.where(carried, self._dig_n[c], 0)
         spill_len = np.zeros(n, dtype=np.int64)
-        spilled = [i for i, ch in enumerate(c.tolist()) if carried[i] and ch in self._dig_spill]
+        spilled = [i for i in np.flatnonzero(carried).tolist() if int(c[i]) in self._dig_spill]
         spills = [self._dig_spill.pop(int(c[i])) for i in spilled]
         for i, chunks in zip(spilled, spills, strict=True):
             spill_len[i] = sum(len(chunk[0]) for chunk in chunks)
         seg_len = spill_len + stored_len + call_len
         seg_start = np.cumsum(seg_len) - seg_len
-        zr = np.empty(int(seg_len.sum()), dtype=np.complex64)
-        zc = np.empty_like(zr)
-        st = np.empty(zr.size, dtype=np.int64)
+        n_ent = int(seg_len.sum())
+        z = np.empty((n_ent + 2, 2), dtype=np.complex128)  # both tones; two zero rows close the lags
+        z[n_ent:] = 0
+        st = np.empty(n_ent, dtype=np.int64)
         for i, chunks in zip(spilled, spills, strict=True):
             at = slice(int(seg_start[i]), int(seg_start[i] + spill_len[i]))
-            zr[at], zc[at], st[at] = (np.concatenate(parts) for parts in zip(*chunks, strict=True))
-        row, off = _ranges(stored_len)
-        dst = seg_start[row] + spill_len[row] + off
-        zr[dst], zc[dst], st[dst] = self._dig_row[c[row], off], self._dig_col[c[row], off], self._dig_start[c[row], off]
-        if z_all is not None:
-            row, off = _ranges(call_len)
-            dst = seg_start[row] + spill_len[row] + stored_len[row] + off
-            src = src0[row] + off
-            zr[dst] = z_all[c[row], src, code[row] // 4]
-            zc[dst] = z_all[c[row], src, 4 + code[row] % 4]
-            st[dst] = start_all[src]
-        return self._finish_digits(c, code, zr, zc, st, seg_len, first - lo, last - lo, tone, total)
+            z[at, 0], z[at, 1], st[at] = (np.concatenate(parts) for parts in zip(*chunks, strict=True))
+        held = np.flatnonzero(stored_len)
+        row, off = _ranges(stored_len[held])
+        dst, ch = (seg_start + spill_len)[held][row] + off, c[held][row]
+        z[dst, 0], z[dst, 1], st[dst] = self._dig_row[ch, off], self._dig_col[ch, off], self._dig_start[ch, off]
+        if z_all is None:
+            return self._finish_digits(c, code, z, st, seg_len, first - lo, last - lo, tone, total)
+        pre = spill_len + stored_len
+        n_pre = int(np.count_nonzero(pre))
+        split = n_pre if not pre[n_pre:].any() else n  # digits from `split` on: one stretch
+        # Flat indices into z_all (contiguous, 12 bins a sub-block) of each digit's row and column tone.
+        row_at = (c * z_all.shape[1] + src0) * len(_BANK_HZ) + code // 4
+        col_shift = 4 + code % 4 - code // 4
+        z_flat = z_all.reshape(-1)
+        row, off = _ranges(call_len[:split])
+        dst = (seg_start + pre)[row] + off
+        at = row_at[row] + off * len(_BANK_HZ)
+        z[dst, 0], z[dst, 1], st[dst] = np.take(z_flat, at), np.take(z_flat, at + col_shift[row]), start_all[src0[row] + off]
+        if split < n:
+            row, off = _ranges(call_len[split:])
+            row += split
+            stretch = slice(int(seg_start[split]), n_ent)
+            at = row_at[row] + off * len(_BANK_HZ)
+            z[stretch, 0], z[stretch, 1] = np.take(z_flat, at), np.take(z_flat, at + col_shift[row])
+            st[stretch] = np.take(start_all, src0[row] + off)
+        return self._finish_digits(c, code, z, st, seg_len, first - lo, last - lo, tone, total)
 
-    def _finish_digits(self, chans, codes, z_row, z_col, starts, seg_len, i_first, i_last, tone, total):
+    def _finish_digits(self, chans, codes, z, starts, seg_len, i_first, i_last, tone, total):
         """The ended digits that pass their whole-digit checks (module docstring), in input
         order, as columns (one array per :class:`DtmfDigit` field), or None.
 
-        Digit ``d`` owns ``seg_len[d]`` consecutive entries of ``z_row``/``z_col``
-        (its row and column tone's DFT per sub-block) and ``starts``, from two
+        Digit ``d`` owns ``seg_len[d]`` consecutive rows of ``z`` (its row and
+        column tone's DFT per sub-block; two rows of zeros follow the last digit's) and of ``starts``, from two
         sub-blocks before its first hit window to its last window; ``i_first``
         and ``i_last`` index its first and last hit windows in them.  All digits
         and both tones are checked together with array operations, in float64,
@@ -1034,8 +1055,6 @@ class DtmfDetector:
         seg = np.repeat(np.arange(n_dig), seg_len)
         pos = np.arange(seg.size) - seg_start[seg]
         n = seg.size
-        z = np.empty((n + 2, 2), dtype=np.complex128)  # both tones; two zero rows close the lags
-        z[:n, 0], z[:n, 1], z[n:] = z_row, z_col, 0
         parts = z[:n].view(np.float64)  # row re, row im, column re, column im
         amp = np.empty(n + 1)
         amp[n] = -np.inf
