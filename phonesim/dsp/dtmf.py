@@ -1040,13 +1040,12 @@ class DtmfDetector:
         column tone's DFT per sub-block; two rows of zeros follow the last digit's) and of ``starts``, from two
         sub-blocks before its first hit window to its last window; ``i_first``
         and ``i_last`` index its first and last hit windows in them.  All digits
-        and both tones are checked together with array operations, in float64,
-        in the same order of operations as a scalar loop would use (per-digit
-        sums by ``reduceat``, which adds in order, over zeros where an entry does
-        not count).  Only the phase angles come from numpy's ``arctan2``, which
-        may differ from ``math.atan2`` in the last bit: that could flip the
-        frequency test only for an offset within about 1e-12 Hz of the limit.
-        Levels, which are reported, use ``math.log10``.
+        and both tones are checked together with array operations, in float64.
+        Per-digit sums are ``reduceat`` over each digit's whole segment, with
+        zeros where an entry does not count: ``reduceat`` adds pairwise, so the
+        rounding of a sum depends on where its terms sit, and keeping the
+        segments as they are keeps every sum, and so every digit, bit for bit
+        as it was (``python -m benchmarks.dtmf --digits-out`` checks it).
         """
         n_dig = len(chans)
         if n_dig == 0:
@@ -1097,8 +1096,11 @@ class DtmfDetector:
         lag1 = (pos >= lo) & (pos <= hi - 1) & (step[:n] == SUB_LEN)
         step[:n - 2] += step[1:n - 1]
         lag2 = (pos >= lo) & (pos <= hi - 2) & (step[:n] == 2 * SUB_LEN)
-        cross1 = np.where(lag1[:, None], z[1:n + 1] * np.conj(z[:n]), 0)
-        cross2 = np.where(lag2[:, None], z[2:n + 2] * np.conj(z[:n]), 0)
+        # Masks as (n, 2) arrays of their own: broadcast from (n, 1), they would make
+        # every loop two elements long.
+        z_conj = np.conj(z[:n])
+        cross1 = np.where(np.repeat(lag1, 2).reshape(n, 2), z[1:n + 1] * z_conj, 0)
+        cross2 = np.where(np.repeat(lag2, 2).reshape(n, 2), z[2:n + 2] * z_conj, 0)
         c1 = np.add.reduceat(cross1, seg_start) + 0j  # + 0j: a sum of nothing is +0, as bincount's
         c2 = np.add.reduceat(cross2, seg_start) + 0j
         fs = self.sample_rate_hz
@@ -1112,7 +1114,10 @@ class DtmfDetector:
         keep = np.flatnonzero(ok)
         if not keep.size:
             return None
-        power = np.add.reduceat(np.where(full[:, None], np.abs(z[:n]) ** 2, 0.0), seg_start)[keep]
+        power = np.zeros((n, 2))  # |z|^2 where an entry counts (np.abs is a hypot: only there)
+        np.abs(z[:n], out=power, where=np.repeat(full, 2).reshape(n, 2))
+        np.square(power, out=power)
+        power = np.add.reduceat(power, seg_start)[keep]
         scale = 2.0 / SUB_LEN**2 / n_full[keep] / DBM0_RMS**2
         low, high, twist = _levels_db(power[:, 0] * scale, power[:, 1] * scale)
         return (_DIGIT_OF_CODE[codes[keep]], start_sample[keep], end_sample[keep], low, high, twist, chans[keep])
