@@ -55,6 +55,18 @@ def test_rotation_is_the_absolute_phase_factor_for_any_start(block_len):
     np.testing.assert_array_equal(bank.dft(blocks, starts), bank.dft(blocks) * bank.rotation(starts))
 
 
+@pytest.mark.parametrize("block_len", [51, 64])
+@pytest.mark.parametrize("first,n", [(0, 1), (51 * 7990, 40), (123456789, 4096), (17, 8000), (5, 8001)])
+def test_rotation_run_is_rotation_of_consecutive_blocks(block_len, first, n):
+    """Across the table's end (51 * 7990 + 40 blocks), a whole second, and past it (a gather)."""
+    bank = ToneBank([697.0, 1633.0, 2418.0], block_len)
+    run = bank.rotation_run(first, n)
+    np.testing.assert_array_equal(run, bank.rotation(first + block_len * np.arange(n)))
+    assert run.shape == (n, 3)
+    if block_len == 51 and n <= 8000:  # the table in block order: a view of it, which is read-only
+        assert not run.flags.writeable
+
+
 def test_rotation_needs_integer_frequencies():
     with pytest.raises(ValueError, match="integer frequencies"):
         ToneBank([913.8], 51).rotation([0])
