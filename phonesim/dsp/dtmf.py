@@ -581,6 +581,9 @@ class DtmfDetector:
         tone = (np.maximum(np.maximum(p[..., 0], p[..., 1]), np.maximum(p[..., 2], p[..., 3]))
                 + np.maximum(np.maximum(p[..., 4], p[..., 5]), np.maximum(p[..., 6], p[..., 7])))
         enough = tone >= min(self.loose_energy_share, self.min_energy_share) * total
+        # Every hit needs both tones at the loose level or above, so their sum at twice it
+        # (exact in float32): silence and faint windows are misses without the other tests.
+        enough &= tone >= 2 * self._limits()[0, 0, 0]
         adjacent = (start_all[_CARRY_SUBS:] - start_all[_CARRY_SUBS - 1:-1]) == SUB_LEN
         if not adjacent.all():  # only pairs that are truly adjacent count
             enough &= adjacent
