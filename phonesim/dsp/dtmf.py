@@ -351,6 +351,8 @@ class DtmfDetector:
             raise ValueError(f"channels must be >= 1, got {channels!r}")
         if not 1 <= int(on_windows) <= _CARRY_SUBS - 2:
             raise ValueError(f"on_windows must be 1..{_CARRY_SUBS - 2}, got {on_windows!r}")
+        if int(off_windows) < 1:
+            raise ValueError(f"off_windows must be >= 1 (a digit ends after that many misses), got {off_windows!r}")
         self.channels = int(channels)
         self.sample_rate_hz = sample_rate_hz
         self.min_level_dbm0 = float(min_level_dbm0)
@@ -756,11 +758,14 @@ class DtmfDetector:
           span the digit's last hit);
         * a digit of key ``x`` starting at ``a`` ends ``off_windows`` after the
           first loose hit of ``x`` (from ``a`` on) that is followed by a gap of
-          more than ``off_windows`` windows without one: sorting the loose hits
-          by (channel, key, window) makes that a reverse running minimum.
+          more than ``off_windows`` windows without one.  Loose hits come in
+          runs of one key (a key press is a few of them), and no such gap is
+          inside a run, so the runs, sorted by (channel, key, window), make
+          that a reverse running minimum over a few entries per key press.
 
         Returns ``(ended, opened)`` as :meth:`_machine_windows` does, as arrays
-        (one per field).
+        (one per field).  Windows are handled as flat indices into the
+        (channel, window) grid: ``c * k + w``.
         """
         n_chan, k = s.shape
         on, off = self.on_windows, self.off_windows
@@ -773,46 +778,61 @@ class DtmfDetector:
         run_first = np.maximum.accumulate(np.where(strict_hit & (s != prev), win, -1), axis=1)
         run_first = np.where(run_first >= 0, run_first, -self._cand_n[:, None])  # window of the run start
         run_len = win - run_first + 1  # meaningful at strict hits only
-        tone_cum = np.zeros((n_chan, k + 1), dtype=np.int64)
-        total_cum = np.zeros((n_chan, k + 1), dtype=np.int64)
-        np.cumsum(tone_q, axis=1, out=tone_cum[:, 1:])
-        np.cumsum(total_q, axis=1, out=total_cum[:, 1:])
+        # Energies summed over the flat grid: a difference of two sums inside one channel is its sum.
+        tone_cum = np.zeros(n_chan * k + 1, dtype=np.int64)
+        total_cum = np.zeros(n_chan * k + 1, dtype=np.int64)
+        np.cumsum(tone_q, out=tone_cum[1:])
+        np.cumsum(total_q, out=total_cum[1:])
+        run_first_flat = run_first.ravel()
 
         def run_energy(c, i):
-            """Tone and total energy of the run ending at window ``i`` of channel ``c``."""
-            start = run_first[c, i]
-            lo = np.maximum(start, 0)
+            """Tone and total energy of the strict run ending at window ``i`` of channel ``c``."""
+            start = run_first_flat[c * k + i]
+            lo = c * k + np.maximum(start, 0)
             carried = start < 0
-            return (tone_cum[c, i + 1] - tone_cum[c, lo] + np.where(carried, self._cand_tone[c], 0),
-                    total_cum[c, i + 1] - total_cum[c, lo] + np.where(carried, self._cand_total[c], 0))
+            return (tone_cum[c * k + i + 1] - tone_cum[lo] + np.where(carried, self._cand_tone[c], 0),
+                    total_cum[c * k + i + 1] - total_cum[lo] + np.where(carried, self._cand_total[c], 0))
 
-        # Loose hits sorted by (channel, key, window); a carried digit enters as its last hit.
+        # Runs of equal loose codes: where each starts and ends (flat), its key and energies.
+        loose_flat = loose.ravel()
+        hit = loose_flat >= 0
+        new = hit.copy()
+        new[1:] &= loose_flat[1:] != loose_flat[:-1]
+        new[::k] = hit[::k]  # a channel's first window starts a run
+        goes_on = np.zeros_like(hit)
+        goes_on[:-1] = hit[1:] & ~new[1:]
+        r_from = np.flatnonzero(new)
+        r_to = np.flatnonzero(hit & ~goes_on)
+        r_c = r_from // k
+        # Sorted by (channel, key, window); a carried digit enters as a run of one window
+        # at its last hit, carrying no energy.  The entries come in (channel, window)
+        # order, carried digits first, so a stable sort by (channel, key) alone keeps
+        # each key's runs in window order (a radix sort when the keys fit 16 bits).
         act_c = np.flatnonzero(self._act_code >= 0)
         n_virtual = act_c.size
-        hit_c, hit_w = np.nonzero(loose >= 0)
-        ent_c = np.concatenate([act_c, hit_c])
-        ent_group = ent_c * 16 + np.concatenate([self._act_code[act_c], loose[hit_c, hit_w]])
-        ent_pos = np.concatenate([self._act_last[act_c] - first_sub, hit_w])
-        # The entries come in (channel, window) order, carried digits first, so a stable
-        # sort by (channel, key) alone keeps each key's hits in window order (a radix
-        # sort when the keys fit 16 bits).
+        ent_group = np.concatenate([act_c * 16 + self._act_code[act_c], r_c * 16 + loose_flat[r_from]])
+        v_pos = self._act_last[act_c] - first_sub
+        ent_first = np.concatenate([v_pos, r_from - r_c * k])
+        ent_last = np.concatenate([v_pos, r_to - r_c * k])
+        ent_tone = np.concatenate([np.zeros(n_virtual, np.int64), tone_cum[r_to + 1] - tone_cum[r_from]])
+        ent_total = np.concatenate([np.zeros(n_virtual, np.int64), total_cum[r_to + 1] - total_cum[r_from]])
         order = np.argsort(ent_group.astype(np.int16 if n_chan * 16 <= 2**15 else np.int64), kind="stable")
-        group, pos = ent_group[order], ent_pos[order]
+        group, first_w, last_w = ent_group[order], ent_first[order], ent_last[order]
         n_ent = order.size
-        # An entry is a digit's last hit when the next hit of its key comes more than off windows later.
+        # A run ends a digit (holds its last hit) when the next run of its key starts more
+        # than off windows after it.
         last = np.ones(n_ent, dtype=bool)
-        last[:-1] = (group[1:] != group[:-1]) | (pos[1:] - pos[:-1] > off)
+        last[:-1] = (group[1:] != group[:-1]) | (first_w[1:] - last_w[:-1] > off)
         last_of = np.minimum.accumulate(np.where(last, np.arange(n_ent), n_ent)[::-1])[::-1]
-        tone_s = np.cumsum(np.concatenate([np.zeros(n_virtual, np.int64), tone_q[hit_c, hit_w]])[order])
-        total_s = np.cumsum(np.concatenate([np.zeros(n_virtual, np.int64), total_q[hit_c, hit_w]])[order])
+        tone_s = np.cumsum(ent_tone[order])
+        total_s = np.cumsum(ent_total[order])
         rank = np.empty(n_ent, dtype=np.int64)
         rank[order] = np.arange(n_ent)
-        rank_at = np.full(n_chan * k, -1, dtype=np.int64)
-        rank_at[hit_c * k + hit_w] = rank[n_virtual:]
+        run_at = np.cumsum(new) - 1  # at a loose hit: the (unsorted) run it belongs to
 
         # Carried digits: they end at their last hit + off (in these windows or later).
         v_rank = rank[:n_virtual]
-        v_last = pos[last_of[v_rank]]
+        v_last = last_w[last_of[v_rank]]
         v_end = v_last + off
         v_tone = self._act_tone[act_c] + tone_s[last_of[v_rank]] - tone_s[v_rank]
         v_total = self._act_total[act_c] + total_s[last_of[v_rank]] - total_s[v_rank]
@@ -822,15 +842,18 @@ class DtmfDetector:
         # Windows where a digit may start: the on_windows-th strict hit of a run, or a
         # later one of the run if a digit may end there (a last hit + off); and where
         # each digit would have its last hit.
-        may_start = strict_hit & (run_len >= on)
-        starts_here = strict_hit & (run_len == on)
-        end_c, end_w = group[last] // 16, pos[last] + off
-        inside = (end_w >= 0) & (end_w < k)
-        end_c, end_w = end_c[inside], end_w[inside]
-        starts_here[end_c, end_w] |= may_start[end_c, end_w]
-        st_c, st_w = np.nonzero(starts_here)
-        st_rank = rank_at[st_c * k + st_w]
-        st_last = pos[last_of[st_rank]]
+        may_start = (strict_hit & (run_len >= on)).ravel()
+        starts_here = (strict_hit & (run_len == on)).ravel()
+        end_c, end_w = group[last] // 16, last_w[last] + off
+        ends = (end_c * k + end_w)[(end_w >= 0) & (end_w < k)]
+        starts_here[ends] |= may_start[ends]
+        st_flat = np.flatnonzero(starts_here)
+        st_c = st_flat // k
+        st_w = st_flat - st_c * k
+        # A start is a loose hit too (a strict hit of the same key): its run, and the
+        # chain of that key's runs it ends with.
+        st_rank = rank[n_virtual + run_at[st_flat]]
+        st_last = last_w[last_of[st_rank]]
         # The digit that would follow each one: the first start window >= its end
         # (keys order the start windows by channel, then window).
         span = k + off + 1
@@ -858,17 +881,20 @@ class DtmfDetector:
                 p = follow[p]
         row, step = _ranges(np.array(stretch_to, dtype=np.int64) - np.array(stretch_from, dtype=np.int64))
         picked = np.array(stretch_from, dtype=np.int64)[row] + step
-        n_c, n_a = st_c[picked], st_w[picked]
+        n_c, n_a, n_flat = st_c[picked], st_w[picked], st_flat[picked]
+        n_rank = st_rank[picked]
         n_tone, n_total = run_energy(n_c, n_a)
-        n_tone = n_tone + tone_s[last_of[st_rank[picked]]] - tone_s[st_rank[picked]]
-        n_total = n_total + total_s[last_of[st_rank[picked]]] - total_s[st_rank[picked]]
-        n_first = run_first[n_c, n_a] + first_sub
+        # Its hits after the start: the rest of the start's run, then the chain's later runs.
+        n_run_to = r_to[run_at[n_flat]] + 1
+        n_tone = n_tone + tone_cum[n_run_to] - tone_cum[n_flat + 1] + tone_s[last_of[n_rank]] - tone_s[n_rank]
+        n_total = n_total + total_cum[n_run_to] - total_cum[n_flat + 1] + total_s[last_of[n_rank]] - total_s[n_rank]
+        n_first = run_first_flat[n_flat] + first_sub
         n_lo = np.maximum(n_first - 2, first_sub - _CARRY_SUBS)  # two sub-blocks before the first hit window
         n_last = st_last[picked] + first_sub
         n_end = n_last + off
         v_last = v_last + first_sub
         v_end = v_end + first_sub
-        n_code = s[n_c, n_a]
+        n_code = s.ravel()[n_flat]
         a_code = self._act_code[act_c]
         a_first, a_lo = self._act_first[act_c], self._act_lo[act_c]
         # The candidate left at the end: the last run, unless it is the digit in progress.
