@@ -104,9 +104,13 @@ class ToneBank:
         if max_rows is None or flat.shape[0] <= max_rows:
             y = flat @ self._basis
         else:
+            # The whole pieces as one stack: numpy makes a product of each in its C loop.
             y = np.empty((flat.shape[0], self._basis.shape[1]), dtype=self.dtype)
-            for at in range(0, flat.shape[0], max_rows):
-                np.matmul(flat[at:at + max_rows], self._basis, out=y[at:at + max_rows])
+            whole = flat.shape[0] // max_rows * max_rows
+            np.matmul(flat[:whole].reshape(-1, max_rows, self.block_len), self._basis,
+                      out=y[:whole].reshape(-1, max_rows, self._basis.shape[1]))
+            if whole < flat.shape[0]:
+                np.matmul(flat[whole:], self._basis, out=y[whole:])
         x = y.view(self._complex).reshape(blocks.shape[:-1] + (self.n_freqs,))
         if start_samples is not None:
             if self._rot_table is not None:

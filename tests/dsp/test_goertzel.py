@@ -67,6 +67,21 @@ def test_rotation_run_is_rotation_of_consecutive_blocks(block_len, first, n):
         assert not run.flags.writeable
 
 
+@pytest.mark.parametrize("n_blocks", [5, 192, 193, 1000])
+def test_dft_in_pieces_is_the_dft_and_every_piece_is_the_same_product(n_blocks):
+    """Pieces of at most max_rows blocks (the last one shorter): each block's values are
+    those of the product of its own piece, whatever else is in the call."""
+    rng = np.random.default_rng(n_blocks)
+    blocks = rng.integers(-20000, 20000, size=(2, n_blocks, 51)).astype(np.float32)
+    bank = ToneBank([697.0, 1336.0, 2672.0], 51)
+    z = bank.dft(blocks, max_rows=192)
+    assert z.shape == (2, n_blocks, 3)
+    np.testing.assert_allclose(z, bank.dft(blocks.astype(np.float64)), rtol=1e-5, atol=1e-2)
+    flat = blocks.reshape(-1, 51)
+    for at in range(0, flat.shape[0], 192):
+        np.testing.assert_array_equal(z.reshape(-1, 3)[at:at + 192], bank.dft(flat[at:at + 192]))
+
+
 def test_rotation_needs_integer_frequencies():
     with pytest.raises(ValueError, match="integer frequencies"):
         ToneBank([913.8], 51).rotation([0])
