@@ -586,9 +586,10 @@ class DtmfDetector:
         # Every hit needs both tones at the loose level or above, so their sum at twice it
         # (exact in float32): silence and faint windows are misses without the other tests.
         enough &= tone >= 2 * self._limits()[0, 0, 0]
-        adjacent = (start_all[_CARRY_SUBS:] - start_all[_CARRY_SUBS - 1:-1]) == SUB_LEN
-        if not adjacent.all():  # only pairs that are truly adjacent count
-            enough &= adjacent
+        # Only pairs that are truly adjacent count: this call's sub-blocks are, and so is the
+        # first with the history's last unless samples were lost in between (fill_in).
+        if self._start_hist[-1] + SUB_LEN != start0:
+            enough[:, 0] = False
         # Flat indices (all arrays here are fresh and C-contiguous): cheaper than pairs.
         flat = np.flatnonzero(enough)
         self._z_hist = (z if k >= _CARRY_SUBS else np.concatenate([self._z_hist, z], axis=1))[:, -_CARRY_SUBS:].copy()
