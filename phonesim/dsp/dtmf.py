@@ -61,14 +61,19 @@ any audio.  What DTMF adds is work per candidate window (the other tests, all
 candidates of up to 16 slices together) and per digit.  The digit state
 machine steps window by window in Python only when few windows are busy (one
 line's 20 ms frame: a few microseconds), and otherwise is solved with array
-operations over all windows and channels (:meth:`DtmfDetector._machine_runs`);
-a digit's sub-blocks are kept in a per-channel arena by array operations, not
-in Python lists; all digits that end in a call are checked together, and
-Python works once per digit (one ``DtmfDigit``).  So the cost grows with the
-audio and with the digits in it, never with Python per window or per channel:
-back-to-back keying at the fastest legal rate (12.5 digits a second) is the
-worst case; noise, speech and music decode several times faster than
-spandsp's C (figures in ``docs/benchmarks-dtmf.md``).
+operations over all windows and channels, over runs of hits rather than
+each hit (:meth:`DtmfDetector._machine_runs`); a digit's sub-blocks are kept
+in a per-channel arena by array operations, not in Python lists; all digits
+that end in a call are checked together.  :meth:`DtmfDetector.feed_arrays`
+returns them as one structured array, with no Python work per digit at all
+(``phonesim decode`` uses it); :meth:`DtmfDetector.feed` makes one
+``DtmfDigit`` each.  So the cost grows with the audio and with the digits in
+it, never with Python per window, per digit or per channel: back-to-back
+keying at the fastest legal rate (12.5 digits a second) is the worst case,
+and still faster than spandsp's C; noise, speech and music decode several
+times faster (figures in ``docs/benchmarks-dtmf.md``).  A line fed alone in
+20 ms frames pays numpy's fixed cost per call, a few dozen calls a frame;
+lines that share one detector (``channels=N``) pay it once per frame for all.
 
 Spec limits met (see ``tests/dsp/test_dtmf_spec.py`` and the benchmark):
 frequency ±1.5 % accepted, ±3.5 % rejected; twist 8 dB normal / 4 dB reverse
