@@ -201,7 +201,7 @@ def _join_columns(found: list) -> tuple[np.ndarray, ...] | None:
         return None
     columns = found[0] if len(found) == 1 else tuple(map(np.concatenate, zip(*found, strict=True)))
     if columns[0].size > 1:
-        order = np.lexsort((columns[6], columns[2]))
+        order = np.lexsort((columns[DIGIT_DTYPE.names.index("channel")], columns[DIGIT_DTYPE.names.index("end_sample")]))
         columns = tuple(column[order] for column in columns)
     return columns
 
