@@ -630,8 +630,8 @@ class DtmfDetector:
         ``p`` their tone powers (the eight tones in the first eight of each
         row); every other window is a miss.
         """
-        strict = np.full(tone.shape, -1, dtype=np.int64)
-        loose = np.full(tone.shape, -1, dtype=np.int64)
+        strict = np.full(tone.shape, -1, dtype=np.int8)  # codes 0..15: small grids
+        loose = np.full(tone.shape, -1, dtype=np.int8)
         if not flat.size:
             return strict, loose
         # Tones as rows, (group, tone, candidate), so that every test runs along candidates.
