@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from phonesim.clock import (
+    FRAME_MS,
     FRAME_SAMPLES,
     FRAMES_PER_SECOND,
     RealTimeClock,
@@ -366,6 +367,8 @@ def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realti
 
         def step(frame_index: int) -> bool:
             phone.step(frame_index)
+            if on_worker and not realtime and line.state.request_id:
+                line.jobs.wait_oldest(FRAME_MS / 1000)   # virtual time never outruns a real look-up
             if on_frame is not None:
                 on_frame(line)
             if line.calls and not ended_at:
