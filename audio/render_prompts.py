@@ -37,6 +37,7 @@ PROMPTS: dict[str, tuple[str, str]] = {
     # --- the wall phone, before the call
     "welcome": ("Welcome to the inmate telephone system.", "wall phone: off hook"),
     "enter_pin": ("Please enter your PIN.", "wall phone: PIN entry"),
+    "enter_id_pin": ("Please enter your ID number, then your PIN.", "wall phone: PIN entry (pin.login id+pin)"),
     "invalid_pin": ("The PIN you entered is not valid.", "wall phone: PIN entry"),
     "account_locked": ("Your account is locked. Please try again later.", "wall phone: PIN lockout"),
     "restricted": ("Your calling privileges are restricted.", "wall phone: policy"),

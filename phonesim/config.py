@@ -469,6 +469,7 @@ FORMS: dict[str, tuple[str, str]] = {
     "profile.numbers.blocked_prefixes[]": (r"N11|[0-9]{1,15}", "'N11' or 1 to 15 digits (the canonical number's start)"),
     "sip.registrar": (r"|sips?:\S+", "empty or a SIP URI like 'sip:pbx.example'"),
     "sip.password_env": (r"|[A-Za-z_][A-Za-z0-9_]*", "empty or the name of an environment variable"),
+    "profile.pin.login": (r"pin|id\+pin", "'pin' (the PIN alone) or 'id+pin' (the ID number, then the PIN)"),
     "paths.database": (r"[^\x00]+", "a path"),
     "paths.recordings": (r"[^\x00]+", "a path"),
 }

@@ -165,6 +165,7 @@ def test_sip_options_reach_a_sip_far_end_but_not_the_robot():
     ("[profile.warning]\ninterval_s = 0\n", "profile.warning.interval_s", "from 1 to 86_400", "0"),
     ("[profile.warning]\ninterval_s = -30\n", "profile.warning.interval_s", "from 1 to 86_400", "-30"),
     ("[profile.pin]\nmax_failures = 0\n", "profile.pin.max_failures", "from 1 to 100", "0"),
+    ('[profile.pin]\nlogin = "voice"\n', "profile.pin.login", "'pin' (the PIN alone) or 'id+pin'", "'voice'"),
     ("[profile.pin]\nlockout_s = -1\n", "profile.pin.lockout_s", "from 1 to 2_592_000", "-1"),
     ('[profile.billing]\nfacility_class = "castle"\n', "profile.billing.facility_class", "one of prison, jail-large",
      "'castle'"),

@@ -29,7 +29,7 @@ import re
 import sys
 from pathlib import Path
 
-from phonesim.commands import clean
+from phonesim.commands import clean, heal_left_open
 from phonesim.config import load_config
 from phonesim.exc import InvalidInput, OutputFileError, PhoneSimError
 from phonesim.facility.ledger import STATUSES, Ledger, month_bounds
@@ -323,6 +323,7 @@ def run(args: argparse.Namespace) -> int:
     create = args.group in ("seed-demo", "init")
     try:
         with Ledger.open(path, cfg=cfg, create=create) as ledger:
+            heal_left_open(ledger, "phonesim admin")
             handler = {"inmate": _inmate, "account": _account, "number": _number, "cdr": _cdr,
                        "who-called": _who_called, "seed-demo": _seed, "init": _init, "facility": _facility,
                        "no-contact": _no_contact, "incident": _incident}[args.group]

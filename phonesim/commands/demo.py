@@ -30,6 +30,7 @@ from phonesim.clock import (
     VirtualClock,
     frames_from_s,
 )
+from phonesim.commands import heal_left_open
 from phonesim.config import load_config
 from phonesim.events import HookChanged
 from phonesim.exc import ConfigError
@@ -347,6 +348,7 @@ def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realti
         platform = stack.enter_context(Platform.open(cfg, database=data_dir / "phonesim.sqlite3",
                                                      clock=clock))
         ledger, cdrs, prompts = platform.ledger, platform.cdrs, platform.prompts
+        heal_left_open(ledger, "phonesim demo")
         clock.epoch_s = demo_epoch_s(cfg, cdrs)
         ledger.seed_demo(cfg)
         for btn, cents in scenario.prepaid_cents.items():

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 
-from phonesim.commands import number_in, positive_seconds
+from phonesim.commands import heal_left_open, number_in, positive_seconds
 from phonesim.config import load_config
 
 NAME = "facility"
@@ -132,6 +132,7 @@ def _serve(args: argparse.Namespace, cfg, terminals: list[dict]) -> int:
     database = args.database or cfg.resolve_path(cfg.paths.database)
     recordings = args.recordings or cfg.resolve_path(cfg.paths.recordings)
     with Platform.open(cfg, database=database) as platform:
+        heal_left_open(platform.ledger, "phonesim facility")
         if args.demo and not args.only:
             seed_demo_facility(platform, args.phones)
         host = FacilityHost(cfg, platform, terminals=terminals, realtime=args.realtime, recordings_dir=recordings)

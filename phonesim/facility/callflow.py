@@ -113,6 +113,8 @@ ENDING_GRACE_FRAMES = frames_from_s(30)
 #: A "warn" three-way decision speaks at most this often.
 THREEWAY_WARN_GAP_FRAMES = frames_from_s(10)
 MAX_MENU_TRIES = 3
+#: The most digits a login keeps (an ID and a PIN with room to spare).
+MAX_LOGIN_DIGITS = 32
 #: Digits kept while a look-up is pending (a PIN, a call type and a number with room to spare).
 TYPEAHEAD_MAX = 40
 #: A charge the database could not take is tried again this often while the call goes on.
@@ -256,6 +258,8 @@ class CallFlow:
         self.profile = p
         self.keys = {name: str(p.called_party[name]) for name in ("accept", "decline", "rates", "block")}
         self.pin_max_failures = int(p.pin.max_failures)
+        # "id+pin": the ID number, then the PIN, keyed together (the ledger splits them)
+        self.enter_pin = "enter_id_pin" if p.pin.login == "id+pin" else "enter_pin"
         self.first_digit_frames = frames_from_s(p.pin.first_digit_timeout_s)
         self.inter_digit_frames = frames_from_s(p.pin.inter_digit_timeout_s)
         self.call_limit_s = int(p.limits.call_limit_s)
@@ -418,7 +422,7 @@ class CallFlow:
                 return state, []
             state = replace(fresh, phase=Phase.PIN, inmate_prompt="enter_pin")
             return state, [OpenCdr(),
-                           PlayPrompt(("welcome", "enter_pin"), INMATE, "enter_pin", barge_in=True)]
+                           PlayPrompt(("welcome", self.enter_pin), INMATE, "enter_pin", barge_in=True)]
         if state.phase in (Phase.IDLE, Phase.DONE):
             return fresh, []
         if state.phase is Phase.ENDING:
@@ -512,7 +516,8 @@ class CallFlow:
                 state = _clear_timers(replace(state, digits=""), "digit")
                 return _set_timer(state, "pin_first", now + self.first_digit_frames), actions
             if event.digit.isdigit():
-                state = replace(state, digits=state.digits + event.digit)
+                if len(state.digits) < MAX_LOGIN_DIGITS:      # more is no login: kept out of memory
+                    state = replace(state, digits=state.digits + event.digit)
                 state = _set_timer(state, "digit", now + self.inter_digit_frames)
             return state, actions
         if isinstance(event, Timer):
@@ -521,7 +526,7 @@ class CallFlow:
             if event.name == "pin_first":
                 if state.menu_tries + 1 < MAX_MENU_TRIES:
                     state = replace(state, menu_tries=state.menu_tries + 1, inmate_prompt="enter_pin")
-                    return state, [PlayPrompt(("enter_pin",), INMATE, "enter_pin", barge_in=True)]
+                    return state, [PlayPrompt((self.enter_pin,), INMATE, "enter_pin", barge_in=True)]
                 return self._end(state, self._abandon_disposition(state), now, inmate=("goodbye",))
         return state, []
 
@@ -550,7 +555,7 @@ class CallFlow:
             return self._end(state, Disposition.LOCKED, now, inmate=("account_locked", "goodbye"))
         state = replace(state, phase=Phase.PIN, inmate_prompt="enter_pin", menu_tries=0)
         return state, [LogEvent.of("pin-invalid", failures=failures),
-                       PlayPrompt(("invalid_pin", "enter_pin"), INMATE, "enter_pin", barge_in=True)]
+                       PlayPrompt(("invalid_pin", self.enter_pin), INMATE, "enter_pin", barge_in=True)]
 
     def _in_recording_name(self, state, event, now):
         if isinstance(event, PromptFinished) and event.direction == INMATE and event.tag == "record_name":

@@ -237,6 +237,7 @@ class Ledger:
         self.path = db.name
         self.clock = clock if clock is not None else WallClock()
         self.pin_length: int | None = None
+        self.pin_login = "pin"
         self.pin_max_failures = 3
         self.pin_lockout_s = 60.0
         self.pin_lockout_max_s = 1800.0
@@ -284,6 +285,7 @@ class Ledger:
         """Take PIN rules, facility id and Direct Bill defaults from a config."""
         pin = cfg.profile["pin"]
         self.pin_length = int(pin["length"])
+        self.pin_login = str(pin["login"])
         self.pin_max_failures = int(pin["max_failures"])
         self.pin_lockout_s = float(pin["lockout_s"])
         self.pin_lockout_max_s = float(pin["lockout_max_s"])
@@ -515,68 +517,85 @@ class Ledger:
     def authenticate(self, pin: str, *, wall_s: float | None = None, terminal: str = "",
                      inmate_id: str | None = None, facility_id: str | None = None,
                      failures_before: int = 0) -> AuthResult:
-        """Check a PIN keyed at a phone at calendar time ``wall_s`` (default: now).
+        """Check what was keyed at a phone at calendar time ``wall_s`` (default: now).
 
-        The PIN alone identifies the inmate (as in the seed page), among the inmates of
-        ``facility_id`` (default: the configured facility): a PIN works at the inmate's
-        current facility and nowhere else.  ``locked_until_s`` is calendar time.
+        Two ways to log in (the profile's ``pin.login``):
+
+        * ``pin``: the PIN alone names the inmate, among the inmates of ``facility_id``
+          (default: the configured facility): a PIN works at the inmate's current facility
+          and nowhere else;
+        * ``id+pin``: the inmate's ID number, then the PIN, keyed together: ``pin`` is the
+          whole string, its last ``pin.length`` digits the PIN.  (``inmate_id`` given says
+          the same in either mode.)
 
         Guessing is limited twice, and neither limit lets one person lock others out for long:
 
-        * **per phone** (``terminal``): ``pin.max_failures`` wrong PINs pause PIN entry at
+        * **per phone** (``terminal``): ``pin.max_failures`` wrong logins pause PIN entry at
           that phone for ``pin.lockout_s``; each further burst doubles the pause up to
-          ``pin.lockout_max_s``; after twice that long without a wrong PIN the pauses start
-          small again.  A right PIN does *not* reset the count (keying one's own PIN between
-          guesses buys nothing), and while the phone pauses no PIN is even checked.
-        * **per person**: the wrong PINs keyed in the same call attempt before a right one
-          (``failures_before``, the call flow counts them) are charged to the person whose
-          PIN it is; ``pin.inmate_max_failures`` of them within ``pin.inmate_window_s`` lock
-          that person's account for ``pin.inmate_lockout_s`` — theirs, nobody else's.
+          ``pin.lockout_max_s``; after twice that long without a wrong login the pauses
+          start small again.  A right PIN does *not* reset the count (keying one's own PIN
+          between guesses buys nothing), and while the phone pauses nothing is checked.
+        * **per person**: ``pin.inmate_max_failures`` wrong logins charged to one person
+          within ``pin.inmate_window_s`` lock that person's account for
+          ``pin.inmate_lockout_s``.  Charged to them: with ``id+pin``, a wrong PIN keyed
+          with their ID; with ``pin``, the wrong PINs keyed in the same call attempt just
+          before their own right one (``failures_before``: the call flow counts them).
 
-        With ``inmate_id`` (the ID + passcode login of some facilities) wrong PINs count
-        against that inmate directly.  The PIN's key derivation runs before the transaction
-        (:meth:`pin_lookup`); the transaction reads and locks the rows it changes.
+        ``locked_until_s`` is calendar time.  The key derivation runs before the
+        transaction (:meth:`pin_lookup`); the transaction reads and locks the rows it changes.
         """
         now = self.wall_s(wall_s)
-        well_formed = isinstance(pin, str) and pin.isascii() and pin.isdigit() and 0 < len(pin) <= 32
+        keyed = pin if isinstance(pin, str) else ""
+        if inmate_id is None and self.pin_login == "id+pin":
+            inmate_id, pin = keyed[:-self.pin_length], keyed[-self.pin_length:]
+        well_formed = keyed.isascii() and keyed.isdigit() and 0 < len(pin) <= 32
         lookup = self.pin_lookup(pin) if well_formed else b""
         legacy = self._legacy_pin_owner(pin) if well_formed else None
+        facility = facility_id or self.facility_id
         lock = self.db.for_update
         with self._tx() as c:
+            c.execute("INSERT INTO terminals(id) VALUES (?) ON CONFLICT DO NOTHING", (terminal,))
+            phone = c.execute(f"SELECT * FROM terminals WHERE id=?{lock}", (terminal,)).fetchone()
+            if phone["locked_until_s"] > now:             # the phone pauses: nothing is checked
+                return AuthResult(False, None, True, 0, phone["locked_until_s"])
             if inmate_id is not None:
-                subject = c.execute(f"SELECT * FROM inmates WHERE id=?{lock}", (str(inmate_id),)).fetchone()
-                if subject is None:
-                    raise NotFound(f"inmate {inmate_id!r}: no such inmate")
-                table, key = "inmates", subject["id"]
-            else:
-                c.execute("INSERT INTO terminals(id) VALUES (?) ON CONFLICT DO NOTHING", (terminal,))
-                subject = c.execute(f"SELECT * FROM terminals WHERE id=?{lock}", (terminal,)).fetchone()
-                table, key = "terminals", terminal
-            if subject["locked_until_s"] > now:
-                return AuthResult(False, _inmate(subject) if table == "inmates" else None, True,
-                                  subject["failed_pins"], subject["locked_until_s"])
-            row = self._pin_owner(c, pin, lookup, legacy, facility_id or self.facility_id) if well_formed else None
-            if row is not None and (inmate_id is None or row["id"] == inmate_id):
-                row = c.execute(f"SELECT * FROM inmates WHERE id=?{lock}", (row["id"],)).fetchone()
-                if row["locked_until_s"] > now:
-                    return AuthResult(False, _inmate(row), True, row["failed_pins"], row["locked_until_s"])
-                if table == "inmates":
-                    c.execute("UPDATE inmates SET failed_pins=0 WHERE id=?", (row["id"],))
-                elif failures_before > 0:
-                    locked_until = self._charge_guesses(c, row, int(failures_before), now)
-                    if locked_until:
-                        return AuthResult(False, _inmate(row), True, int(failures_before), locked_until)
-                fresh = c.execute("SELECT * FROM inmates WHERE id=?", (row["id"],)).fetchone()
-                return AuthResult(True, _inmate(fresh), False, 0, 0.0)
-            if table == "inmates":
-                failures = subject["failed_pins"] + 1
-                if failures >= self.pin_max_failures:
-                    until = now + self.pin_lockout_s
-                    c.execute("UPDATE inmates SET failed_pins=0, locked_until_s=? WHERE id=?", (until, key))
-                    return AuthResult(False, None, True, failures, until)
-                c.execute("UPDATE inmates SET failed_pins=? WHERE id=?", (failures, key))
-                return AuthResult(False, None, False, failures, 0.0)
-            return self._terminal_guess(c, subject, now)
+                return self._id_login(c, phone, str(inmate_id), lookup, legacy, facility, now)
+            row = self._pin_owner(c, pin, lookup, legacy, facility) if well_formed else None
+            if row is None:
+                return self._terminal_guess(c, phone, now)
+            row = c.execute(f"SELECT * FROM inmates WHERE id=?{lock}", (row["id"],)).fetchone()
+            if row["locked_until_s"] > now:
+                return AuthResult(False, _inmate(row), True, row["failed_pins"], row["locked_until_s"])
+            if failures_before > 0:
+                locked_until = self._charge_guesses(c, row, int(failures_before), now)
+                if locked_until:
+                    return AuthResult(False, _inmate(row), True, int(failures_before), locked_until)
+            fresh = c.execute("SELECT * FROM inmates WHERE id=?", (row["id"],)).fetchone()
+            return AuthResult(True, _inmate(fresh), False, 0, 0.0)
+
+    def _id_login(self, c: Any, phone: Any, inmate_id: str, lookup: bytes, legacy: str | None,
+                  facility: str, now: float) -> AuthResult:
+        """ID + PIN: the named inmate's PIN or not; a wrong one counts at the phone and against
+        the person named (an unknown ID only at the phone, and says nothing about which IDs exist)."""
+        row = c.execute(f"SELECT * FROM inmates WHERE id=? AND facility_id=?{self.db.for_update}",
+                        (inmate_id, facility)).fetchone()
+        if row is not None and row["locked_until_s"] > now:
+            return AuthResult(False, _inmate(row), True, row["failed_pins"], row["locked_until_s"])
+        right = row is not None and bool(lookup) and (
+            row["pin_lookup"] == lookup
+            or (row["pin_lookup"] is None and legacy == row["id"]))
+        if right:
+            if row["pin_lookup"] is None:                 # upgrade: next time found by its key
+                c.execute("UPDATE inmates SET pin_lookup=? WHERE id=?", (lookup, row["id"]))
+            c.execute("UPDATE inmates SET failed_pins=0, fail_window_s=0 WHERE id=?", (row["id"],))
+            fresh = c.execute("SELECT * FROM inmates WHERE id=?", (row["id"],)).fetchone()
+            return AuthResult(True, _inmate(fresh), False, 0, 0.0)
+        result = self._terminal_guess(c, phone, now) if phone["id"] else AuthResult(False, None, False, 0, 0.0)
+        if row is not None:
+            locked_until = self._charge_guesses(c, row, 1, now)
+            if locked_until:
+                return AuthResult(False, None, True, self.inmate_max_failures, locked_until)
+        return result
 
     def _terminal_guess(self, c: Any, terminal: Any, now: float) -> AuthResult:
         """A wrong PIN at a phone: count it; a burst pauses PIN entry there, longer each time."""
@@ -595,8 +614,14 @@ class Ledger:
         return AuthResult(False, None, False, failures, 0.0)
 
     def _charge_guesses(self, c: Any, inmate: Any, guesses: int, now: float) -> float:
-        """Wrong PINs keyed before this person's right one count against them; returns the time
-        their account is locked until when that reaches the limit (0.0: not locked)."""
+        """Wrong logins charged to this person; returns the time their account is locked until
+        when that reaches the limit (0.0: not locked).
+
+        The count is not cleared by the lock: within the window every further wrong login
+        locks the account again, so a guesser who knows someone's ID gets
+        ``inmate_max_failures`` tries, then one per ``inmate_lockout_s``.  A right login by
+        the owner, or the window running out, clears it.
+        """
         start = float(inmate["fail_window_s"])
         failed = int(inmate["failed_pins"]) if now - start <= self.inmate_window_s else 0
         if failed == 0:
@@ -604,8 +629,8 @@ class Ledger:
         failed += guesses
         if failed >= self.inmate_max_failures:
             until = now + self.inmate_lockout_s
-            c.execute("UPDATE inmates SET failed_pins=0, fail_window_s=0, locked_until_s=? WHERE id=?",
-                      (until, inmate["id"]))
+            c.execute("UPDATE inmates SET failed_pins=?, fail_window_s=?, locked_until_s=? WHERE id=?",
+                      (failed, start, until, inmate["id"]))
             return until
         c.execute("UPDATE inmates SET failed_pins=?, fail_window_s=? WHERE id=?", (failed, start, inmate["id"]))
         return 0.0

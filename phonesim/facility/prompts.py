@@ -36,7 +36,7 @@ PROMPT_MAX_S = 120.0
 
 #: Every prompt the facility needs; the call flow and kiosk use exactly these names.
 PROMPT_NAMES: tuple[str, ...] = (
-    "welcome", "enter_pin", "invalid_pin", "account_locked", "restricted", "outside_hours",
+    "welcome", "enter_pin", "enter_id_pin", "invalid_pin", "account_locked", "restricted", "outside_hours",
     "wait_between_calls", "quota_reached", "weekly_calls_used", "phones_locked_down", "record_name",
     "name_recorded", "lockdown_now", "call_cut_off", "call_type_menu", "enter_number", "number_toll_free",
     "number_blocked", "number_not_approved", "number_invalid", "number_blocked_by_party",

@@ -70,24 +70,39 @@ def test_sigkill_mid_call_then_recover_and_reconcile(tmp_path):
             os.kill(child.pid, signal.SIGKILL)
             child.wait(timeout=30)
 
-    with Ledger.open(tmp_path / "phonesim.sqlite3") as ledger:
+    database = tmp_path / "phonesim.sqlite3"
+    with Ledger.open(database) as ledger:
+        assert not CdrStore(ledger).get(call_id).closed          # the crash left it open
+    # the next command of any kind that opens the database closes it: here, a look at the calls
+    shown = subprocess.run([sys.executable, "-m", "phonesim", "admin", "--db", str(database), "cdr", "show",
+                            str(call_id)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert f"left open (ended at their last sign of life, billed as charged, marked recovered): {call_id}" \
+        in shown.stderr
+    assert "recovered" in shown.stdout and "hung-up" in shown.stdout
+    with Ledger.open(database) as ledger:
         store = CdrStore(ledger)
-        assert not store.get(call_id).closed          # the crash left it open
-        assert store.recover_open_calls() == [call_id]
         cdr = store.get(call_id)
         assert cdr.closed and cdr.disposition == "hung-up"
+        assert [e.kind for e in cdr.events][-1] == "recovered"
         charges = ledger.charges_for_call(call_id)
         assert [c["minute_index"] for c in charges] == [0, 1, 2]
         assert cdr.billed_minutes == 3 and cdr.amount_cents == 15
         assert ledger.prepaid_balance_cents("5735550100") == 2500 - 15
         assert ledger.reconcile() == []
-        assert store.recover_open_calls() == []       # idempotent
+        assert store.recover_open_calls() == []       # nothing left to recover
         recording = Path(cdr.recording_path)
-    # the recording is playable up to (about) the last second before the kill
+        started = min(e.at_s for e in cdr.events if e.kind == "recording")
+    # the recording is playable up to (about) the last second before the kill ...
     with wave.open(str(recording), "rb") as w:
         assert w.getnchannels() == 2 and w.getframerate() == 8000
         seconds = w.getnframes() / 8000
     assert seconds >= 120 - 2, seconds
+    # ... and the call's recovered end is no earlier than the audio really on disk, nor than its
+    # last charged minute: the talk time always covers the minutes billed and the recording
+    on_disk_s = (recording.stat().st_size - 44) / 4 / 8000
+    assert cdr.ended_s >= started + on_disk_s - 0.001
+    assert cdr.ended_s - cdr.accepted_s >= 2 * 60
 
 
 @pytest.mark.timeout(90)

@@ -223,13 +223,66 @@ def test_guesses_an_attacker_gets_in_an_hour_at_one_phone(ledger):
 def test_id_plus_passcode_counts_against_the_inmate(ledger):
     ledger.add_inmate("1001", "John Doe", "1234")
     ledger.add_inmate("1002", "Jane Roe", "5678")
-    for i in range(3):
+    for i in range(ledger.inmate_max_failures):
         r = ledger.authenticate("5678", wall_s=at(i), inmate_id="1001")  # someone else's PIN
-    assert r.locked
-    assert ledger.inmate("1001").locked_until_s > 0
-    assert ledger.authenticate("1234", wall_s=at(5), inmate_id="1001").locked
+    assert r.locked and not r.ok and r.inmate is None
+    assert ledger.inmate("1001").locked_until_s == at(ledger.inmate_max_failures - 1) + ledger.inmate_lockout_s
+    assert ledger.authenticate("1234", wall_s=at(50), inmate_id="1001").locked
+    assert ledger.authenticate("5678", wall_s=at(51), inmate_id="1002").ok     # only the one named
     ledger.unlock("1001")
-    assert ledger.authenticate("1234", wall_s=at(6), inmate_id="1001").ok
+    assert ledger.authenticate("1234", wall_s=at(60), inmate_id="1001").ok
+
+
+@pytest.fixture
+def id_ledger(tmp_path, db_url):
+    """A ledger whose profile logs in by ID number, then PIN (``pin.login = "id+pin"``)."""
+    from phonesim.config import load_config
+
+    cfg = load_config(search=False, overrides={"profile.pin.login": "id+pin"})
+    with Ledger.open(db_url, clock=VirtualClock(), cfg=cfg) as led:
+        led.add_inmate("100201", "John Doe", "1234")
+        led.add_inmate("100202", "Jane Roe", "5678")
+        yield led
+
+
+def test_id_plus_pin_login_at_a_phone(id_ledger):
+    """ID then PIN keyed together: the PIN alone never logs in, another's PIN with one's ID never
+    does; a wrong PIN counts at the phone (pauses) and against the person named (a lock of theirs);
+    an unknown ID only at the phone."""
+    led = id_ledger
+    assert led.authenticate("1002011234", wall_s=at(0), terminal="p1").inmate.id == "100201"
+    assert not led.authenticate("1234", wall_s=at(1), terminal="p2").ok                # PIN alone
+    assert not led.authenticate("1002015678", wall_s=at(2), terminal="p3").ok          # Jane's PIN
+    assert not led.authenticate("9999991234", wall_s=at(3), terminal="p4").ok          # no such ID
+    assert not led.authenticate("1002x1234", wall_s=at(4), terminal="p5").ok           # not digits
+    assert led.inmate("100201").failed_pins == 1 and led.inmate("100202").failed_pins == 0
+    # one phone, three wrong: it pauses, and while it pauses not even the right login is checked
+    for i in range(3):
+        r = led.authenticate("1002020000", wall_s=at(10 + i), terminal="p6")
+    assert r.locked and r.locked_until_s == at(12) + led.pin_lockout_s
+    assert not led.authenticate("1002025678", wall_s=at(13), terminal="p6").ok
+    assert led.authenticate("1002025678", wall_s=at(13), terminal="p7").ok             # her PIN, elsewhere
+    assert led.inmate("100202").failed_pins == 0          # her right login cleared what was charged to her
+
+
+def test_id_plus_pin_guessing_one_persons_pin_is_slow(id_ledger):
+    """The attacker who knows a victim's ID, on 40 phones, one try every 30 s for a day:
+    ``inmate_max_failures`` wrong PINs lock the victim's account for an hour, and within the
+    day every further wrong one locks it again: 10 + 1 an hour, about 34 checked guesses a
+    day (a 4-digit PIN: half the PINs tried in some five months)."""
+    import hashlib
+
+    led = id_ledger
+    # every guess is wrong: a cheap key for them keeps 2,880 logins fast (the limits are under test)
+    led.pin_lookup = lambda pin: hashlib.sha256(b"test:" + pin.encode()).digest()
+    checked = 0
+    for k in range(2880):
+        r = led.authenticate(f"100201{k:04d}", wall_s=at(30.0 * k), terminal=f"p{k % 40}")
+        paused_phone = r.locked and r.inmate is None and r.failures == 0
+        locked_person = r.locked and r.inmate is not None
+        checked += not (paused_phone or locked_person)
+        assert not r.ok
+    assert 10 + 20 <= checked <= 10 + 24, checked   # the limit, not something else, is what holds
 
 
 def test_set_pin_and_status(ledger):

@@ -244,6 +244,14 @@ def test_a_burst_of_presses_read_in_one_frame_sounds_every_key():
         for _ in range(40):
             decoded += [d.digit for d in detector.feed(h.uplink(None))]
     assert "".join(decoded) == "5735550100#"
+    for key in "5550":                       # held past the minimum, released and pressed again in
+        h.key_down(key)                      # one frame: the same key twice must sound twice
+        for _ in range(5):
+            decoded += [d.digit for d in detector.feed(h.uplink(None))]
+        h.key_up(key)
+    for _ in range(10):
+        decoded += [d.digit for d in detector.feed(h.uplink(None))]
+    assert "".join(decoded) == "5735550100#5550"
     h.key_down("9")                          # a key still held is replaced by the next, as on a phone
     h.uplink(None)
     h.key_down("8")
@@ -468,5 +476,25 @@ def test_a_no_contact_order_and_a_toll_free_attempt_become_incidents_with_their_
         assert [v.call_id for v in oversight.violations("1001", "5735550100")] == [rig.line.calls[0].cdr_id]
         # another inmate may still call the number
         assert rig.platform.policy.check_number("1003", "5735550100", "prepaid").disposition != "no-contact-order"
+    finally:
+        rig.close()
+
+
+@pytest.mark.timeout(90)
+def test_id_plus_pin_login_through_a_line(tmp_path, prompts):
+    """``pin.login = "id+pin"``: the phone asks for the ID and the PIN; the PIN alone is refused,
+    the ID then the PIN (decoded from the handset's audio) logs in."""
+    rig = Rig(tmp_path, prompts, RobotFarEnd("robot://accept?answer_after=0&key_delay_s=1&talk_s=1"),
+              overrides={"profile.pin.login": "id+pin"})
+    try:
+        rig.keypad.lift()
+        rig.run_s(0.5)
+        rig.keypad.type("1234#")                                  # the PIN alone: not a login
+        assert rig.run_s(10, until=lambda: any(e["kind"] == "pin-invalid" for e in rig.transcript()))
+        rig.keypad.type("10011234#")                              # ID 1001, then the PIN
+        assert rig.run_s(10, until=lambda: rig.line.state.phase is Phase.CALL_TYPE)
+        assert rig.line.state.inmate_id == "1001"
+        heard = [e["names"] for e in rig.transcript() if e["kind"] == "prompt"]
+        assert heard[0] == ["welcome", "enter_id_pin"] and ["invalid_pin", "enter_id_pin"] in heard
     finally:
         rig.close()

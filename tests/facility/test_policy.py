@@ -127,9 +127,9 @@ def test_monthly_quota(tmp_path, seeded_file):
 def test_locked_inmate(world):
     _, led, policy, _ = world
     now = local("2026-03-02 12:00")
-    for _ in range(3):
+    for _ in range(led.inmate_max_failures):
         led.authenticate("0000", wall_s=now, inmate_id="1001")
-    v = policy.may_call("1001", wall_s=now + 30)                # pin.lockout_s is 60
+    v = policy.may_call("1001", wall_s=now + 60)
     assert (v.ok, v.prompt, v.disposition) == (False, "account_locked", "locked")
 
 
@@ -253,9 +253,9 @@ def test_every_prompt_and_disposition_named_exists(world):
                  policy.may_call("1003", wall_s=local("2026-03-02 12:00"))]
     ended = connected_call(cdrs, "1001", local("2026-03-02 09:00"), 5)
     verdicts.append(policy.may_call("1001", wall_s=ended + 60))
-    for _ in range(3):
+    for _ in range(led.inmate_max_failures):
         led.authenticate("0000", wall_s=ended, inmate_id="1001")
-    verdicts.append(policy.may_call("1001", wall_s=ended + 30))
+    verdicts.append(policy.may_call("1001", wall_s=ended + 60))
     assert all(not v.ok for v in verdicts)
     assert {v.prompt for v in verdicts} <= set(PROMPT_NAMES)
     assert {v.disposition for v in verdicts} <= set(DISPOSITIONS)

@@ -194,6 +194,13 @@ def test_a_stall_of_the_process_is_counted_per_line_and_noted_in_its_call(tmp_pa
         os.kill(proc.pid, signal.SIGSTOP)
         time.sleep(0.6)                                     # the stall itself: what the test makes happen
         os.kill(proc.pid, signal.SIGCONT)
+        while True:                                         # every line has seen it (its next frame)
+            assert time.monotonic() < deadline + 60 and proc.poll() is None
+            with Ledger.open(url) as ledger:
+                seen = {r[0] for r in ledger.db.query("SELECT terminal FROM live_events WHERE kind='stall'")}
+            if seen >= connected:
+                break
+            time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
     finally:
@@ -204,6 +211,8 @@ def test_a_stall_of_the_process_is_counted_per_line_and_noted_in_its_call(tmp_pa
             "SELECT terminal, detail FROM live_events WHERE kind='stall'")]
         for terminal in connected:
             assert any(t == terminal and ms >= 500 for t, ms in stalls), stalls
+            # one stop of the process is one stall per line, not one per frame run to catch up
+            assert sum(t == terminal and ms >= 500 for t, ms in stalls) == 1, stalls
         noted = ledger.db.query("SELECT call_id FROM cdr_events WHERE kind='stall'")
         assert len({r[0] for r in noted}) >= 2              # in both calls' timelines
         assert ledger.reconcile() == []
