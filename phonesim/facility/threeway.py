@@ -57,6 +57,9 @@ from phonesim.exc import ConfigError
 KINDS = ("hook-flash", "progress-tone", "far-dtmf", "noise-drop")
 #: Actions :meth:`ThreeWayPolicy.decide` can return (besides ``None``).
 ACTIONS = ("log", "warn", "disconnect")
+#: The shipped thresholds (``profile.threeway``), chosen on the benchmark's trade-off curve.
+SUSPECT_CONFIDENCE = 0.6
+CONFIRM_CONFIDENCE = 0.8
 
 _BLOCK_SAMPLES = 16  # 2 ms analysis blocks inside each 20 ms frame
 _BLOCKS_PER_FRAME = FRAME_SAMPLES // _BLOCK_SAMPLES
