@@ -41,14 +41,11 @@ def span(split: str, tuning: tuple[float, float], held_out: tuple[float, float])
 def _fade(x: np.ndarray, n_in: int, n_out: int | None = None) -> np.ndarray:
     """Raised-cosine fade in over ``n_in`` and out over ``n_out`` samples (in place)."""
     n_out = n_in if n_out is None else n_out
-    for k, sl, rev in ((min(n_in, len(x) // 2), slice(None), False), (min(n_out, len(x) // 2), None, True)):
-        if k <= 0:
-            continue
-        ramp = 0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, k))
-        if rev:
-            x[len(x) - k:] *= ramp[::-1]
-        else:
-            x[:k] *= ramp
+    k_in, k_out = min(n_in, len(x) // 2), min(n_out, len(x) // 2)
+    if k_in > 0:
+        x[:k_in] *= 0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, k_in))
+    if k_out > 0:
+        x[len(x) - k_out:] *= 0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, k_out))
     return x
 
 

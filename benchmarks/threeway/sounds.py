@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +147,7 @@ def _asterisk_voice() -> list[Sound]:
     return sounds
 
 
-@lru_cache(maxsize=None)
+@cache
 def speech(split: str) -> tuple[Sound, ...]:
     """Real recorded voices of ``split``."""
     _check(split)
@@ -157,7 +157,7 @@ def speech(split: str) -> tuple[Sound, ...]:
                  + _asterisk_voice())
 
 
-@lru_cache(maxsize=None)
+@cache
 def music(split: str) -> tuple[Sound, ...]:
     """Real recorded music (music on hold, radio) of ``split``."""
     _check(split)
@@ -168,7 +168,7 @@ def music(split: str) -> tuple[Sound, ...]:
                  + _load([FROZEN_BUBBLE / n for n in FROZEN_MUSIC], FROZEN_BUBBLE, prefix="frozen-bubble"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def room(split: str) -> tuple[Sound, ...]:
     """Real recorded room and street sounds of ``split`` (field recordings, appliances, people)."""
     _check(split)

@@ -81,29 +81,44 @@ def _level_dbm0(mean_square):
 
 
 class _FlashDetector:
-    """Abrupt fall -> near-silent gap -> abrupt rise, with steady audio on both sides.
+    """Abrupt fall -> near-silent gap -> abrupt rise, judged with what comes after it.
 
     Works on 2 ms block levels kept in a fixed history buffer; a candidate gap is
-    judged once ``context_ms`` of audio after it has arrived.
+    judged once ``hold_ms`` of audio after it has arrived: after a real flash the
+    exchange holds the first party, so the line stays dead (or carries dial tone),
+    while after a mute, a call-waiting cut, a gap between beeps or a pause in
+    speech the same sound comes back.
     """
 
     def __init__(self, *, quiet_dbm0, edge_db, strong_edge_db, gap_min_ms, gap_max_ms, context_ms,
-                 click_max_ms, click_min_dbm0, steady_db, steady_fraction, confidence,
-                 weak_confidence):
+                 click_max_ms, click_min_dbm0, steady_db, steady_fraction, hold_ms, dead_db, dead_fraction,
+                 pulse_max_ms, click_rise_db, floor_ms, room_gone_db, held_confidence, confidence,
+                 weak_confidence, faint_confidence):
         self.quiet_dbm0 = quiet_dbm0
         self.edge_db = edge_db
         self.gap_min_blocks = int(np.ceil(gap_min_ms / _BLOCK_MS))
         self.gap_max_blocks = int(gap_max_ms // _BLOCK_MS)
         self.context_blocks = int(round(context_ms / _BLOCK_MS)) // _BLOCKS_PER_FRAME * _BLOCKS_PER_FRAME
+        self.hold_blocks = int(round(hold_ms / _BLOCK_MS)) // _BLOCKS_PER_FRAME * _BLOCKS_PER_FRAME
         self.click_blocks = int(np.ceil(click_max_ms / _BLOCK_MS))
+        self.pulse_max_blocks = int(np.ceil(pulse_max_ms / _BLOCK_MS))
         self.steady_db = steady_db
         self.strong_edge_db = strong_edge_db
         self.steady_fraction = steady_fraction
         self.click_min_dbm0 = click_min_dbm0
+        self.click_rise_db = click_rise_db
+        self.dead_db = dead_db
+        self.dead_fraction = dead_fraction
+        self.held_confidence = held_confidence
         self.confidence = confidence
         self.weak_confidence = weak_confidence
+        self.faint_confidence = faint_confidence
         self.edge_blocks = 2
-        self.history = (2 * self.context_blocks + self.gap_max_blocks + 2 * self.click_blocks
+        self.after_blocks = max(self.context_blocks, self.hold_blocks)
+        self.floor_blocks = int(round(floor_ms / _BLOCK_MS)) // _BLOCKS_PER_FRAME * _BLOCKS_PER_FRAME
+        self.room_gone_db = room_gone_db
+        self.before_blocks = max(self.context_blocks, self.floor_blocks)
+        self.history = (self.before_blocks + self.after_blocks + self.gap_max_blocks + 2 * self.click_blocks
                         + 4 * self.edge_blocks + 2 * _BLOCKS_PER_FRAME)
         self.reset()
 
@@ -111,7 +126,7 @@ class _FlashDetector:
         self.levels = np.full(self.history, _FLOOR_DBM0)
         self.n_blocks = 0  # blocks seen
         self.gap_start = None  # absolute block index where the current quiet run began
-        self.pending = []  # (gap_start, gap_end) waiting for their post-context
+        self.pending = []  # (gap_start, gap_end) waiting for the audio after them
         self.ignore_before_block = 0
 
     def _lv(self, start: int, stop: int) -> np.ndarray:
@@ -144,21 +159,21 @@ class _FlashDetector:
         found = []
         while self.pending:
             start, end = self.pending[0]
-            if self.n_blocks < end + self.click_blocks + self.context_blocks:
+            if self.n_blocks < end + self.click_blocks + self.after_blocks:
                 break
             self.pending.pop(0)
-            evidence = self._judge(start, end, self.context_blocks)
+            evidence = self._judge(start, end, self.after_blocks)
             if evidence is not None:
                 found.append(evidence)
         return found
 
     def flush(self) -> list[dict]:
-        """Judge the gaps still waiting for context, with what there is (at least 100 ms)."""
+        """Judge the gaps still waiting for audio after them, with what there is (at least 100 ms)."""
         found = []
         for start, end in self.pending:
             have = (self.n_blocks - end - self.click_blocks) // _BLOCKS_PER_FRAME * _BLOCKS_PER_FRAME
             if have >= 5 * _BLOCKS_PER_FRAME:
-                evidence = self._judge(start, end, min(have, self.context_blocks))
+                evidence = self._judge(start, end, min(have, self.after_blocks))
                 if evidence is not None:
                     found.append(evidence)
         self.pending = []
@@ -179,53 +194,95 @@ class _FlashDetector:
         within = np.count_nonzero(spread <= self.steady_db) / frame_db.size
         return bool(within >= self.steady_fraction), float(np.max(spread)), float(np.median(frame_db))
 
-    def _judge(self, start: int, end: int, post_blocks: int) -> dict | None:
-        if start - self.context_blocks - self.click_blocks < self.n_blocks - self.history:
+    def _pulse_blocks(self, levels: np.ndarray, floor_dbm0: float) -> int:
+        """How many 2 ms blocks around the loudest one stay 10 dB above ``floor_dbm0`` (the click's length)."""
+        above = levels >= max(floor_dbm0 + 10.0, float(np.max(levels)) - 20.0)
+        peak = int(np.argmax(levels))
+        lo = peak
+        while lo > 0 and above[lo - 1]:
+            lo -= 1
+        hi = peak
+        while hi + 1 < len(levels) and above[hi + 1]:
+            hi += 1
+        return hi - lo + 1
+
+    def _judge(self, start: int, end: int, after_blocks: int) -> dict | None:
+        if start - self.before_blocks - self.click_blocks < self.n_blocks - self.history:
             return None  # not enough audio before the gap (start of the call)
         gap = self._lv(start, end)
         gap_dbm0 = float(np.median(gap))
-        fall_peak = float(np.max(self._lv(start - self.click_blocks, start)))
-        rise_peak = float(np.max(self._lv(end, end + self.click_blocks)))
+        fall_zone = self._lv(start - self.click_blocks, start)
+        rise_zone = self._lv(end, end + self.click_blocks)
+        fall_peak, rise_peak = float(np.max(fall_zone)), float(np.max(rise_zone))
         fall_db, rise_db = fall_peak - gap_dbm0, rise_peak - gap_dbm0
         if fall_db < self.edge_db or rise_db < self.edge_db:
             return None
+        context = min(after_blocks, self.context_blocks)
         pre_ok, pre_spread, pre_dbm0 = self._steady(self._lv(start - self.click_blocks - self.context_blocks,
                                                    start - self.click_blocks))
-        post_ok, post_spread, post_dbm0 = self._steady(self._lv(end + self.click_blocks,
-                                                     end + self.click_blocks + post_blocks))
+        after = self._lv(end + self.click_blocks, end + self.click_blocks + after_blocks)
+        post_ok, post_spread, post_dbm0 = self._steady(after[:context])
         # Both sides steady; or loud, sharp edges and a steady line after the gap (the
         # first party held) when the room before it was full of voices.  Speech right
         # after the gap is never accepted that way: a recording spliced onto silence
         # looks like that.
         if not (pre_ok and post_ok) and not (post_ok and min(fall_db, rise_db) >= self.strong_edge_db):
             return None
-        # How sure: each edge a loud click or the room noise cut (or back) within 4 ms
-        # is a hook switch; a faint blip on either side of a gap in a quiet room, or
-        # speech fading in, may be anything (a radio key-up, a hesitation).
-        # A cut keeps the room's level up to the last 4 ms before the gap and is at the
-        # gap's level 4 ms later; a resume is as quick (speech fades over tens of ms).
+        # The edges.  A cut keeps the room's level up to the last 4 ms before the gap and
+        # is at the gap's level 4 ms later; a resume is as quick (speech fades over tens
+        # of ms).  A click is a short pulse (a hook switch: a few ms) that stands out of
+        # the audio next to it, not the onset of a sound.
+        # (The line's band filter rings for a few ms, so "at the gap's level" is reached
+        # within 8 ms of the quiet run's first block.)
         last = float(np.max(self._lv(start - self.edge_blocks, start)))
         first = float(np.max(self._lv(end, end + self.edge_blocks)))
-        gap_head = float(np.max(self._lv(start, start + self.edge_blocks)))
-        gap_tail = float(np.max(self._lv(end - self.edge_blocks, end)))
+        gap_head = float(np.min(self._lv(start, start + 2 * self.edge_blocks)))
+        gap_tail = float(np.min(self._lv(end - 2 * self.edge_blocks, end)))
         cut = (pre_ok and pre_dbm0 - gap_dbm0 >= self.edge_db and last >= pre_dbm0 - 6.0
                and gap_head <= gap_dbm0 + 10.0)
         resumed = (post_ok and post_dbm0 - gap_dbm0 >= self.edge_db and first >= post_dbm0 - 6.0
                    and gap_tail <= gap_dbm0 + 10.0)
-        # A click is a pulse that stands out of what is next to it, not the onset of a sound.
-        fall_click = fall_peak >= max(self.click_min_dbm0, pre_dbm0 + 6.0)
-        rise_click = rise_peak >= max(self.click_min_dbm0, post_dbm0 + 6.0)
-        strong = (cut or fall_click) and (resumed or rise_click)
-        return {"confidence": self.confidence if strong else self.weak_confidence,
-                "edges": "+".join(name for name, on in (("cut", cut), ("click", fall_click),
-                                                        ("resumed", resumed), ("click", rise_click))
+        # The far room gone: its floor (the quietest fifth of the frames of the seconds
+        # before) well above the gap.  A handset put down on a table still hears the
+        # room; an open loop or a held line does not.
+        before = self._lv(start - self.click_blocks - self.floor_blocks, start - self.click_blocks)
+        before_db = _level_dbm0(np.mean(10 ** (before.reshape(-1, _BLOCKS_PER_FRAME) / 10), axis=1)
+                                * DBM0_RMS**2)
+        room_floor_dbm0 = float(np.percentile(before_db, 20))
+        room_gone = room_floor_dbm0 - gap_dbm0 >= self.room_gone_db
+        fall_pulse = self._pulse_blocks(fall_zone, max(pre_dbm0, gap_dbm0))
+        rise_pulse = self._pulse_blocks(rise_zone, max(post_dbm0, gap_dbm0))
+        fall_click = (fall_peak >= max(self.click_min_dbm0, pre_dbm0 + self.click_rise_db)
+                      and fall_pulse <= self.pulse_max_blocks)
+        rise_click = (rise_peak >= max(self.click_min_dbm0, post_dbm0 + self.click_rise_db)
+                      and rise_pulse <= self.pulse_max_blocks)
+        # After the make: the first party held (the line dead for hold_ms), or not.
+        dead_frames = after.reshape(-1, _BLOCKS_PER_FRAME).max(axis=1) <= gap_dbm0 + self.dead_db
+        held = (after_blocks >= self.hold_blocks
+                and np.count_nonzero(dead_frames) >= self.dead_fraction * dead_frames.size)
+        broken = fall_click or cut or room_gone
+        if held and rise_click and broken:
+            confidence = self.held_confidence  # click, open loop, click, and the line held
+        elif broken and rise_click:
+            confidence = self.confidence
+        elif broken and (rise_click or resumed) or held:
+            confidence = self.weak_confidence
+        else:
+            confidence = self.faint_confidence
+        return {"confidence": confidence,
+                "edges": "+".join(name for name, on in (("cut", cut), ("click", fall_click), ("room-gone", room_gone),
+                                                        ("resumed", resumed), ("click", rise_click),
+                                                        ("held", held))
                                   if on) or "faint",
                 "gap_ms": (end - start) * _BLOCK_MS, "gap_dbm0": round(gap_dbm0, 1),
                 "gap_max_dbm0": round(float(np.max(gap)), 1),
                 "fall_peak_dbm0": round(fall_peak, 1), "rise_peak_dbm0": round(rise_peak, 1),
                 "fall_db": round(fall_db, 1), "rise_db": round(rise_db, 1),
+                "fall_pulse_ms": fall_pulse * _BLOCK_MS, "rise_pulse_ms": rise_pulse * _BLOCK_MS,
                 "pre_spread_db": round(pre_spread, 1), "post_spread_db": round(post_spread, 1),
                 "pre_dbm0": round(pre_dbm0, 1), "post_dbm0": round(post_dbm0, 1),
+                "held_fraction": round(float(np.mean(dead_frames)), 2),
+                "room_floor_dbm0": round(room_floor_dbm0, 1),
                 "gap_start_sample": start * _BLOCK_SAMPLES, "gap_end_sample": end * _BLOCK_SAMPLES}
 
 
@@ -333,14 +390,18 @@ class ThreeWayDetector:
     def __init__(self, *, sample_rate_hz: int = 8000, quiet_dbm0: float = -50.0,
                  edge_db: float = 20.0, strong_edge_db: float = 35.0, gap_min_ms: float = 70.0, gap_max_ms: float = 1200.0,
                  context_ms: float = 300.0, click_max_ms: float = 40.0, steady_db: float = 2.5,
-                 steady_fraction: float = 0.9, click_min_dbm0: float = -32.0,
-                 flash_confidence: float = 0.85, weak_flash_confidence: float = 0.65,
+                 steady_fraction: float = 0.9, click_min_dbm0: float = -45.0, click_rise_db: float = 12.0,
+                 pulse_max_ms: float = 24.0, hold_ms: float = 2000.0, dead_db: float = 8.0,
+                 dead_fraction: float = 0.9, floor_ms: float = 4000.0, room_gone_db: float = 10.0,
+                 held_flash_confidence: float = 0.9,
+                 flash_confidence: float = 0.55, weak_flash_confidence: float = 0.45,
+                 faint_flash_confidence: float = 0.3,
                  noise_baseline_s: float = 10.0, noise_sustain_s: float = 1.5,
                  noise_drop_db: float = 12.0, noise_min_baseline_dbm0: float = -62.0,
-                 noise_confidence: float = 0.6, dtmf_window_s: float = 10.0,
+                 noise_confidence: float = 0.45, dtmf_window_s: float = 10.0,
                  dtmf_confidence: tuple[float, float, float] = (0.6, 0.7, 0.9),
                  combine_window_s: float = 30.0, strong_confidence: float = 0.8,
-                 hold_window_s: float = 5.0, progress: bool = True, dtmf: bool = True) -> None:
+                 progress: bool = True, dtmf: bool = True) -> None:
         if sample_rate_hz != 8000:
             raise ValueError(f"ThreeWayDetector works on the 8000 Hz line, got sample_rate_hz={sample_rate_hz!r}")
         if not gap_min_ms < gap_max_ms:
@@ -351,7 +412,12 @@ class ThreeWayDetector:
                                      gap_max_ms=gap_max_ms, context_ms=context_ms,
                                      click_max_ms=click_max_ms, steady_db=steady_db,
                                      steady_fraction=steady_fraction, click_min_dbm0=click_min_dbm0,
-                                     confidence=flash_confidence, weak_confidence=weak_flash_confidence)
+                                     hold_ms=hold_ms, dead_db=dead_db, dead_fraction=dead_fraction,
+                                     pulse_max_ms=pulse_max_ms, click_rise_db=click_rise_db,
+                                     floor_ms=floor_ms, room_gone_db=room_gone_db,
+                                     held_confidence=held_flash_confidence, confidence=flash_confidence,
+                                     weak_confidence=weak_flash_confidence,
+                                     faint_confidence=faint_flash_confidence)
         self._noise = _NoiseDropDetector(baseline_s=noise_baseline_s, sustain_s=noise_sustain_s,
                                          drop_db=noise_drop_db, min_baseline_dbm0=noise_min_baseline_dbm0,
                                          confidence=noise_confidence)
@@ -359,7 +425,6 @@ class ThreeWayDetector:
         self.dtmf_confidence = tuple(dtmf_confidence)
         self.combine_window_frames = int(round(combine_window_s * FRAMES_PER_SECOND))
         self.strong_confidence = float(strong_confidence)
-        self.hold_window_frames = int(round(hold_window_s * FRAMES_PER_SECOND))
         self._progress = ProgressDetector(SAMPLE_RATE_HZ) if progress else None
         self._dtmf = DtmfDetector() if dtmf else None
         self.reset()
@@ -463,19 +528,15 @@ class ThreeWayDetector:
         while self._recent and self._recent[0][0] < frame_index - self.combine_window_frames:
             self._recent.popleft()
         best: dict[str, float] = {}
-        hold_story = False  # a faint flash and, within a few seconds, the room gone silent
-        for other_frame, other_kind, other_conf in self._recent:
+        for _, other_kind, other_conf in self._recent:
             if other_kind != kind:
                 best[other_kind] = max(best.get(other_kind, 0.0), other_conf)
-                if ({kind, other_kind} == {"hook-flash", "noise-drop"}
-                        and frame_index - other_frame <= self.hold_window_frames):
-                    hold_story = True
         self._recent.append((frame_index, kind, confidence))
         evidence = dict(evidence, own_confidence=confidence)
         # Two weak cues (a mute and one stray key) do not make a strong one: evidence
         # is combined only when one of the detections is strong on its own, or for a
         # faint flash followed (or preceded) by the far room going silent.
-        if best and (max(confidence, *best.values()) >= self.strong_confidence or hold_story):
+        if best and max(confidence, *best.values()) >= self.strong_confidence:
             miss = 1.0 - confidence
             for other_conf in best.values():
                 miss *= 1.0 - other_conf
