@@ -43,6 +43,7 @@ of a hold.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 
 import numpy as np
 
@@ -57,8 +58,10 @@ from phonesim.exc import ConfigError
 KINDS = ("hook-flash", "progress-tone", "far-dtmf", "noise-drop")
 #: Actions :meth:`ThreeWayPolicy.decide` can return (besides ``None``).
 ACTIONS = ("log", "warn", "disconnect")
+#: Actions for a suspected detection: never a disconnect.
+SUSPECT_ACTIONS = ("log", "warn")
 #: The shipped thresholds (``profile.threeway``), chosen on the benchmark's trade-off curve.
-SUSPECT_CONFIDENCE = 0.6
+SUSPECT_CONFIDENCE = 0.5
 CONFIRM_CONFIDENCE = 0.8
 
 _BLOCK_SAMPLES = 16  # 2 ms analysis blocks inside each 20 ms frame
@@ -551,18 +554,27 @@ class ThreeWayDetector:
 
 
 class ThreeWayPolicy:
-    """What the facility does about a suspected three-way call (``profile.threeway``).
+    """What the facility does about a detection (``profile.threeway``), in two levels.
+
+    A detection at or above ``confirm_confidence`` is **confirmed** and acted on
+    (``on_confirmed``: "log", "warn" or "disconnect"); one at or above
+    ``suspect_confidence`` is **suspected**: logged and flagged for an officer's
+    review (``on_suspected``: "log" or "warn", never a disconnect); below that
+    it is a note kept in the CDR.  The thresholds are chosen on the trade-off
+    curve of ``docs/threeway.md``.  ``block_after_confirmed`` confirmed
+    detections on one number within ``block_window_days`` block the number
+    pending review (0 = never): :meth:`should_block` says when.
 
     Parameters
     ----------
     section : mapping or attribute object
-        ``action`` ("log", "warn" or "disconnect"), ``min_confidence`` (0..1) and
-        ``detect_on_privileged`` (bool), e.g. ``cfg.profile.threeway``.
+        The keys above and ``detect_on_privileged`` (bool), e.g. ``cfg.profile.threeway``.
 
     Raises
     ------
     phonesim.exc.ConfigError
-        For an unknown action or a confidence outside 0..1.
+        For an unknown action, a confidence outside 0..1, a suspect threshold
+        above the confirm threshold, or a negative escalation setting.
     """
 
     def __init__(self, section) -> None:
@@ -571,28 +583,93 @@ class ThreeWayPolicy:
                 return section.get(key, default)
             return getattr(section, key, default)
 
-        self.action = str(get("action", "disconnect"))
-        self.min_confidence = float(get("min_confidence", 0.8))
+        self.suspect_confidence = float(get("suspect_confidence", SUSPECT_CONFIDENCE))
+        self.confirm_confidence = float(get("confirm_confidence", CONFIRM_CONFIDENCE))
+        self.on_suspected = str(get("on_suspected", "log"))
+        self.on_confirmed = str(get("on_confirmed", "disconnect"))
         self.detect_on_privileged = bool(get("detect_on_privileged", False))
-        if self.action not in ACTIONS:
-            raise ConfigError(f"profile.threeway.action: expected one of {', '.join(ACTIONS)}, got {self.action!r}")
-        if not 0.0 <= self.min_confidence <= 1.0:
-            raise ConfigError(f"profile.threeway.min_confidence: expected a number from 0 to 1, "
-                              f"got {self.min_confidence!r}")
+        self.block_after_confirmed = int(get("block_after_confirmed", 0))
+        self.block_window_days = int(get("block_window_days", 30))
+        problem = check_settings(self.__dict__)
+        if problem is not None:
+            key, expected, value = problem
+            raise ConfigError(f"profile.threeway.{key}: expected {expected}, got {value!r}")
 
-    def decide(self, event: ThreeWaySuspected, *, privileged: bool) -> str | None:
-        """The action for ``event``: "log", "warn", "disconnect", or ``None`` (ignore).
+    # Read by code written for the one-level policy (``phonesim threeway``'s summary line).
+    @property
+    def action(self) -> str:
+        """The action on a confirmed detection (``on_confirmed``)."""
+        return self.on_confirmed
 
-        A privileged (attorney) call is never acted on unless the profile asks
-        for it.  Below ``min_confidence`` the event is only logged: the CDR keeps
-        every detection with its evidence, whatever the action.
+    @property
+    def min_confidence(self) -> float:
+        """The threshold of a confirmed detection (``confirm_confidence``)."""
+        return self.confirm_confidence
+
+    def classify(self, event: ThreeWaySuspected) -> str | None:
+        """ "confirmed", "suspected", or ``None`` (a note below suspicion)."""
+        if event.confidence >= self.confirm_confidence:
+            return "confirmed"
+        if event.confidence >= self.suspect_confidence:
+            return "suspected"
+        return None
+
+    def label(self, event: ThreeWaySuspected) -> ThreeWaySuspected:
+        """``event`` with its :attr:`~phonesim.events.ThreeWaySuspected.level` filled in."""
+        return replace(event, level=self.classify(event) or "")
+
+    def action_for(self, level: str | None, *, privileged: bool) -> str | None:
+        """The action for a detection of ``level``: "log", "warn", "disconnect", or ``None`` (ignore).
+
+        A privileged (attorney) call is never acted on, nor logged, unless the
+        profile asks for it.  A note below suspicion is logged: the CDR keeps every
+        detection with its evidence.
         """
         if privileged and not self.detect_on_privileged:
             return None
-        if event.confidence < self.min_confidence:
+        if level == "confirmed":
+            return self.on_confirmed
+        if level == "suspected":
+            return self.on_suspected
+        if level is None:
             return "log"
-        return self.action
+        raise ValueError(f"expected a level 'suspected', 'confirmed' or None, got {level!r}")
+
+    def decide(self, event: ThreeWaySuspected, *, privileged: bool) -> str | None:
+        """The action for ``event`` (:meth:`classify`, then :meth:`action_for`)."""
+        return self.action_for(self.classify(event), privileged=privileged)
+
+    def should_block(self, confirmed_in_window: int) -> bool:
+        """Whether a number with this many confirmed detections in the last ``block_window_days`` is blocked."""
+        return 0 < self.block_after_confirmed <= confirmed_in_window
 
     def __repr__(self) -> str:
-        return (f"ThreeWayPolicy(action={self.action!r}, min_confidence={self.min_confidence}, "
-                f"detect_on_privileged={self.detect_on_privileged})")
+        return (f"ThreeWayPolicy(suspect_confidence={self.suspect_confidence}, "
+                f"confirm_confidence={self.confirm_confidence}, on_suspected={self.on_suspected!r}, "
+                f"on_confirmed={self.on_confirmed!r}, detect_on_privileged={self.detect_on_privileged}, "
+                f"block_after_confirmed={self.block_after_confirmed}, block_window_days={self.block_window_days})")
+
+
+def check_settings(settings) -> tuple[str, str, object] | None:
+    """The first problem with ``profile.threeway`` settings as ``(key, expected, value)``, or ``None``.
+
+    Shared by :class:`ThreeWayPolicy` and the configuration loader, so a bad value
+    is refused the same way wherever it comes from.
+    """
+    get = settings.get if isinstance(settings, dict) else lambda k, d=None: getattr(settings, k, d)
+    for key in ("suspect_confidence", "confirm_confidence"):
+        value = get(key)
+        if not isinstance(value, int | float) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
+            return key, "a number from 0 to 1", value
+    if get("suspect_confidence") > get("confirm_confidence"):
+        return ("suspect_confidence", f"at most confirm_confidence ({get('confirm_confidence')})",
+                get("suspect_confidence"))
+    if get("on_suspected") not in SUSPECT_ACTIONS:
+        return "on_suspected", f"one of {', '.join(SUSPECT_ACTIONS)}", get("on_suspected")
+    if get("on_confirmed") not in ACTIONS:
+        return "on_confirmed", f"one of {', '.join(ACTIONS)}", get("on_confirmed")
+    for key in ("block_after_confirmed", "block_window_days"):
+        value = get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            return key, "a whole number >= 0", value
+    return None
