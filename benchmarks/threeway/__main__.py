@@ -207,6 +207,43 @@ def report(res: Results, dump: Path | None) -> None:
         _dump(dump, f"{res.split}-false-alarm-{n}.wav", trial.audio)
 
 
+def calibration(res: Results) -> None:
+    """How often each detector's own verdict (before combining) fires on attempts and on ordinary calls.
+
+    This is what the confidences were set from: a verdict that never fires on
+    ordinary calls and catches attempts on its own is worth confirming; one that
+    fires on everyday events is worth a flag at most.
+    """
+    on_attempts, on_ordinary = Counter(), Counter()
+    for trials in res.attempts.values():
+        for trial, found in trials:
+            for t_s, _, kind, ev in found:
+                if trial.attempt_start_s <= t_s <= trial.attempt_end_s + AFTER_ATTEMPT_S:
+                    on_attempts[kind, ev.get("own_confidence", 0.0), _verdict(kind, ev)] += 1
+    for _, found in res.ordinary:
+        for _, _, kind, ev in found:
+            on_ordinary[kind, ev.get("own_confidence", 0.0), _verdict(kind, ev)] += 1
+    n_attempts = sum(len(v) for v in res.attempts.values())
+    print(f"\n{res.split}: each detector's own verdict (before combining), on {n_attempts} attempts "
+          f"and {res.hours:.2f} h of ordinary calls")
+    print("| detector | verdict | own confidence | in attempt windows | on ordinary calls | per hour |")
+    print("|---|---|---:|---:|---:|---:|")
+    for key in sorted(set(on_attempts) | set(on_ordinary), key=lambda k: (k[0], -k[1], k[2])):
+        kind, conf, verdict = key
+        print(f"| {kind} | {verdict} | {conf:.2f} | {on_attempts[key]} | {on_ordinary[key]} "
+              f"| {on_ordinary[key] / max(res.hours, 1e-9):.2f} |")
+
+
+def _verdict(kind: str, evidence: dict) -> str:
+    if kind == "hook-flash":
+        return evidence.get("edges", "")
+    if kind == "progress-tone":
+        return evidence.get("tone", "")
+    if kind == "far-dtmf":
+        return f"{min(evidence.get('count', 1), 3)} digit(s)"
+    return "floor drop"
+
+
 def curve(res: Results, thresholds: np.ndarray) -> list[tuple[float, float, float]]:
     """(threshold, fraction of attempts detected, false alarms per hour) as the threshold moves."""
     out = []
@@ -301,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     curves = {}
     for split in splits:
         report(results[split], args.dump)
+        calibration(results[split])
         curves[split] = curve(results[split], thresholds)
         print_curve(split, curves[split])
     if args.plot:

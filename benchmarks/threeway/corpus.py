@@ -129,12 +129,12 @@ def ordinary_call(rng: np.random.Generator, split: str, duration_s: float, *,
     return Trial("ordinary", audio, None, None, notes, [e for e in events if e[0] < duration_s])
 
 
-def event_trial(kind: str, rng: np.random.Generator, split: str) -> Trial:
-    """A short ordinary call (20-30 s) with one everyday event of ``kind`` in its middle."""
+def event_trial(kind: str, rng: np.random.Generator, split: str, *, context_s: float = 10.0) -> Trial:
+    """A short ordinary call with one everyday event of ``kind`` between ``context_s`` of conversation."""
     party = random_party(rng, split)
-    before = conversation(rng.uniform(10.0, 15.0), party, rng)
+    before = conversation(rng.uniform(context_s, 1.5 * context_s), party, rng)
     audio, note = everyday.event(kind, party, rng)
-    after = conversation(rng.uniform(8.0, 12.0), party, rng)
+    after = conversation(rng.uniform(context_s, 1.2 * context_s), party, rng)
     ch = _pick_channel(rng)
     x = channel(np.concatenate([before, audio, after]), rng, ch)
     start = len(before) / SR
@@ -142,11 +142,12 @@ def event_trial(kind: str, rng: np.random.Generator, split: str) -> Trial:
                  [(start, start + len(audio) / SR, kind, note)])
 
 
-def attempt_trial(kind: str, rng: np.random.Generator, split: str) -> Trial:
-    """Ordinary conversation, a three-way attempt of ``kind``, then the third party talking."""
+def attempt_trial(kind: str, rng: np.random.Generator, split: str, *, before_s: tuple[float, float] = (20.0, 40.0)
+                  ) -> Trial:
+    """Ordinary conversation (``before_s``), a three-way attempt of ``kind``, then the third party talking."""
     ranges = AttemptRanges() if split == "tuning" else HELD_OUT_RANGES
     party = random_party(rng, split)
-    before = conversation(float(rng.uniform(20, 40)), party, rng)
+    before = conversation(float(rng.uniform(*before_s)), party, rng)
     tone_dbm0 = float(rng.uniform(*span(split, (-25.0, -8.0), (-30.0, -6.0))))
     noise_dbm0 = float(rng.uniform(-40, -30)) if kind == "hidden-noise" else party.room_dbm0
     segments = attempt_segments(kind, rng=rng, level_dbm0=tone_dbm0, noise_dbm0=noise_dbm0, ranges=ranges)

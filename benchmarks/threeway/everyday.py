@@ -309,6 +309,8 @@ def event(kind: str, party: Party, rng: np.random.Generator) -> tuple[np.ndarray
     The audio begins and ends with the party talking, so the event sits inside a
     conversation the way it does in a real call.
     """
+    if kind not in _EVENTS:
+        raise ValueError(f"unknown everyday event {kind!r}: expected one of {', '.join(EVENT_KINDS)}")
     split = party.split
     before = talk(_s(rng, (1.0, 4.0)), party, rng)
     after = talk(_s(rng, (1.0, 4.0)), party, rng)

@@ -46,6 +46,7 @@ from collections import deque
 from dataclasses import replace
 
 import numpy as np
+from scipy.signal import butter, sosfilt, sosfilt_zi
 
 from phonesim.clock import FRAME_SAMPLES, FRAMES_PER_SECOND, SAMPLE_RATE_HZ
 from phonesim.dsp.dtmf import DtmfDetector
@@ -95,7 +96,7 @@ class _FlashDetector:
 
     def __init__(self, *, quiet_dbm0, edge_db, strong_edge_db, gap_min_ms, gap_max_ms, context_ms,
                  click_max_ms, click_min_dbm0, steady_db, steady_fraction, hold_ms, dead_db, dead_fraction,
-                 pulse_max_ms, click_rise_db, floor_ms, room_gone_db, held_confidence, confidence,
+                 pulse_max_ms, click_rise_db, click_low_share, floor_ms, room_gone_db, held_confidence, confidence,
                  weak_confidence, faint_confidence):
         self.quiet_dbm0 = quiet_dbm0
         self.edge_db = edge_db
@@ -110,6 +111,7 @@ class _FlashDetector:
         self.steady_fraction = steady_fraction
         self.click_min_dbm0 = click_min_dbm0
         self.click_rise_db = click_rise_db
+        self.click_low_share = click_low_share
         self.dead_db = dead_db
         self.dead_fraction = dead_fraction
         self.held_confidence = held_confidence
@@ -127,20 +129,23 @@ class _FlashDetector:
 
     def reset(self) -> None:
         self.levels = np.full(self.history, _FLOOR_DBM0)
+        self.low_levels = np.full(self.history, _FLOOR_DBM0)  # the same blocks below low_band_hz
         self.n_blocks = 0  # blocks seen
         self.gap_start = None  # absolute block index where the current quiet run began
         self.pending = []  # (gap_start, gap_end) waiting for the audio after them
         self.ignore_before_block = 0
 
-    def _lv(self, start: int, stop: int) -> np.ndarray:
+    def _lv(self, start: int, stop: int, levels: np.ndarray | None = None) -> np.ndarray:
         """Levels of absolute blocks [start, stop) (must still be in the history)."""
         base = self.n_blocks - self.history
-        return self.levels[start - base:stop - base]
+        return (self.levels if levels is None else levels)[start - base:stop - base]
 
-    def feed(self, block_levels: np.ndarray) -> list[dict]:
+    def feed(self, block_levels: np.ndarray, low_block_levels: np.ndarray) -> list[dict]:
         n = len(block_levels)
         self.levels[:-n] = self.levels[n:]
         self.levels[-n:] = block_levels
+        self.low_levels[:-n] = self.low_levels[n:]
+        self.low_levels[-n:] = low_block_levels
         first = self.n_blocks
         self.n_blocks += n
         quiet = block_levels <= self.quiet_dbm0
@@ -197,8 +202,16 @@ class _FlashDetector:
         within = np.count_nonzero(spread <= self.steady_db) / frame_db.size
         return bool(within >= self.steady_fraction), float(np.max(spread)), float(np.median(frame_db))
 
-    def _pulse_blocks(self, levels: np.ndarray, floor_dbm0: float) -> int:
-        """How many 2 ms blocks around the loudest one stay 10 dB above ``floor_dbm0`` (the click's length)."""
+    def _pulse(self, first: int, stop: int, floor_dbm0: float) -> tuple[int, float]:
+        """The loudest pulse in absolute blocks [first, stop): (its length in blocks, its low-band share).
+
+        The pulse is the run of blocks around the loudest one that stay within 20 dB
+        of it and 10 dB above ``floor_dbm0``.  A hook switch's transient is a step of
+        the loop current: short, and most of its energy at low frequencies (below
+        ``low_band_hz``); a knock, a key, a ring-tone blip ring at their own
+        resonances, higher up.
+        """
+        levels = self._lv(first, stop)
         above = levels >= max(floor_dbm0 + 10.0, float(np.max(levels)) - 20.0)
         peak = int(np.argmax(levels))
         lo = peak
@@ -207,7 +220,9 @@ class _FlashDetector:
         hi = peak
         while hi + 1 < len(levels) and above[hi + 1]:
             hi += 1
-        return hi - lo + 1
+        total = np.sum(10 ** (levels[lo:hi + 1] / 10))
+        low = np.sum(10 ** (self._lv(first, stop, self.low_levels)[lo:hi + 1] / 10))
+        return hi - lo + 1, float(low / total) if total > 0 else 0.0
 
     def _judge(self, start: int, end: int, after_blocks: int) -> dict | None:
         if start - self.before_blocks - self.click_blocks < self.n_blocks - self.history:
@@ -229,7 +244,8 @@ class _FlashDetector:
         # first party held) when the room before it was full of voices.  Speech right
         # after the gap is never accepted that way: a recording spliced onto silence
         # looks like that.
-        if not (pre_ok and post_ok) and not (post_ok and min(fall_db, rise_db) >= self.strong_edge_db):
+        gate = (pre_ok and post_ok) or (post_ok and min(fall_db, rise_db) >= self.strong_edge_db)
+        if not post_ok:
             return None
         # The edges.  A cut keeps the room's level up to the last 4 ms before the gap and
         # is at the gap's level 4 ms later; a resume is as quick (speech fades over tens
@@ -253,16 +269,20 @@ class _FlashDetector:
                                 * DBM0_RMS**2)
         room_floor_dbm0 = float(np.percentile(before_db, 20))
         room_gone = room_floor_dbm0 - gap_dbm0 >= self.room_gone_db
-        fall_pulse = self._pulse_blocks(fall_zone, max(pre_dbm0, gap_dbm0))
-        rise_pulse = self._pulse_blocks(rise_zone, max(post_dbm0, gap_dbm0))
+        fall_pulse, fall_low = self._pulse(start - self.click_blocks, start, max(pre_dbm0, gap_dbm0))
+        rise_pulse, rise_low = self._pulse(end, end + self.click_blocks, max(post_dbm0, gap_dbm0))
         fall_click = (fall_peak >= max(self.click_min_dbm0, pre_dbm0 + self.click_rise_db)
-                      and fall_pulse <= self.pulse_max_blocks)
+                      and fall_pulse <= self.pulse_max_blocks and fall_low >= self.click_low_share)
         rise_click = (rise_peak >= max(self.click_min_dbm0, post_dbm0 + self.click_rise_db)
-                      and rise_pulse <= self.pulse_max_blocks)
+                      and rise_pulse <= self.pulse_max_blocks and rise_low >= self.click_low_share)
         # After the make: the first party held (the line dead for hold_ms), or not.
         dead_frames = after.reshape(-1, _BLOCKS_PER_FRAME).max(axis=1) <= gap_dbm0 + self.dead_db
-        held = (after_blocks >= self.hold_blocks
-                and np.count_nonzero(dead_frames) >= self.dead_fraction * dead_frames.size)
+        held = bool(after_blocks >= self.hold_blocks
+                    and np.count_nonzero(dead_frames) >= self.dead_fraction * dead_frames.size)
+        # Speech right before the flash ("hang on") leaves no steady context there: a
+        # click into a line that then stays dead is enough.
+        if not gate and not (post_ok and held and rise_click):
+            return None
         broken = fall_click or cut or room_gone
         if held and rise_click and broken:
             confidence = self.held_confidence  # click, open loop, click, and the line held
@@ -282,6 +302,7 @@ class _FlashDetector:
                 "fall_peak_dbm0": round(fall_peak, 1), "rise_peak_dbm0": round(rise_peak, 1),
                 "fall_db": round(fall_db, 1), "rise_db": round(rise_db, 1),
                 "fall_pulse_ms": fall_pulse * _BLOCK_MS, "rise_pulse_ms": rise_pulse * _BLOCK_MS,
+                "fall_low_share": round(fall_low, 2), "rise_low_share": round(rise_low, 2),
                 "pre_spread_db": round(pre_spread, 1), "post_spread_db": round(post_spread, 1),
                 "pre_dbm0": round(pre_dbm0, 1), "post_dbm0": round(post_dbm0, 1),
                 "held_fraction": round(float(np.mean(dead_frames)), 2),
@@ -394,7 +415,8 @@ class ThreeWayDetector:
                  edge_db: float = 20.0, strong_edge_db: float = 35.0, gap_min_ms: float = 70.0, gap_max_ms: float = 1200.0,
                  context_ms: float = 300.0, click_max_ms: float = 40.0, steady_db: float = 2.5,
                  steady_fraction: float = 0.9, click_min_dbm0: float = -45.0, click_rise_db: float = 12.0,
-                 pulse_max_ms: float = 24.0, hold_ms: float = 2000.0, dead_db: float = 8.0,
+                 pulse_max_ms: float = 32.0, click_low_share: float = 0.4, low_band_hz: float = 1000.0,
+                 hold_ms: float = 2000.0, dead_db: float = 8.0,
                  dead_fraction: float = 0.9, floor_ms: float = 4000.0, room_gone_db: float = 10.0,
                  held_flash_confidence: float = 0.9,
                  flash_confidence: float = 0.55, weak_flash_confidence: float = 0.45,
@@ -417,6 +439,7 @@ class ThreeWayDetector:
                                      steady_fraction=steady_fraction, click_min_dbm0=click_min_dbm0,
                                      hold_ms=hold_ms, dead_db=dead_db, dead_fraction=dead_fraction,
                                      pulse_max_ms=pulse_max_ms, click_rise_db=click_rise_db,
+                                     click_low_share=click_low_share,
                                      floor_ms=floor_ms, room_gone_db=room_gone_db,
                                      held_confidence=held_flash_confidence, confidence=flash_confidence,
                                      weak_confidence=weak_flash_confidence,
@@ -428,6 +451,7 @@ class ThreeWayDetector:
         self.dtmf_confidence = tuple(dtmf_confidence)
         self.combine_window_frames = int(round(combine_window_s * FRAMES_PER_SECOND))
         self.strong_confidence = float(strong_confidence)
+        self._low_sos = butter(2, low_band_hz, btype="lowpass", fs=SAMPLE_RATE_HZ, output="sos")
         self._progress = ProgressDetector(SAMPLE_RATE_HZ) if progress else None
         self._dtmf = DtmfDetector() if dtmf else None
         self.reset()
@@ -446,6 +470,7 @@ class ThreeWayDetector:
     def reset(self) -> None:
         """Forget everything: call this when a new call is bridged."""
         self._flash.reset()
+        self._low_zi = sosfilt_zi(self._low_sos) * 0.0
         self._noise.reset()
         if self._progress is not None:
             self._progress.reset()
@@ -474,6 +499,9 @@ class ThreeWayDetector:
         x = frame.astype(np.float64)
         blocks = x.reshape(_BLOCKS_PER_FRAME, _BLOCK_SAMPLES)
         block_db = _level_dbm0(np.mean(blocks * blocks, axis=1))
+        low, self._low_zi = sosfilt(self._low_sos, x, zi=self._low_zi)
+        low = low.reshape(_BLOCKS_PER_FRAME, _BLOCK_SAMPLES)
+        low_db = _level_dbm0(np.mean(low * low, axis=1))
         frame_dbm0 = float(_level_dbm0(np.mean(x * x)))
         first_frame = frame_index - self._frames_fed  # frame index of sample 0
         self._frames_fed += 1
@@ -482,7 +510,7 @@ class ThreeWayDetector:
             self._flash.ignore_before_block = max(self._flash.ignore_before_block, ignore_block)
 
         found: list[tuple[str, float, dict]] = []
-        for ev in self._flash.feed(block_db):
+        for ev in self._flash.feed(block_db, low_db):
             found.append(("hook-flash", ev.pop("confidence"), ev))
         ev = self._noise.feed(frame_dbm0)
         if ev is not None:
