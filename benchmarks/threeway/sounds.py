@@ -128,13 +128,21 @@ def _load(paths: list[Path], folder: Path, *, prefix: str) -> list[Sound]:
 
 
 def _asterisk_voice() -> list[Sound]:
-    """The IVR voice: its prompts joined into talk spurts of about 20 s, with short pauses."""
+    """The IVR voice: its prompts joined into talk spurts of about 20 s, with short pauses.
+
+    Each prompt is trimmed to the sample, so its ends are faded over 10 ms: a voice
+    cut off within a sample is a splice, which looks like a hook flash on a line.
+    """
     names = sorted(p for p in ASTERISK_EN.glob("*.wav") if not p.name.startswith(_ASTERISK_TONES))
     if not names:
         raise _missing(ASTERISK_EN)
     spurts, parts, n = [], [], 0
     for i, path in enumerate(names):
         x = read_wav_8k(path)
+        k = min(SR // 100, len(x) // 2)
+        ramp = 0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, k))
+        x[:k] *= ramp
+        x[len(x) - k:] *= ramp[::-1]
         parts += [x, np.zeros(SR // 5 + (i * 797) % (SR // 2))]
         n += len(x)
         if n > 20 * SR:

@@ -46,7 +46,6 @@ from collections import deque
 from dataclasses import replace
 
 import numpy as np
-from scipy.signal import butter, sosfilt, sosfilt_zi
 
 from phonesim.clock import FRAME_SAMPLES, FRAMES_PER_SECOND, SAMPLE_RATE_HZ
 from phonesim.dsp.dtmf import DtmfDetector
@@ -69,6 +68,8 @@ _BLOCK_SAMPLES = 16  # 2 ms analysis blocks inside each 20 ms frame
 _BLOCKS_PER_FRAME = FRAME_SAMPLES // _BLOCK_SAMPLES
 _BLOCK_MS = 1000 * _BLOCK_SAMPLES // 8000
 _FLOOR_DBM0 = -90.0  # levels are clamped here: digital silence is not -inf
+_PULSE_FFT = 512  # a click's spectrum: 15.6 Hz bins
+_ROOM_MAX_DBM0 = -30.0  # louder and steady is a voice holding a vowel, not a room
 
 #: The keys of a home phone: far-end A-D "digits" are music or speech, never dialling.
 PHONE_KEYS = "0123456789*#"
@@ -95,8 +96,8 @@ class _FlashDetector:
     """
 
     def __init__(self, *, quiet_dbm0, edge_db, strong_edge_db, gap_min_ms, gap_max_ms, context_ms,
-                 click_max_ms, click_min_dbm0, steady_db, steady_fraction, hold_ms, dead_db, dead_fraction,
-                 pulse_max_ms, click_rise_db, click_low_share, floor_ms, room_gone_db, held_confidence, confidence,
+                 click_max_ms, click_min_dbm0, steady_db, steady_fraction, hold_ms, dead_db, dead_fraction, hold_max_db,
+                 pulse_max_ms, click_rise_db, click_low_share, low_band_hz, floor_ms, room_gone_db, held_confidence, confidence,
                  weak_confidence, faint_confidence):
         self.quiet_dbm0 = quiet_dbm0
         self.edge_db = edge_db
@@ -112,8 +113,10 @@ class _FlashDetector:
         self.click_min_dbm0 = click_min_dbm0
         self.click_rise_db = click_rise_db
         self.click_low_share = click_low_share
+        self.low_bins = int(round(low_band_hz * _PULSE_FFT / SAMPLE_RATE_HZ))
         self.dead_db = dead_db
         self.dead_fraction = dead_fraction
+        self.hold_max_db = hold_max_db
         self.held_confidence = held_confidence
         self.confidence = confidence
         self.weak_confidence = weak_confidence
@@ -123,29 +126,35 @@ class _FlashDetector:
         self.floor_blocks = int(round(floor_ms / _BLOCK_MS)) // _BLOCKS_PER_FRAME * _BLOCKS_PER_FRAME
         self.room_gone_db = room_gone_db
         self.before_blocks = max(self.context_blocks, self.floor_blocks)
-        self.history = (self.before_blocks + self.after_blocks + self.gap_max_blocks + 2 * self.click_blocks
-                        + 4 * self.edge_blocks + 2 * _BLOCKS_PER_FRAME)
+        history = (self.before_blocks + self.after_blocks + self.gap_max_blocks + 2 * self.click_blocks
+                   + 4 * self.edge_blocks + 2 * _BLOCKS_PER_FRAME)
+        self.history = -(-history // _BLOCKS_PER_FRAME) * _BLOCKS_PER_FRAME  # whole frames (the sample ring)
         self.reset()
 
     def reset(self) -> None:
         self.levels = np.full(self.history, _FLOOR_DBM0)
-        self.low_levels = np.full(self.history, _FLOOR_DBM0)  # the same blocks below low_band_hz
+        self.samples = np.zeros(self.history * _BLOCK_SAMPLES)  # the same blocks' samples, a ring
         self.n_blocks = 0  # blocks seen
         self.gap_start = None  # absolute block index where the current quiet run began
         self.pending = []  # (gap_start, gap_end) waiting for the audio after them
         self.ignore_before_block = 0
 
-    def _lv(self, start: int, stop: int, levels: np.ndarray | None = None) -> np.ndarray:
+    def _lv(self, start: int, stop: int) -> np.ndarray:
         """Levels of absolute blocks [start, stop) (must still be in the history)."""
         base = self.n_blocks - self.history
-        return (self.levels if levels is None else levels)[start - base:stop - base]
+        return self.levels[start - base:stop - base]
 
-    def feed(self, block_levels: np.ndarray, low_block_levels: np.ndarray) -> list[dict]:
+    def _samples(self, start: int, stop: int) -> np.ndarray:
+        """Samples of absolute blocks [start, stop) (must still be in the history)."""
+        index = np.arange(start * _BLOCK_SAMPLES, stop * _BLOCK_SAMPLES) % self.samples.size
+        return self.samples[index]
+
+    def feed(self, block_levels: np.ndarray, samples: np.ndarray) -> list[dict]:
         n = len(block_levels)
         self.levels[:-n] = self.levels[n:]
         self.levels[-n:] = block_levels
-        self.low_levels[:-n] = self.low_levels[n:]
-        self.low_levels[-n:] = low_block_levels
+        at = self.n_blocks * _BLOCK_SAMPLES % self.samples.size
+        self.samples[at:at + samples.size] = samples  # the ring holds whole frames
         first = self.n_blocks
         self.n_blocks += n
         quiet = block_levels <= self.quiet_dbm0
@@ -202,11 +211,30 @@ class _FlashDetector:
         within = np.count_nonzero(spread <= self.steady_db) / frame_db.size
         return bool(within >= self.steady_fraction), float(np.max(spread)), float(np.median(frame_db))
 
-    def _pulse(self, first: int, stop: int, floor_dbm0: float) -> tuple[int, float]:
+    def _room_floor(self, first: int, stop: int) -> float | None:
+        """The far room's own level in absolute blocks [first, stop), or None if it was never heard alone.
+
+        The level of the quietest steady 300 ms (room noise between words); talk
+        without a pause has no such stretch, and its quietest frames are still
+        speech, not the room.
+        """
+        frames = self._lv(first, stop).reshape(-1, _BLOCKS_PER_FRAME)
+        frame_db = _level_dbm0(np.mean(10 ** (frames / 10), axis=1) * DBM0_RMS**2)
+        width = self.context_blocks // _BLOCKS_PER_FRAME
+        windows = np.lib.stride_tricks.sliding_window_view(frame_db, width)[::width // 3]
+        medians = np.median(windows, axis=1)
+        within = np.mean(np.abs(windows - medians[:, None]) <= self.steady_db, axis=1)
+        steady = medians[(within >= self.steady_fraction) & (medians <= _ROOM_MAX_DBM0)]
+        return float(np.min(steady)) if steady.size else None
+
+    def _pulse(self, first: int, stop: int, floor_dbm0: float, *, rises: bool) -> tuple[int, float]:
         """The loudest pulse in absolute blocks [first, stop): (its length in blocks, its low-band share).
 
         The pulse is the run of blocks around the loudest one that stay within 20 dB
-        of it and 10 dB above ``floor_dbm0``.  A hook switch's transient is a step of
+        of it and 10 dB above ``floor_dbm0``.  It must stand out of what is next to it:
+        rise inside the window (``rises``, the break: not the tail of a word) or fall
+        back inside it (the make: not the start of a sound); otherwise its length is
+        returned as longer than any click.  A hook switch's transient is a step of
         the loop current: short, and most of its energy at low frequencies (below
         ``low_band_hz``); a knock, a key, a ring-tone blip ring at their own
         resonances, higher up.
@@ -220,9 +248,14 @@ class _FlashDetector:
         hi = peak
         while hi + 1 < len(levels) and above[hi + 1]:
             hi += 1
-        total = np.sum(10 ** (levels[lo:hi + 1] / 10))
-        low = np.sum(10 ** (self._lv(first, stop, self.low_levels)[lo:hi + 1] / 10))
-        return hi - lo + 1, float(low / total) if total > 0 else 0.0
+        if (rises and lo == 0) or (not rises and hi == len(levels) - 1):
+            return len(levels) + 1, 0.0
+        if rises and levels[peak] - float(np.max(self._lv(first + lo - _BLOCKS_PER_FRAME, first + lo))) < 10.0:
+            return len(levels) + 1, 0.0  # no louder than the 20 ms before it: a glottal pulse of a word
+        spectrum = np.abs(np.fft.rfft(self._samples(first + lo, first + hi + 1), n=_PULSE_FFT)) ** 2
+        total = float(np.sum(spectrum))
+        low = float(np.sum(spectrum[:self.low_bins]))
+        return hi - lo + 1, low / total if total > 0 else 0.0
 
     def _judge(self, start: int, end: int, after_blocks: int) -> dict | None:
         if start - self.before_blocks - self.click_blocks < self.n_blocks - self.history:
@@ -261,24 +294,24 @@ class _FlashDetector:
                and gap_head <= gap_dbm0 + 10.0)
         resumed = (post_ok and post_dbm0 - gap_dbm0 >= self.edge_db and first >= post_dbm0 - 6.0
                    and gap_tail <= gap_dbm0 + 10.0)
-        # The far room gone: its floor (the quietest fifth of the frames of the seconds
-        # before) well above the gap.  A handset put down on a table still hears the
-        # room; an open loop or a held line does not.
-        before = self._lv(start - self.click_blocks - self.floor_blocks, start - self.click_blocks)
-        before_db = _level_dbm0(np.mean(10 ** (before.reshape(-1, _BLOCKS_PER_FRAME) / 10), axis=1)
-                                * DBM0_RMS**2)
-        room_floor_dbm0 = float(np.percentile(before_db, 20))
-        room_gone = room_floor_dbm0 - gap_dbm0 >= self.room_gone_db
-        fall_pulse, fall_low = self._pulse(start - self.click_blocks, start, max(pre_dbm0, gap_dbm0))
-        rise_pulse, rise_low = self._pulse(end, end + self.click_blocks, max(post_dbm0, gap_dbm0))
+        # The far room gone: its floor well above the gap.  A handset put down on a
+        # table still hears the room; an open loop or a held line does not.
+        room_floor_dbm0 = self._room_floor(start - self.click_blocks - self.floor_blocks, start - self.click_blocks)
+        room_gone = room_floor_dbm0 is not None and room_floor_dbm0 - gap_dbm0 >= self.room_gone_db
+        fall_pulse, fall_low = self._pulse(start - self.click_blocks, start, max(pre_dbm0, gap_dbm0), rises=True)
+        rise_pulse, rise_low = self._pulse(end, end + self.click_blocks, max(post_dbm0, gap_dbm0), rises=False)
         fall_click = (fall_peak >= max(self.click_min_dbm0, pre_dbm0 + self.click_rise_db)
                       and fall_pulse <= self.pulse_max_blocks and fall_low >= self.click_low_share)
         rise_click = (rise_peak >= max(self.click_min_dbm0, post_dbm0 + self.click_rise_db)
                       and rise_pulse <= self.pulse_max_blocks and rise_low >= self.click_low_share)
         # After the make: the first party held (the line dead for hold_ms), or not.
-        dead_frames = after.reshape(-1, _BLOCKS_PER_FRAME).max(axis=1) <= gap_dbm0 + self.dead_db
+        # A held line is dead: a few frames may sit above the gap's level (the click's tail,
+        # a concealed packet), none may carry a sound (a clock ticking, a ring tone's blips).
+        frame_max = after.reshape(-1, _BLOCKS_PER_FRAME).max(axis=1)
+        dead_frames = frame_max <= gap_dbm0 + self.dead_db
         held = bool(after_blocks >= self.hold_blocks
-                    and np.count_nonzero(dead_frames) >= self.dead_fraction * dead_frames.size)
+                    and np.count_nonzero(dead_frames) >= self.dead_fraction * dead_frames.size
+                    and float(np.max(frame_max[2:], initial=_FLOOR_DBM0)) <= gap_dbm0 + self.hold_max_db)
         # Speech right before the flash ("hang on") leaves no steady context there: a
         # click into a line that then stays dead is enough.
         if not gate and not (post_ok and held and rise_click):
@@ -306,7 +339,7 @@ class _FlashDetector:
                 "pre_spread_db": round(pre_spread, 1), "post_spread_db": round(post_spread, 1),
                 "pre_dbm0": round(pre_dbm0, 1), "post_dbm0": round(post_dbm0, 1),
                 "held_fraction": round(float(np.mean(dead_frames)), 2),
-                "room_floor_dbm0": round(room_floor_dbm0, 1),
+                "room_floor_dbm0": None if room_floor_dbm0 is None else round(room_floor_dbm0, 1),
                 "gap_start_sample": start * _BLOCK_SAMPLES, "gap_end_sample": end * _BLOCK_SAMPLES}
 
 
@@ -412,12 +445,12 @@ class ThreeWayDetector:
     """
 
     def __init__(self, *, sample_rate_hz: int = 8000, quiet_dbm0: float = -50.0,
-                 edge_db: float = 20.0, strong_edge_db: float = 35.0, gap_min_ms: float = 70.0, gap_max_ms: float = 1200.0,
+                 edge_db: float = 15.0, strong_edge_db: float = 35.0, gap_min_ms: float = 70.0, gap_max_ms: float = 1200.0,
                  context_ms: float = 300.0, click_max_ms: float = 40.0, steady_db: float = 2.5,
-                 steady_fraction: float = 0.9, click_min_dbm0: float = -45.0, click_rise_db: float = 12.0,
+                 steady_fraction: float = 0.9, click_min_dbm0: float = -50.0, click_rise_db: float = 12.0,
                  pulse_max_ms: float = 32.0, click_low_share: float = 0.4, low_band_hz: float = 1000.0,
                  hold_ms: float = 2000.0, dead_db: float = 8.0,
-                 dead_fraction: float = 0.9, floor_ms: float = 4000.0, room_gone_db: float = 10.0,
+                 dead_fraction: float = 0.9, hold_max_db: float = 20.0, floor_ms: float = 4000.0, room_gone_db: float = 10.0,
                  held_flash_confidence: float = 0.9,
                  flash_confidence: float = 0.55, weak_flash_confidence: float = 0.45,
                  faint_flash_confidence: float = 0.3,
@@ -438,8 +471,9 @@ class ThreeWayDetector:
                                      click_max_ms=click_max_ms, steady_db=steady_db,
                                      steady_fraction=steady_fraction, click_min_dbm0=click_min_dbm0,
                                      hold_ms=hold_ms, dead_db=dead_db, dead_fraction=dead_fraction,
+                                     hold_max_db=hold_max_db,
                                      pulse_max_ms=pulse_max_ms, click_rise_db=click_rise_db,
-                                     click_low_share=click_low_share,
+                                     click_low_share=click_low_share, low_band_hz=low_band_hz,
                                      floor_ms=floor_ms, room_gone_db=room_gone_db,
                                      held_confidence=held_flash_confidence, confidence=flash_confidence,
                                      weak_confidence=weak_flash_confidence,
@@ -451,7 +485,6 @@ class ThreeWayDetector:
         self.dtmf_confidence = tuple(dtmf_confidence)
         self.combine_window_frames = int(round(combine_window_s * FRAMES_PER_SECOND))
         self.strong_confidence = float(strong_confidence)
-        self._low_sos = butter(2, low_band_hz, btype="lowpass", fs=SAMPLE_RATE_HZ, output="sos")
         self._progress = ProgressDetector(SAMPLE_RATE_HZ) if progress else None
         self._dtmf = DtmfDetector() if dtmf else None
         self.reset()
@@ -470,7 +503,6 @@ class ThreeWayDetector:
     def reset(self) -> None:
         """Forget everything: call this when a new call is bridged."""
         self._flash.reset()
-        self._low_zi = sosfilt_zi(self._low_sos) * 0.0
         self._noise.reset()
         if self._progress is not None:
             self._progress.reset()
@@ -499,9 +531,6 @@ class ThreeWayDetector:
         x = frame.astype(np.float64)
         blocks = x.reshape(_BLOCKS_PER_FRAME, _BLOCK_SAMPLES)
         block_db = _level_dbm0(np.mean(blocks * blocks, axis=1))
-        low, self._low_zi = sosfilt(self._low_sos, x, zi=self._low_zi)
-        low = low.reshape(_BLOCKS_PER_FRAME, _BLOCK_SAMPLES)
-        low_db = _level_dbm0(np.mean(low * low, axis=1))
         frame_dbm0 = float(_level_dbm0(np.mean(x * x)))
         first_frame = frame_index - self._frames_fed  # frame index of sample 0
         self._frames_fed += 1
@@ -510,7 +539,7 @@ class ThreeWayDetector:
             self._flash.ignore_before_block = max(self._flash.ignore_before_block, ignore_block)
 
         found: list[tuple[str, float, dict]] = []
-        for ev in self._flash.feed(block_db, low_db):
+        for ev in self._flash.feed(block_db, x):
             found.append(("hook-flash", ev.pop("confidence"), ev))
         ev = self._noise.feed(frame_dbm0)
         if ev is not None:
