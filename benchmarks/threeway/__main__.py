@@ -1,7 +1,7 @@
 """Measure three-way-call detection: detections against false alarms, tuning and held-out.
 
     python -m benchmarks.threeway [--hours H] [--attempts N] [--split tuning|held-out|both]
-                                  [--jobs J] [--plot docs/threeway-curve.png] [--dump DIR]
+                                  [--jobs J] [--plot PNG] [--dump DIR]
 
 Builds both parts of :mod:`benchmarks.threeway.corpus` from their own seeds (real
 recordings from Debian packages around modelled everyday events and attempts),
@@ -15,7 +15,9 @@ recording frame by frame, as the line does, and reports for each part:
 * false alarms per hour of ordinary calls at each level, with the everyday
   event each one belongs to (a false alarm is counted once per 30 s episode);
 * the trade-off curve: attempts detected against false alarms per hour as the
-  threshold moves, for both parts (written as a PNG with ``--plot``);
+  threshold moves, for both parts (written to ``docs/threeway-curve.png``);
+* each detector's own verdicts, on attempts and on ordinary calls (what the
+  confidences were set from);
 * the per-line CPU cost of the detector (microseconds per 20 ms frame, on this
   machine, process time) beside the DTMF detector it contains.
 
@@ -25,6 +27,7 @@ The levels are the shipped thresholds of :class:`ThreeWayPolicy`.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import wave
 from collections import Counter, defaultdict
@@ -44,6 +47,7 @@ AFTER_ATTEMPT_S = 10.0
 #: Detections of one call closer than this are one false-alarm episode.
 EPISODE_S = 30.0
 ORDINARY_CALL_S = 600.0
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def detect(audio: np.ndarray) -> list[tuple[float, float, str, dict]]:
@@ -306,8 +310,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="hours of ordinary 10-minute calls per part (default 10)")
     parser.add_argument("--attempts", type=int, default=60, help="attempts per kind per part (default 60)")
     parser.add_argument("--split", choices=("tuning", "held-out", "both"), default="both")
-    parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--plot", type=Path, help="write the trade-off curve here (PNG)")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="worker processes (default 2; the CPU cost per frame is measured in one)")
+    parser.add_argument("--plot", type=Path, default=DOCS / "threeway-curve.png",
+                        help="write the trade-off curve here (PNG; default docs/threeway-curve.png)")
     parser.add_argument("--dump", type=Path, help="write the recording of every miss and false alarm here")
     args = parser.parse_args(argv)
 
@@ -341,8 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         calibration(results[split])
         curves[split] = curve(results[split], thresholds)
         print_curve(split, curves[split])
-    if args.plot:
-        plot(curves, args.plot)
+    plot(curves, args.plot)
     us, dtmf_us = cpu_cost_us_per_frame()
     print(f"\nper-line CPU cost: {us:.0f} us per 20 ms frame ({100 * us / 20000:.2f} % of one core here), "
           f"of which the far-end DTMF detector alone {dtmf_us:.0f} us")

@@ -292,6 +292,13 @@ class _FlashDetector:
         gap_tail = float(np.min(self._lv(end - 2 * self.edge_blocks, end)))
         cut = (pre_ok and pre_dbm0 - gap_dbm0 >= self.edge_db and last >= pre_dbm0 - 6.0
                and gap_head <= gap_dbm0 + 10.0)
+        # A voice cut off mid-word: within 12 ms of full level the line is at its floor.
+        # Words fade over tens of milliseconds; an opening loop cuts them at once (its
+        # click ringing out for a few ms).
+        loudest = float(np.max(fall_zone))
+        tail_blocks = len(fall_zone) - 1 - int(np.flatnonzero(fall_zone >= loudest - 10.0)[-1])
+        cut = cut or (tail_blocks <= 6 and loudest - gap_dbm0 >= self.strong_edge_db
+                      and gap_head <= gap_dbm0 + 10.0)
         resumed = (post_ok and post_dbm0 - gap_dbm0 >= self.edge_db and first >= post_dbm0 - 6.0
                    and gap_tail <= gap_dbm0 + 10.0)
         # The far room gone: its floor well above the gap.  A handset put down on a
