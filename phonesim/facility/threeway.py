@@ -11,11 +11,14 @@ while the call is bridged, and returns :class:`phonesim.events.ThreeWaySuspected
 events.  Its detectors:
 
 ``hook-flash``
-    The loop opening and closing: an abrupt fall (a click, or a cut of the room
-    noise) into near-silence lasting ``gap_min_ms``..``gap_max_ms``, then an abrupt
-    rise (a click, a tone, the noise again).  Speech also pauses, so the audio on
-    each side of the gap must be *steady* (silence, room noise, a tone) rather
-    than speech, whose level swings from syllable to syllable.
+    The loop opening and closing: a near-silent gap of ``gap_min_ms``..``gap_max_ms``
+    with a *break* edge before it (a click, the room or a voice cut within 12 ms,
+    or the far room's floor gone), a *make* click after it, and then the first
+    party *held*: the line dead for ``hold_ms``.  A click is a short pulse
+    (``pulse_max_ms``) of mostly low frequencies (a step of the loop current),
+    standing out of the audio next to it.  A mute, the exchange's call-waiting
+    cut or a gap between beeps has no hook-switch click and the same sound
+    comes back after it; a handset put down on a table still hears the room.
 ``progress-tone``
     Dial, stutter, ringback, busy, reorder or SIT tone while connected, found by
     :class:`phonesim.dsp.progress.ProgressDetector` (a connected far end never
@@ -29,15 +32,19 @@ events.  Its detectors:
 ``noise-drop``
     The far end's background-noise floor falling well below its running baseline
     and staying there: the first party was put on hold.  A person who mutes the
-    phone does the same, so alone it is weak evidence.
+    phone, music on hold ending or a TV switched off do the same, so alone it is
+    only a note.
 
-Evidence from different detectors within ``combine_window_s`` is combined
-(noisy-OR: ``1 - prod(1 - c)``), so a flash followed by dial tone reaches 0.99;
-weak cues alone (a noise drop and one stray key) are not combined, except a
-faint flash and a noise drop within a few seconds, which together tell the story
-of a hold.
+Confidences are set per verdict from the benchmark's tuning corpus
+(``docs/threeway.md``): a verdict that never fired on ordinary calls and catches
+attempts on its own is confirmed (>= 0.8: a held flash, dial tone, ringback,
+three keys); one that everyday events also make is suspected at most.  Evidence
+from different detectors within ``combine_window_s`` is combined (noisy-OR:
+``1 - prod(1 - c)``) only when one of them is confirmed on its own, so a flash
+followed by dial tone reaches 0.99 and two weak cues never make a strong one.
 
-:class:`ThreeWayPolicy` turns an event into the facility profile's action.
+:class:`ThreeWayPolicy` sorts an event into "suspected" or "confirmed" and turns it
+into the facility profile's action.
 """
 
 from __future__ import annotations
@@ -96,9 +103,9 @@ class _FlashDetector:
     """
 
     def __init__(self, *, quiet_dbm0, edge_db, strong_edge_db, gap_min_ms, gap_max_ms, context_ms,
-                 click_max_ms, click_min_dbm0, steady_db, steady_fraction, hold_ms, dead_db, dead_fraction, hold_max_db,
-                 pulse_max_ms, click_rise_db, click_low_share, low_band_hz, floor_ms, room_gone_db, held_confidence, confidence,
-                 weak_confidence, faint_confidence):
+                 click_max_ms, click_min_dbm0, steady_db, steady_fraction, hold_ms, dead_db, dead_fraction,
+                 hold_max_db, pulse_max_ms, click_rise_db, click_low_share, low_band_hz, floor_ms,
+                 room_gone_db, held_confidence, confidence, weak_confidence, faint_confidence):
         self.quiet_dbm0 = quiet_dbm0
         self.edge_db = edge_db
         self.gap_min_blocks = int(np.ceil(gap_min_ms / _BLOCK_MS))
@@ -405,23 +412,33 @@ class ThreeWayDetector:
         the gap's median level.
     strong_edge_db : float
         Edges this strong need only the audio after the gap to be steady (the held
-        line), not the audio before it too.
+        line), not the audio before it too; a voice must fall this far to count as cut.
     gap_min_ms, gap_max_ms : float
         Accepted length of the near-silent gap of a hook flash.
     context_ms : float
-        Audio judged on each side of a gap; it must be steady (silence, noise, tone).
+        Audio judged on each side of a gap (steady: silence, noise, tone, not speech).
     click_max_ms : float
-        Audio right next to the gap left out of the context (the click itself).
+        Audio right next to the gap where its clicks are looked for.
     steady_db, steady_fraction : float
         A context is steady when ``steady_fraction`` of its 20 ms frames are
         within ``steady_db`` of their median level.
-    click_min_dbm0 : float
-        A click this loud (2 ms block level) on both sides of the gap makes a strong flash.
-    flash_confidence, weak_flash_confidence : float
-        Confidence of a hook flash on its own: strong when each edge is a click
-        (reaching ``click_min_dbm0`` and 6 dB above the audio on its side) or the
-        room noise cut (or coming back) within 4 ms; weak otherwise (a faint blip,
-        or a sound fading out or starting).
+    click_min_dbm0, click_rise_db, pulse_max_ms : float
+        A click reaches ``click_min_dbm0`` (2 ms block level), stands ``click_rise_db``
+        above the audio on its side, and lasts at most ``pulse_max_ms``.
+    click_low_share, low_band_hz : float
+        ...with at least ``click_low_share`` of its energy below ``low_band_hz`` (a
+        step of the loop current; knocks, keys and beeps ring higher up).
+    hold_ms, dead_db, dead_fraction, hold_max_db : float
+        The first party held: for ``hold_ms`` after the make click, ``dead_fraction``
+        of the 20 ms frames within ``dead_db`` of the gap's level and none more than
+        ``hold_max_db`` above it.
+    floor_ms, room_gone_db : float
+        The room gone: the quietest steady 300 ms of the ``floor_ms`` before the gap
+        is at least ``room_gone_db`` above the gap.
+    held_flash_confidence, flash_confidence, weak_flash_confidence, faint_flash_confidence : float
+        Confidence of a hook flash on its own: a break edge, a make click and the
+        line held; a break edge and a make click; a break edge and the sound resumed,
+        or only the hold; anything else that passed the gap test.
     noise_baseline_s, noise_sustain_s, noise_drop_db, noise_min_baseline_dbm0 : float
         Noise drop: the loudest frame of the last ``noise_sustain_s`` is at least
         ``noise_drop_db`` below the 10th-percentile level of the ``noise_baseline_s``
@@ -435,9 +452,7 @@ class ThreeWayDetector:
     combine_window_s : float
         Detections of different kinds this close together reinforce each other...
     strong_confidence : float
-        ...provided at least one of them reaches this confidence on its own, or they
-        are a weak flash and a noise drop within ``hold_window_s`` (the room went
-        silent right after the flash: a hold).
+        ...provided at least one of them reaches this confidence on its own.
     progress : bool
         Run the call-progress-tone detector (needs :mod:`phonesim.dsp.progress`).
     dtmf : bool
@@ -452,13 +467,13 @@ class ThreeWayDetector:
     """
 
     def __init__(self, *, sample_rate_hz: int = 8000, quiet_dbm0: float = -50.0,
-                 edge_db: float = 15.0, strong_edge_db: float = 35.0, gap_min_ms: float = 70.0, gap_max_ms: float = 1200.0,
-                 context_ms: float = 300.0, click_max_ms: float = 40.0, steady_db: float = 2.5,
-                 steady_fraction: float = 0.9, click_min_dbm0: float = -50.0, click_rise_db: float = 12.0,
-                 pulse_max_ms: float = 32.0, click_low_share: float = 0.4, low_band_hz: float = 1000.0,
-                 hold_ms: float = 2000.0, dead_db: float = 8.0,
-                 dead_fraction: float = 0.9, hold_max_db: float = 20.0, floor_ms: float = 4000.0, room_gone_db: float = 10.0,
-                 held_flash_confidence: float = 0.9,
+                 edge_db: float = 15.0, strong_edge_db: float = 35.0, gap_min_ms: float = 70.0,
+                 gap_max_ms: float = 1200.0, context_ms: float = 300.0, click_max_ms: float = 40.0,
+                 steady_db: float = 2.5, steady_fraction: float = 0.9, click_min_dbm0: float = -50.0,
+                 click_rise_db: float = 12.0, pulse_max_ms: float = 32.0, click_low_share: float = 0.4,
+                 low_band_hz: float = 1000.0, hold_ms: float = 2000.0, dead_db: float = 8.0,
+                 dead_fraction: float = 0.9, hold_max_db: float = 20.0, floor_ms: float = 4000.0,
+                 room_gone_db: float = 10.0, held_flash_confidence: float = 0.9,
                  flash_confidence: float = 0.55, weak_flash_confidence: float = 0.45,
                  faint_flash_confidence: float = 0.3,
                  noise_baseline_s: float = 10.0, noise_sustain_s: float = 1.5,
