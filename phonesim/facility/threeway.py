@@ -280,19 +280,15 @@ class _FlashDetector:
                                                    start - self.click_blocks))
         after = self._lv(end + self.click_blocks, end + self.click_blocks + after_blocks)
         post_ok, post_spread, post_dbm0 = self._steady(after[:context])
-        # Both sides steady; or loud, sharp edges and a steady line after the gap (the
-        # first party held) when the room before it was full of voices.  Speech right
-        # after the gap is never accepted that way: a recording spliced onto silence
-        # looks like that.
-        gate = (pre_ok and post_ok) or (post_ok and min(fall_db, rise_db) >= self.strong_edge_db)
+        # The audio after the gap must be steady (a held line, a tone, the room back), never
+        # speech: a recording spliced onto silence looks like that.  Before it: steady
+        # too, or loud sharp edges, or (tested below) a make click and the line held.
         if not post_ok:
             return None
+        gate = pre_ok or min(fall_db, rise_db) >= self.strong_edge_db
         # The edges.  A cut keeps the room's level up to the last 4 ms before the gap and
-        # is at the gap's level 4 ms later; a resume is as quick (speech fades over tens
-        # of ms).  A click is a short pulse (a hook switch: a few ms) that stands out of
-        # the audio next to it, not the onset of a sound.
-        # (The line's band filter rings for a few ms, so "at the gap's level" is reached
-        # within 8 ms of the quiet run's first block.)
+        # is at the gap's level within 8 ms (the line's band filter rings for a few ms); a
+        # resume is as quick (speech fades over tens of ms).
         last = float(np.max(self._lv(start - self.edge_blocks, start)))
         first = float(np.max(self._lv(end, end + self.edge_blocks)))
         gap_head = float(np.min(self._lv(start, start + 2 * self.edge_blocks)))
@@ -328,7 +324,7 @@ class _FlashDetector:
                     and float(np.max(frame_max[2:], initial=_FLOOR_DBM0)) <= gap_dbm0 + self.hold_max_db)
         # Speech right before the flash ("hang on") leaves no steady context there: a
         # click into a line that then stays dead is enough.
-        if not gate and not (post_ok and held and rise_click):
+        if not gate and not (held and rise_click):
             return None
         broken = fall_click or cut or room_gone
         if held and rise_click and broken:
