@@ -163,7 +163,8 @@ def attempt_trial(kind: str, rng: np.random.Generator, split: str, *, before_s: 
         # The far party talks right up to the flash ("hang on a second"): the voice starts
         # softly and is cut off at once when the loop opens.
         voice = everyday.excerpt(party.voice.samples, lead, rng, fade_s=0.0)
-        voice[:SR // 100] *= np.linspace(0.0, 1.0, SR // 100)
+        k = min(SR // 100, lead)
+        voice[:k] *= np.linspace(0.0, 1.0, k)
         attempt[:lead] += voice * 10 ** (party.level_db / 20)
     third = random_party(rng, split)
     after = conversation(float(rng.uniform(5, 10)), third, rng)
