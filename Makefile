@@ -11,10 +11,15 @@ PIP    := $(VENV)/bin/pip
 # Debian packages the tests need: PortAudio headers (PyAudio builds from source),
 # the PulseAudio null-sink server, espeak-ng/sox (prompts), codec2-examples (real
 # speech for talk-off), spandsp/multimon-ng (benchmark peers), tmux (terminal tests),
-# baresip and SIPp (SIP peers), PostgreSQL (the tests start a private server of their own).
+# baresip and SIPp (SIP peers), PostgreSQL (the tests start a private server of their own);
+# real recordings for the three-way corpus: voices (pocketsphinx-testdata,
+# asterisk-core-sounds-en-wav), music on hold (asterisk-moh-opsound-wav), field recordings,
+# game music and household sounds (lincity-ng-data, frozen-bubble-data,
+# sound-theme-freedesktop; sox decodes their Ogg).
 TEST_DEBS := gcc make portaudio19-dev libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils \
              espeak-ng sox codec2-examples libspandsp-dev multimon-ng tmux socat \
-             baresip-core sip-tester systemd pocketsphinx-testdata postgresql
+             baresip-core sip-tester systemd pocketsphinx-testdata postgresql asterisk-core-sounds-en-wav \
+             asterisk-moh-opsound-wav lincity-ng-data frozen-bubble-data sound-theme-freedesktop
 DEMO_DEBS := $(empty)
 
 .PHONY: demo test bench lint debs venv-demo venv-dev clean

@@ -404,8 +404,12 @@ def _validate_semantics(tree: dict, origins: dict[str, str]) -> None:
                 parse_window(w)
             except ValueError:
                 fail(f"profile.{section}.windows", "'HH:MM-HH:MM'", w)
-    if tree["profile"]["threeway"]["action"] not in ("log", "warn", "disconnect"):
-        fail("profile.threeway.action", "one of log, warn, disconnect", tree["profile"]["threeway"]["action"])
+    # The three-way policy refuses bad settings with the same rules (one place for them).
+    from phonesim.facility.threeway import check_settings
+
+    problem = check_settings(tree["profile"]["threeway"])
+    if problem is not None:
+        fail(f"profile.threeway.{problem[0]}", problem[1], problem[2])
     if tree["profile"]["warning"]["mode"] not in ("message", "beep"):
         fail("profile.warning.mode", "message or beep", tree["profile"]["warning"]["mode"])
     for i, rate in enumerate(tree["profile"]["billing"]["rates"]):

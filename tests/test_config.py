@@ -20,7 +20,7 @@ def test_defaults_are_the_missouri_profile():
     assert cfg.profile.called_party.accept == "1"
     assert cfg.profile.billing.rates[0].cents_per_min == 5
     assert "800" in cfg.profile.numbers.blocked_prefixes
-    assert cfg.profile.threeway.action == "disconnect"
+    assert cfg.profile.threeway.on_confirmed == "disconnect"
 
 
 def test_federal_bop_profile_overrides_keys_and_intervals(tmp_path):
@@ -84,7 +84,7 @@ def test_a_bad_override_key_is_a_config_error_naming_it(dotted):
         ('[profile.called_party]\naccept = "55"\n', "profile.called_party.accept", "one keypad key", "'55'"),
         ('[profile.called_party]\naccept = "6"\n', "profile.called_party", "a different key for each choice", "'6'"),
         ('[profile.hours]\nwindows = ["6am-10pm"]\n', "profile.hours.windows", "'HH:MM-HH:MM'", "'6am-10pm'"),
-        ('[profile.threeway]\naction = "shout"\n', "profile.threeway.action", "log, warn, disconnect", "'shout'"),
+        ('[profile.threeway]\non_confirmed = "shout"\n', "profile.threeway.on_confirmed", "log, warn, disconnect", "'shout'"),
         ('[extras]\nx = 1\n', "extras", "unknown section", "[extras]"),
         ('[facility]\narea_codes = [573]\n', "facility.area_codes", "expected a list of strings", "[573]"),
         ('[[profile.billing.rates]]\neffective = "2026-01-01"\ncall_type = "*"\njurisdiction = "*"\n',

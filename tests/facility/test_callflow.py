@@ -369,7 +369,7 @@ def test_privileged_call_is_not_recorded_not_monitored_and_free():
 @pytest.mark.parametrize("action, disposition, spoken", [
     ("log", None, False), ("warn", None, True), ("disconnect", "three-way-detected", True)])
 def test_threeway_policy_actions(action, disposition, spoken):
-    cfg = load_config(search=False, overrides={"profile.threeway.action": action})
+    cfg = load_config(search=False, overrides={"profile.threeway.on_confirmed": action})
     r = Run(cfg).accepted()
     r.wait_s(40)
     r.send(ThreeWaySuspected("stutter", 0.9, r.now))
@@ -377,7 +377,7 @@ def test_threeway_policy_actions(action, disposition, spoken):
     assert ("threeway_not_allowed" in r.prompts()) == spoken
     assert any(a.kind == "three-way" for a in r.of(A.LogEvent))
     prompts_before = len(r.prompts())
-    r.send(ThreeWaySuspected("stutter", 0.5, r.now))  # below min_confidence: only logged
+    r.send(ThreeWaySuspected("stutter", 0.5, r.now))  # suspected (below confirm_confidence): only logged
     assert len(r.prompts()) == prompts_before
     if disposition is None:
         assert r.state.phase is Phase.CONNECTED

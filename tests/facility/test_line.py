@@ -100,7 +100,7 @@ def test_database_work_runs_on_the_worker_thread_in_realtime_mode(tmp_path, prom
 def test_detector_hears_the_handset_not_the_earpiece(tmp_path, prompts):
     """Far-end DTMF reaches the inmate's ear but is never taken for the inmate's keys."""
     far = RobotFarEnd("robot://accept?talk_s=40&threeway=dtmf&threeway_after_s=5")
-    rig = Rig(tmp_path, prompts, far, overrides={"profile.threeway.action": "log"})
+    rig = Rig(tmp_path, prompts, far, overrides={"profile.threeway.on_confirmed": "log"})
     try:
         rig.dial_prepaid()
         assert rig.run_s(120, until=lambda: bool(rig.line.calls))
