@@ -306,6 +306,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--outcome", type=text_arg("an outcome", empty=False), required=True)
     p.add_argument("--by", type=text_arg("who", empty=False), default="admin")
 
+    review = groups.add_parser("review", help="numbers blocked after repeated three-way calls, pending an "
+                                             "officer's review").add_subparsers(dest="action", metavar="ACTION")
+    review.required = True
+    review.add_parser("list", help="the queue: each number with the calls that led to its block")
+    for action, what in (("uphold", "keep the number blocked (a facility block with the note)"),
+                         ("lift", "the detections were not three-way calls: lift the block")):
+        p = review.add_parser(action, help=what)
+        p.add_argument("number", type=phone_number, metavar="NUMBER")
+        p.add_argument("--note", type=text_arg("a note", empty=False), required=True,
+                       help="why (kept on the incidents, the block and in the audit log)")
+        p.add_argument("--by", type=text_arg("who decides", empty=False), default="admin")
+
     p = groups.add_parser("who-called", help="which inmates (by their PIN) called a number")
     p.add_argument("number", type=phone_number, metavar="NUMBER")
     groups.add_parser("seed-demo", help="load the demo data of 'phonesim demo' (idempotent; creates the database)")
@@ -326,7 +338,7 @@ def run(args: argparse.Namespace) -> int:
             heal_left_open(ledger, "phonesim admin")
             handler = {"inmate": _inmate, "account": _account, "number": _number, "cdr": _cdr,
                        "who-called": _who_called, "seed-demo": _seed, "init": _init, "facility": _facility,
-                       "no-contact": _no_contact, "incident": _incident}[args.group]
+                       "no-contact": _no_contact, "incident": _incident, "review": _review}[args.group]
             return handler(args, ledger, cfg)
     except InvalidInput as err:  # a value the ledger refused (PIN length, status ...): a usage error
         print(f"phonesim admin: error: {err}", file=sys.stderr)
@@ -415,6 +427,29 @@ def _incident(args, ledger: Ledger, cfg) -> int:
         print(f"#{i.id:<5} {clean(i.at)[:16]}  {clean(i.kind):<10} inmate {who:<8} "
               f"{format_number(i.number) if i.number else '':<14} call {i.call_id}  {clean(i.status)}"
               + (f": {clean(i.outcome)} ({clean(i.closed_by)})" if i.status == "closed" else ""))
+    return 0
+
+
+def _review(args, ledger: Ledger, cfg) -> int:
+    from phonesim.facility.oversight import Oversight
+
+    oversight = Oversight(ledger.db)
+    if args.action in ("uphold", "lift"):
+        item = oversight.decide_review(args.number, uphold=args.action == "uphold", note=args.note, by=args.by)
+        print(f"{format_number(item.number)}: " + ("stays blocked (facility block)" if args.action == "uphold"
+                                                    else "block lifted")
+              + f"; {len(item.incidents)} incident(s) closed")
+        return 0
+    queue = oversight.review_queue()
+    if not queue:
+        print("the three-way review queue is empty")
+    for item in queue:
+        print(f"{format_number(item.number)}  blocked since {clean(item.since)[:16]}  {clean(item.note)}")
+        for i in item.incidents:
+            levels = sorted({str(d.get("level", "")) for d in i.detail.get("detections", [])} - {""})
+            kinds = sorted({str(d.get("kind", "")) for d in i.detail.get("detections", [])} - {""})
+            print(f"    call {i.call_id}  {clean(i.at)[:16]}  inmate {clean(i.inmate_id or '?'):<8} "
+                  f"{'/'.join(levels) or '-':<20} {', '.join(kinds)}  incident #{i.id}")
     return 0
 
 

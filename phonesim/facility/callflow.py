@@ -892,11 +892,16 @@ class CallFlow:
         return state, actions + [LogEvent.of("charge-refused", minute_index=index)] + more
 
     def _threeway(self, state: CallState, event: ThreeWaySuspected, now: int):
-        decision = self.threeway_policy.decide(event, privileged=state.privileged)
+        """A detection: ``confirmed`` ones are acted on (``on_confirmed``), ``suspected`` ones are
+        logged and flag the call for review (``on_suspected``); below that a ``three-way-note``
+        keeps the evidence in the CDR without flagging anything."""
+        policy = self.threeway_policy
+        level = policy.classify(event)
+        decision = policy.action_for(level, privileged=state.privileged)
         if decision is None:
             return state, []
-        log = LogEvent.of("three-way", kind=event.kind, confidence=round(float(event.confidence), 3),
-                          action=decision)
+        log = LogEvent.of("three-way" if level else "three-way-note", kind=event.kind,
+                          confidence=round(float(event.confidence), 3), level=level or "note", action=decision)
         if decision == "disconnect":
             state, actions = self._end(state, Disposition.THREE_WAY_DETECTED, now,
                                        inmate=("threeway_not_allowed", "goodbye"),

@@ -30,7 +30,7 @@ from typing import IO, Any
 from phonesim.exc import InvalidInput, NotFound
 from phonesim.facility.ledger import Ledger, iso_utc
 from phonesim.facility.numbers import classify
-from phonesim.facility.oversight import incidents_for_call
+from phonesim.facility.oversight import ThreeWayEscalation, incidents_for_call
 from phonesim.facility.sites import GONE_AFTER_S
 from phonesim.facility.vocabulary import CONNECTED_DISPOSITIONS as _CONNECTED
 from phonesim.facility.vocabulary import Disposition
@@ -116,6 +116,9 @@ class CdrStore:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.db = ledger.db
+        # repeated three-way calls to a number block it pending review (the ledger's profile says when)
+        self.escalation = (ThreeWayEscalation.from_profile(ledger.profile) if ledger.profile is not None
+                           else ThreeWayEscalation())
 
     def __repr__(self) -> str:
         return f"<CdrStore on {self.ledger.path!r}>"
@@ -221,8 +224,7 @@ class CdrStore:
                 self._close(c, int(call_id), disposition, wall)
         return self.get(call_id)
 
-    @staticmethod
-    def _close(c: Any, call_id: int, disposition: str, wall: float) -> None:
+    def _close(self, c: Any, call_id: int, disposition: str, wall: float) -> None:
         minutes, amount = c.execute(
             "SELECT COUNT(*), COALESCE(SUM(amount_cents), 0) FROM charges WHERE call_id=?",
             (call_id,)).fetchone()
@@ -234,7 +236,7 @@ class CdrStore:
             c.execute("UPDATE cdrs SET payer_kind=?, payer_id=? WHERE id=? AND payer_kind=''",
                       (payer["payer_kind"], payer["payer_id"], call_id))
         row = c.execute("SELECT * FROM cdrs WHERE id=?", (call_id,)).fetchone()
-        incidents_for_call(c, call_id, row, disposition, wall)
+        incidents_for_call(c, call_id, row, disposition, wall, self.escalation)
 
     def recover_open_calls(self, wall_s: float | None = None, *, terminal: str | None = None) -> list[int]:
         """Close the calls a crash left open; returns their ids.

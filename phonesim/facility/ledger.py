@@ -249,6 +249,7 @@ class Ledger:
         self.facility_state = "MO"
         self.direct_bill_limit_cents = 3000
         self.unusual_increase_percent = 100
+        self.profile: Any = None          # the configured profile (for the stores built on this ledger)
         if cfg is not None:
             self.configure(cfg)
         self._pin_key = self._meta("pin_key")
@@ -295,6 +296,7 @@ class Ledger:
         billing = cfg.profile["billing"]
         self.direct_bill_limit_cents = int(billing["direct_bill_credit_limit_cents"])
         self.unusual_increase_percent = int(billing["unusual_increase_percent"])
+        self.profile = cfg.profile
         self.facility_id = cfg.facility["id"]
         self.facility_name = cfg.facility["name"]
         self.facility_state = cfg.facility["state"]

@@ -276,8 +276,8 @@ class Board:
             row.cents += int(d.get("cents", 0))
         elif kind == "warning":
             row.warnings += 1
-        elif kind in ("three-way-suspected", "three-way"):
-            row.threeway = f"{d.get('attempt') or d.get('kind')} {float(d.get('confidence', 0)):.2f}"
+        elif kind == "three-way":                  # suspected or confirmed (a note flags nothing)
+            row.threeway = f"{d.get('level', '')} {d.get('kind')} {float(d.get('confidence', 0)):.2f}".strip()
         elif kind == "end":
             row.disposition = str(d.get("disposition", ""))
             row.ended_at_s = event.at_s

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import json
 import shutil
+import time
 
 import pytest
 
@@ -14,6 +15,7 @@ from phonesim.clock import VirtualClock
 from phonesim.commands.admin import amount_cents
 from phonesim.facility.cdr import CdrStore
 from phonesim.facility.ledger import Ledger
+from phonesim.facility.sites import Sites
 
 T0 = VirtualClock().epoch_s      # 2026-01-01T00:00:00Z: the tests' clocks start here
 
@@ -149,6 +151,10 @@ def test_cdrs_and_who_called(db, tmp_path, capsys):
             cdrs.update(cid, number="8165550111", call_type="prepaid", answered_s=at(5))
             cdrs.add_event(cid, at(1), "digit", {"digit": "1", "low_dbm0": -9.1})
             cdrs.close_call(cid, disposition=disposition, ended_s=at(70))
+        # phone-2's process is alive (a fresh heartbeat): no command heals its call; 'cdr recover'
+        # closes it because the administrator says so
+        Sites(led.db).register_terminal("phone-2", facility_id="jccc", unit="", kind="phone", host="h")
+        Sites(led.db).heartbeat({"phone-2": "up"}, wall_s=time.time() + 3600)
         open_call = cdrs.open_call(terminal="phone-2", offhook_s=at(0))
     capsys.readouterr()
     assert admin(db, "cdr", "list", "--number", "816-555-0111") == 0
@@ -260,3 +266,19 @@ def test_export_to_an_unwritable_place_is_one_line(db, tmp_path, capsys):
         assert admin(db, "cdr", "export", "--csv", str(target)) == 1
         err = capsys.readouterr().err
         assert err.startswith(f"phonesim: error: {target}: cannot write the CSV: ") and err.count("\n") == 1
+
+
+def test_any_admin_command_heals_a_call_whose_process_is_gone(db, capsys):
+    """A crash's open call (its terminal's process no longer beats) is closed by the next command,
+    whatever it is, and the command says so."""
+    with Ledger.open(db) as led:
+        dead = CdrStore(led).open_call(terminal="phone-9", inmate_id="1001", offhook_s=at(0))
+    capsys.readouterr()
+    assert admin(db, "inmate", "list") == 0
+    err = capsys.readouterr().err
+    assert "closed 1 call(s) a stopped process left open" in err and err.rstrip().endswith(str(dead))
+    with Ledger.open(db) as led:
+        cdr = CdrStore(led).get(dead)
+        assert cdr.closed and cdr.disposition == "abandoned" and cdr.events[-1].kind == "recovered"
+    assert admin(db, "inmate", "list") == 0
+    assert capsys.readouterr().err == ""                           # once
