@@ -525,10 +525,16 @@ def _account(args, ledger: Ledger, cfg) -> int:
     elif a == "statement":
         s = ledger.statement(args.btn, args.month)
         print(f"Direct Bill statement {format_number(s.btn)} {s.month}")
+        for c in s.calls:
+            print(f"  {c.at[:19]}  call {c.call_id:<8} {c.minutes:>3} min at {format_cents(c.rate_cents)}"
+                  f"  {format_cents(c.base_cents):>9} + tax {format_cents(c.tax_cents):>7}"
+                  f"  = {format_cents(c.total_cents):>9}")
         for line in s.lines:
-            ref = f"call {line.call_id} min {line.minute_index + 1}" if line.call_id is not None else clean(line.memo)
-            print(f"  {line.at[:19]}  {clean(line.kind):<12} {ref:<22} {format_cents(line.amount_cents):>9}")
-        print(f"charges {format_cents(s.charges_cents)}  payments {format_cents(s.payments_cents)}  "
+            if line.kind != "call-charge":
+                print(f"  {line.at[:19]}  {clean(line.kind):<12} {clean(line.memo):<22} "
+                      f"{format_cents(line.amount_cents):>9}")
+        print(f"charges {format_cents(s.charges_cents)} (tax {format_cents(s.tax_cents)})  "
+              f"payments {format_cents(s.payments_cents)}  "
               f"owed now {format_cents(s.owed_cents)} of {format_cents(s.credit_limit_cents)}"
               + (f"  BLOCKED: {clean(s.blocked_reason)}" if s.blocked else ""))
     elif a == "show":

@@ -100,6 +100,7 @@ from phonesim.facility.actions import (
     StopWarnings,
     Unbridge,
 )
+from phonesim.facility.rates import minute_charge_at_cents
 from phonesim.facility.threeway import ThreeWayPolicy
 from phonesim.facility.vocabulary import CallType, Disposition, LookupKind, PayerKind
 
@@ -258,6 +259,7 @@ class CallFlow:
         self.profile = p
         self.keys = {name: str(p.called_party[name]) for name in ("accept", "decline", "rates", "block")}
         self.pin_max_failures = int(p.pin.max_failures)
+        self.tax_percent = float(p.billing.tax_percent)
         # "id+pin": the ID number, then the PIN, keyed together (the ledger splits them)
         self.enter_pin = "enter_id_pin" if p.pin.login == "id+pin" else "enter_pin"
         self.first_digit_frames = frames_from_s(p.pin.first_digit_timeout_s)
@@ -811,7 +813,10 @@ class CallFlow:
 
     # --- connected -----------------------------------------------------------------------
     def _charge(self, state: CallState, index: int) -> Charge:
-        return Charge(index, state.cents_per_min, state.payer_kind, state.payer_id)
+        """Minute ``index``'s charge: the call's tax is rounded once, so the minutes of one call
+        may differ by a cent (:func:`phonesim.facility.rates.minute_charge_at_cents`)."""
+        cents = minute_charge_at_cents(state.rate_cents, self.tax_percent, index) if state.cents_per_min else 0
+        return Charge(index, cents, state.payer_kind, state.payer_id)
 
     def _start_minute(self, state: CallState, now: int):
         index = state.minutes_started

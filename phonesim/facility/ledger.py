@@ -139,6 +139,19 @@ class StatementLine:
 
 
 @dataclass(frozen=True, slots=True)
+class StatementCall:
+    """One call on a statement: its billed minutes at its rate, and the tax passed through."""
+
+    call_id: int
+    at: str
+    minutes: int
+    rate_cents: int
+    base_cents: int
+    tax_cents: int
+    total_cents: int
+
+
+@dataclass(frozen=True, slots=True)
 class Statement:
     btn: str
     month: str
@@ -149,6 +162,11 @@ class Statement:
     credit_limit_cents: int
     blocked: bool
     blocked_reason: str
+    calls: tuple[StatementCall, ...] = ()
+
+    @property
+    def tax_cents(self) -> int:
+        return sum(c.tax_cents for c in self.calls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -802,11 +820,23 @@ class Ledger:
             "AND a.owner=? AND j.at_s>=? AND j.at_s<? ORDER BY j.id", (btn, start, end))
         lines = tuple(StatementLine(r["at"], r["kind"], r["call_id"], r["minute_index"], r["amount_cents"],
                                     r["memo"]) for r in rows)
+        calls: dict[int, list[StatementLine]] = {}
+        for line in lines:
+            if line.kind == "call-charge" and line.call_id is not None:
+                calls.setdefault(int(line.call_id), []).append(line)
+        rates = {r["id"]: int(r["cents_per_min"] or 0) for r in self._query(
+            f"SELECT id, cents_per_min FROM cdrs WHERE id IN ({','.join('?' * len(calls)) or 'NULL'})",
+            tuple(calls))}
+        summary = []
+        for call_id, charged in calls.items():
+            total, rate = sum(c.amount_cents for c in charged), rates.get(call_id, 0)
+            base = min(total, rate * len(charged))          # what the rate made; the rest is the tax
+            summary.append(StatementCall(call_id, charged[0].at, len(charged), rate, base, total - base, total))
         return Statement(btn, month, lines,
                          sum(line.amount_cents for line in lines if line.kind == "call-charge"),
                          -sum(line.amount_cents for line in lines if line.kind == "payment"),
                          account.owed_cents, account.credit_limit_cents, account.blocked,
-                         account.blocked_reason)
+                         account.blocked_reason, tuple(summary))
 
     # -- billing ---------------------------------------------------------------------
     def charge_minute(self, call_id: int, minute_index: int, *, payer_kind: str, payer_id: str,

@@ -41,7 +41,7 @@ from phonesim.facility.cdr import CdrStore
 from phonesim.facility.ledger import Inmate, Ledger, canonical_btn
 from phonesim.facility.numbers import classify, matches_prefix
 from phonesim.facility.oversight import Oversight
-from phonesim.facility.rates import CALL_TYPES, RateTable
+from phonesim.facility.rates import CALL_TYPES, RateTable, affordable_minutes
 from phonesim.facility.sites import Sites
 
 #: ``affordable_minutes`` of a call nobody pays for (privileged): a day, i.e. not limited by money.
@@ -288,7 +288,8 @@ class Policy:
 
         def funds(ok: bool, reason: str, payer_kind: str, payer_id: str, available: int,
                   prompt: str = "insufficient_funds", disposition: str = "insufficient-funds") -> NumberVerdict:
-            minutes = UNLIMITED_MINUTES if charge == 0 else min(UNLIMITED_MINUTES, available // charge)
+            # exact: the tax is rounded once per call, so n minutes may cost less than n first minutes
+            minutes = affordable_minutes(rate, self.rates.tax_percent, available, most=UNLIMITED_MINUTES)
             if ok and minutes < 1:
                 ok, reason = False, f"{payer_kind} funds {available}c < one minute at {charge}c"
             return NumberVerdict(ok, reason if not ok else "ok", None if ok else prompt,

@@ -113,13 +113,20 @@ def test_accounts(db, capsys):
     assert admin(db, "account", "credit-trust", "1001", "5") == 0
     assert admin(db, "account", "transfer", "1001", "2.50") == 0
     assert "trust $52.50, debit $12.50" in capsys.readouterr().out
+    from phonesim.facility.rates import minute_charge_at_cents
+
     with Ledger.open(db) as led:
-        led.charge_minute(1, 0, payer_kind="collect", payer_id="3145550199", amount_cents=5)
+        call = CdrStore(led).open_call(terminal="phone-1", inmate_id="1001")
+        CdrStore(led).update(call, number="3145550199", call_type="collect", cents_per_min=5)
+        for minute in range(4):                     # 10 % tax on 5 cents, rounded once: 6, 5, 6, 5
+            led.charge_minute(call, minute, payer_kind="collect", payer_id="3145550199",
+                              amount_cents=minute_charge_at_cents(5, 10, minute))
         month = dt.datetime.fromtimestamp(led.wall_s(), dt.UTC).strftime("%Y-%m")  # "now"
     assert admin(db, "account", "statement", "314-555-0199", "--month", month) == 0
     out = capsys.readouterr().out
-    assert "call 1 min 1" in out and "owed now $0.05 of $30.00" in out
-    assert admin(db, "account", "pay", "3145550199", "0.05") == 0
+    assert f"call {call:<8}   4 min at $0.05      $0.20 + tax   $0.02  =     $0.22" in out, out
+    assert "charges $0.22 (tax $0.02)" in out and "owed now $0.22 of $30.00" in out
+    assert admin(db, "account", "pay", "3145550199", "0.22") == 0
     assert admin(db, "account", "reconcile") == 0
     assert "reconciles" in capsys.readouterr().out
 

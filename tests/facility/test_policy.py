@@ -208,9 +208,11 @@ def test_privileged_calls_are_free_even_without_money(world):
 
 
 def test_taxes_raise_the_minute_charge(tmp_path, seeded_file):
+    """10 % tax on 5 cents, rounded once per call (5.5 cents a minute), not per minute (6): $10
+    buys 181 minutes (905 + 91 tax = 996 cents), not 166."""
     _, led, policy, _ = make(tmp_path, seeded_file, **{"profile.billing.tax_percent": 10.0})
     v = policy.check_number("1001", "2125551234", "debit")
-    assert (v.cents_per_min, v.minute_charge_cents, v.affordable_minutes) == (5, 6, 1000 // 6)
+    assert (v.cents_per_min, v.minute_charge_cents, v.affordable_minutes) == (5, 6, 181)
     led.close()
 
 
