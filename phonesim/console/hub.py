@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from dataclasses import asdict
@@ -29,6 +30,15 @@ log = logging.getLogger(__name__)
 HISTORY_S = 3600.0
 #: Phases of a call in progress (not idle, not finished).
 IDLE_PHASES = ("idle", "done")
+
+
+def normal_priority() -> None:
+    """Run this thread at the normal priority: the console's threads may be started by a
+    platform process that raised its own to real time for its lines."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except (OSError, AttributeError):
+        pass
 
 
 def row_dict(row: BoardRow, *, local: bool) -> dict[str, Any]:
@@ -76,7 +86,16 @@ class LiveHub:
         return self
 
     def close(self) -> None:
+        """Stop following; every page's stream is told to end (``None``), so a server can stop
+        without waiting for open boards."""
         self._stop.set()
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for loop, queue in subscribers:
+            try:
+                loop.call_soon_threadsafe(_offer, queue, None)
+            except RuntimeError:
+                pass
         if self._thread.is_alive():
             self._thread.join(timeout=10)
         if self._follower is not None:
@@ -117,6 +136,7 @@ class LiveHub:
             return [row_dict(row, local=self.local(name)) for name, row in changed.items()]
 
     def _run(self) -> None:
+        normal_priority()
         while not self._stop.is_set():
             try:
                 rows = self._fold()

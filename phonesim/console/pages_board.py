@@ -59,6 +59,8 @@ async def board_events(request: Request) -> Response:
                         return
                     yield _event("ping", {"now_s": time.time()})
                     continue
+                if row is None:                       # the console is stopping
+                    return
                 yield _event("row", {"row": row, "now_s": time.time()})
         finally:
             console.hub.unsubscribe(queue)

@@ -261,3 +261,22 @@ class StaffStore:
 def _staff(r: Any) -> Staff:
     return Staff(r["username"], r["role"], bool(r["disabled"]), int(r["failed_logins"]), float(r["locked_until_s"]),
                  r["created_at"])
+
+
+#: The demo facility's console accounts (``--demo`` only): username -> role.
+DEMO_STAFF = {"officer": "officer", "investigator": "investigator", "admin": "administrator"}
+
+
+def demo_staff(store: StaffStore) -> dict[str, str]:
+    """Give the demo accounts fresh random passwords (creating them as needed); returns
+    username -> password, to print once.  A demo never has a password anyone could know."""
+    logins = {}
+    for username, role in DEMO_STAFF.items():
+        password = new_password()
+        if store.exists(username):
+            store.set_password(username, password)
+            store.set_disabled(username, False)
+        else:
+            store.add(username, role, password)
+        logins[username] = password
+    return logins
