@@ -238,7 +238,7 @@ def render(request: Request, template: str, session: Session | None, *, status_c
     flash = console.take_flash(session) if session is not None else None
     return templates.TemplateResponse(request, template, {
         "session": session, "console": console, "flash": flash, "allowed": allowed,
-        "facility": console.facility, **context}, status_code=status_code)
+        "facility": console.facility, "status": status_code, **context}, status_code=status_code)
 
 
 def redirect(path: str) -> RedirectResponse:

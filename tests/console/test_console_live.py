@@ -34,7 +34,7 @@ def facility(tmp_path, db_url):
     live = LiveFacility(tmp_path, db_url, [
         phone(TERMINAL, "A-1", f"5000#,,3,,{NUMBER}#"),
         # a second phone, idle all along: the board shows every line
-        {"name": "B-2-phone-2", "kind": "phone", "unit": "B-2", "keypad": "script://,", "audio": "loopback://b2",
+        {"name": "B-2-phone-2", "kind": "phone", "unit": "B-2", "keypad": "mock://", "audio": "loopback://b2",
          "far_end": "robot://accept"},
     ])
     yield live.start()

@@ -42,6 +42,7 @@
     entry.data = d;
     const tr = entry.tr;
     tr.className = d.in_call ? 'in-call phase-' + d.phase : 'idle';
+    tr.dataset.call = d.call_id == null ? '' : d.call_id;
     if (d.threeway) tr.classList.add('threeway');
     if (d.privileged) tr.classList.add('privileged');
     cell(tr, 0, d.terminal); cell(tr, 1, d.unit); cell(tr, 2, d.status); cell(tr, 3, d.phase);
