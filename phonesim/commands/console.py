@@ -85,7 +85,7 @@ def _staff(args: argparse.Namespace, database: str) -> int:
                 raise UsageError("--add-staff needs --role officer, investigator or administrator")
             password = new_password()
             person = store.add(args.add_staff, args.role, password)
-            oversight.audit("(command line)", "staff-added", target=person.username, role=person.role)
+            oversight.audit("(command line)", "staff-added", target=person.username, staff_role=person.role)
             print(f"{person.username} ({person.role}) added; password: {password}")
         elif args.new_password:
             password = new_password()

@@ -179,7 +179,7 @@ def staff(request: Request, console: Console, session, form) -> Response:
 def add_staff(request: Request, console: Console, session, form) -> Response:
     password = new_password()
     person = console.staff.add(form.get("username", ""), form.get("role", ""), password)
-    console.audit(session, "staff-added", person.username, role=person.role)
+    console.audit(session, "staff-added", person.username, staff_role=person.role)
     console.flash(session, "ok", f"{person.username} ({person.role}) added; password {password} (shown once)")
     return redirect("/admin/staff")
 
