@@ -11,10 +11,11 @@ PIP    := $(VENV)/bin/pip
 # Debian packages the tests need: PortAudio headers (PyAudio builds from source),
 # the PulseAudio null-sink server, espeak-ng/sox (prompts), codec2-examples (real
 # speech for talk-off), spandsp/multimon-ng (benchmark peers), tmux (terminal tests),
-# baresip and SIPp (SIP peers), PostgreSQL (the tests start a private server of their own).
+# baresip and SIPp (SIP peers), PostgreSQL (the tests start a private server of their own),
+# Chromium (the console's browser tests drive it through Playwright; no browser download).
 TEST_DEBS := gcc make portaudio19-dev libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils \
              espeak-ng sox codec2-examples libspandsp-dev multimon-ng tmux socat \
-             baresip-core sip-tester systemd pocketsphinx-testdata postgresql
+             baresip-core sip-tester systemd pocketsphinx-testdata postgresql chromium fonts-dejavu-core
 DEMO_DEBS := $(empty)
 
 .PHONY: demo test bench lint debs venv-demo venv-dev clean
@@ -28,7 +29,7 @@ $(VENV)/.demo-installed: pyproject.toml
 $(VENV)/.dev-installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[dev,audio,hid,plot,sip,postgresql]'
+	$(PIP) install -q -e '.[dev,audio,hid,plot,sip,postgresql,console]'
 	touch $(VENV)/.demo-installed $@
 
 demo: $(VENV)/.demo-installed

@@ -24,6 +24,18 @@ class ConsoleStartError(PhoneSimError, RuntimeError):
     """The console's web server did not come up."""
 
 
+def require_web_stack() -> None:
+    """The console's packages, or a clear error saying how to get them."""
+    import importlib.util
+
+    from phonesim.exc import BackendUnavailable
+
+    missing = [m for m in ("starlette", "uvicorn", "jinja2", "multipart", "websockets")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        raise BackendUnavailable(f"the console needs {', '.join(missing)}: pip install 'phonesim[console]'")
+
+
 class ConsoleServer:
     """The console's web server on a thread of this process (``start()``, ``close()``)."""
 
@@ -94,6 +106,7 @@ def serve_console(cfg: Any, database: str | Path, recordings_dir: str | Path, *,
     ``host`` is the :class:`~phonesim.terminals.facility_host.FacilityHost` of this process
     (listening to its lines); ``None`` serves records, board and cut-off only.
     """
+    require_web_stack()
     from phonesim.console.app import Console
     from phonesim.console.staff import demo_staff
 
