@@ -1,5 +1,6 @@
 # phonesim: two commands on a fresh Debian machine.
 #   make demo   a complete loopback call on the embedded defaults
+#   make console  the demo facility with its console in a browser (prints the address and logins)
 #   make test   every test, with a private PulseAudio for the real-audio tests
 #   make bench  the benchmarks (DTMF vs spandsp and multimon-ng, engine capacity)
 
@@ -18,7 +19,7 @@ TEST_DEBS := gcc make portaudio19-dev libportaudio2 libasound2-plugins pulseaudi
              baresip-core sip-tester systemd pocketsphinx-testdata postgresql chromium fonts-dejavu-core
 DEMO_DEBS := $(empty)
 
-.PHONY: demo test bench lint debs venv-demo venv-dev clean
+.PHONY: demo console test bench lint debs venv-demo venv-dev clean
 
 $(VENV)/.demo-installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,10 +31,19 @@ $(VENV)/.dev-installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[dev,audio,hid,plot,sip,postgresql,console]'
-	touch $(VENV)/.demo-installed $@
+	touch $(VENV)/.demo-installed $(VENV)/.console-installed $@
 
 demo: $(VENV)/.demo-installed
 	$(VENV)/bin/phonesim demo
+
+$(VENV)/.console-installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[console]'
+	touch $@
+
+console: $(VENV)/.console-installed
+	$(VENV)/bin/phonesim facility --demo --console
 
 debs:
 	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -85,7 +85,7 @@ async def stream_call(websocket: Any, line: Any, on_start: Any = None) -> dict[s
                 why = "page closed"
                 break
             reason = refusal(line)
-            if line.executor.records.call_key != call_key:
+            if line.executor.records.call_key != call_key or (announced and not line.state.recording):
                 reason = reason or "the call ended"
             frames = []
             while tap:

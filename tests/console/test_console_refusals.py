@@ -42,25 +42,21 @@ def ended_call(browser, facility):
 
 
 def anonymous(browser, facility):
-    context = browser.new_context()
-    return context.new_page()
+    return browser.new_context().new_page()
 
 
-@pytest.mark.parametrize("path", ["/board", "/calls", "/calls/1", "/incidents", "/no-contact", "/admin",
-                                  "/admin/inmates", "/audit", "/reports/day"])
-def test_no_page_without_login(browser, facility, path):
+def test_no_page_or_data_without_login(browser, facility):
     page = anonymous(browser, facility)
-    page.goto(facility.url + path)
-    expect(page).to_have_url(re.compile(r"/login\?next=" + re.escape(path) + "$"))
-    expect(page.locator("input[name=password]")).to_be_visible()
-
-
-@pytest.mark.parametrize("path", ["/board/events", "/calls/1/recording.wav", "/calls/1/waveform.json"])
-def test_no_data_without_login(browser, facility, path):
-    page = anonymous(browser, facility)
-    response = page.request.get(facility.url + path, max_redirects=0, headers={"accept": "*/*"})
-    assert response.status in (303, 401)
-    assert b"RIFF" not in response.body()
+    for path in ["/board", "/calls", "/calls/1", "/incidents", "/no-contact", "/admin", "/admin/inmates", "/audit",
+                 "/reports/day"]:
+        page.goto(facility.url + path)
+        expect(page).to_have_url(re.compile(r"/login\?next=" + re.escape(path) + "$"))
+        expect(page.locator("input[name=password]")).to_be_visible()
+    for path in ["/board/events", "/calls/1/recording.wav", "/calls/1/waveform.json"]:
+        response = page.request.get(facility.url + path, max_redirects=0, headers={"accept": "*/*"})
+        assert response.status in (303, 401), path
+        assert b"RIFF" not in response.body()
+    page.context.close()
 
 
 def test_no_listening_without_login(browser, facility):
