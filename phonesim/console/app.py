@@ -150,6 +150,10 @@ class Console:
 
         return dt.datetime.fromtimestamp(float(wall_s), tz=self.tz).strftime(fmt)
 
+    def privileged_numbers(self) -> set[str]:
+        """Attorneys' numbers: shown only as "privileged" wherever a page would show a number."""
+        return {r["number"] for r in self.ledger.privileged_numbers()}
+
     def can_listen_here(self) -> bool:
         return self.host is not None
 

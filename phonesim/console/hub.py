@@ -41,17 +41,36 @@ def normal_priority() -> None:
         pass
 
 
-def row_dict(row: BoardRow, *, local: bool) -> dict[str, Any]:
-    """What a board page gets of one row (``local``: its line is in this process, so it may be
-    listened to here)."""
-    d = asdict(row)
-    d.pop("history", None)
-    d["in_call"] = row.phase not in IDLE_PHASES
-    d["local"] = local
-    d["listenable"] = local and d["in_call"] and not row.privileged
-    if row.privileged:
-        d["number"] = "privileged"
-    return d
+class ConsoleBoard(Board):
+    """The board of :mod:`phonesim.facility.live`, holding back each dialled number until the
+    platform has said whether it is privileged: between the digits and the answer (a few
+    milliseconds, but a page may be sent a row in between) an attorney's number would show."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.number_checked: set[str] = set()
+
+    def apply(self, event: Any) -> BoardRow:
+        if event.kind == "offhook":
+            self.number_checked.discard(event.terminal)
+        elif event.kind == "answer" and event.detail.get("what") == "number":
+            self.number_checked.add(event.terminal)
+        return super().apply(event)
+
+    def row_dict(self, terminal: str, *, local: bool) -> dict[str, Any]:
+        """What a board page gets of one row (``local``: its line is in this process, so it may be
+        listened to here)."""
+        row = self.rows[terminal]
+        d = asdict(row)
+        d.pop("history", None)
+        d["in_call"] = row.phase not in IDLE_PHASES
+        d["local"] = local
+        d["listenable"] = local and d["in_call"] and not row.privileged
+        if row.privileged:
+            d["number"] = "privileged"
+        elif terminal not in self.number_checked:
+            d["number"] = ""
+        return d
 
 
 class LiveHub:
@@ -63,7 +82,7 @@ class LiveHub:
         self.facility_id = facility_id
         self.host = host
         self.poll_s = poll_s
-        self.board = Board()
+        self.board = ConsoleBoard()
         self._lock = threading.Lock()
         self._subscribers: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = set()
         self._stop = threading.Event()
@@ -107,12 +126,12 @@ class LiveHub:
 
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [row_dict(self.board.rows[t], local=self.local(t)) for t in sorted(self.board.rows)]
+            return [self.board.row_dict(t, local=self.local(t)) for t in sorted(self.board.rows)]
 
     def row(self, terminal: str) -> dict[str, Any] | None:
         with self._lock:
             row = self.board.rows.get(terminal)
-            return None if row is None else row_dict(row, local=self.local(terminal))
+            return None if row is None else self.board.row_dict(terminal, local=self.local(terminal))
 
     def subscribe(self) -> asyncio.Queue:
         """A queue of changed rows for one page (call on the server's event loop)."""
@@ -128,12 +147,13 @@ class LiveHub:
     # --- the follower's thread ------------------------------------------------------------------
     def _fold(self) -> list[dict[str, Any]]:
         events = self._follower.poll()
-        changed: dict[str, BoardRow] = {}
+        changed: set[str] = set()
         with self._lock:
             for event in events:
-                changed[event.terminal] = self.board.apply(event)
+                self.board.apply(event)
+                changed.add(event.terminal)
             self.events_seen += len(events)
-            return [row_dict(row, local=self.local(name)) for name, row in changed.items()]
+            return [self.board.row_dict(name, local=self.local(name)) for name in changed]
 
     def _run(self) -> None:
         normal_priority()

@@ -46,14 +46,15 @@ def incidents(request: Request, console: Console, session, form) -> Response:
         raise InvalidInput(f"kind: expected one of {', '.join(INCIDENT_KINDS)}, got {kind!r}")
     found = console.oversight.incidents(status=None if status == "all" else status, kind=kind or None)
     return render(request, "incidents.html", session, nav="incidents", incidents=found, status=status, kind=kind,
-                  kinds=INCIDENT_KINDS)
+                  kinds=INCIDENT_KINDS, privileged=console.privileged_numbers())
 
 
 @page("incidents")
 def incident(request: Request, console: Console, session, form) -> Response:
     found = console.oversight.incident(request.path_params["incident_id"])
     cdr = console.cdrs.get(found.call_id) if found.call_id is not None else None
-    return render(request, "incident.html", session, nav="incidents", incident=found, cdr=cdr)
+    return render(request, "incident.html", session, nav="incidents", incident=found, cdr=cdr,
+                  privileged=console.privileged_numbers())
 
 
 @page("incidents")
