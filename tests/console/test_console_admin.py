@@ -7,7 +7,7 @@ import re
 import time
 
 import pytest
-from conftest import TEST_OVERRIDES, LiveFacility, login, phone, shot
+from live_console import TEST_OVERRIDES, LiveFacility, login, phone, shot
 from playwright.sync_api import expect
 
 from phonesim.clock import VirtualClock

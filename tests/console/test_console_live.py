@@ -17,7 +17,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import WARNING_AFTER_S, LiveFacility, login, phone, shot
+from live_console import WARNING_AFTER_S, LiveFacility, login, phone, shot
 from playwright.sync_api import expect
 
 from phonesim.facility.prompts import PromptSet
