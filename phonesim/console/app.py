@@ -189,7 +189,10 @@ def page(permission: str | None) -> Callable:
             form: dict[str, str] = {}
             if request.method == "POST":
                 if "application/json" in request.headers.get("content-type", ""):
-                    body = await request.json()
+                    try:
+                        body = await request.json()
+                    except ValueError:
+                        return JSONResponse({"error": "expected a JSON object"}, status_code=400)
                     form = {str(k): str(v) for k, v in (body.items() if isinstance(body, dict) else [])}
                 else:
                     async with request.form(max_files=0, max_fields=200) as data:

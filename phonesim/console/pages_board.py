@@ -124,6 +124,8 @@ def cut_off(request: Request, console: Console, session, form) -> Response:
     if terminal not in known:
         raise InvalidInput(f"terminal: expected one of this facility's terminals, got {terminal!r}")
     row = console.hub.row(terminal)
+    if row is None or not row["in_call"]:
+        raise InvalidInput(f"{terminal}: expected a call in progress to cut off, the line is idle")
     command = console.oversight.request_cut_off(terminal, by=session.username, reason=reason)
     console.audit(session, "cut-off", terminal, reason=reason, command=command.id,
                   call_id=row.get("call_id") if row else None)

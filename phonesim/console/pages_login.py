@@ -26,7 +26,7 @@ from phonesim.console.app import (
     redirect,
     render,
 )
-from phonesim.console.staff import SESSION_MAX_S, LoginRefused
+from phonesim.console.staff import SESSION_MAX_S, LoginRefused, LoginThrottled
 
 
 async def home(request: Request) -> Response:
@@ -59,8 +59,9 @@ async def login(request: Request) -> Response:
     try:
         session = await run_in_threadpool(console.staff.login, username, form.get("password", ""), address=address)
     except LoginRefused as err:
-        await run_in_threadpool(console.oversight.audit, username or "(none)", "login-refused",
-                                target=address, reason=str(err))
+        if not isinstance(err, LoginThrottled):      # a flood from one address is not logged line by line
+            await run_in_threadpool(console.oversight.audit, username or "(none)", "login-refused",
+                                    target=address, reason=str(err))
         return await _again(request, next_path, str(err), status_code=401)
     await run_in_threadpool(console.audit, session, "login", address)
     home_path = HOME[session.role] if next_path == "/" else next_path

@@ -53,6 +53,10 @@ class LoginRefused(PhoneSimError, PermissionError):
     attempts from one address.  The message never says whether the name exists."""
 
 
+class LoginThrottled(LoginRefused):
+    """Too many failed logins from one client address: refused before any password is checked."""
+
+
 @dataclass(frozen=True, slots=True)
 class Staff:
     username: str
@@ -202,7 +206,7 @@ class StaffStore:
         now = time.time() if now_s is None else now_s
         refused = LoginRefused("wrong username or password, or the account is locked or disabled")
         if self.throttle.blocked(address, now):
-            raise LoginRefused(f"too many failed logins from {address}: wait a few minutes")
+            raise LoginThrottled(f"too many failed logins from {address}: wait a few minutes")
         rows = self.db.query("SELECT * FROM staff WHERE username=?", (str(username).strip(),))
         row = rows[0] if rows else None
         # the same work whether the name exists or not: the time says nothing about it

@@ -191,3 +191,19 @@ def test_a_privileged_call_is_never_listened_to_and_has_no_audio(browser, facili
     expect(investigator.locator("#no-recording")).to_contain_text("privileged call is never recorded")
     assert ATTORNEY not in investigator.content() and "573-555-0123" not in investigator.content()
     assert ("officer1", "listen-refused") in [(e.who, e.action) for e in facility.platform_audit()]
+
+
+def test_cutting_off_an_idle_line_is_refused_and_writes_nothing(browser, facility, ended_call):
+    officer = login(browser, facility.url, "officer1")
+    result = officer.evaluate("""async () => {
+        const csrf = document.querySelector('meta[name="csrf-token"]').content;
+        const post = (terminal, body) => fetch(`/lines/${terminal}/cut-off`, {method: 'POST',
+            headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf}, body});
+        const idle = await post('B-2-phone-2', JSON.stringify({reason: 'test'}));
+        const unknown = await post('Z-9-phone-9', JSON.stringify({reason: 'test'}));
+        const garbage = await post('B-2-phone-2', '{not json');
+        return [idle.status, (await idle.json()).error, unknown.status, (await unknown.json()).error, garbage.status]; }""")
+    assert result[0] == 400 and "expected a call in progress" in result[1]
+    assert result[2] == 400 and "expected one of this facility's terminals, got 'Z-9-phone-9'" in result[3]
+    assert result[4] == 400
+    assert not facility.host.oversight.pending_commands(["B-2-phone-2", "Z-9-phone-9"])
