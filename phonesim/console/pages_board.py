@@ -110,7 +110,7 @@ async def listen(websocket: WebSocket) -> None:
                                 seconds=round(sent["seconds"], 1), why=sent["why"])
     try:
         await websocket.close()
-    except RuntimeError:       # already closed by the page
+    except (RuntimeError, WebSocketDisconnect):       # already closed by the page
         pass
 
 
