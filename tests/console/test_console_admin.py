@@ -3,8 +3,10 @@ the facility's records (and, for a no-contact order, by calls placed through the
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
+from zoneinfo import ZoneInfo
 
 import pytest
 from live_console import TEST_OVERRIDES, LiveFacility, login, phone, shot
@@ -162,6 +164,23 @@ def test_a_no_contact_order_refuses_that_inmate_only_and_lists_its_violations(br
     row.locator("a").first.click()
     expect(investigator.locator("h1")).to_contain_text("no-contact")
     expect(investigator.locator("#evidence")).to_contain_text(f"call {calls['C-3-phone-1'].call_id}")
+
+    # the search: by unit, number, date range, disposition and three-way, each narrowing what is found
+    today = dt.datetime.now(ZoneInfo(facility.cfg.facility.timezone)).date().isoformat()   # the facility's day
+    refused, connected = calls["C-3-phone-1"].call_id, calls["C-3-phone-2"].call_id
+    for query, expected in [(f"unit=C-3&since={today}&until={today}", {refused, connected}),
+                            ("unit=C-3&number=(573) 555-2002&threeway=no", {refused, connected}),
+                            ("unit=C-3&disposition=no-contact-order", {refused}),
+                            ("unit=C-3&inmate=2001", {connected}),
+                            ("unit=C-3&threeway=yes", set()),
+                            ("unit=A-1", set()),
+                            ("unit=C-3&since=2001-01-01&until=2001-01-31", set())]:
+        investigator.goto(facility.url + "/calls?" + query)
+        found = {int(r) for r in investigator.locator("#results tr[data-call]").evaluate_all(
+            "rows => rows.map(r => r.dataset.call)")}
+        assert found == expected, query
+    investigator.goto(facility.url + "/calls?since=yesterday")
+    expect(investigator.locator("#search-error")).to_have_text("from: expected a date YYYY-MM-DD, got 'yesterday'")
 
     # the day's report: calls per unit and what they cost
     investigator.goto(facility.url + "/reports/day")
