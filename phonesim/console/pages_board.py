@@ -2,8 +2,8 @@
 
 * ``GET /board`` — the page; ``GET /board/events`` — its server-sent events: a
   ``snapshot`` of every row, then each ``row`` that changes (well under a second after the
-  line logged it), and a ``ping`` every few seconds that also ends the stream once the
-  session has expired.
+  line logged it), and a ``ping`` every few seconds that keeps the session of a person
+  watching the board alive, and ends the stream once it has expired (8 hours after login).
 * ``GET /ws/listen/{terminal}`` — a WebSocket with the call's audio
   (:mod:`phonesim.console.listen`); only for lines this process serves, never a privileged
   call; checked like a state change (session, role, Origin, CSRF token in the query).
@@ -53,7 +53,8 @@ async def board_events(request: Request) -> Response:
                 try:
                     row = await asyncio.wait_for(queue.get(), PING_S)
                 except TimeoutError:
-                    alive = await run_in_threadpool(console.staff.session, token, touch=False)
+                    # an open board is a person watching: it keeps the session (up to its expiry)
+                    alive = await run_in_threadpool(console.staff.session, token)
                     if alive is None:
                         yield _event("expired", {})
                         return
