@@ -30,9 +30,10 @@ STAFF_BLOCK_KINDS = ("facility", "security", "three-way-review")
 @page("admin")
 def overview(request: Request, console: Console, session, form) -> Response:
     units = {u.unit: u for u in console.sites.units(console.facility_id)}
-    for t in console.sites.terminals(console.facility_id):
-        if t.unit and t.unit not in units:
-            units[t.unit] = console.sites.unit(console.facility_id, t.unit)
+    named = {t.unit for t in console.sites.terminals(console.facility_id)}
+    named |= {i.housing_unit for i in console.ledger.inmates() if i.facility_id == console.facility_id}
+    for unit in named - set(units) - {""}:          # units nobody configured: the profile's settings
+        units[unit] = console.sites.unit(console.facility_id, unit)
     return render(request, "admin.html", session, nav="admin", requests=console.ledger.pending_requests(),
                   units=[units[k] for k in sorted(units)])
 
