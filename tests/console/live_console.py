@@ -32,12 +32,14 @@ TEST_OVERRIDES = {**DEMO_OVERRIDES, "profile.warning.first_after_s": WARNING_AFT
                   "profile.warning.interval_s": 600}
 
 
-def phone(name: str, unit: str, keys: str, *, far: str = "accept", talk_s: int = 120, pause: int = 8) -> dict:
-    """A wall phone whose caller lifts the handset after ``pause`` beats (100 ms) and keys ``keys``."""
+def phone(name: str, unit: str, keys: str, *, far: str = "accept", talk_s: int = 120, pause: int = 8,
+          robot: str = "") -> dict:
+    """A wall phone whose caller lifts the handset after ``pause`` beats (100 ms) and keys ``keys``;
+    ``robot`` adds to the called party's URL (``&threeway=full&threeway_after_s=3``)."""
     return {"name": name, "kind": "phone", "unit": unit,
             "keypad": f"script://{',' * pause}h{keys.replace('#', '%23')}?interval_ms=100&hold_ms=60",
             "audio": f"loopback://{name}",
-            "far_end": f"robot://{far}?answer_after=0&key_delay_s=0.5&talk_s={talk_s}&seed=1"}
+            "far_end": f"robot://{far}?answer_after=0&key_delay_s=0.5&talk_s={talk_s}&seed=1{robot}"}
 
 
 class LiveFacility:

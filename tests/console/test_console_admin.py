@@ -189,3 +189,35 @@ def test_a_no_contact_order_refuses_that_inmate_only_and_lists_its_violations(br
     expect(investigator.locator("#total-cost")).to_have_text(f"${total // 100}.{total % 100:02d}")
     assert total > 0
     shot(investigator, "day-report")
+
+
+def test_toll_free_attempts_and_three_way_calls_become_incidents_with_their_evidence(browser, facility, tmp_path):
+    cfg = load_config(None, search=False, overrides=TEST_OVERRIDES)
+    host = FacilityHost(cfg, facility.platform, realtime=False, recordings_dir=facility.recordings,
+                        clock=VirtualClock(epoch_s=time.time()), terminals=[
+                            phone("D-4-phone-1", "D-4", "5000#,,3,,8005551212#"),
+                            phone("D-4-phone-2", "D-4", "5002#,,3,,5735552000#", talk_s=30,
+                                  robot="&threeway=full&threeway_after_s=3")])
+    host.run(max_s=60)
+    calls = {c.terminal: c for c in facility.platform.cdrs.list(terminals=["D-4-phone-1", "D-4-phone-2"])}
+    toll_free, threeway = calls["D-4-phone-1"], calls["D-4-phone-2"]
+    assert toll_free.disposition == "toll-free-attempt"
+    assert threeway.threeway and threeway.disposition == "three-way-detected"
+
+    officer = login(browser, facility.url, "officer1")
+    officer.goto(facility.url + "/incidents")
+    for kind, call in (("toll-free", toll_free), ("three-way", threeway)):
+        expect(officer.locator("#incidents tr", has=officer.locator(f'a[href="/calls/{call.call_id}"]'))
+               ).to_contain_text(kind)
+    shot(officer, "incidents")
+    # the officer reviews the three-way call's evidence: its recording, with the detection marked
+    officer.locator("#incidents tr", has_text="three-way").locator("a").first.click()
+    officer.click("#evidence")
+    expect(officer.locator("#wave")).to_have_attribute("data-state", "ready")
+    marker = officer.locator("button.marker[data-kind=three-way]").first
+    expect(marker).to_be_visible()
+    assert float(marker.get_attribute("data-t")) >= 3.0 - 0.5
+    expect(officer.locator("#export")).to_have_count(0)                          # evidence, not export
+    # a call without an incident is not an officer's to see
+    plain = next(c for c in facility.platform.cdrs.list() if c.disposition == "completed")
+    assert officer.goto(facility.url + f"/calls/{plain.call_id}").status == 403
