@@ -160,8 +160,9 @@ class LiveHub:
         while not self._stop.is_set():
             try:
                 rows = self._fold()
-            except PhoneSimError as err:
-                log.warning("live board: events not read (%s); trying again", err)
+            except Exception as err:  # noqa: BLE001 - the board must go on: the database away, a bad row
+                level = logging.WARNING if isinstance(err, PhoneSimError) else logging.ERROR
+                log.log(level, "live board: events not read (%s: %s); trying again", type(err).__name__, err)
                 rows = []
             if rows:
                 with self._lock:
