@@ -331,9 +331,22 @@ class CdrStore:
 
     def list(self, *, inmate_id: str | None = None, number: str | None = None,
              disposition: str | None = None, since_s: float | None = None, until_s: float | None = None,
-             closed: bool | None = None, limit: int | None = None, newest_first: bool = False) -> list[Cdr]:
-        """CDRs matching every filter given (without timelines).  ``since_s``/``until_s`` are calendar seconds."""
+             closed: bool | None = None, limit: int | None = None, newest_first: bool = False,
+             facility: str | None = None, terminals: list[str] | None = None, threeway: bool | None = None,
+             offset: int = 0) -> list[Cdr]:
+        """CDRs matching every filter given (without timelines).  ``since_s``/``until_s`` are calendar
+        seconds; ``terminals``: calls from any of these terminals (a housing unit's); ``offset``
+        skips that many (pages of results)."""
         where, params = [], []
+        if facility is not None:
+            where.append("facility=?")
+            params.append(facility)
+        if terminals is not None:
+            where.append("terminal IN (" + ",".join("?" * len(terminals)) + ")" if terminals else "1=0")
+            params.extend(terminals)
+        if threeway is not None:
+            where.append("threeway=?")
+            params.append(int(threeway))
         if inmate_id is not None:
             where.append("inmate_id=?")
             params.append(str(inmate_id))
@@ -356,6 +369,8 @@ class CdrStore:
         sql += " ORDER BY id" + (" DESC" if newest_first else "")
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
+            if offset:
+                sql += f" OFFSET {int(offset)}"
         return [_cdr(r, ()) for r in self.db.query(sql, params)]
 
     def export_csv(self, out: IO[str], cdrs: list[Cdr] | None = None) -> int:

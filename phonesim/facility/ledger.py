@@ -706,6 +706,13 @@ class Ledger:
         """The AdvanceConnect balance of a BTN (0 when it has no account)."""
         return self._balance("prepaid", canonical_btn(btn))
 
+    def accounts(self, kind: str) -> list[dict]:
+        """Every account of one kind (``prepaid``, ``direct-bill``, ``trust``, ``debit``) with its
+        balance, by owner (the console's account pages)."""
+        rows = self._query("SELECT kind, owner, balance_cents, credit_limit_cents, blocked, blocked_reason "
+                           "FROM accounts WHERE kind=? ORDER BY owner", (kind,))
+        return [dict(r) for r in rows]
+
     def has_prepaid(self, btn: str) -> bool:
         return bool(self._query("SELECT 1 FROM accounts WHERE kind='prepaid' AND owner=?",
                                 (canonical_btn(btn),)))

@@ -167,9 +167,9 @@ class Oversight:
 
     # --- incidents -------------------------------------------------------------------------
     def incidents(self, *, status: str | None = "open", kind: str | None = None, inmate_id: str | None = None,
-                  limit: int = 500) -> list[Incident]:
+                  call_id: int | None = None, limit: int = 500) -> list[Incident]:
         where, params = [], []
-        for column, value in (("status", status), ("kind", kind), ("inmate_id", inmate_id)):
+        for column, value in (("status", status), ("kind", kind), ("inmate_id", inmate_id), ("call_id", call_id)):
             if value is not None:
                 where.append(f"{column}=?")
                 params.append(value)
