@@ -459,6 +459,10 @@ RANGES: dict[str, tuple[float, float]] = {
     "profile.billing.ancillary_fees_cents": (0, 10_000),
     "profile.billing.direct_bill_credit_limit_cents": (0, 10_000_000),
     "profile.billing.unusual_increase_percent": (1, 100_000),
+    "profile.billing.unusual_increase_floor_cents": (0, 10_000_000),
+    "profile.billing.new_account_review_cents": (1, 10_000_000),
+    "profile.billing.courtesy_calls": (0, 100),
+    "profile.billing.courtesy_call_max_s": (60, 3600),
     "profile.billing.rates[].cents_per_min": (0, 500),     # $5 a minute: beyond any real tariff
     "profile.handset.dtmf_level_dbm0": (-45, 0),
     "profile.handset.dtmf_twist_db": (-10, 10),
@@ -474,6 +478,9 @@ FORMS: dict[str, tuple[str, str]] = {
     "sip.registrar": (r"|sips?:\S+", "empty or a SIP URI like 'sip:pbx.example'"),
     "sip.password_env": (r"|[A-Za-z_][A-Za-z0-9_]*", "empty or the name of an environment variable"),
     "profile.pin.login": (r"pin|id\+pin", "'pin' (the PIN alone) or 'id+pin' (the ID number, then the PIN)"),
+    "profile.billing.no_account": (r"courtesy|setup-only|refuse", "courtesy, setup-only or refuse"),
+    "profile.family.provider_phone": (r"1?-?[2-9][0-9]{2}-?[2-9][0-9]{2}-?[0-9]{4}",
+                                      "a 10-digit NANP number like '1-800-844-6591'"),
     "paths.database": (r"[^\x00]+", "a path"),
     "paths.recordings": (r"[^\x00]+", "a path"),
 }

@@ -218,6 +218,7 @@ class NumberResult:
     affordable_minutes: int | None = None
     minute_charge_cents: int = 0   # what one billed minute costs with taxes (0: the bare rate)
     request_id: int = 0
+    courtesy: str = ""             # a collect call with no account: "free-call" or "setup-only"
 
 
 @dataclass(frozen=True, slots=True)

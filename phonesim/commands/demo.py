@@ -68,6 +68,12 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "completed"),
     Scenario("collect", "collect (Direct Bill) call to 314-555-0199, accepted, 2 minutes", "completed",
              far_end="robot://accept?talk_s=120", call_type="2", number="3145550199"),
+    Scenario("courtesy", "collect call to a number with no account: a free courtesy call; the called "
+             "party hears how to set one up", "completed", far_end="robot://accept?talk_s=90", call_type="2",
+             number="6605550142"),
+    Scenario("no-account", "collect call to a number with no account, courtesy calls off: the called "
+             "party is told how to set one up, nothing is connected", "no-account", call_type="2",
+             number="6605550142", overrides={"profile.billing.no_account": "setup-only"}),
     Scenario("debit", "debit call paid from the inmate's phone account, 2 minutes", "completed",
              far_end="robot://accept?talk_s=120", call_type="1", number="3145550150"),
     Scenario("rates", "the called party asks for the rates, then accepts", "completed",

@@ -311,6 +311,13 @@ class CdrStore:
             (inmate_id, *CONNECTED_DISPOSITIONS, since_wall_s))
         return [{"answered_s": r["answered_s"], "ended_s": r["ended_s"]} for r in rows]
 
+    def courtesy_calls(self, number: str) -> int:
+        """Free courtesy calls a number without an account has had (connected ones count: an
+        unanswered attempt gave the family nothing)."""
+        rows = self.db.query("SELECT COUNT(*) FROM cdrs WHERE number=? AND call_type='collect' AND "
+                             "payer_kind='free' AND privileged=0 AND accepted_s IS NOT NULL", (number,))
+        return int(rows[0][0])
+
     @staticmethod
     def _require(c: Any, call_id: int) -> Any:
         row = c.execute("SELECT * FROM cdrs WHERE id=?", (int(call_id),)).fetchone()

@@ -54,6 +54,7 @@ from phonesim.exc import InsufficientFunds, InvalidInput, InvalidNumber, LedgerE
 from phonesim.facility import schema
 from phonesim.facility.db import Database
 from phonesim.facility.numbers import classify
+from phonesim.facility.rates import format_cents
 
 STATUSES = ("general", "restricted", "segregation")
 BLOCK_KINDS = ("keypad", "facility", "security", "three-way-review")
@@ -198,6 +199,10 @@ class WallClock(Clock):
         return time.time()
 
 
+#: The months of history the unusual-increase rule compares a month with.
+HISTORY_MONTHS = 3
+
+
 def iso_utc(calendar_s: float) -> str:
     """Calendar seconds -> ``2026-01-01T00:00:00.000+00:00``."""
     return dt.datetime.fromtimestamp(calendar_s, tz=dt.UTC).isoformat(timespec="milliseconds")
@@ -267,6 +272,8 @@ class Ledger:
         self.facility_state = "MO"
         self.direct_bill_limit_cents = 3000
         self.unusual_increase_percent = 100
+        self.unusual_increase_floor_cents = 1000
+        self.new_account_review_cents = 2000
         self.profile: Any = None          # the configured profile (for the stores built on this ledger)
         if cfg is not None:
             self.configure(cfg)
@@ -314,6 +321,8 @@ class Ledger:
         billing = cfg.profile["billing"]
         self.direct_bill_limit_cents = int(billing["direct_bill_credit_limit_cents"])
         self.unusual_increase_percent = int(billing["unusual_increase_percent"])
+        self.unusual_increase_floor_cents = int(billing["unusual_increase_floor_cents"])
+        self.new_account_review_cents = int(billing["new_account_review_cents"])
         self.profile = cfg.profile
         self.facility_id = cfg.facility["id"]
         self.facility_name = cfg.facility["name"]
@@ -912,18 +921,41 @@ class Ledger:
                   "WHERE id=?", (call_id, call_id, call_id))
 
     def _maybe_phone_block(self, c: Any, acct: Any, wall: float) -> None:
-        """Seed "Phone Blocks": block a Direct Bill BTN whose month runs unusually over the last."""
+        """Seed "Phone Blocks": block a Direct Bill BTN whose bill grows unusually fast.
+
+        The seed names the block, not the rule; phonesim's rule (``profile.billing``):
+
+        * a number with a history (charges in any of the last ``HISTORY_MONTHS`` months) is
+          blocked when this month's charges exceed the largest of those months by
+          ``unusual_increase_percent`` *and* by at least ``unusual_increase_floor_cents``:
+          10 cents becoming 25 is not unusual, $5 becoming $15 is;
+        * a new number (no charges in those months) is blocked when this month's charges
+          reach ``new_account_review_cents``: a bill going from nothing to $30 in days is
+          exactly what the block is for.
+
+        The block's reason says which rule fired, with the amounts.
+        """
         day = dt.datetime.fromtimestamp(wall, tz=dt.UTC)
         this_month = f"{day.year:04d}-{day.month:02d}"
-        prev = day.replace(day=1) - dt.timedelta(days=1)
-        last_month = f"{prev.year:04d}-{prev.month:02d}"
         now_total = self._month_charges(c, acct["id"], this_month)
-        last_total = self._month_charges(c, acct["id"], last_month)
-        threshold = last_total * (100 + self.unusual_increase_percent) / 100
-        if last_total > 0 and now_total > threshold:
-            c.execute("UPDATE accounts SET blocked=1, blocked_reason=? WHERE id=?",
-                      (f"unusual increase: {now_total}c in {this_month} vs {last_total}c in {last_month}",
-                       acct["id"]))
+        history, first = [], day.replace(day=1)
+        for _ in range(HISTORY_MONTHS):
+            first = (first - dt.timedelta(days=1)).replace(day=1)
+            month = f"{first.year:04d}-{first.month:02d}"
+            history.append((self._month_charges(c, acct["id"], month), month))
+        baseline, baseline_month = max(history)
+        reason = None
+        if baseline > 0:
+            over = now_total - baseline
+            if over * 100 > baseline * self.unusual_increase_percent and over >= self.unusual_increase_floor_cents:
+                reason = (f"unusual increase: {format_cents(now_total)} in {this_month} vs "
+                          f"{format_cents(baseline)} in {baseline_month} (more than "
+                          f"+{self.unusual_increase_percent} % and {format_cents(self.unusual_increase_floor_cents)})")
+        elif now_total >= self.new_account_review_cents:
+            reason = (f"unusual increase: a new account billed {format_cents(now_total)} in {this_month} "
+                      f"(review at {format_cents(self.new_account_review_cents)})")
+        if reason is not None:
+            c.execute("UPDATE accounts SET blocked=1, blocked_reason=? WHERE id=?", (reason, acct["id"]))
 
     def charges_for_call(self, call_id: int) -> list[dict]:
         rows = self._query("SELECT * FROM charges WHERE call_id=? ORDER BY minute_index", (int(call_id),))

@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,8 +56,10 @@ class LivePublisher:
     terminal's status changes (up, down, stalls) are published with :meth:`publish`.
     """
 
-    def __init__(self, db: Any, facility_id: str, *, interval_s: float = 0.1) -> None:
+    def __init__(self, db: Any, facility_id: str, *, interval_s: float = 0.1,
+                 now_s: Callable[[], float] = time.time) -> None:
         self.db = db
+        self.now_s = now_s                  # a host in virtual time stamps with its own clock
         self.facility_id = facility_id
         self.interval_s = interval_s
         self._queue: deque[tuple] = deque()
@@ -66,6 +68,7 @@ class LivePublisher:
         self.published = 0
         self.failures = 0
         self._last_prune = 0.0
+        self._newest_at_s = 0.0
 
     def __repr__(self) -> str:
         return f"<LivePublisher {self.facility_id} published={self.published} queued={len(self._queue)}>"
@@ -85,7 +88,7 @@ class LivePublisher:
 
     def publish(self, terminal: str, kind: str, /, **detail: Any) -> None:
         """An event of a terminal outside any call (up, down, a stall ...)."""
-        self._queue.append((time.time(), terminal, None, 0, kind, detail))
+        self._queue.append((self.now_s(), terminal, None, 0, kind, detail))
 
     def flush(self) -> int:
         """Write what is queued (the thread does it every ``interval_s``; tests and closing too)."""
@@ -111,16 +114,24 @@ class LivePublisher:
             log.warning("live events not written (%d waiting): %s", len(self._queue), err)
             return 0
         self.published += len(rows)
+        self._newest_at_s = max(self._newest_at_s, max(row[0] for row in rows))
         return len(rows)
 
     def _prune(self) -> None:
-        now = time.time()
-        if now - self._last_prune < 600:
+        """Drop events older than ``RETAIN_S`` before the newest this publisher wrote.
+
+        Measured from the newest event, not from ``time.time()``: a host in virtual time writes
+        its clock's times (2026-01-01 onwards), and pruning those against the real date deleted
+        a call's first events moments after they were written.
+        """
+        now = time.monotonic()
+        if self._newest_at_s == 0.0 or (self._last_prune and now - self._last_prune < 600):
             return
         self._last_prune = now
         try:
             with self.db.transaction() as tx:
-                tx.execute("DELETE FROM live_events WHERE at_s < ?", (now - RETAIN_S,))
+                tx.execute("DELETE FROM live_events WHERE facility = ? AND at_s < ?",
+                           (self.facility_id, self._newest_at_s - RETAIN_S))
         except Exception as err:  # noqa: BLE001 - pruning is housekeeping; it is tried again later
             log.warning("pruning live events: %s", err)
 

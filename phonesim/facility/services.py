@@ -121,7 +121,8 @@ class PolicyChecks:
         return NumberResult(bool(v.ok), v.number or number, v.reason or "", v.prompt or "",
                             v.disposition or "", v.jurisdiction or "", bool(v.privileged),
                             int(v.cents_per_min or 0), v.payer_kind or "", str(v.payer_id or ""),
-                            v.affordable_minutes, int(v.minute_charge_cents or 0))
+                            v.affordable_minutes, int(v.minute_charge_cents or 0),
+                            courtesy=str(v.courtesy or ""))
 
     def block_by_called_party(self, number: str, *, wall_s: float) -> None:
         self.policy.ledger.block_number(number, kind="keypad", by="called party")

@@ -190,9 +190,10 @@ class FacilityHost:
         self.host_name = host_name or socket.gethostname()
         self.keep_history = keep_history
         self.facility_id = cfg.facility["id"]
-        self.publisher = LivePublisher(platform.ledger.db, self.facility_id)
         self.status = {s["name"]: TerminalStatus(s["name"], s["kind"], s["unit"]) for s in self.specs}
         self.clock = clock if clock is not None else (None if realtime else VirtualClock())
+        self.publisher = LivePublisher(platform.ledger.db, self.facility_id,
+                                       now_s=self.clock.wall_time_s if self.clock is not None else time.time)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._terminals: dict[str, _Terminal] = {}

@@ -3,6 +3,7 @@ the journal.  Tests taking ``ledger`` run on both engines; the file's own settin
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 import threading
 
@@ -364,18 +365,46 @@ def test_unusual_increase_blocks_the_direct_bill_btn(db_url, cfg):
     clock = VirtualClock()  # 2026-01-01
     with Ledger.open(db_url, clock=clock, cfg=cfg) as led:
         led.open_direct_bill("3145550199", credit_limit_cents=10_000)
-        led.charge_minute(1, 0, payer_kind="collect", payer_id="3145550199", amount_cents=100)
-        clock.advance_s(31 * 86400)  # February; the profile blocks at +100 %
+        led.charge_minute(1, 0, payer_kind="collect", payer_id="3145550199", amount_cents=500)
+        clock.advance_s(31 * 86400)  # February; the profile blocks at +100 % and +$10
         for minute in range(3):
             assert led.charge_minute(2, minute, payer_kind="collect", payer_id="3145550199",
-                                     amount_cents=100).ok
+                                     amount_cents=500).ok
         account = led.direct_bill("3145550199")
-        assert account.blocked and "unusual increase: 300c in 2026-02 vs 100c in 2026-01" in account.blocked_reason
+        assert account.blocked and account.blocked_reason == (
+            "unusual increase: $15.00 in 2026-02 vs $5.00 in 2026-01 (more than +100 % and $10.00)")
         refused = led.charge_minute(3, 0, payer_kind="collect", payer_id="3145550199", amount_cents=100)
         assert not refused.ok and "blocked" in refused.reason
         led.set_direct_bill_block("3145550199", False)
         assert not led.direct_bill("3145550199").blocked
         assert led.reconcile() == []
+
+
+@pytest.mark.parametrize(("history_cents", "this_month_cents", "blocked"), [
+    ((10,), 25, False),             # the defect as filed: 10 cents -> 25 cents was "unusual"
+    ((500,), 1499, False),          # +$9.99: under the floor
+    ((500,), 1600, True),           # +$11, +220 %
+    ((1500, 0, 500), 2900, False),  # +480 % on last month, but under +100 % on the largest of 3
+    ((1500, 0, 500), 3100, True),
+    ((), 1995, False),              # a new account under the review amount
+    ((), 2000, True),               # the defect as filed: $0 -> $30 never fired
+])
+def test_the_unusual_increase_rule(tmp_path, cfg, history_cents, this_month_cents, blocked):
+    """The profile's rule: over the largest of the last 3 months by 100 % and at least $10; a
+    number with no history, at $20."""
+    clock = VirtualClock(epoch_s=VirtualClock().epoch_s + 4 * 86400)     # 2026-01-05
+    with Ledger.open(tmp_path / "u.sqlite3", clock=clock, cfg=cfg) as led:
+        led.open_direct_bill("3145550199", credit_limit_cents=10_000)
+        history = (0,) * (3 - len(history_cents)) + tuple(history_cents)   # January .. March
+        for month, cents in enumerate(history, start=1):
+            if cents:
+                led.charge_minute(month, 0, payer_kind="collect", payer_id="3145550199", amount_cents=cents)
+                led.pay_direct_bill("3145550199", led.direct_bill("3145550199").owed_cents)
+            clock.advance_s(31 * 86400)
+        assert dt.datetime.fromtimestamp(clock.wall_time_s(), dt.UTC).month == 4
+        for minute in range(this_month_cents // 5):
+            led.charge_minute(99, minute, payer_kind="collect", payer_id="3145550199", amount_cents=5)
+        assert led.direct_bill("3145550199").blocked is blocked, led.direct_bill("3145550199").blocked_reason
 
 
 def test_the_journal_is_append_only_and_reconcile_finds_tampering(ledger):

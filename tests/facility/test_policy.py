@@ -189,6 +189,32 @@ def test_debit_prepaid_and_collect_funds(world):
     assert (blocked.ok, blocked.prompt) == (False, "number_blocked") and "unusual increase" in blocked.reason
 
 
+def test_a_collect_call_to_a_number_without_an_account(tmp_path, seeded_file):
+    """The seed's families set up accounts; real systems give a number without one a courtesy
+    call, then tell the called party how to set one up (``billing.no_account``)."""
+    cfg, led, policy, cdrs = make(tmp_path, seeded_file)
+    first = policy.check_number("1001", "212-555-1234", "collect")
+    assert (first.ok, first.courtesy, first.payer_kind, first.cents_per_min) == (True, "free-call", "free", 0)
+    assert first.affordable_minutes == 3 and "courtesy call 1 of 1" in first.reason
+    again = policy.check_number("1001", "2125551234", "collect")
+    assert again.courtesy == "free-call"                       # an unanswered attempt used nothing
+    cid = cdrs.open_call(terminal="t", inmate_id="1001", offhook_s=local("2026-03-02 09:00"))
+    cdrs.update(cid, number="2125551234", call_type="collect", payer_kind="free",
+                answered_s=local("2026-03-02 09:01"), accepted_s=local("2026-03-02 09:01"))
+    cdrs.close_call(cid, disposition="completed", ended_s=local("2026-03-02 09:03"))
+    used = policy.check_number("1003", "2125551234", "collect")  # per number, whoever calls it
+    assert (used.ok, used.courtesy, used.record) == (True, "setup-only", False)
+    assert policy.check_number("1001", DEMO["direct_bill_btn"], "collect").courtesy == ""   # has an account
+    led.close()
+    for mode, expected in (("setup-only", (True, "setup-only", "")),
+                           ("refuse", (False, "", "insufficient-funds"))):
+        (tmp_path / mode).mkdir()
+        _, led, policy, _ = make(tmp_path / mode, seeded_file, **{"profile.billing.no_account": mode})
+        v = policy.check_number("1001", "3125550000", "collect")
+        assert (v.ok, v.courtesy, v.disposition) == expected, v
+        led.close()
+
+
 def test_less_than_one_minute_of_money_is_insufficient(world):
     _, led, policy, _ = world
     led.add_inmate("2001", "Poor Person", "7777")
@@ -247,7 +273,7 @@ def test_every_prompt_and_disposition_named_exists(world):
     _, led, policy, cdrs = world
     verdicts = [policy.check_number("1001", n, t) for n, t in [
         ("18005551212", "debit"), ("911", "debit"), ("57355501", "debit"), ("8165550111", "debit"),
-        ("2125551234", "prepaid"), ("2125551234", "collect")]]
+        ("2125551234", "prepaid")]]
     verdicts.append(policy.check_number("1002", "2125551234", "debit"))
     led.block_number("2125551234", kind="facility", note="a victim's request")
     verdicts.append(policy.check_number("1001", "2125551234", "debit"))
