@@ -225,9 +225,10 @@ def test_calls_stay_up_through_an_outage_and_every_minute_is_charged_once_it_is_
         assert {"charge-failed", "charge-made-late", "records-failed", "records-written-again"} <= \
             set(timelines[1]), timelines[1]
         assert timelines[1].count("records-failed") == 1          # the outage noted once, not per retry
-        lines.publisher.flush()
+        lines.publisher.close()                # its thread's last batch committed, not in flight
         assert lines.publisher.failures > 0
         seen = {(e.terminal, e.kind) for e in follower.poll()}    # the board catches up
+        follower.close()
         assert follower.unavailable == ""
         for line in lines.lines:             # what happened during the outage reached the live stream
             assert {(line.terminal, "charge-failed"), (line.terminal, "end")} <= seen
