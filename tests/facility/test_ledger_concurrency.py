@@ -47,7 +47,7 @@ CHILD = textwrap.dedent("""
     url, mode, k = sys.argv[1], sys.argv[2], int(sys.argv[3])
     args = json.loads(sys.argv[4])
     ledger = Ledger.open(url)
-    ledger.pin_max_failures = args.get("max_failures", 3)
+    ledger.pin_max_failures = ledger.inmate_max_failures = args.get("max_failures", 3)
     if mode == "own-calls":        # this process's own calls
         keys = [(1000 * (k + 1) + c, m) for m in range(args["minutes"]) for c in range(args["calls"])]
     elif mode == "same-keys":      # the same keys in every process, each in its own order
@@ -62,9 +62,11 @@ CHILD = textwrap.dedent("""
                                      amount_cents=args["cents"])
             print(json.dumps({"key": [call_id, minute], "ok": r.ok, "duplicate": r.duplicate,
                               "amount": r.amount_cents, "after": r.balance_after_cents}), flush=True)
-    else:                          # wrong PINs at one terminal, or against one inmate
-        for _ in range(args["attempts"]):
-            r = ledger.authenticate("9999", terminal="t1", inmate_id=args.get("inmate_id"))
+    else:       # wrong PINs at one terminal, against one inmate, or guesses before one's own PIN
+        for i in range(args["attempts"]):
+            r = ledger.authenticate(args["pin"], terminal=args.get("terminal") or f"t{k}-{i}",
+                                    inmate_id=args.get("inmate_id"),
+                                    failures_before=args.get("failures_before", 0))
             print(json.dumps({"ok": r.ok, "locked": r.locked, "failures": r.failures,
                               "until": r.locked_until_s}), flush=True)
     print("done", flush=True)
@@ -180,26 +182,31 @@ def test_eight_processes_retrying_the_same_minutes_charge_each_once(db_url):
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize("against", ["terminal", "inmate"])
+@pytest.mark.parametrize("against", ["terminal", "inmate", "person"])
 def test_eight_processes_keying_wrong_pins_lock_at_exactly_max_failures(db_url, against):
+    """``terminal``: wrong PINs at one phone; ``inmate``: against one inmate (ID + passcode);
+    ``person``: one wrong PIN before one's own right one, at a phone each, charged to that person."""
     max_failures, attempts = 20, 5             # 40 wrong PINs: 20 counted, then locked
     with Ledger.open(db_url) as ledger:
         ledger.add_inmate("1001", "John Doe", "1234")
-    args = {"attempts": attempts, "max_failures": max_failures}
-    if against == "inmate":
-        args["inmate_id"] = "1001"
+    args = {"attempts": attempts, "max_failures": max_failures, "pin": "9999",
+            **{"terminal": {"terminal": "t1"}, "inmate": {"inmate_id": "1001"},
+               "person": {"pin": "1234", "failures_before": 1}}[against]}
     answers = run_at_once(db_url, "wrong-pins", args)
     flat = [a for mine in answers for a in mine]
-    assert len(flat) == PROCESSES * attempts and not any(a["ok"] for a in flat)
-    counted = sorted(a["failures"] for a in flat if not a["locked"])
-    assert counted == list(range(1, max_failures))            # each wrong PIN counted once
-    locking = [a for a in flat if a["locked"] and a["failures"] == max_failures]
+    assert len(flat) == PROCESSES * attempts
+    if against == "person":                   # each let in, until the 20th guess locks the account
+        assert sum(a["ok"] for a in flat) == max_failures - 1 and not any(a["ok"] and a["locked"] for a in flat)
+        locking = [a for a in flat if a["locked"] and a["failures"] == 1]
+    else:                                     # each wrong PIN counted once, as 1, 2, ... 19
+        assert not any(a["ok"] for a in flat)
+        assert sorted(a["failures"] for a in flat if not a["locked"]) == list(range(1, max_failures))
+        locking = [a for a in flat if a["locked"] and a["failures"] == max_failures]
     assert len(locking) == 1                                  # the lock fell once, at the 20th
     found_locked = [a for a in flat if a["locked"] and a is not locking[0]]
-    assert len(found_locked) == len(flat) - max_failures
-    assert {a["until"] for a in found_locked} == {locking[0]["until"]}   # nobody moved the lock
-    table = "terminals" if against == "terminal" else "inmates"
-    key = "t1" if against == "terminal" else "1001"
+    assert len(found_locked) == len(flat) - max_failures      # ... and held: no PIN checked after it
+    assert {(a["failures"], a["until"]) for a in found_locked} == {(0, locking[0]["until"])}
+    table, key = ("terminals", "t1") if against == "terminal" else ("inmates", "1001")
     with Ledger.open(db_url) as ledger:
         row = ledger.db.query(f"SELECT failed_pins, locked_until_s FROM {table} WHERE id=?", (key,))[0]
         assert (row[0], row[1]) == (0, locking[0]["until"])
