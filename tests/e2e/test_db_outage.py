@@ -84,6 +84,15 @@ def test_a_command_with_an_unreachable_database_says_so_in_one_line(tmp_path, ar
 
 
 # --- under live calls ----------------------------------------------------------------------
+@pytest.fixture
+def server(postgres_server, postgres_url):
+    """The session's private server, for a test that stops it: started again after the test
+    if the test failed with it stopped (before ``postgres_url`` drops the test's database)."""
+    yield postgres_server
+    if postgres_server.pid is None:
+        server.start()
+
+
 class LiveLines:
     """``PHONES`` wall phones on one platform in real time, one driver thread, and what their
     logs said (``(terminal, kind, data)`` in order) for the test to wait on."""
@@ -198,11 +207,11 @@ def check_money_and_records(lines: LiveLines, dispositions: list[str]) -> list[l
 
 @pytest.mark.timeout(150)
 def test_calls_stay_up_through_an_outage_and_every_minute_is_charged_once_it_is_back(
-        postgres_server, postgres_url, tmp_path):
+        server, postgres_url, tmp_path):
     with LiveLines(postgres_url, tmp_path) as lines:
         follower = LiveFollower(lines.platform.ledger.db)     # a board on another host
         lines.wait_lines("the ringing phase", "phase", phase="ringing")
-        postgres_server.stop(mode="immediate")
+        server.stop(mode="immediate")
         # the called parties accept while the database is away: the first minute's charge fails,
         # and is tried again every 5 s; the server stays away until every line has retried once
         lines.wait_lines("two failed charges", "charge-failed", n=2)
@@ -214,7 +223,7 @@ def test_calls_stay_up_through_an_outage_and_every_minute_is_charged_once_it_is_
         lines.keypads[0].hang_up()
         lines.wait_lines("the hang-up", "end", disposition="hung-up", lines=[leaves])
         assert follower.poll() == [] and "cannot connect" in follower.unavailable
-        postgres_server.start()
+        server.start()
         lines.wait_lines("the minute charged late", "charge-made-late", lines=[stays])
         assert stays.state.phase is Phase.CONNECTED               # still up
         lines.keypads[1].hang_up()
@@ -236,17 +245,17 @@ def test_calls_stay_up_through_an_outage_and_every_minute_is_charged_once_it_is_
 
 @pytest.mark.timeout(150)
 def test_an_outage_longer_than_billing_outage_s_ends_the_calls_with_the_apology(
-        postgres_server, postgres_url, tmp_path):
+        server, postgres_url, tmp_path):
     with LiveLines(postgres_url, tmp_path, **{"profile.limits.billing_outage_s": 8}) as lines:
         lines.wait_lines("the ringing phase", "phase", phase="ringing")
-        postgres_server.stop(mode="immediate")
+        server.stop(mode="immediate")
         lines.wait_lines("the end of the call", "end", disposition="system-error")
         for line in lines.lines:
             said = [d["names"] for d in lines.logged(line.terminal, "prompt", to="inmate")]
             assert said[-1] == ["system_error", "goodbye"], said
             failed = lines.logged(line.terminal, "charge-failed")
             assert len(failed) >= 2 and not lines.logged(line.terminal, "charge-made-late")
-        postgres_server.start()
+        server.start()
         for keypad in lines.keypads:
             keypad.hang_up()
         lines.wait_calls_written()
@@ -257,7 +266,7 @@ def test_an_outage_longer_than_billing_outage_s_ends_the_calls_with_the_apology(
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
-def test_a_server_restart_between_two_operations_fails_neither(postgres_server, postgres_url, mode):
+def test_a_server_restart_between_two_operations_fails_neither(server, postgres_url, mode):
     """Connections kept from before a restart are dead: replaced unseen, not reported as an outage."""
     with Ledger.open(postgres_url) as ledger:
         ledger.fund_prepaid("5735550100", 100)
@@ -267,8 +276,8 @@ def test_a_server_restart_between_two_operations_fails_neither(postgres_server, 
             t.start()
         for t in threads:
             t.join(timeout=10)
-        postgres_server.stop(mode=mode)
-        postgres_server.start()
+        server.stop(mode=mode)
+        server.start()
         assert ledger.charge_minute(1, 0, payer_kind="prepaid", payer_id="5735550100", amount_cents=5).ok
         assert ledger.prepaid_balance_cents("5735550100") == 95
         assert ledger.reconcile() == []
