@@ -239,8 +239,11 @@ class Config:
     def origin(self, path: str) -> str:
         return self.origins.get(path, "built-in default")
 
-    def resolve_path(self, value: str) -> Path:
-        """A path from [paths], relative to the config file's folder (or the cwd)."""
+    def resolve_path(self, value: str) -> Path | str:
+        """A path from [paths], relative to the config file's folder (or the cwd); a URL
+        (``postgresql://...``, ``sqlite:///...``) as it is (a Path would fold its ``//``)."""
+        if "://" in str(value):
+            return str(value)
         path = Path(value).expanduser()
         if path.is_absolute() or self.source == "built-in defaults":
             return path

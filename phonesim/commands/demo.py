@@ -330,7 +330,7 @@ def _describe(t: dict) -> str:
 
 def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realtime: bool = False,
                  far_end_url: str | None = None, on_frame=None,
-                 platform_on_worker: bool | None = None) -> DemoResult:
+                 platform_on_worker: bool | None = None, database: str | None = None) -> DemoResult:
     """Run one scenario end to end; return the transcript, the CDR and a summary.
 
     ``on_frame(line)`` is called after every frame (tests use it to pause a call, or to
@@ -338,7 +338,8 @@ def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realti
     runs the platform's work on the line's worker thread, as in real time (default: only
     with ``realtime``), so a frame paced to a real far end never waits for the disk.
     Interrupted (Ctrl-C), the line is still closed: the call ends cleanly, its CDR is
-    closed, its charges are final and its recording is finalised.
+    closed, its charges are final and its recording is finalised.  ``database`` (a URL)
+    replaces ``DATA_DIR/phonesim.sqlite3``; the recordings stay in ``data_dir``.
     """
     from phonesim.facility.farend import open_far_end
     from phonesim.facility.platform import Platform
@@ -351,7 +352,7 @@ def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realti
     clock = RealTimeClock() if realtime else VirtualClock()
     with contextlib.ExitStack() as stack:
         # the prompts load first: a missing or corrupt prompt refuses to start, naming the file
-        platform = stack.enter_context(Platform.open(cfg, database=data_dir / "phonesim.sqlite3",
+        platform = stack.enter_context(Platform.open(cfg, database=database or data_dir / "phonesim.sqlite3",
                                                      clock=clock))
         ledger, cdrs, prompts = platform.ledger, platform.cdrs, platform.prompts
         heal_left_open(ledger, "phonesim demo")

@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from phonesim.exc import DatabaseUnavailable
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "phonesim_live"
@@ -67,6 +69,7 @@ class LivePublisher:
         self._thread = threading.Thread(target=self._run, name="live-publisher", daemon=True)
         self.published = 0
         self.failures = 0
+        self.failures_in_a_row = 0
         self._last_prune = 0.0
         self._newest_at_s = 0.0
 
@@ -108,11 +111,17 @@ class LivePublisher:
                     tx.execute("SELECT pg_notify(?, ?)", (CHANNEL, self.facility_id))
         except Exception as err:  # noqa: BLE001 - the database away: keep the events, try again
             self.failures += 1
+            self.failures_in_a_row += 1
             self._queue.extendleft(reversed(batch))
             while len(self._queue) > 100_000:          # a long outage: keep the newest
                 self._queue.popleft()
-            log.warning("live events not written (%d waiting): %s", len(self._queue), err)
+            if self.failures_in_a_row == 1:            # once per outage, not every interval_s
+                log.warning("live events not written (kept, tried again every %g s): %s",
+                            self.interval_s, err)
             return 0
+        if self.failures_in_a_row:
+            log.warning("live events written again after %d failed attempts", self.failures_in_a_row)
+            self.failures_in_a_row = 0
         self.published += len(rows)
         self._newest_at_s = max(self._newest_at_s, max(row[0] for row in rows))
         return len(rows)
@@ -162,19 +171,31 @@ class LiveFollower:
         self._seen: deque[int] = deque(maxlen=4 * REREAD_WINDOW)
         self._seen_set: set[int] = set()
         self._listener: Any = None
+        self.unavailable = ""             # why the last poll could not read (the database away)
 
     def __repr__(self) -> str:
         return f"<LiveFollower after id {self.last_id}>"
 
     def poll(self) -> list[LiveEvent]:
-        """Events written since the last poll, in id order."""
+        """Events written since the last poll, in id order.
+
+        While the database is away this returns nothing and :attr:`unavailable` says why (a
+        board shows it); the events written meanwhile come with the first poll after."""
         sql = "SELECT * FROM live_events WHERE id > ?"
         params: list[Any] = [max(0, self.last_id - REREAD_WINDOW)]
         if self.facility_id:
             sql += " AND facility = ?"
             params.append(self.facility_id)
+        try:
+            rows = self.db.query(sql + " ORDER BY id", params)
+        except DatabaseUnavailable as err:
+            if not self.unavailable:
+                log.warning("live events: %s; trying again", err)
+            self.unavailable = str(err)
+            return []
+        self.unavailable = ""
         events = []
-        for r in self.db.query(sql + " ORDER BY id", params):
+        for r in rows:
             if r["id"] in self._seen_set:
                 continue
             if len(self._seen) == self._seen.maxlen:

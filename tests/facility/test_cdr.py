@@ -1,4 +1,5 @@
-"""CDR store: the record of each attempt, its timeline, closing, recovery after a crash, export."""
+"""CDR store: the record of each attempt, its timeline, closing, recovery after a crash, export;
+on a SQLite file and on a PostgreSQL database (``db_url``)."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def clock():
 
 
 @pytest.fixture
-def ledger(tmp_path, clock):
-    with Ledger.open(tmp_path / "f.sqlite3", clock=clock) as led:
+def ledger(db_url, clock):
+    with Ledger.open(db_url, clock=clock) as led:
         led.add_inmate("1001", "John Doe", "1234")
         led.fund_prepaid("5735550100", 100)
         yield led
