@@ -69,6 +69,7 @@ run install -d "$DESTDIR/etc/udev/rules.d" "$DESTDIR/etc/systemd/system" "$DESTD
 run install -m 0644 "$SRC/deploy/60-phonesim-keypads.rules" "$DESTDIR/etc/udev/rules.d/"
 run install -m 0644 "$SRC/deploy/phonesim-phone@.service" "$DESTDIR/etc/systemd/system/"
 run install -m 0644 "$SRC/deploy/phonesim-kiosk.service" "$DESTDIR/etc/systemd/system/"
+run install -m 0644 "$SRC/deploy/phonesim-facility.service" "$DESTDIR/etc/systemd/system/"
 for name in phone1 kiosk; do
     if [ ! -e "$DESTDIR/etc/phonesim/$name.toml" ]; then
         run install -m 0644 "$SRC/deploy/phonesim.toml" "$DESTDIR/etc/phonesim/$name.toml"
@@ -76,6 +77,11 @@ for name in phone1 kiosk; do
         echo "kept $DESTDIR/etc/phonesim/$name.toml"
     fi
 done
+if [ ! -e "$DESTDIR/etc/phonesim/facility.toml" ]; then
+    run install -m 0644 "$SRC/deploy/facility.toml" "$DESTDIR/etc/phonesim/facility.toml"
+else
+    echo "kept $DESTDIR/etc/phonesim/facility.toml"
+fi
 
 # 5. reload
 system udevadm control --reload
@@ -86,3 +92,5 @@ echo "phonesim installed.  Next:"
 echo "  phonesim devices                      # find the headset's name and the keypad"
 echo "  edit /etc/phonesim/phone1.toml        # devices.audio, devices.keypad"
 echo "  sudo systemctl enable --now phonesim-phone@phone1.service"
+echo "  (or, for all of this host's terminals in one process: /etc/phonesim/facility.toml with"
+echo "   [[terminals]] tables, then: sudo systemctl enable --now phonesim-facility.service)"

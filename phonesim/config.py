@@ -10,7 +10,7 @@ Where the file comes from, first match wins:
 The file has these sections::
 
     [facility]     id, name, state, timezone (IANA), area_codes, local_exchanges, profile, adp
-    [devices]      keypad, audio, far_end (backend URLs, see README)
+    [devices]      keypad, audio, far_end (backend URLs, see docs/usage.md)
     [paths]        database (a file path or a database URL), recordings
     [sip]          registrar, username, password or password_env (a sip: far end's account)
     [[terminals]]  the wall phones and kiosks ``phonesim facility`` serves: name, kind, unit,
@@ -325,7 +325,7 @@ def load_config(path: str | os.PathLike | None = None, *, search: bool = True,
     for section, key in URL_KEYS:
         url = tree[section][key]
         if "://" not in url and not url.startswith(("sip:", "sips:")):
-            raise ConfigError(f"expected a backend URL like 'scheme://...' (see README), got {url!r}",
+            raise ConfigError(f"expected a backend URL like 'scheme://...' (see docs/usage.md), got {url!r}",
                               source=origins.get(f"{section}.{key}", source), key=f"{section}.{key}")
     _register_item_origins(tree, origins)
     _validate_semantics(tree, origins)

@@ -4,5 +4,5 @@
     python -m benchmarks.engine --seconds 10    # shorter device run
     python -m benchmarks.engine --skip-device   # CPU cost only
 
-See ``benchmarks/engine/__main__.py``; figures go to README "### Audio engine".
+See ``benchmarks/engine/__main__.py``; figures go to docs/benchmarks-engine.md.
 """

@@ -4,5 +4,5 @@
     python -m benchmarks.sip --seconds 15   # a longer echo call (15 s at most)
 
 Needs baresip-core and sip-tester (Debian) and the ``sip`` extra.  See ``__main__.py``;
-figures go to the README section "Outside line over SIP".
+figures go to docs/sip.md.
 """

@@ -6,7 +6,7 @@ user agent (a trainer's softphone, a desk phone, Asterisk, FreeSWITCH...)
 reached with an INVITE, and the conversation travels as RTP G.711 mu-law at
 8 kHz in 20 ms packets, the line's own frame format.
 
-URL forms (see the README section "Outside line over SIP")::
+URL forms (see docs/sip.md)::
 
     sip:HOST[:PORT]          dial NUMBER as sip:NUMBER@HOST:PORT (a PBX or trunk)
     sip:USER@HOST[:PORT]     always ring USER (a softphone); the dialled number

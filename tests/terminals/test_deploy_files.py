@@ -16,7 +16,7 @@ from phonesim.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
-UNITS = ["phonesim-phone@.service", "phonesim-kiosk.service"]
+UNITS = ["phonesim-phone@.service", "phonesim-kiosk.service", "phonesim-facility.service"]
 INSTALLED_PHONESIM = "/opt/phonesim/venv/bin/phonesim"
 
 
@@ -93,6 +93,14 @@ def test_example_config_loads_with_real_device_urls():
     assert cfg.paths.database.startswith("/var/lib/phonesim/")
 
 
+def test_example_facility_config_loads_with_its_terminals():
+    cfg = load_config(DEPLOY / "facility.toml", search=False)
+    kinds = {t["name"]: t["kind"] for t in cfg.terminals}
+    assert kinds == {"C-1": "phone", "C-2": "phone", "C-kiosk": "kiosk"}
+    assert all(t["keypad"].startswith(("serial://", "hid://")) for t in cfg.terminals)
+    assert cfg.facility["timezone"] == "America/Chicago"
+
+
 def test_udev_rules_match_the_pico_and_give_stable_names():
     rules = (DEPLOY / "60-phonesim-keypads.rules").read_text()
     assert 'ATTRS{idVendor}=="2e8a", ATTRS{idProduct}=="0005"' in rules
@@ -114,7 +122,8 @@ def test_install_script_stages_every_file_under_destdir(tmp_path):
     for path in ["etc/udev/rules.d/60-phonesim-keypads.rules",
                  "etc/systemd/system/phonesim-phone@.service",
                  "etc/systemd/system/phonesim-kiosk.service",
-                 "etc/phonesim/phone1.toml", "etc/phonesim/kiosk.toml"]:
+                 "etc/systemd/system/phonesim-facility.service",
+                 "etc/phonesim/phone1.toml", "etc/phonesim/kiosk.toml", "etc/phonesim/facility.toml"]:
         assert (tmp_path / path).is_file(), path
     # nothing that changes the running system ran
     assert "skipped (DESTDIR set): systemctl daemon-reload" in result.stdout
