@@ -17,6 +17,10 @@ import pytest
 from live_console import LiveFacility, login, phone, shot
 from playwright.sync_api import expect
 
+from phonesim.config import load_config
+from phonesim.exc import NotFound
+from phonesim.facility.cdr import CdrStore
+from phonesim.facility.ledger import Ledger
 from phonesim.facility.oversight import Oversight
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
@@ -47,12 +51,12 @@ def wait_until(predicate, timeout_s: float, what: str):
     return value
 
 
-def blocked_by_escalation(facility, cdrs, number: str) -> None:
+def blocked_by_escalation(cdrs, number: str, inmate_id: str, terminal: str) -> None:
     """Three closed calls to ``number`` whose timelines have a confirmed detection, as the flow logs
     them (the escalation counts the records, whoever wrote them)."""
     now = time.time() - 600
     for k in range(3):
-        cid = cdrs.open_call(terminal="A-1-phone-1", inmate_id="2004", offhook_s=now + k * 60)
+        cid = cdrs.open_call(terminal=terminal, inmate_id=inmate_id, offhook_s=now + k * 60)
         cdrs.update(cid, number=number, answered_s=now + k * 60 + 5, accepted_s=now + k * 60 + 8)
         cdrs.add_event(cid, now + k * 60 + 20, "three-way",
                        {"kind": "hook-flash", "confidence": 0.93, "level": "confirmed", "action": "disconnect"})
@@ -149,7 +153,7 @@ def test_a_number_blocked_after_three_way_calls_is_reviewed_and_decided(browser,
     expect(admin.locator("#review-badge")).to_have_count(0)
 
     # a number registered as an attorney's after its block: never in clear, still decided by its key
-    blocked_by_escalation(facility, facility.platform.cdrs, ATTORNEY)
+    blocked_by_escalation(facility.platform.cdrs, ATTORNEY, "2004", "A-1-phone-1")
     assert [b.kind for b in ledger.blocks_of(ATTORNEY)] == ["three-way-review"]
     ledger.set_privileged(ATTORNEY, name="Counsel")
     admin.goto(facility.url + "/review")
@@ -162,3 +166,24 @@ def test_a_number_blocked_after_three_way_calls_is_reviewed_and_decided(browser,
     expect(admin.locator("p.flash.ok")).to_have_text("a privileged number: block lifted; 3 incident(s) closed")
     assert ledger.blocks_of(ATTORNEY) == []
     assert "555-0177" not in admin.content() and "5735550177" not in admin.content()
+
+
+@pytest.mark.timeout(60)
+def test_of_two_officers_deciding_at_once_the_second_changes_nothing(db_url):
+    """The second officer's page was read before the first decided: the decision is refused,
+    the first's block stands and the audit log has one decision."""
+    cfg = load_config(None, search=False)
+    with Ledger.open(db_url, cfg=cfg) as ledger:
+        ledger.seed_demo(cfg)
+        blocked_by_escalation(CdrStore(ledger), NUMBER, "1001", "t1")
+        first, second = Oversight(ledger.db), Oversight(ledger.db)
+        stale = second.review_queue()
+        assert [i.number for i in stale] == [NUMBER]
+        first.decide_review(NUMBER, uphold=True, note="a third voice", by="lt-1", role="administrator")
+        second.review_queue = lambda: stale            # what the second officer's page showed
+        with pytest.raises(NotFound, match="not in the three-way review queue"):
+            second.decide_review(NUMBER, uphold=False, note="call waiting", by="sgt-2", role="administrator")
+        assert [(b.kind, b.by) for b in ledger.blocks_of(NUMBER)] == [("facility", "lt-1")]
+        assert {i.outcome for i in first.incidents(status=None, kind="three-way")} == {"upheld: a third voice"}
+        assert [(e.who, e.detail["decision"]) for e in first.audit_log() if e.action == "three-way-review"] == [
+            ("lt-1", "uphold")]
