@@ -12,7 +12,7 @@ officer's name and role.
 
 Deciding is a block decision, so it takes the same permission as the blocks page.  A
 privileged (attorney) number is never shown in clear, not even in the page's source: each
-row's form names it by a key derived from the session's secret, not by its digits.
+row's form names it by a key derived from the session's token (:func:`item_key`), not by its digits.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from phonesim.console.app import Console, page, redirect, render
+from phonesim.console.app import SESSION_COOKIE, Console, page, redirect, render
 from phonesim.console.pages_oversight import note_text
 from phonesim.exc import InvalidInput, NotFound, PhoneSimError
 from phonesim.facility.numbers import format_number
@@ -64,9 +64,12 @@ class QueueRow:
     calls: tuple[FlaggedCall, ...]
 
 
-def item_key(session, number: str) -> str:
-    """What a row's form posts instead of the number (the session's secret keeps it unguessable)."""
-    return hmac.new(session.csrf.encode(), number.encode(), hashlib.sha256).hexdigest()[:24]
+def item_key(request: Request, number: str) -> str:
+    """What a row's form posts instead of the number: an HMAC keyed by the session's own token,
+    which is in the ``HttpOnly`` cookie and nowhere in the page, so a saved copy of the page
+    cannot be tried against every number to find an attorney's."""
+    token = request.cookies.get(SESSION_COOKIE, "")
+    return hmac.new(token.encode(), number.encode(), hashlib.sha256).hexdigest()[:24]
 
 
 def confirmed_detections(cdr) -> tuple[Detection, ...]:
@@ -77,7 +80,7 @@ def confirmed_detections(cdr) -> tuple[Detection, ...]:
                  for e in cdr.events if e.kind == "three-way" and e.detail.get("level") == "confirmed")
 
 
-def _row(console: Console, session, item: ReviewItem, privileged: set[str]) -> QueueRow:
+def _row(console: Console, request: Request, item: ReviewItem, privileged: set[str]) -> QueueRow:
     calls, count = [], {}
     for incident in item.incidents:
         detections: tuple[Detection, ...] = ()
@@ -98,7 +101,7 @@ def _row(console: Console, session, item: ReviewItem, privileged: set[str]) -> Q
             name = "(unknown inmate)"
         inmates.append((inmate_id, name, n))
     blocked = dt.datetime.fromisoformat(item.since.replace("Z", "+00:00")).timestamp()
-    return QueueRow(item_key(session, item.number),
+    return QueueRow(item_key(request, item.number),
                     "privileged" if item.number in privileged else format_number(item.number),
                     console.local_time(blocked, "%Y-%m-%d %H:%M"), item.note, tuple(inmates), tuple(calls))
 
@@ -106,7 +109,7 @@ def _row(console: Console, session, item: ReviewItem, privileged: set[str]) -> Q
 @page(PERMISSION)
 def review(request: Request, console: Console, session, form) -> Response:
     privileged = console.privileged_numbers()
-    rows = [_row(console, session, item, privileged) for item in console.oversight.review_queue()]
+    rows = [_row(console, request, item, privileged) for item in console.oversight.review_queue()]
     return render(request, "review.html", session, nav="review", rows=rows)
 
 
@@ -117,7 +120,7 @@ def decide(request: Request, console: Console, session, form) -> Response:
         raise InvalidInput(f"decision: expected uphold or lift, got {decision!r}")
     note = note_text(form.get("note", ""), "note")
     privileged = console.privileged_numbers()
-    queue = {item_key(session, i.number): i for i in console.oversight.review_queue()}
+    queue = {item_key(request, i.number): i for i in console.oversight.review_queue()}
     if key not in queue:
         raise InvalidInput("review: expected a number still in the queue (another officer may have decided it; "
                            "reload the page)")

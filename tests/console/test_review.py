@@ -125,6 +125,16 @@ def test_a_number_blocked_after_three_way_calls_is_reviewed_and_decided(browser,
     admin.goto(facility.url + "/review")
     other = login(browser, facility.url, "admin1")
     other.goto(facility.url + "/review")
+    # each session names the row by its own key: another session's key (or a made-up one) decides nothing
+    key, other_key = (p.locator("section.review").get_attribute("data-item") for p in (admin, other))
+    assert key != other_key and NUMBER not in key
+    csrf = admin.locator('meta[name="csrf-token"]').get_attribute("content")
+    for forged in (other_key, NUMBER):
+        response = admin.request.post(facility.url + "/review/decide", form={
+            "csrf": csrf, "item": forged, "decision": "lift", "note": "forged"},
+            headers={"referer": facility.url + "/review"})
+        assert response.ok and "expected a number still in the queue" in response.text()
+    assert [b.kind for b in ledger.blocks_of(NUMBER)] == ["three-way-review"]
     admin.locator("section.review input[name=note]").fill("   ")
     admin.evaluate("() => document.querySelector('section.review input[name=note]').required = false")
     admin.locator("section.review button[value=uphold]").click()
