@@ -302,10 +302,11 @@ def create_app(console: Console) -> Starlette:
         pages_login,
         pages_oversight,
         pages_records,
+        pages_review,
     )
 
     routes: list[Any] = []
-    for module in (pages_login, pages_board, pages_records, pages_oversight, pages_admin):
+    for module in (pages_login, pages_board, pages_records, pages_oversight, pages_review, pages_admin):
         routes += module.ROUTES
     routes.append(Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"))
     app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_found})

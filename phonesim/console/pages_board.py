@@ -26,6 +26,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from phonesim.console.app import SESSION_COOKIE, Console, allowed, csrf_ok, page, render
 from phonesim.console.listen import lines_of, refusal, stream_call
+from phonesim.console.pages_review import PERMISSION as REVIEW_PERMISSION
+from phonesim.console.pages_review import queue_length
 from phonesim.exc import InvalidInput
 
 #: A board stream sends a ping this often (and checks the session is still alive).
@@ -35,7 +37,8 @@ MAX_REASON = 200
 
 @page("board")
 def board(request: Request, console: Console, session, form) -> Response:
-    return render(request, "board.html", session, can_listen_here=console.can_listen_here())
+    waiting = queue_length(console) if allowed(session.role, REVIEW_PERMISSION) else 0
+    return render(request, "board.html", session, can_listen_here=console.can_listen_here(), review_waiting=waiting)
 
 
 async def board_events(request: Request) -> Response:

@@ -286,7 +286,11 @@ class Oversight:
         outcome = ("upheld" if uphold else "lifted") + f": {note.strip()}"
         now = time.time()
         with self.db.transaction() as tx:
-            tx.execute("DELETE FROM number_blocks WHERE number=? AND kind='three-way-review'", (digits,))
+            # the row itself decides who was first: a second officer deciding at the same moment
+            # finds it gone (on PostgreSQL the DELETE waits for the first's commit) and changes nothing
+            if not tx.execute("DELETE FROM number_blocks WHERE number=? AND kind='three-way-review'",
+                              (digits,)).rowcount:
+                raise NotFound(f"{number}: not in the three-way review queue (decided meanwhile)")
             if uphold:
                 tx.execute("INSERT INTO number_blocks(number, kind, by, note, at) VALUES (?,?,?,?,?) "
                            "ON CONFLICT DO NOTHING",

@@ -46,5 +46,15 @@
   player.addEventListener('timeupdate', draw);
   player.addEventListener('seeked', draw);
   draw();
+  // a link to a marker (/calls/12#t=34.5, from the three-way review): cue the player there and point at it
+  const cue = /^#t=([0-9]+(?:\.[0-9]+)?)$/.exec(location.hash);
+  if (cue) {
+    const t = Number(cue[1]);
+    const near = [...list.querySelectorAll('button.marker')].filter(b => Math.abs(Number(b.dataset.t) - t) < 0.01);
+    near.forEach(b => b.classList.add('here'));
+    if (near.length) near[0].focus();
+    player.currentTime = Math.max(0, Math.min(t, data.duration_s));
+    draw();
+  }
   wave.dataset.state = 'ready';
 })();
