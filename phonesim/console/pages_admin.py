@@ -24,7 +24,10 @@ from phonesim.facility.ledger import STATUSES, canonical_btn
 from phonesim.facility.numbers import classify
 
 #: Blocks the console may add and lift (never ``keypad``: that is the called party's own).
-STAFF_BLOCK_KINDS = ("facility", "security", "three-way-review")
+STAFF_BLOCK_KINDS = ("facility", "security")
+#: Blocks the three-way escalation put on: listed here, decided only on the review page (which
+#: closes the number's incidents and audits the decision with them).
+REVIEW_BLOCK_KIND = "three-way-review"
 
 
 @page("admin")
@@ -88,6 +91,9 @@ def add_block(request: Request, console: Console, session, form) -> Response:
 @page("admin")
 def lift_block(request: Request, console: Console, session, form) -> Response:
     kind, number = form.get("kind", ""), form.get("number", "")
+    if kind == REVIEW_BLOCK_KIND:
+        raise InvalidInput("a three-way review block is decided on the Three-way review page (upheld or "
+                           f"lifted with its incidents), got a request to lift it here for {number!r}")
     if kind not in STAFF_BLOCK_KINDS:
         raise InvalidInput(f"block kind: expected one of {', '.join(STAFF_BLOCK_KINDS)} (a called party's own "
                            f"block is theirs to lift), got {kind!r}")

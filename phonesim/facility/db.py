@@ -123,6 +123,15 @@ class Tx:
         self._cursor = cursor
         self._pg = dialect == "postgresql"
 
+    def serialize_on(self, key: str) -> None:
+        """Hold a lock named ``key`` until this transaction ends, so transactions that count
+        rows and act on the count (e.g. "three incidents on this number: block it") see each
+        other's rows.  PostgreSQL's READ COMMITTED lets two such transactions on two hosts each
+        count the other's row as missing; an advisory lock orders them.  A SQLite write
+        transaction (``BEGIN IMMEDIATE``) already excludes every other writer."""
+        if self._pg:
+            self.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (key,))
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Tx:
         self._cursor.execute(_to_pyformat(sql) if self._pg else sql, tuple(params))
         return self

@@ -146,6 +146,7 @@ def _escalate_threeway(tx: Any, number: str, wall_s: float, escalation: ThreeWay
     the incidents themselves: the count survives restarts and is the same on every host.
     """
     since = wall_s - 86400.0 * escalation.block_window_days
+    tx.serialize_on(f"three-way-escalation:{number}")      # two hosts closing calls at once
     rows = tx.execute("SELECT detail FROM incidents WHERE kind='three-way' AND number=? AND at_s>=?",
                       (number, since)).fetchall()
     calls = sum(1 for r in rows if json.loads(r["detail"] or "{}").get("confirmed"))

@@ -54,6 +54,10 @@ def test_every_page_and_form_on_both_engines(facility):
                  ("/admin/staff", {"username": "zed", "role": "investigator"}, "ok: zed (investigator) added"),
                  ("/admin/staff/zed", {"action": "disable"}, "ok: zed disabled"),
                  ("/admin/blocks/lift", {"number": "8165550111", "kind": "keypad"}, "error: block kind: expected one of"),
+                 ("/admin/blocks", {"number": "8165550177", "kind": "three-way-review", "note": "x"},
+                  "error: block kind: expected one of"),
+                 ("/admin/blocks/lift", {"number": "8165550111", "kind": "three-way-review"},
+                  "error: a three-way review block is decided on the Three-way review page"),
                  ("/no-contact", {"inmate": "9999", "number": "5735550100", "note": "x"},
                   "error: inmate '9999': no such inmate")]
         for path, data, said in forms:
