@@ -206,6 +206,25 @@ class PrepaidRefund:
 
 
 @dataclass(frozen=True, slots=True)
+class PrepaidStatement:
+    """A month of a prepaid account: ``charges_cents`` what calls took (base and tax, per call in
+    ``calls``), ``deposits_cents`` what was paid in, ``refunds_cents`` what was paid back."""
+
+    btn: str
+    month: str
+    lines: tuple[StatementLine, ...]
+    calls: tuple[StatementCall, ...]
+    charges_cents: int
+    deposits_cents: int
+    refunds_cents: int
+    balance_cents: int
+
+    @property
+    def tax_cents(self) -> int:
+        return sum(c.tax_cents for c in self.calls)
+
+
+@dataclass(frozen=True, slots=True)
 class Block:
     number: str
     kind: str
@@ -1015,6 +1034,14 @@ class Ledger:
             "AND a.owner=? AND j.at_s>=? AND j.at_s<? ORDER BY j.id", (btn, start, end))
         lines = tuple(StatementLine(r["at"], r["kind"], r["call_id"], r["minute_index"], r["amount_cents"],
                                     r["memo"]) for r in rows)
+        return Statement(btn, month, lines,
+                         sum(line.amount_cents for line in lines if line.kind == "call-charge"),
+                         -sum(line.amount_cents for line in lines if line.kind == "payment"),
+                         account.owed_cents, account.credit_limit_cents, account.blocked,
+                         account.blocked_reason, self._statement_calls(lines))
+
+    def _statement_calls(self, lines: tuple[StatementLine, ...]) -> tuple[StatementCall, ...]:
+        """The calls among a statement's lines: billed minutes at the call's rate, the rest tax."""
         calls: dict[int, list[StatementLine]] = {}
         for line in lines:
             if line.kind == "call-charge" and line.call_id is not None:
@@ -1024,14 +1051,41 @@ class Ledger:
             tuple(calls))}
         summary = []
         for call_id, charged in calls.items():
-            total, rate = sum(c.amount_cents for c in charged), rates.get(call_id, 0)
+            total, rate = sum(abs(c.amount_cents) for c in charged), rates.get(call_id, 0)
             base = min(total, rate * len(charged))          # what the rate made; the rest is the tax
             summary.append(StatementCall(call_id, charged[0].at, len(charged), rate, base, total - base, total))
-        return Statement(btn, month, lines,
-                         sum(line.amount_cents for line in lines if line.kind == "call-charge"),
-                         -sum(line.amount_cents for line in lines if line.kind == "payment"),
-                         account.owed_cents, account.credit_limit_cents, account.blocked,
-                         account.blocked_reason, tuple(summary))
+        return tuple(summary)
+
+    def prepaid_statement(self, btn: str, month: str) -> PrepaidStatement:
+        """The month ``YYYY-MM`` of a BTN's prepaid (AdvanceConnect) account: deposits, refunds and
+        each call with its minutes, rate, base and tax (an empty statement when it has no account)."""
+        btn = canonical_btn(btn)
+        start, end = month_bounds(month)
+        rows = self._query(
+            "SELECT j.* FROM journal j JOIN accounts a ON a.id=j.account_id WHERE a.kind='prepaid' "
+            "AND a.owner=? AND j.at_s>=? AND j.at_s<? ORDER BY j.id", (btn, start, end))
+        lines = tuple(StatementLine(r["at"], r["kind"], r["call_id"], r["minute_index"], r["amount_cents"],
+                                    r["memo"]) for r in rows)
+        return PrepaidStatement(btn, month, lines, self._statement_calls(lines),
+                                -sum(x.amount_cents for x in lines if x.kind == "call-charge"),
+                                sum(x.amount_cents for x in lines if x.kind == "deposit"),
+                                -sum(x.amount_cents for x in lines if x.kind == "refund"),
+                                self.prepaid_balance_cents(btn))
+
+    def statement_months(self, btn: str) -> list[str]:
+        """The months (``YYYY-MM``, newest first) in which a BTN's prepaid or Direct Bill account moved."""
+        rows = self._query("SELECT DISTINCT substr(j.at, 1, 7) AS month FROM journal j JOIN accounts a ON "
+                           "a.id=j.account_id WHERE a.kind IN ('prepaid', 'direct-bill') AND a.owner=? "
+                           "ORDER BY month DESC", (canonical_btn(btn),))
+        return [r[0] for r in rows]
+
+    def recent_money(self, btn: str, *, limit: int = 10) -> list[dict]:
+        """The latest movements of a BTN's prepaid and Direct Bill accounts, newest first."""
+        rows = self._query("SELECT j.at, j.kind, j.amount_cents, j.balance_after_cents, j.call_id, j.memo, "
+                           "a.kind AS account_kind FROM journal j JOIN accounts a ON a.id=j.account_id "
+                           "WHERE a.kind IN ('prepaid', 'direct-bill') AND a.owner=? ORDER BY j.id DESC LIMIT ?",
+                           (canonical_btn(btn), int(limit)))
+        return [dict(r) for r in rows]
 
     # -- billing ---------------------------------------------------------------------
     def charge_minute(self, call_id: int, minute_index: int, *, payer_kind: str, payer_id: str,
