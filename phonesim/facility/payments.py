@@ -48,7 +48,7 @@ TEST_CARDS: dict[str, tuple[str, str]] = {
     "4000000000009995": ("insufficient-funds", "declined: insufficient funds on the card"),
     "4000000000000002": ("card-declined", "declined by the card's bank"),
     "4000000000000069": ("expired-card", "declined: the card has expired"),
-    "4000000000000119": ("processor-unavailable", "the card processor is unavailable; try again later"),
+    "4000000000000119": ("processor-unavailable", "not charged: the card processor is unavailable; try again later"),
 }
 
 

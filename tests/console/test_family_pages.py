@@ -195,3 +195,16 @@ def test_the_rates_page_is_public_and_says_what_the_seed_promises(site):
     assert "No ancillary fees" in text
     assert "Taxes (10.0 %) are passed through as charged, with no markup" in text
     assert "1-800-844-6591" in text
+
+
+def test_no_inmate_facing_code_reads_the_family_tables():
+    """Wall phones, kiosks and the platform behind them never read a family's e-mail or sessions:
+    only the console's family pages do."""
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[2] / "phonesim"
+    tables = ("family_accounts", "family_sessions", "family_numbers", "mail_outbox", "FamilyStore")
+    readers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
+                     if any(t in p.read_text() for t in tables))
+    assert "console/families.py" in readers                      # the check finds the one that does
+    assert [r for r in readers if not r.startswith("console/")] == ["facility/schema.py"]

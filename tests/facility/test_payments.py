@@ -191,6 +191,31 @@ def test_paying_a_direct_bill_by_card(ledger, processor):
     assert ledger.reconcile() == []
 
 
+class PaysTheBillFirst:
+    """The simulator, while someone else pays the whole bill between the check and the charge."""
+
+    def __init__(self, real: SimulatedCardProcessor, ledger: Ledger) -> None:
+        self.real, self.ledger, self.label = real, ledger, real.label
+
+    def charge(self, *args):
+        self.ledger.pay_direct_bill(BTN, self.ledger.direct_bill(BTN).owed_cents)
+        return self.real.charge(*args)
+
+    def refund(self, *args, **kwargs):
+        return self.real.refund(*args, **kwargs)
+
+
+def test_a_bill_paid_meanwhile_gives_the_card_its_money_back(ledger, processor):
+    ledger.open_direct_bill(BTN, credit_limit_cents=3000)
+    ledger.charge_minute(3, 0, payer_kind="collect", payer_id=BTN, amount_cents=20)
+    with pytest.raises(InvalidInput, match="the bill of 5735550100 is now 0c, less than the 20c charged; "
+                                           "the card was refunded"):
+        ledger.pay_direct_bill_by_card(BTN, 20, payment_id="late", processor=PaysTheBillFirst(processor, ledger),
+                                       **CARD)
+    assert processor.charged_cents("late") == 0 and ledger.card_payment("late") is None
+    assert ledger.direct_bill(BTN).owed_cents == 0 and ledger.reconcile() == []
+
+
 def test_refund_of_the_unused_prepaid_balance(ledger, processor):
     ledger.fund_prepaid(BTN, 500, memo="deposit at the facility")
     ledger.fund_prepaid_by_card(BTN, 1000, payment_id="a", processor=processor, **CARD)
