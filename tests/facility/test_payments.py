@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -174,6 +175,30 @@ def test_a_declined_card_changes_nothing_and_says_why(ledger, processor):
     assert "insufficient funds" in declined.result.message
     assert declined.balance_after_cents == 500 == ledger.prepaid_balance_cents(BTN)
     assert ledger.card_payment("web-2") is None and ledger.reconcile() == []
+
+
+def test_the_same_payment_sent_at_once_from_several_places_funds_once(ledger, processor):
+    """A double click, a retry racing the first attempt: four threads, one payment id."""
+    barrier = threading.Barrier(4)
+    results, errors = [], []
+
+    def pay():
+        barrier.wait(timeout=30)
+        try:
+            results.append(ledger.fund_prepaid_by_card(BTN, 2000, payment_id="race", processor=processor, **CARD))
+        except Exception as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=pay) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors and len(results) == 4 and all(r.ok for r in results)
+    assert sum(not r.result.duplicate for r in results) <= 1
+    assert ledger.prepaid_balance_cents(BTN) == 2000 and processor.charged_cents("race") == 2000
+    assert len([j for j in ledger.journal() if j["payment_id"] == "race"]) == 1
+    assert ledger.reconcile() == []
 
 
 def test_paying_a_direct_bill_by_card(ledger, processor):
