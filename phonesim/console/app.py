@@ -37,12 +37,14 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from phonesim.console.families import FamilySession, FamilyStore
 from phonesim.console.staff import ROLES, Session, StaffStore
 from phonesim.exc import PhoneSimError
 from phonesim.facility.cdr import CdrStore
 from phonesim.facility.ledger import Ledger
 from phonesim.facility.numbers import format_number
 from phonesim.facility.oversight import Oversight
+from phonesim.facility.payments import SimulatedCardProcessor
 from phonesim.facility.rates import format_cents
 from phonesim.facility.sites import Sites
 
@@ -50,6 +52,8 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "phonesim_session"
+#: Family members' sessions have a cookie (and a table) of their own: never a staff session.
+FAMILY_COOKIE = "phonesim_family"
 LOGIN_COOKIE = "phonesim_login"
 
 #: What each role may do.  Officers work the live board; investigators the records;
@@ -65,9 +69,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "reports": frozenset({"investigator", "administrator"}),
     "admin": frozenset({"administrator"}),
     "audit": frozenset({"administrator"}),
+    # the family side (pages_family): a family member's own numbers, after the e-mail is verified
+    "family": frozenset({"family"}),
+    "family-verify": frozenset({"family", "family-unverified"}),
 }
 #: The first page of each role.
-HOME = {"officer": "/board", "investigator": "/calls", "administrator": "/board"}
+HOME = {"officer": "/board", "investigator": "/calls", "administrator": "/board", "family": "/family",
+        "family-unverified": "/family/verify"}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "media-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
        "form-action 'self'; frame-ancestors 'none'")
@@ -105,6 +113,8 @@ class Console:
             self.oversight = Oversight(self.db)
             self.sites = Sites(self.db)
             self.staff = StaffStore(self.db)
+            self.families = FamilyStore(self.db)
+            self.payments = SimulatedCardProcessor(self.db)
             self.facility_id = cfg.facility["id"]
             self.facility = self.sites.facility(self.facility_id)
             self.tz = ZoneInfo(self.facility.timezone)
@@ -131,6 +141,10 @@ class Console:
     def session_of(self, conn: Any, *, touch: bool = True) -> Session | None:
         token = conn.cookies.get(SESSION_COOKIE, "")
         return self.staff.session(token, touch=touch) if token else None
+
+    def family_session_of(self, conn: Any, *, touch: bool = True) -> FamilySession | None:
+        token = conn.cookies.get(FAMILY_COOKIE, "")
+        return self.families.session(token, touch=touch) if token else None
 
     def audit(self, session: Session, action: str, target: Any = "", **detail: Any) -> None:
         self.oversight.audit(session.username, action, role=session.role, target=str(target), **detail)
@@ -173,17 +187,21 @@ def csrf_ok(session: Session, given: str | None) -> bool:
 def page(permission: str | None) -> Callable:
     """Wrap ``fn(request, console, session, form) -> Response`` (run on a worker thread) with the
     session, role and CSRF checks of the module docstring.  ``permission`` None: any signed-in
-    person."""
+    member of staff; ``family`` or ``family-verify``: a family member (their own cookie)."""
+    family = permission is not None and permission.startswith("family")
+    login_path = "/family/login" if family else "/login"
 
     def wrap(fn: Callable) -> Callable:
         async def endpoint(request: Request) -> Response:
             console: Console = request.app.state.console
-            session = await run_in_threadpool(console.session_of, request)
+            session = await run_in_threadpool(console.family_session_of if family else console.session_of, request)
             wants_html = "text/html" in request.headers.get("accept", "") or request.method == "GET"
             if session is None:
                 if request.method == "GET" and wants_html:
-                    return RedirectResponse("/login?next=" + _safe_next(request.url.path), status_code=303)
+                    return RedirectResponse(f"{login_path}?next=" + _safe_next(request.url.path), status_code=303)
                 return JSONResponse({"error": "not signed in"}, status_code=401)
+            if permission == "family" and session.role == "family-unverified" and request.method == "GET":
+                return RedirectResponse(HOME[session.role], status_code=303)
             if permission is not None and not allowed(session.role, permission):
                 return forbidden(request, session, f"a {session.role} may not do this ({permission})")
             form: dict[str, str] = {}
@@ -299,6 +317,7 @@ def create_app(console: Console) -> Starlette:
     from phonesim.console import (
         pages_admin,
         pages_board,
+        pages_family,
         pages_login,
         pages_oversight,
         pages_records,
@@ -306,7 +325,8 @@ def create_app(console: Console) -> Starlette:
     )
 
     routes: list[Any] = []
-    for module in (pages_login, pages_board, pages_records, pages_oversight, pages_review, pages_admin):
+    for module in (pages_login, pages_board, pages_records, pages_oversight, pages_review, pages_admin,
+                   pages_family):
         routes += module.ROUTES
     routes.append(Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"))
     app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_found})

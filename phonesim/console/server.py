@@ -126,6 +126,8 @@ def serve_console(cfg: Any, database: str | Path, recordings_dir: str | Path, *,
     print(f"phonesim console: {server.url}/  (bound to {server.host}"
           + ("" if host is not None else "; listening only to lines of its own process: none here") + ")",
           file=out, flush=True)
+    print(f"  families: {server.url}/family/  (sign up, fund, statements, blocks; rates: {server.url}/family/rates)",
+          file=out, flush=True)
     if logins:
         print("  demo logins (new passwords every start, shown only now):", file=out)
         for username, password in logins.items():

@@ -133,6 +133,35 @@ class AddressThrottle:
                     del self._failures[key]
 
 
+def check_login(db: Any, throttle: AddressThrottle, table: str, key: str, row: Any, password: str, *,
+                address: str, now_s: float, refused: LoginRefused, usable: bool) -> None:
+    """Check a password against ``row`` of ``table`` (``staff`` or ``family_accounts``, keyed by
+    ``key``); raise ``refused`` when there is no such row, it is not ``usable`` (disabled),
+    locked, or the password is wrong.
+
+    The same work whether the row exists or not: the time says nothing about it.  A wrong
+    password counts against the address (``throttle``) and the account (locked for
+    ``LOCK_S`` after ``MAX_FAILURES``); a right one clears the account's count.
+    """
+    salt = row["pw_salt"] if row is not None else b"\0" * 16
+    kdf = row["pw_kdf"] if row is not None else "scrypt:{}:{}:{}".format(*SCRYPT)
+    digest = hash_password(str(password)[:MAX_PASSWORD], bytes(salt), kdf)
+    if row is None or not usable or float(row["locked_until_s"]) > now_s:
+        throttle.failed(address, now_s)
+        raise refused
+    if not hmac.compare_digest(digest, bytes(row["pw_hash"])):
+        throttle.failed(address, now_s)
+        with db.transaction() as tx:
+            failures = int(tx.execute(f"SELECT failed_logins FROM {table} WHERE {key}=?" + db.for_update,
+                                      (row[key],)).fetchone()[0]) + 1
+            locked_until = now_s + LOCK_S if failures >= MAX_FAILURES else 0.0
+            tx.execute(f"UPDATE {table} SET failed_logins=?, locked_until_s=? WHERE {key}=?",
+                       (0 if locked_until else failures, locked_until, row[key]))
+        raise refused
+    with db.transaction() as tx:
+        tx.execute(f"UPDATE {table} SET failed_logins=0, locked_until_s=0 WHERE {key}=?", (row[key],))
+
+
 class StaffStore:
     """Staff accounts and sessions (tables ``staff`` and ``staff_sessions``)."""
 
@@ -209,28 +238,10 @@ class StaffStore:
             raise LoginThrottled(f"too many failed logins from {address}: wait a few minutes")
         rows = self.db.query("SELECT * FROM staff WHERE username=?", (str(username).strip(),))
         row = rows[0] if rows else None
-        # the same work whether the name exists or not: the time says nothing about it
-        salt = row["pw_salt"] if row is not None else b"\0" * 16
-        kdf = row["pw_kdf"] if row is not None else "scrypt:{}:{}:{}".format(*SCRYPT)
-        digest = hash_password(str(password)[:MAX_PASSWORD], bytes(salt), kdf)
-        if row is None:
-            self.throttle.failed(address, now)
-            raise refused
-        if row["disabled"] or float(row["locked_until_s"]) > now:
-            self.throttle.failed(address, now)
-            raise refused
-        if not hmac.compare_digest(digest, bytes(row["pw_hash"])):
-            self.throttle.failed(address, now)
-            with self.db.transaction() as tx:
-                failures = int(tx.execute("SELECT failed_logins FROM staff WHERE username=?" + self.db.for_update,
-                                          (row["username"],)).fetchone()[0]) + 1
-                locked_until = now + LOCK_S if failures >= MAX_FAILURES else 0.0
-                tx.execute("UPDATE staff SET failed_logins=?, locked_until_s=? WHERE username=?",
-                           (0 if locked_until else failures, locked_until, row["username"]))
-            raise refused
+        check_login(self.db, self.throttle, "staff", "username", row, password, address=address, now_s=now,
+                    refused=refused, usable=row is not None and not row["disabled"])
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         with self.db.transaction() as tx:
-            tx.execute("UPDATE staff SET failed_logins=0, locked_until_s=0 WHERE username=?", (row["username"],))
             tx.execute("DELETE FROM staff_sessions WHERE expires_s<? OR last_seen_s<?", (now, now - IDLE_S))
             tx.execute("INSERT INTO staff_sessions(token_hash, username, csrf, created_s, expires_s, last_seen_s) "
                        "VALUES (?,?,?,?,?,?)", (token_hash(token), row["username"], csrf, now,

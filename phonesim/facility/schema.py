@@ -353,6 +353,101 @@ ALTER TABLE terminals ADD COLUMN last_failure_s {real} NOT NULL DEFAULT 0;
 ALTER TABLE inmates ADD COLUMN fail_window_s {real} NOT NULL DEFAULT 0;
 """
 
+V8 = """
+-- Card payments (a processor behind an interface; phonesim ships a simulator).  A journal row
+-- made by a card payment or a refund carries its payment id: unique, so a retry after a crash
+-- between the processor and the ledger never funds twice.
+ALTER TABLE journal ADD COLUMN payment_id TEXT;
+CREATE UNIQUE INDEX journal_payment_id ON journal(payment_id);
+CREATE TABLE card_payments (
+    payment_id     TEXT PRIMARY KEY,
+    purpose        TEXT NOT NULL CHECK (purpose IN ('fund-prepaid', 'pay-direct-bill')),
+    btn            TEXT NOT NULL,
+    amount_cents   INTEGER NOT NULL CHECK (amount_cents > 0),
+    refunded_cents INTEGER NOT NULL DEFAULT 0 CHECK (refunded_cents >= 0),
+    card_last4     TEXT NOT NULL DEFAULT '',
+    processor      TEXT NOT NULL DEFAULT '',
+    journal_id     {id} NOT NULL REFERENCES journal(id),
+    at             TEXT NOT NULL,
+    CHECK (refunded_cents <= amount_cents)
+);
+CREATE INDEX card_payments_btn ON card_payments(btn, purpose);
+-- A refund of an unused prepaid balance: one journal row for the whole amount, and the parts
+-- going back to each card payment (payment_id NULL: the part no card paid, sent by check).
+CREATE TABLE card_refunds (
+    refund_id    TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    btn          TEXT NOT NULL,
+    payment_id   TEXT REFERENCES card_payments(payment_id),
+    amount_cents INTEGER NOT NULL CHECK (amount_cents > 0),
+    done         INTEGER NOT NULL DEFAULT 0,
+    at           TEXT NOT NULL,
+    PRIMARY KEY (refund_id, seq)
+);
+-- The card processor simulator's own records (no real money): what each payment id was
+-- answered, and its refunds.  A real processor keeps these on its side.
+CREATE TABLE card_simulator_charges (
+    payment_id     TEXT PRIMARY KEY,
+    amount_cents   INTEGER NOT NULL,
+    card_last4     TEXT NOT NULL,
+    code           TEXT NOT NULL,
+    message        TEXT NOT NULL,
+    refunded_cents INTEGER NOT NULL DEFAULT 0,
+    at             TEXT NOT NULL
+);
+CREATE TABLE card_simulator_refunds (
+    refund_id    TEXT PRIMARY KEY,
+    payment_id   TEXT NOT NULL REFERENCES card_simulator_charges(payment_id),
+    amount_cents INTEGER NOT NULL,
+    at           TEXT NOT NULL
+);
+"""
+
+V9 = """
+-- Families on the web: an account is an e-mail address (verified with a code) and a password
+-- (scrypt, like the staff's), and the numbers it manages -- nothing else about the person.
+-- A number belongs to one family account at most; sessions are their own (never a staff session).
+CREATE TABLE family_accounts (
+    id             {rowid},
+    email          TEXT NOT NULL UNIQUE,
+    pw_salt        {blob} NOT NULL,
+    pw_hash        {blob} NOT NULL,
+    pw_kdf         TEXT NOT NULL,
+    verified       INTEGER NOT NULL DEFAULT 0,
+    code_hash      TEXT NOT NULL DEFAULT '',
+    code_expires_s {real} NOT NULL DEFAULT 0,
+    code_tries     INTEGER NOT NULL DEFAULT 0,
+    failed_logins  INTEGER NOT NULL DEFAULT 0,
+    locked_until_s {real} NOT NULL DEFAULT 0,
+    created_at     TEXT NOT NULL
+);
+CREATE TABLE family_numbers (
+    number     TEXT PRIMARY KEY,
+    account_id {id} NOT NULL REFERENCES family_accounts(id),
+    added_at   TEXT NOT NULL
+);
+CREATE INDEX family_numbers_account ON family_numbers(account_id);
+CREATE TABLE family_sessions (
+    token_hash  TEXT PRIMARY KEY,
+    account_id  {id} NOT NULL REFERENCES family_accounts(id),
+    csrf        TEXT NOT NULL,
+    created_s   {real} NOT NULL,
+    expires_s   {real} NOT NULL,
+    last_seen_s {real} NOT NULL
+);
+-- The simulator's mail outbox: messages phonesim would send (a verification code), shown to
+-- the person they are for instead of being mailed.  No real mail is ever sent.
+CREATE TABLE mail_outbox (
+    id         {pk},
+    to_address TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    at_s       {real} NOT NULL,
+    at         TEXT NOT NULL
+);
+CREATE INDEX mail_outbox_to ON mail_outbox(to_address, id);
+"""
+
 #: The audit log's append-only guard (version 6), per engine.
 AUDIT_TRIGGERS = {
     "sqlite": [
@@ -395,7 +490,7 @@ TYPES = {
 }
 
 #: (version, SQL script), in order.  Append only.
-MIGRATIONS: list[tuple[int, str]] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7)]
+MIGRATIONS: list[tuple[int, str]] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8), (9, V9)]
 LATEST = MIGRATIONS[-1][0]
 #: A number PostgreSQL's advisory lock is taken on while a migration runs.
 _MIGRATION_LOCK = 0x70686F6E  # "phon"
