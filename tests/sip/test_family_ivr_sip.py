@@ -1,0 +1,174 @@
+"""The family line answering real SIP callers on 127.0.0.1.
+
+A headless baresip calls the provider's number at :class:`FamilyIvrServer` from a
+family's number (its SIP user) and keys the menu either as RFC 4733 telephone-events
+(``sndcode``) or in-band, switching its audio source to a WAV of DTMF tones that our own
+detector decodes from the RTP audio.  The facility database is a real SQLite file: the
+test checks the accounts it changed and, from the session's log, what the caller heard.
+SIPp calls a user that is not the provider's number and requires the 404.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sip_peers import BaresipPeer, SippPeer, free_port, wait_until, write_wav
+
+from phonesim.config import load_config
+from phonesim.dsp.dtmf import DtmfGenerator
+from phonesim.facility.family_ivr import MENU_PROMPTS, FamilyBackend, FamilyIvrSession
+from phonesim.facility.ledger import Ledger
+from phonesim.facility.platform import Platform
+from phonesim.facility.prompts import PromptSet
+
+pytest.importorskip("aiosipua")
+from phonesim.facility.sip_inbound import FamilyIvrServer  # noqa: E402 - needs the sip extra
+
+FAMILY = "5735550142"
+
+
+@pytest.fixture(scope="module")
+def prompts():
+    return PromptSet.load()
+
+
+@pytest.fixture
+def cfg():
+    return load_config(search=False)
+
+
+@pytest.fixture
+def ledger(tmp_path, cfg, prompts):
+    with Ledger.open(tmp_path / "family.sqlite3", cfg=cfg) as led:
+        Platform(cfg, ledger=led, prompts=prompts)
+        yield led
+
+
+def family_line(ledger, cfg, prompts, **session_options) -> FamilyIvrServer:
+    backend = FamilyBackend(ledger, cfg)
+    rtp_low = free_port(span=10)
+    return FamilyIvrServer(
+        "127.0.0.1:0", provider_number=cfg.profile.family.provider_phone,
+        session_factory=lambda caller, call_id: FamilyIvrSession(backend, prompts, caller=caller,
+                                                                 call_id=call_id, **session_options),
+        rtp_ports=f"{rtp_low}-{rtp_low + 9}")
+
+
+class Family:
+    """A baresip calling the family line, keying the menu."""
+
+    def __init__(self, tmp_path, server: FamilyIvrServer, user: str) -> None:
+        self.tmp_path, self.server = tmp_path, server
+        quiet = write_wav(tmp_path / "quiet.wav", np.zeros(60 * 8000, dtype=np.int16))
+        self.peer = BaresipPeer(tmp_path, quiet, user=user).start()
+        self.tones = DtmfGenerator(level_dbm0=-10.0)
+        self.wavs = 0
+
+    def call(self):
+        self.peer.command("dial", self.server.uri)
+        wait_until(lambda: self.server.sessions, 10, "the family line to answer")
+        self.peer.wait_event("CALL_ESTABLISHED", 5)
+        return self.server.sessions[-1]
+
+    def key_rfc4733(self, keys: str) -> None:
+        for key in keys:
+            self.peer.command("sndcode", key)
+
+    def key_in_band(self, keys: str) -> None:
+        """Switch baresip's microphone to a WAV of the tones (then silence)."""
+        self.wavs += 1
+        tones = self.tones.digits(keys, on_ms=100, off_ms=100, lead_ms=60)
+        path = write_wav(self.tmp_path / f"keys-{self.wavs}.wav",
+                         np.concatenate([tones, np.zeros(30 * 8000, dtype=np.int16)]))
+        self.peer.command("ausrc", f"aufile,{path}")
+
+    def stop(self) -> None:
+        self.peer.stop()
+
+
+def wait_state(session, state: str, timeout_s: float = 10) -> None:
+    wait_until(lambda: session.state == state, timeout_s, f"the session to reach {state!r} (log {session.log})")
+
+
+@pytest.mark.timeout(60)
+def test_block_then_unblock_by_rfc4733_keys_then_the_caller_hangs_up(tmp_path, ledger, cfg, prompts):
+    with family_line(ledger, cfg, prompts) as server:
+        family = Family(tmp_path, server, FAMILY)
+        try:
+            session = family.call()
+            wait_state(session, "menu")
+            assert session.btn == FAMILY
+            family.key_rfc4733("5")
+            wait_state(session, "block")
+            family.key_rfc4733("1")
+            wait_until(lambda: ledger.is_blocked(FAMILY), 10, "the family's block")
+            assert [b.kind for b in ledger.blocks_of(FAMILY)] == ["keypad"]
+            family.key_rfc4733("5")
+            wait_until(lambda: session.heard()[-1] == "family_press_to_unblock", 10, "the offer to lift it")
+            family.key_rfc4733("1")
+            wait_until(lambda: not ledger.is_blocked(FAMILY), 10, "the block lifted")
+            assert [a[0] for a in session.actions()] == ["block", "unblock"]
+            assert {k[2] for k in session.log if k[0] == "key"} == {"rfc4733"}
+            family.peer.command("hangup")
+            wait_until(lambda: server.active_calls() == 0, 10, "the call to end on the caller's BYE")
+            assert session.state == "ended" and ("hung-up", "caller") in session.log
+        finally:
+            family.stop()
+
+
+@pytest.mark.timeout(60)
+def test_balance_keyed_in_band_is_said_from_the_ledger(tmp_path, ledger, cfg, prompts):
+    ledger.fund_prepaid(FAMILY, 2575)
+    with family_line(ledger, cfg, prompts) as server:
+        family = Family(tmp_path, server, FAMILY)
+        try:
+            session = family.call()
+            wait_state(session, "menu")
+            mark = len(session.heard())
+            family.key_in_band("1")
+            wait_until(lambda: "family_prepaid_balance_is" in session.heard()[mark:], 10, "the balance")
+            assert session.heard()[mark:] == ["family_prepaid_balance_is", *PromptSet.say_cents(2575),
+                                              "family_no_recent_charges", *MENU_PROMPTS]
+            assert ("key", "1", "in-band") in session.log
+        finally:
+            family.stop()
+
+
+@pytest.mark.timeout(60)
+def test_direct_bill_by_an_entered_number_then_the_line_hangs_up(tmp_path, ledger, cfg, prompts):
+    """An unknown caller keys the number in-band, sets up Direct Bill, then stays silent:
+    the line says goodbye (no second asking here) and sends BYE."""
+    limit = int(cfg.profile.billing.direct_bill_credit_limit_cents)
+    with family_line(ledger, cfg, prompts, timeout_s=1.0, retries=0) as server:
+        family = Family(tmp_path, server, "anonymous")
+        try:
+            session = family.call()
+            assert session.state == "number"
+            family.key_in_band(FAMILY + "#")
+            wait_state(session, "menu")
+            assert session.btn == FAMILY
+            family.key_in_band("3")
+            wait_state(session, "direct_bill")
+            family.key_in_band("1")
+            wait_until(lambda: ledger.has_direct_bill(FAMILY), 10, "the Direct Bill account")
+            assert ledger.direct_bill(FAMILY).credit_limit_cents == limit
+            family.peer.wait_event("CALL_CLOSED", 40)  # our BYE after the goodbye
+            assert session.heard()[-2:] == ["family_no_input", "goodbye"]
+            assert server.active_calls() == 0
+            assert ledger.reconcile() == []
+        finally:
+            family.stop()
+
+
+@pytest.mark.timeout(30)
+def test_a_call_to_another_user_gets_404(tmp_path, ledger, cfg, prompts):
+    with family_line(ledger, cfg, prompts) as server:
+        host, port = server.local_addr
+        peer = SippPeer(tmp_path, "uac_family_wrong_user.xml", remote=f"{host}:{port}")
+        try:
+            peer.start()
+            assert peer.wait(10) == 0, peer.errors()  # the scenario requires the 404
+        finally:
+            peer.stop()
+        assert server.refused == [("inmate", 404)]
+        assert server.sessions == []
