@@ -10,6 +10,11 @@ SIPp calls a user that is not the provider's number and requires the 404.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from sip_peers import BaresipPeer, SippPeer, free_port, wait_until, write_wav
@@ -172,3 +177,35 @@ def test_a_call_to_another_user_gets_404(tmp_path, ledger, cfg, prompts):
             peer.stop()
         assert server.refused == [("inmate", 404)]
         assert server.sessions == []
+
+
+@pytest.mark.timeout(60)
+def test_the_command_answers_on_its_address_and_refuses_another_user(tmp_path):
+    """``phonesim family-ivr`` as a user runs it: SIPp's INVITE to another user gets 404,
+    SIGTERM stops it with status 0 and a count of the calls."""
+    port = free_port()
+    rtp_low = free_port(span=10)
+    env = {**os.environ, "PHONESIM_CONFIG": str(tmp_path / "none.toml")}
+    (tmp_path / "none.toml").write_text("")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "phonesim", "family-ivr", "--listen", f"127.0.0.1:{port}",
+         "--database", str(tmp_path / "family.sqlite3"), "--rtp-ports", f"{rtp_low}-{rtp_low + 9}",
+         "--max-s", "50"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith(f"family line: sip:8008446591@127.0.0.1:{port}"), (first, proc.stderr.read())
+        peer = SippPeer(tmp_path, "uac_family_wrong_user.xml", remote=f"127.0.0.1:{port}")
+        try:
+            peer.start()
+            assert peer.wait(10) == 0, peer.errors()
+        finally:
+            peer.stop()
+        os.kill(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+        assert proc.returncode == 0, err
+        assert "0 call(s) answered, 1 refused" in out
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
