@@ -54,6 +54,12 @@ from phonesim.exc import InsufficientFunds, InvalidInput, InvalidNumber, LedgerE
 from phonesim.facility import schema
 from phonesim.facility.db import Database
 from phonesim.facility.numbers import classify
+from phonesim.facility.payments import (
+    PaymentProcessor,
+    PaymentResult,
+    check_amount,
+    check_payment_id,
+)
 from phonesim.facility.rates import format_cents
 
 STATUSES = ("general", "restricted", "segregation")
@@ -168,6 +174,35 @@ class Statement:
     @property
     def tax_cents(self) -> int:
         return sum(c.tax_cents for c in self.calls)
+
+
+@dataclass(frozen=True, slots=True)
+class CardPayment:
+    """A card payment as the ledger took it: the processor's ``result``, and the balance after
+    (prepaid: the balance; Direct Bill: what is still owed).  ``recorded`` False: declined,
+    nothing changed."""
+
+    result: PaymentResult
+    balance_after_cents: int
+    recorded: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.recorded
+
+
+@dataclass(frozen=True, slots=True)
+class PrepaidRefund:
+    """A refund of an unused prepaid balance: ``to_cards`` holds (payment id, card's last 4,
+    cents) per card paid back; ``by_check_cents`` the part no card had paid."""
+
+    refund_id: str
+    btn: str
+    amount_cents: int
+    to_cards: tuple[tuple[str, str, int], ...]
+    by_check_cents: int
+    duplicate: bool
+    balance_after_cents: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -684,17 +719,20 @@ class Ledger:
 
     def _post(self, c: Any, account: Any, amount_cents: int, kind: str, *,
               wall: float, iso: str, call_id: int | None = None, minute_index: int | None = None,
-              memo: str = "") -> tuple[int, int]:
-        """Move money on one account and journal it; returns (journal id, balance after)."""
+              memo: str = "", payment_id: str | None = None) -> tuple[int, int]:
+        """Move money on one account and journal it; returns (journal id, balance after).
+
+        ``payment_id`` (a card payment or refund) is unique in the journal: the database
+        refuses a second row for it."""
         after = account["balance_cents"] + amount_cents
         if after < 0:
             raise InsufficientFunds(f"{account['kind']} account {account['owner']}: balance "
                                     f"{account['balance_cents']}c cannot go to {after}c")
         c.execute("UPDATE accounts SET balance_cents=? WHERE id=?", (after, account["id"]))
         row = c.execute("INSERT INTO journal(at, at_s, account_id, kind, amount_cents, balance_after_cents,"
-                        " call_id, minute_index, memo) VALUES (?,?,?,?,?,?,?,?,?) RETURNING id",
+                        " call_id, minute_index, memo, payment_id) VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING id",
                         (iso, wall, account["id"], kind, amount_cents, after, call_id, minute_index,
-                         memo)).fetchone()
+                         memo, payment_id)).fetchone()
         return int(row[0]), after
 
     @staticmethod
@@ -820,6 +858,147 @@ class Ledger:
                             (int(blocked), reason if blocked else "", btn))
             if cur.rowcount == 0:
                 raise NotFound(f"BTN {btn}: no Direct Bill account")
+
+    # -- card payments -------------------------------------------------------------------
+    def fund_prepaid_by_card(self, btn: str, amount_cents: int, *, payment_id: str, processor: PaymentProcessor,
+                             card_number: str, expiry_mm_yy: str, cvv: str) -> CardPayment:
+        """A family member funds the BTN's prepaid account by card, once per ``payment_id``.
+
+        The processor is asked first; only an approved charge reaches the ledger, recorded with
+        its payment id.  Retrying with the same id (after a crash, a lost page, a double click)
+        is safe at every point: a payment the ledger has returns as it was (``duplicate``), one
+        the processor has but the ledger lacks (a crash between the two) is answered by the
+        processor from its records, charged nothing more, and recorded now.  A declined card
+        changes nothing and says why (``message``).
+        """
+        return self._card_payment("fund-prepaid", btn, amount_cents, payment_id, processor,
+                                  (card_number, expiry_mm_yy, cvv))
+
+    def pay_direct_bill_by_card(self, btn: str, amount_cents: int, *, payment_id: str,
+                                processor: PaymentProcessor, card_number: str, expiry_mm_yy: str,
+                                cvv: str) -> CardPayment:
+        """A payment on a Direct Bill account by card (at most what is owed), once per ``payment_id``;
+        see :meth:`fund_prepaid_by_card`."""
+        return self._card_payment("pay-direct-bill", btn, amount_cents, payment_id, processor,
+                                  (card_number, expiry_mm_yy, cvv))
+
+    def card_payment(self, payment_id: str) -> dict | None:
+        """The ledger's record of a card payment (purpose, BTN, amount, refunded, card's last 4)."""
+        rows = self._query("SELECT * FROM card_payments WHERE payment_id=?", (str(payment_id),))
+        return dict(rows[0]) if rows else None
+
+    def card_payments(self, btn: str) -> list[dict]:
+        """The card payments of a BTN, newest first."""
+        rows = self._query("SELECT * FROM card_payments WHERE btn=? ORDER BY journal_id DESC", (canonical_btn(btn),))
+        return [dict(r) for r in rows]
+
+    def _card_payment(self, purpose: str, btn: str, amount_cents: int, payment_id: str,
+                      processor: PaymentProcessor, card: tuple[str, str, str]) -> CardPayment:
+        btn = canonical_btn(btn)
+        check_amount(amount_cents)
+        payment_id = check_payment_id(payment_id)
+        kind = "prepaid" if purpose == "fund-prepaid" else "direct-bill"
+        known = self.card_payment(payment_id)
+        if known is not None:
+            return self._known_payment(known, purpose, btn, amount_cents, processor)
+        if kind == "direct-bill":
+            owed = self.direct_bill(btn).owed_cents
+            if amount_cents > owed:
+                raise InvalidInput(f"payment: expected at most the {owed}c owed, got {amount_cents}c")
+        result = processor.charge(payment_id, *card, amount_cents)
+        if not result.ok:
+            return CardPayment(result, self._balance(kind, btn), recorded=False)
+        wall, iso = self._now()
+        memo = f"card ending {result.card_last4} ({processor.label})"
+        with self._tx() as c:
+            acct = self._ensure_account(c, kind, btn, iso) if kind == "prepaid" else self._locked_account(c, kind, btn)
+            if c.execute("SELECT 1 FROM card_payments WHERE payment_id=?", (payment_id,)).fetchone() is None:
+                if kind == "prepaid":
+                    jid, after = self._post(c, acct, amount_cents, "deposit", wall=wall, iso=iso, memo=memo,
+                                            payment_id=payment_id)
+                elif amount_cents <= acct["balance_cents"]:
+                    jid, after = self._post(c, acct, -amount_cents, "payment", wall=wall, iso=iso, memo=memo,
+                                            payment_id=payment_id)
+                else:
+                    jid = None                      # paid meanwhile by someone else: give the card its money back
+                if jid is not None:
+                    c.execute("INSERT INTO card_payments(payment_id, purpose, btn, amount_cents, card_last4, processor,"
+                              " journal_id, at) VALUES (?,?,?,?,?,?,?,?)",
+                              (payment_id, purpose, btn, amount_cents, result.card_last4, processor.label, jid, iso))
+                    return CardPayment(result, after, recorded=True)
+        if kind == "direct-bill" and self.card_payment(payment_id) is None:
+            processor.refund(payment_id, amount_cents, refund_id=f"{payment_id}/overpaid")
+            raise InvalidInput(f"payment: the bill of {btn} is now {self._balance(kind, btn)}c, less than the "
+                               f"{amount_cents}c charged; the card was refunded")
+        return self._known_payment(self.card_payment(payment_id), purpose, btn, amount_cents, processor)
+
+    def _known_payment(self, known: dict, purpose: str, btn: str, amount_cents: int,
+                       processor: PaymentProcessor) -> CardPayment:
+        if (known["purpose"], known["btn"], known["amount_cents"]) != (purpose, btn, amount_cents):
+            raise InvalidInput(f"payment {known['payment_id']}: already used to {known['purpose']} {known['btn']} "
+                               f"with {known['amount_cents']}c; got {purpose} {btn} with {amount_cents}c "
+                               f"(a new payment needs a new payment id)")
+        kind = "prepaid" if purpose == "fund-prepaid" else "direct-bill"
+        result = PaymentResult(known["payment_id"], True, "approved", "approved", amount_cents,
+                               known["card_last4"], True, known["refunded_cents"])
+        return CardPayment(result, self._balance(kind, btn), recorded=True)
+
+    def refund_prepaid(self, btn: str, *, refund_id: str, processor: PaymentProcessor) -> PrepaidRefund:
+        """Refund the whole unused prepaid balance of a BTN, as real providers must offer.
+
+        The balance goes back to the cards that paid it, newest payment first, each never more
+        than it paid; a part no card paid (a deposit at the facility, the demo's) is sent by
+        check.  The ledger records the plan and takes the balance in one transaction (a journal
+        row ``refund`` carrying ``refund_id``), then asks the processor for each card's part;
+        retrying with the same ``refund_id`` after a crash finishes the parts not yet done and
+        refunds nothing twice.  Raises :class:`~phonesim.exc.InvalidInput` when there is nothing
+        to refund.
+        """
+        btn = canonical_btn(btn)
+        refund_id = check_payment_id(refund_id)
+        wall, iso = self._now()
+        with self._tx() as c:
+            duplicate = c.execute("SELECT 1 FROM card_refunds WHERE refund_id=?", (refund_id,)).fetchone() is not None
+            if not duplicate:
+                acct = self._locked_account(c, "prepaid", btn)
+                balance = acct["balance_cents"] if acct is not None else 0
+                if balance <= 0:
+                    raise InvalidInput(f"refund: expected an unused prepaid balance on {btn}, got "
+                                       f"{format_cents(balance)}")
+                self._plan_refund(c, acct, btn, refund_id, balance, wall, iso)
+        parts = self._query("SELECT r.*, p.card_last4 FROM card_refunds r LEFT JOIN card_payments p "
+                            "ON p.payment_id=r.payment_id WHERE r.refund_id=? ORDER BY r.seq", (refund_id,))
+        if any(p["btn"] != btn for p in parts):
+            raise InvalidInput(f"refund {refund_id}: already used for {parts[0]['btn']}, got {btn}")
+        for part in parts:
+            if part["payment_id"] is not None and not part["done"]:
+                processor.refund(part["payment_id"], part["amount_cents"], refund_id=f"{refund_id}/{part['seq']}")
+                with self._tx() as c:
+                    c.execute("UPDATE card_refunds SET done=1 WHERE refund_id=? AND seq=?", (refund_id, part["seq"]))
+        to_cards = tuple((p["payment_id"], p["card_last4"], p["amount_cents"]) for p in parts if p["payment_id"])
+        by_check = sum(p["amount_cents"] for p in parts if p["payment_id"] is None)
+        return PrepaidRefund(refund_id, btn, sum(p["amount_cents"] for p in parts), to_cards, by_check,
+                             duplicate, self._balance("prepaid", btn))
+
+    def _plan_refund(self, c: Any, acct: Any, btn: str, refund_id: str, balance: int, wall: float,
+                     iso: str) -> None:
+        """Split a refund over the card payments that funded the balance, newest first; take it."""
+        left, seq = balance, 0
+        for pay in c.execute("SELECT * FROM card_payments WHERE btn=? AND purpose='fund-prepaid' AND "
+                             "refunded_cents < amount_cents ORDER BY journal_id DESC", (btn,)).fetchall():
+            if left == 0:
+                break
+            part = min(left, pay["amount_cents"] - pay["refunded_cents"])
+            c.execute("INSERT INTO card_refunds(refund_id, seq, btn, payment_id, amount_cents, at) VALUES "
+                      "(?,?,?,?,?,?)", (refund_id, seq, btn, pay["payment_id"], part, iso))
+            c.execute("UPDATE card_payments SET refunded_cents=refunded_cents+? WHERE payment_id=?",
+                      (part, pay["payment_id"]))
+            left, seq = left - part, seq + 1
+        if left:
+            c.execute("INSERT INTO card_refunds(refund_id, seq, btn, payment_id, amount_cents, done, at) VALUES "
+                      "(?,?,?,NULL,?,1,?)", (refund_id, seq, btn, left, iso))
+        self._post(c, acct, -balance, "refund", wall=wall, iso=iso, payment_id=refund_id,
+                   memo="refund of the unused balance" + (f" ({format_cents(left)} by check)" if left else ""))
 
     def _month_charges(self, c: Any, account_id: int, month: str) -> int:
         start, end = month_bounds(month)
@@ -1016,6 +1195,31 @@ class Ledger:
                                 "(SELECT 1 FROM charges ch WHERE ch.journal_id=j.id)").fetchone()[0]
             if orphans:
                 problems.append(f"{orphans} call-charge journal rows without a charge row")
+            problems += self._reconcile_cards(c)
+        return problems
+
+    @staticmethod
+    def _reconcile_cards(c: Any) -> list[str]:
+        """Card payments and refunds against the journal: each card payment has its journal row
+        (same payment id and amount: + on a prepaid account, - on a Direct Bill), each refund's
+        parts add up to its journal row, and no payment is refunded beyond what it paid."""
+        problems = []
+        for p in c.execute("SELECT p.*, j.amount_cents AS j_amount, j.payment_id AS j_payment FROM card_payments p "
+                           "LEFT JOIN journal j ON j.id=p.journal_id"):
+            sign = 1 if p["purpose"] == "fund-prepaid" else -1
+            if (p["j_payment"], p["j_amount"]) != (p["payment_id"], sign * p["amount_cents"]):
+                problems.append(f"card payment {p['payment_id']}: journal row #{p['journal_id']} does not match")
+        for r in c.execute("SELECT r.refund_id, SUM(r.amount_cents) AS total, MIN(j.amount_cents) AS j_amount "
+                           "FROM card_refunds r LEFT JOIN journal j ON j.payment_id=r.refund_id "
+                           "GROUP BY r.refund_id"):
+            if r["j_amount"] is None or -r["j_amount"] != r["total"]:
+                problems.append(f"refund {r['refund_id']}: parts {r['total']}c, journal {r['j_amount']}c")
+        for p in c.execute("SELECT p.payment_id, p.refunded_cents, COALESCE(SUM(r.amount_cents), 0) AS parts "
+                           "FROM card_payments p LEFT JOIN card_refunds r ON r.payment_id=p.payment_id "
+                           "GROUP BY p.payment_id, p.refunded_cents"):
+            if p["parts"] != p["refunded_cents"]:
+                problems.append(f"card payment {p['payment_id']}: refunded {p['refunded_cents']}c, "
+                                f"refund parts {p['parts']}c")
         return problems
 
     # -- numbers -----------------------------------------------------------------------

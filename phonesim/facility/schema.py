@@ -353,6 +353,56 @@ ALTER TABLE terminals ADD COLUMN last_failure_s {real} NOT NULL DEFAULT 0;
 ALTER TABLE inmates ADD COLUMN fail_window_s {real} NOT NULL DEFAULT 0;
 """
 
+V8 = """
+-- Card payments (a processor behind an interface; phonesim ships a simulator).  A journal row
+-- made by a card payment or a refund carries its payment id: unique, so a retry after a crash
+-- between the processor and the ledger never funds twice.
+ALTER TABLE journal ADD COLUMN payment_id TEXT;
+CREATE UNIQUE INDEX journal_payment_id ON journal(payment_id);
+CREATE TABLE card_payments (
+    payment_id     TEXT PRIMARY KEY,
+    purpose        TEXT NOT NULL CHECK (purpose IN ('fund-prepaid', 'pay-direct-bill')),
+    btn            TEXT NOT NULL,
+    amount_cents   INTEGER NOT NULL CHECK (amount_cents > 0),
+    refunded_cents INTEGER NOT NULL DEFAULT 0 CHECK (refunded_cents >= 0),
+    card_last4     TEXT NOT NULL DEFAULT '',
+    processor      TEXT NOT NULL DEFAULT '',
+    journal_id     {id} NOT NULL REFERENCES journal(id),
+    at             TEXT NOT NULL,
+    CHECK (refunded_cents <= amount_cents)
+);
+CREATE INDEX card_payments_btn ON card_payments(btn, purpose);
+-- A refund of an unused prepaid balance: one journal row for the whole amount, and the parts
+-- going back to each card payment (payment_id NULL: the part no card paid, sent by check).
+CREATE TABLE card_refunds (
+    refund_id    TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    btn          TEXT NOT NULL,
+    payment_id   TEXT REFERENCES card_payments(payment_id),
+    amount_cents INTEGER NOT NULL CHECK (amount_cents > 0),
+    done         INTEGER NOT NULL DEFAULT 0,
+    at           TEXT NOT NULL,
+    PRIMARY KEY (refund_id, seq)
+);
+-- The card processor simulator's own records (no real money): what each payment id was
+-- answered, and its refunds.  A real processor keeps these on its side.
+CREATE TABLE card_simulator_charges (
+    payment_id     TEXT PRIMARY KEY,
+    amount_cents   INTEGER NOT NULL,
+    card_last4     TEXT NOT NULL,
+    code           TEXT NOT NULL,
+    message        TEXT NOT NULL,
+    refunded_cents INTEGER NOT NULL DEFAULT 0,
+    at             TEXT NOT NULL
+);
+CREATE TABLE card_simulator_refunds (
+    refund_id    TEXT PRIMARY KEY,
+    payment_id   TEXT NOT NULL REFERENCES card_simulator_charges(payment_id),
+    amount_cents INTEGER NOT NULL,
+    at           TEXT NOT NULL
+);
+"""
+
 #: The audit log's append-only guard (version 6), per engine.
 AUDIT_TRIGGERS = {
     "sqlite": [
@@ -395,7 +445,7 @@ TYPES = {
 }
 
 #: (version, SQL script), in order.  Append only.
-MIGRATIONS: list[tuple[int, str]] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7)]
+MIGRATIONS: list[tuple[int, str]] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8)]
 LATEST = MIGRATIONS[-1][0]
 #: A number PostgreSQL's advisory lock is taken on while a migration runs.
 _MIGRATION_LOCK = 0x70686F6E  # "phon"
