@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from phonesim.facility.family_ivr import FamilyBackend, FamilyIvrSession
     from phonesim.facility.ledger import Ledger
+    from phonesim.facility.payments import SimulatedCardProcessor
     from phonesim.facility.platform import Platform
     from phonesim.facility.prompts import PromptSet
     from phonesim.facility.sip_inbound import FamilyIvrServer
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     prompts = PromptSet.load()
     with Ledger.open(database, cfg=cfg) as ledger:
         Platform(cfg, ledger=ledger, prompts=prompts)  # the facility's record and spoken name
-        backend = FamilyBackend(ledger, cfg, payments=_payments(ledger))
+        backend = FamilyBackend(ledger, cfg, processor=SimulatedCardProcessor(ledger.db))
 
         def new_session(caller: str, call_id: str) -> FamilyIvrSession:
             return FamilyIvrSession(backend, prompts, caller=caller, call_id=call_id)
@@ -71,7 +72,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"family line: {len(server.sessions)} call(s) answered, {len(server.refused)} refused", flush=True)
     return 0
 
-
-def _payments(ledger):
-    """The card processor: phonesim's simulator, when this phonesim has it."""
-    return None

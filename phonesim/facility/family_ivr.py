@@ -39,6 +39,7 @@ from phonesim.clock import FRAME_SAMPLES, SAMPLE_RATE_HZ, frames_from_s
 from phonesim.dsp.dtmf import DtmfDetector
 from phonesim.exc import InvalidInput, InvalidNumber, PhoneSimError
 from phonesim.facility.ledger import canonical_btn
+from phonesim.facility.payments import SIMULATOR_LABEL
 from phonesim.facility.prompts import PromptSet
 from phonesim.facility.rates import RateTable
 from phonesim.facility.sites import Sites
@@ -101,15 +102,17 @@ class FamilyBackend:
         The facility database (:class:`~phonesim.facility.ledger.Ledger`).
     cfg
         The configuration: the profile's rates, Direct Bill credit limit, the facility.
-    payments
-        A card processor with ``charge(...)`` (see :meth:`pay_by_card`); None: card payments
-        are refused with a clear prompt.
+    processor
+        The card processor (:class:`~phonesim.facility.payments.PaymentProcessor`; phonesim
+        ships :class:`~phonesim.facility.payments.SimulatedCardProcessor`, announced to the
+        caller as a simulator).  None: card payments are refused with a clear prompt.
     """
 
-    def __init__(self, ledger: Any, cfg: Any, *, payments: Any = None) -> None:
+    def __init__(self, ledger: Any, cfg: Any, *, processor: Any = None) -> None:
         self.ledger = ledger
         self.cfg = cfg
-        self.payments = payments
+        self.processor = processor
+        self.simulated_payments = getattr(processor, "label", "") == SIMULATOR_LABEL
         self.sites = Sites(ledger.db)
         self.rates = RateTable.from_profile(cfg.profile)
         self.credit_limit_cents = int(cfg.profile.billing.direct_bill_credit_limit_cents)
@@ -135,14 +138,14 @@ class FamilyBackend:
     def pay_by_card(self, btn: str, *, card: str, expiry: str, cvv: str, amount_cents: int,
                     payment_id: str) -> PaymentOutcome:
         """Charge a card and fund the prepaid account of ``btn``: the processor's answer."""
-        btn = canonical_btn(btn)
-        if self.payments is None:
+        if self.processor is None:
             return PaymentOutcome(False, "unavailable")
-        result = self.payments.fund_prepaid_by_card(btn, card_number=card, expiry=expiry, cvv=cvv,
-                                                     amount_cents=amount_cents, payment_id=payment_id)
-        if not result.ok:
-            return PaymentOutcome(False, result.reason)
-        return PaymentOutcome(True, "", self.ledger.prepaid_balance_cents(btn))
+        paid = self.ledger.fund_prepaid_by_card(btn, amount_cents, payment_id=payment_id, processor=self.processor,
+                                                card_number=card, expiry_mm_yy=expiry, cvv=cvv)
+        if not paid.ok:
+            code = paid.result.code
+            return PaymentOutcome(False, "unavailable" if code == "processor-unavailable" else code)
+        return PaymentOutcome(True, "", paid.balance_after_cents)
 
     def has_direct_bill(self, btn: str) -> bool:
         return self.ledger.has_direct_bill(btn)
@@ -319,7 +322,8 @@ class FamilyIvrSession:
         elif digit == "2":
             self._entry = _Entry()
             self._payment_id = uuid.uuid4().hex
-            self._go("card", ("family_card_simulator",), ask=("family_enter_card",))
+            said = ("family_card_simulator",) if self.backend.simulated_payments else ()
+            self._go("card", said, ask=("family_enter_card",))
         elif digit == "3":
             self._offer_direct_bill()
         elif digit == "4":

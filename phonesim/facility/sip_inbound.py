@@ -48,8 +48,13 @@ from phonesim.facility.farend_sip import (
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CALLS = 8
-#: Received audio kept before the oldest is dropped (caps the added delay of the keys).
-RX_MAX_FRAMES = 10
+#: Received audio kept before the oldest is dropped (caps the delay after a long stall).
+RX_MAX_FRAMES = 50
+#: Frames of received audio one 20 ms tick may catch up on (after a late tick).
+CATCH_UP_FRAMES = 4
+#: Ticks with no audio from the caller before the IVR hears silence (its clock runs on:
+#: time-outs still fire for a caller that sends nothing).  Shorter gaps are network jitter.
+STARVED_TICKS = 3
 _server_ids = itertools.count(1)
 
 
@@ -81,6 +86,7 @@ class _Call:
     worker: ThreadPoolExecutor
     rx: collections.deque = field(default_factory=collections.deque)
     rx_samples: int = 0
+    starved_ticks: int = 0
     pacer: asyncio.Task | None = None
     ended: bool = False
 
@@ -268,6 +274,7 @@ class FamilyIvrServer:
         self._calls[incoming.call_id] = call
         self.sessions.append(session)
         call.pacer = self._loop.create_task(self._pace(call))
+        call.pacer.add_done_callback(lambda task: self._pacer_done(call, task))
         log.info("family line answered %s from %s", incoming.call_id, incoming.caller)
 
     def _on_audio(self, call: _Call, pcm: bytes) -> None:
@@ -281,36 +288,58 @@ class FamilyIvrServer:
         if not call.ended:
             call.worker.submit(call.session.key, digit, "rfc4733")
 
-    def _next_frame(self, call: _Call) -> np.ndarray:
-        if call.rx_samples < FRAME_SAMPLES:  # nothing (yet): the IVR hears silence
-            return np.zeros(FRAME_SAMPLES, dtype=np.int16)
+    def _take_frames(self, call: _Call) -> list[np.ndarray]:
+        """The caller's audio for this tick, in whole frames: what arrived (never cut into
+        pieces: a key tone must reach the detector whole), or silence once it stopped coming."""
+        ready = min(call.rx_samples // FRAME_SAMPLES, CATCH_UP_FRAMES)
+        if ready == 0:
+            call.starved_ticks += 1
+            if call.starved_ticks < STARVED_TICKS:
+                return []
+            return [np.zeros(FRAME_SAMPLES, dtype=np.int16)]
+        call.starved_ticks = 0
         joined = np.concatenate(list(call.rx))
         call.rx.clear()
-        frame, rest = joined[:FRAME_SAMPLES], joined[FRAME_SAMPLES:]
+        taken, rest = joined[:ready * FRAME_SAMPLES], joined[ready * FRAME_SAMPLES:]
         if rest.size:
             call.rx.append(rest)
         call.rx_samples = rest.size
-        return frame
+        return list(taken.reshape(ready, FRAME_SAMPLES))
+
+    @staticmethod
+    def _feed_session(session: Any, frames: list[np.ndarray]) -> list[np.ndarray]:
+        return [session.feed(frame) for frame in frames]
 
     async def _pace(self, call: _Call) -> None:
-        """One frame in and one RTP packet out every 20 ms, until the IVR says goodbye."""
+        """Every 20 ms: the caller's new frames in, as many frames of prompts out (one RTP
+        packet each), until the IVR has said goodbye."""
         period_s = FRAME_SAMPLES / SAMPLE_RATE_HZ
         timestamp = 0
         next_at = self._loop.time()
         while not call.ended:
-            out = await self._loop.run_in_executor(call.worker, call.session.feed, self._next_frame(call))
-            if call.ended:
-                return
-            call.rtp.send_audio(self._ulaw_encode(out).tobytes(), timestamp)
-            timestamp = (timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
-            if call.session.finished:
-                self._end(call, bye=True)
-                return
+            frames = self._take_frames(call)
+            if frames:
+                outs = await self._loop.run_in_executor(call.worker, self._feed_session, call.session, frames)
+                if call.ended:
+                    return
+                for out in outs:
+                    call.rtp.send_audio(self._ulaw_encode(out).tobytes(), timestamp)
+                    timestamp = (timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
+                if call.session.finished:
+                    self._end(call, bye=True)
+                    return
             next_at += period_s
             delay = next_at - self._loop.time()
             if delay < -0.2:  # the machine stalled: do not burst to catch up
                 next_at, delay = self._loop.time(), 0.0
             await asyncio.sleep(max(0.0, delay))
+
+    def _pacer_done(self, call: _Call, task: asyncio.Task) -> None:
+        """A call whose session failed is ended (BYE), never left open and silent."""
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("family line call %s failed: %r", call.incoming.call_id, task.exception())
+        self._end(call, bye=True)
 
     def _end(self, call: _Call, *, bye: bool) -> None:
         if call.ended:

@@ -21,6 +21,7 @@ from phonesim.facility.family_ivr import (
     number_from_sip_uri,
 )
 from phonesim.facility.ledger import Ledger
+from phonesim.facility.payments import SimulatedCardProcessor
 from phonesim.facility.platform import Platform
 from phonesim.facility.prompts import PromptSet
 
@@ -198,20 +199,57 @@ def test_the_same_key_as_tone_and_as_rfc4733_counts_once(backend, ledger, prompt
     assert [k for k in session.log if k[0] == "key"] == [("key", "5", "rfc4733"), ("key", "1", "in-band")]
 
 
-def test_card_digits_never_reach_the_log_and_no_processor_is_said(backend, ledger, prompts):
+def pay_by_card(caller: Caller, card: str, *, expiry: str = "1230", cvv: str = "123", dollars: int = 20,
+                chosen: bool = False) -> None:
+    """Option 2 (unless ``chosen`` already), the card's details and the amount, then 1 to pay."""
+    if not chosen:
+        caller.press("2")
+    for keys in (card, expiry, cvv, str(dollars)):
+        caller.press(keys + "#")
+    assert caller.session.state == "confirm_payment"
+    assert caller.session.heard()[-3:] == [*PromptSet.say_cents(dollars * 100)[-2:], "family_confirm_payment"]
+    caller.press("1")
+
+
+def test_card_payment_through_the_simulator_funds_the_prepaid_account(ledger, cfg, prompts):
+    ledger.fund_prepaid(FAMILY, 500)
+    backend = FamilyBackend(ledger, cfg, processor=SimulatedCardProcessor(ledger.db))
     session = FamilyIvrSession(backend, prompts, caller=FAMILY)
     caller = Caller(session)
     caller.press("2")
-    assert session.heard()[-2:] == ["family_card_simulator", "family_enter_card"]
-    for keys in ("4111111111111111#", "1230#", "123#", "20#"):
-        caller.press(keys)
-    assert session.state == "confirm_payment"
-    assert session.heard()[-3:] == [*PromptSet.say_cents(2000), "family_confirm_payment"]
-    caller.press("1")
+    assert session.heard()[-2:] == ["family_card_simulator", "family_enter_card"]  # said before any digit
+    caller.press("99*")  # a wrong start, typed over
+    pay_by_card(caller, "4242424242424242", dollars=20, chosen=True)
+    assert ledger.prepaid_balance_cents(FAMILY) == 2500
+    assert session.heard()[-len(MENU_PROMPTS) - 5:-len(MENU_PROMPTS)] == [
+        "family_payment_accepted", "family_prepaid_balance_is", *PromptSet.say_cents(2500)]
+    assert ledger.reconcile() == []
+    [payment] = ledger.card_payments(FAMILY)
+    assert payment["amount_cents"] == 2000
+    logged = repr(session.log)  # the card, expiry and code never reach the log
+    assert "4242" not in logged and "1230" not in logged
+    assert ("action", "payment", FAMILY, 2000, "accepted") in session.log
+
+
+def test_a_declined_card_changes_nothing(ledger, cfg, prompts):
+    backend = FamilyBackend(ledger, cfg, processor=SimulatedCardProcessor(ledger.db))
+    session = FamilyIvrSession(backend, prompts, caller=FAMILY)
+    caller = Caller(session)
+    pay_by_card(caller, "4000000000000002")
+    assert "family_payment_declined" in session.heard()
+    assert not ledger.has_prepaid(FAMILY) and ledger.card_payments(FAMILY) == []
+    assert ("action", "payment", FAMILY, 2000, "card-declined") in session.log
+    assert ledger.reconcile() == []
+
+
+def test_without_a_processor_payments_are_refused_and_no_simulator_is_announced(backend, ledger, prompts):
+    session = FamilyIvrSession(backend, prompts, caller=FAMILY)
+    caller = Caller(session)
+    caller.press("2")
+    assert session.heard()[-1] == "family_enter_card" and "family_card_simulator" not in session.heard()
+    pay_by_card(caller, "4242424242424242", chosen=True)
     assert "family_payment_unavailable" in session.heard()
     assert not ledger.has_prepaid(FAMILY)
-    logged = repr(session.log)
-    assert "4111" not in logged and "1230" not in logged
 
 
 def test_a_bad_expiry_month_is_asked_again(backend, prompts):

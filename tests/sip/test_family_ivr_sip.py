@@ -23,6 +23,7 @@ from phonesim.config import load_config
 from phonesim.dsp.dtmf import DtmfGenerator
 from phonesim.facility.family_ivr import MENU_PROMPTS, FamilyBackend, FamilyIvrSession
 from phonesim.facility.ledger import Ledger
+from phonesim.facility.payments import SimulatedCardProcessor
 from phonesim.facility.platform import Platform
 from phonesim.facility.prompts import PromptSet
 
@@ -50,7 +51,7 @@ def ledger(tmp_path, cfg, prompts):
 
 
 def family_line(ledger, cfg, prompts, **session_options) -> FamilyIvrServer:
-    backend = FamilyBackend(ledger, cfg)
+    backend = FamilyBackend(ledger, cfg, processor=SimulatedCardProcessor(ledger.db))
     rtp_low = free_port(span=10)
     return FamilyIvrServer(
         "127.0.0.1:0", provider_number=cfg.profile.family.provider_phone,
@@ -117,6 +118,29 @@ def test_block_then_unblock_by_rfc4733_keys_then_the_caller_hangs_up(tmp_path, l
             family.peer.command("hangup")
             wait_until(lambda: server.active_calls() == 0, 10, "the call to end on the caller's BYE")
             assert session.state == "ended" and ("hung-up", "caller") in session.log
+        finally:
+            family.stop()
+
+
+@pytest.mark.timeout(90)
+def test_fund_by_card_keyed_in_band_raises_the_balance(tmp_path, ledger, cfg, prompts):
+    ledger.fund_prepaid(FAMILY, 300)
+    with family_line(ledger, cfg, prompts) as server:
+        family = Family(tmp_path, server, FAMILY)
+        try:
+            session = family.call()
+            wait_state(session, "menu")
+            for keys, state in (("2", "card"), ("4242424242424242#", "expiry"), ("1230#", "cvv"),
+                                ("123#", "amount"), ("15#", "confirm_payment")):
+                family.key_in_band(keys)
+                wait_state(session, state)
+            assert "family_card_simulator" in session.heard()
+            family.key_in_band("1")
+            wait_until(lambda: ledger.prepaid_balance_cents(FAMILY) == 1800, 10, "the card payment")
+            wait_until(lambda: "family_payment_accepted" in session.heard(), 5, "the receipt prompt")
+            assert ledger.reconcile() == []
+            assert [p["amount_cents"] for p in ledger.card_payments(FAMILY)] == [1500]
+            assert "4242" not in repr(session.log)
         finally:
             family.stop()
 
