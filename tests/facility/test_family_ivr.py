@@ -106,6 +106,24 @@ def test_balance_of_a_funded_account_is_spoken_in_words(backend, ledger, prompts
                                          "family_no_recent_charges", *MENU_PROMPTS]
 
 
+def test_recent_charges_are_per_call_newest_first_across_prepaid_and_direct_bill(backend, ledger, prompts):
+    ledger.fund_prepaid(FAMILY, 1000)
+    ledger.open_direct_bill(FAMILY, credit_limit_cents=3000)
+    for minute in range(3):  # call 11: three prepaid minutes
+        ledger.charge_minute(11, minute, payer_kind="prepaid", payer_id=FAMILY, amount_cents=5)
+    ledger.charge_minute(12, 0, payer_kind="collect", payer_id=FAMILY, amount_cents=7)  # call 12: collect
+    ledger.charge_minute(13, 0, payer_kind="prepaid", payer_id="5735550199", amount_cents=5)  # another family
+    session = FamilyIvrSession(backend, prompts, caller=FAMILY)
+    caller = Caller(session)
+    mark = len(session.heard())
+    caller.press("1")
+    assert said_after(session, mark)[:-len(MENU_PROMPTS)] == [
+        "family_prepaid_balance_is", *PromptSet.say_cents(985),
+        "family_direct_bill_owed_is", *PromptSet.say_cents(7),
+        "family_credit_limit_is", *PromptSet.say_cents(3000),
+        "family_recent_charges", *PromptSet.say_cents(7), "and", *PromptSet.say_cents(15)]
+
+
 def test_unknown_caller_enters_a_number_then_a_bad_one_is_refused(backend, prompts):
     session = FamilyIvrSession(backend, prompts, caller="sip:anonymous@127.0.0.1")
     caller = Caller(session)
