@@ -28,14 +28,18 @@ Menu (after the account's number is known: the caller's own, or 10 digits then `
 
 from __future__ import annotations
 
+import json
 import logging
+import tempfile
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from phonesim.clock import FRAME_SAMPLES, SAMPLE_RATE_HZ, frames_from_s
+from phonesim.config import load_config
 from phonesim.dsp.dtmf import DtmfDetector
 from phonesim.exc import InvalidInput, InvalidNumber, PhoneSimError
 from phonesim.facility.ledger import canonical_btn
@@ -115,6 +119,7 @@ class FamilyBackend:
         self.simulated_payments = getattr(processor, "label", "") == SIMULATOR_LABEL
         self.sites = Sites(ledger.db)
         self.rates = RateTable.from_profile(cfg.profile)
+        self._rates_by_profile: dict[str, RateTable] = {cfg.facility["profile"]: self.rates}
         self.credit_limit_cents = int(cfg.profile.billing.direct_bill_credit_limit_cents)
 
     def __repr__(self) -> str:
@@ -155,21 +160,30 @@ class FamilyBackend:
         return self.ledger.open_direct_bill(btn, credit_limit_cents=self.credit_limit_cents).credit_limit_cents
 
     def facility_rates(self, btn: str) -> list[FacilityRate]:
-        """Each facility's prepaid per-minute rate to ``btn`` (its jurisdiction from that facility)."""
+        """Each facility's prepaid per-minute rate to ``btn``: from that facility's profile, with
+        the jurisdiction seen from that facility (the configured one's local exchanges; another
+        facility's state)."""
         info = self.cfg.facility
         out = []
-        facilities = self.sites.facilities() or [None]
-        for f in facilities:
-            if f is None or f.id == info["id"]:
-                where = info
+        for f in self.sites.facilities():
+            if f.id == info["id"]:
+                where, rates = info, self.rates
             else:
-                where = {"state": f.state, "local_exchanges": []}
-            jurisdiction = RateTable.jurisdiction(btn, where)
-            fid = info["id"] if f is None else f.id
-            name = info["name"] if f is None else f.name
-            out.append(FacilityRate(fid, name, self.ledger.voice_name("facility", fid),
-                                    self.rates.cents_per_min("prepaid", jurisdiction)))
+                where, rates = {"state": f.state, "local_exchanges": []}, self._profile_rates(f.profile)
+            rate = rates.cents_per_min("prepaid", RateTable.jurisdiction(btn, where))
+            out.append(FacilityRate(f.id, f.name, self.ledger.voice_name("facility", f.id), rate))
         return out
+
+    def _profile_rates(self, profile: str) -> RateTable:
+        """The rates of another facility's profile, as shipped (its own host's configuration
+        may override them; this process cannot see it), read once."""
+        if profile not in self._rates_by_profile:
+            with tempfile.TemporaryDirectory() as folder:  # load_config chooses a profile from a file
+                path = Path(folder) / "profile.toml"
+                path.write_text(f"[facility]\nprofile = {json.dumps(profile)}\n")
+                cfg = load_config(path, search=False)
+            self._rates_by_profile[profile] = RateTable.from_profile(cfg.profile)
+        return self._rates_by_profile[profile]
 
     def fees_beyond_tax(self) -> bool:
         return self.rates.ancillary_fees_cents > 0

@@ -7,6 +7,9 @@ the caller hears is checked from the session's log of prompts.
 
 from __future__ import annotations
 
+import tomllib
+from importlib import resources
+
 import numpy as np
 import pytest
 
@@ -24,6 +27,8 @@ from phonesim.facility.ledger import Ledger
 from phonesim.facility.payments import SimulatedCardProcessor
 from phonesim.facility.platform import Platform
 from phonesim.facility.prompts import PromptSet
+from phonesim.facility.rates import RateTable
+from phonesim.facility.sites import Sites
 
 FAMILY = "5735550142"
 
@@ -176,6 +181,26 @@ def test_rates_name_each_facility_and_its_rate(backend, cfg, prompts):
     assert said[3:3 + len(PromptSet.say_number(rate)) + 1] == [*PromptSet.say_number(rate), "cents_per_minute"]
     assert "family_taxes_passed_through" in said
     assert np.array_equal(prompts[facility], prompts["facility_name"])  # the default facility's shipped name
+
+
+def test_rates_of_another_facility_come_from_its_own_profile(backend, ledger, cfg, prompts):
+    Sites(ledger.db).add_facility("FCI-X", "Federal Correctional Institution X", state="CA",
+                                  timezone="America/Los_Angeles", profile="federal-bop")
+    ledger.set_voice_name("facility", "FCI-X", prompts["warning"], source="test")  # any recorded name
+    shipped = tomllib.loads((resources.files("phonesim.facility") / "profiles" / "federal-bop.toml").read_text())
+    bop_rate = RateTable.from_profile(shipped).cents_per_min("prepaid", "out-of-state")
+    own_rate = backend.rates.cents_per_min("prepaid", "in-state")
+    assert bop_rate != own_rate  # else this test could not tell them apart
+    session = FamilyIvrSession(backend, prompts, caller=FAMILY)
+    caller = Caller(session)
+    mark = len(session.heard())
+    caller.press("4")
+    said = said_after(session, mark)
+    i = said.index("facility:FCI-X")
+    assert said[i + 1:i + 2 + len(PromptSet.say_number(bop_rate))] == [
+        "family_to_this_number_cost", *PromptSet.say_number(bop_rate)]
+    assert np.array_equal(prompts["facility:FCI-X"], prompts["warning"])
+    assert said.count("family_calls_from") == 2
 
 
 def test_block_then_unblock_leaves_the_facility_block_alone(backend, ledger, prompts):
