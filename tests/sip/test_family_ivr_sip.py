@@ -189,17 +189,26 @@ def test_direct_bill_by_an_entered_number_then_the_line_hangs_up(tmp_path, ledge
             family.stop()
 
 
+def refused_call(tmp_path, address, *, user: str, payload_type: int, status: int) -> SippPeer:
+    host, port = address
+    return SippPeer(tmp_path, "uac_family_refused.xml", remote=f"{host}:{port}",
+                    fill={"USER": user, "PT": str(payload_type), "STATUS": str(status)})
+
+
 @pytest.mark.timeout(30)
-def test_a_call_to_another_user_gets_404(tmp_path, ledger, cfg, prompts):
+@pytest.mark.parametrize(("user", "payload_type", "status"), [
+    ("inmate", 0, 404),          # not the provider's number
+    ("18008446591", 8, 488),     # the provider's number, but only PCMA offered
+])
+def test_calls_the_line_cannot_take_are_refused(tmp_path, ledger, cfg, prompts, user, payload_type, status):
     with family_line(ledger, cfg, prompts) as server:
-        host, port = server.local_addr
-        peer = SippPeer(tmp_path, "uac_family_wrong_user.xml", remote=f"{host}:{port}")
+        peer = refused_call(tmp_path, server.local_addr, user=user, payload_type=payload_type, status=status)
         try:
             peer.start()
-            assert peer.wait(10) == 0, peer.errors()  # the scenario requires the 404
+            assert peer.wait(10) == 0, peer.errors()  # the scenario requires that status
         finally:
             peer.stop()
-        assert server.refused == [("inmate", 404)]
+        assert server.refused == [(user, status)]
         assert server.sessions == []
 
 
@@ -219,7 +228,7 @@ def test_the_command_answers_on_its_address_and_refuses_another_user(tmp_path):
     try:
         first = proc.stdout.readline()
         assert first.startswith(f"family line: sip:8008446591@127.0.0.1:{port}"), (first, proc.stderr.read())
-        peer = SippPeer(tmp_path, "uac_family_wrong_user.xml", remote=f"127.0.0.1:{port}")
+        peer = refused_call(tmp_path, ("127.0.0.1", port), user="inmate", payload_type=0, status=404)
         try:
             peer.start()
             assert peer.wait(10) == 0, peer.errors()
