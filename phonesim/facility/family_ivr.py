@@ -47,6 +47,7 @@ from phonesim.facility.payments import SIMULATOR_LABEL
 from phonesim.facility.prompts import PromptSet
 from phonesim.facility.rates import RateTable
 from phonesim.facility.sites import Sites
+from phonesim.facility.speech import render_speech
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +172,17 @@ class FamilyBackend:
             else:
                 where, rates = {"state": f.state, "local_exchanges": []}, self._profile_rates(f.profile)
             rate = rates.cents_per_min("prepaid", RateTable.jurisdiction(btn, where))
-            out.append(FacilityRate(f.id, f.name, self.ledger.voice_name("facility", f.id), rate))
+            out.append(FacilityRate(f.id, f.name, self._spoken_name(f), rate))
         return out
+
+    def _spoken_name(self, facility: Any) -> Any:
+        """The facility's name as callers hear it: kept in the database by the host that serves
+        it; rendered (and kept) here for a facility that has none yet."""
+        samples = self.ledger.voice_name("facility", facility.id)
+        if samples is None:
+            samples = render_speech(facility.name)
+            self.ledger.set_voice_name("facility", facility.id, samples, source="espeak-ng (family line)")
+        return samples
 
     def _profile_rates(self, profile: str) -> RateTable:
         """The rates of another facility's profile, as shipped (its own host's configuration
@@ -494,8 +504,7 @@ class FamilyIvrSession:
         for rate in self.backend.facility_rates(self.btn):
             name = f"facility:{rate.facility_id}"
             if name not in self.prompts:
-                samples = rate.name_samples if rate.name_samples is not None else self.prompts["facility_name"]
-                self.prompts.add(name, samples)
+                self.prompts.add(name, rate.name_samples)
             said += ("family_calls_from", name, "family_to_this_number_cost",
                      *PromptSet.say_number(rate.cents_per_min), "cents_per_minute")
         if not self.backend.fees_beyond_tax():

@@ -29,6 +29,7 @@ from phonesim.facility.platform import Platform
 from phonesim.facility.prompts import PromptSet
 from phonesim.facility.rates import RateTable
 from phonesim.facility.sites import Sites
+from phonesim.facility.speech import render_speech
 
 FAMILY = "5735550142"
 
@@ -186,7 +187,6 @@ def test_rates_name_each_facility_and_its_rate(backend, cfg, prompts):
 def test_rates_of_another_facility_come_from_its_own_profile(backend, ledger, cfg, prompts):
     Sites(ledger.db).add_facility("FCI-X", "Federal Correctional Institution X", state="CA",
                                   timezone="America/Los_Angeles", profile="federal-bop")
-    ledger.set_voice_name("facility", "FCI-X", prompts["warning"], source="test")  # any recorded name
     shipped = tomllib.loads((resources.files("phonesim.facility") / "profiles" / "federal-bop.toml").read_text())
     bop_rate = RateTable.from_profile(shipped).cents_per_min("prepaid", "out-of-state")
     own_rate = backend.rates.cents_per_min("prepaid", "in-state")
@@ -199,7 +199,8 @@ def test_rates_of_another_facility_come_from_its_own_profile(backend, ledger, cf
     i = said.index("facility:FCI-X")
     assert said[i + 1:i + 2 + len(PromptSet.say_number(bop_rate))] == [
         "family_to_this_number_cost", *PromptSet.say_number(bop_rate)]
-    assert np.array_equal(prompts["facility:FCI-X"], prompts["warning"])
+    assert np.array_equal(prompts["facility:FCI-X"], render_speech("Federal Correctional Institution X"))
+    assert np.array_equal(ledger.voice_name("facility", "FCI-X"), prompts["facility:FCI-X"])  # kept
     assert said.count("family_calls_from") == 2
 
 
