@@ -168,6 +168,9 @@ PROMPTS: dict[str, tuple[str, str]] = {
     "family_block_lifted": ("Your block is lifted.", "family line: blocks"),
     "family_block_by_facility": ("The facility has also blocked this number. Only the facility can lift that block.",
                                  "family line: blocks"),
+    "family_own_number_only": ("To hear or change this account, please call from its phone number. "
+                               "From any phone you can add money and hear the rates.",
+                               "family line: balance, Direct Bill or blocks asked for a number not the caller's"),
     "family_no_input": ("We did not receive your choice.", "family line: time-out"),
     "family_invalid_choice": ("That choice is not valid.", "family line: a key the menu does not use"),
     # --- words for numbers, amounts and phone numbers

@@ -19,7 +19,8 @@ Two parts:
     from both sources within :data:`DUPLICATE_KEY_FRAMES` counts once.  Everything the
     caller heard and did is in :attr:`~FamilyIvrSession.log`, card digits masked.
 
-Menu (after the account's number is known: the caller's own, or 10 digits then ``#``)::
+Menu (after the account's number is known: the caller's own, or 10 digits then ``#``; the
+balance, Direct Bill and blocks only for the caller's own number)::
 
     1 balance and recent charges   2 add money by card      3 set up Direct Bill
     4 rates of each facility       5 block / unblock calls  9 another number
@@ -270,10 +271,10 @@ class FamilyIvrSession:
         self._asked_again = 0
         self._entry = _Entry()
         self._payment_id = ""
-        caller_number = number_from_sip_uri(caller) if caller else ""
-        self._log("call", caller_number or "(unknown number)")
-        if caller_number:
-            self.btn = caller_number
+        self.caller_number = number_from_sip_uri(caller) if caller else ""
+        self._log("call", self.caller_number or "(unknown number)")
+        if self.caller_number:
+            self.btn = self.caller_number
             self._go("menu", ("family_welcome", "family_account_for", *PromptSet.say_digits(self.btn)),
                      ask=MENU_PROMPTS)
         else:
@@ -340,8 +341,18 @@ class FamilyIvrSession:
             self._log("error", str(err))
             self._go("menu", ("system_error",), ask=MENU_PROMPTS)
 
+    @property
+    def own_number(self) -> bool:
+        """The account is the caller's own number (its From), the only proof of ownership the
+        line has: only then may the caller hear it (balance, charges) or change it (Direct
+        Bill, blocks).  Anyone may add money to any number and hear the rates."""
+        return bool(self.btn) and self.btn == self.caller_number
+
     def _in_menu(self, digit: str) -> None:
-        if digit == "1":
+        if digit in "135" and not self.own_number:
+            self._log("refused", digit, "not the caller's own number")
+            self._go("menu", ("family_own_number_only",), ask=MENU_PROMPTS)
+        elif digit == "1":
             self._go("menu", self._balance_speech(), ask=MENU_PROMPTS)
         elif digit == "2":
             self._entry = _Entry()

@@ -65,7 +65,7 @@ PROMPT_NAMES: tuple[str, ...] = (
     "family_direct_bill_exists", "family_calls_from", "family_to_this_number_cost",
     "family_taxes_passed_through", "family_calls_are_blocked", "family_calls_are_allowed",
     "family_press_to_block", "family_press_to_unblock", "family_block_set", "family_block_lifted",
-    "family_block_by_facility", "family_no_input", "family_invalid_choice",
+    "family_block_by_facility", "family_own_number_only", "family_no_input", "family_invalid_choice",
 )
 
 _KEY_WORDS = {"*": "star", "#": "pound"}

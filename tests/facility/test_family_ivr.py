@@ -142,6 +142,26 @@ def test_unknown_caller_enters_a_number_then_a_bad_one_is_refused(backend, promp
     assert ("action", "number", FAMILY) in session.log
 
 
+def test_an_entered_number_may_be_funded_and_quoted_but_not_heard_or_changed(backend, ledger, prompts):
+    ledger.fund_prepaid(FAMILY, 700)
+    session = FamilyIvrSession(backend, prompts, caller="sip:5735550199@127.0.0.1")  # another family's phone
+    caller = Caller(session)
+    caller.press("9")
+    caller.press(FAMILY + "#")
+    assert session.btn == FAMILY and not session.own_number
+    for key in "135":
+        mark = len(session.heard())
+        caller.press(key)
+        assert said_after(session, mark) == ["family_own_number_only", *MENU_PROMPTS]
+        assert session.state == "menu"
+    assert not ledger.is_blocked(FAMILY) and not ledger.has_direct_bill(FAMILY)
+    assert not any(name.startswith("family_prepaid_balance") for name in session.heard())
+    caller.press("4")
+    assert "family_calls_from" in session.heard()
+    caller.press("2")
+    assert session.state == "card"
+
+
 def test_key_during_a_prompt_stops_it(backend, prompts):
     session = FamilyIvrSession(backend, prompts, caller=FAMILY)
     caller = Caller(session)

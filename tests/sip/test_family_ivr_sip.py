@@ -65,7 +65,7 @@ class Family:
 
     def __init__(self, tmp_path, server: FamilyIvrServer, user: str) -> None:
         self.tmp_path, self.server = tmp_path, server
-        quiet = write_wav(tmp_path / "quiet.wav", np.zeros(60 * 8000, dtype=np.int16))
+        quiet = write_wav(tmp_path / "quiet.wav", np.zeros(120 * 8000, dtype=np.int16))
         self.peer = BaresipPeer(tmp_path, quiet, user=user).start()
         self.tones = DtmfGenerator(level_dbm0=-10.0)
         self.wavs = 0
@@ -81,11 +81,12 @@ class Family:
             self.peer.command("sndcode", key)
 
     def key_in_band(self, keys: str) -> None:
-        """Switch baresip's microphone to a WAV of the tones (then silence)."""
+        """Switch baresip's microphone to a WAV of the tones, then two minutes of silence
+        (baresip hangs up when its source file ends)."""
         self.wavs += 1
         tones = self.tones.digits(keys, on_ms=100, off_ms=100, lead_ms=60)
         path = write_wav(self.tmp_path / f"keys-{self.wavs}.wav",
-                         np.concatenate([tones, np.zeros(30 * 8000, dtype=np.int16)]))
+                         np.concatenate([tones, np.zeros(120 * 8000, dtype=np.int16)]))
         self.peer.command("ausrc", f"aufile,{path}")
 
     def stop(self) -> None:
@@ -164,11 +165,10 @@ def test_balance_keyed_in_band_is_said_from_the_ledger(tmp_path, ledger, cfg, pr
 
 
 @pytest.mark.timeout(60)
-def test_direct_bill_by_an_entered_number_then_the_line_hangs_up(tmp_path, ledger, cfg, prompts):
-    """An unknown caller keys the number in-band, sets up Direct Bill, then stays silent:
-    the line says goodbye (no second asking here) and sends BYE."""
-    limit = int(cfg.profile.billing.direct_bill_credit_limit_cents)
-    with family_line(ledger, cfg, prompts, timeout_s=1.0, retries=0) as server:
+def test_an_entered_number_is_not_changed(tmp_path, ledger, cfg, prompts):
+    """An unknown caller keys a number in-band and asks for Direct Bill: refused, since it
+    is not the caller's own number."""
+    with family_line(ledger, cfg, prompts) as server:
         family = Family(tmp_path, server, "anonymous")
         try:
             session = family.call()
@@ -177,14 +177,23 @@ def test_direct_bill_by_an_entered_number_then_the_line_hangs_up(tmp_path, ledge
             wait_state(session, "menu")
             assert session.btn == FAMILY
             family.key_in_band("3")
-            wait_state(session, "direct_bill")
-            family.key_in_band("1")
-            wait_until(lambda: ledger.has_direct_bill(FAMILY), 10, "the Direct Bill account")
-            assert ledger.direct_bill(FAMILY).credit_limit_cents == limit
+            wait_until(lambda: "family_own_number_only" in session.heard(), 10, "the refusal")
+            assert not ledger.has_direct_bill(FAMILY)
+        finally:
+            family.stop()
+
+
+@pytest.mark.timeout(60)
+def test_a_silent_caller_hears_goodbye_and_the_line_hangs_up(tmp_path, ledger, cfg, prompts):
+    with family_line(ledger, cfg, prompts, timeout_s=1.0, retries=1) as server:
+        family = Family(tmp_path, server, "anonymous")
+        try:
+            session = family.call()
             family.peer.wait_event("CALL_CLOSED", 40)  # our BYE after the goodbye
-            assert session.heard()[-2:] == ["family_no_input", "goodbye"]
+            assert session.heard() == ["family_welcome", "family_enter_number", "family_enter_number",
+                                       "family_no_input", "goodbye"]
+            assert ("hung-up", "caller") not in session.log  # the line hung up, not the caller
             assert server.active_calls() == 0
-            assert ledger.reconcile() == []
         finally:
             family.stop()
 
