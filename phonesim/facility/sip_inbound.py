@@ -262,11 +262,13 @@ class FamilyIvrServer:
             session = await self._loop.run_in_executor(worker, self.session_factory, incoming.caller,
                                                        incoming.call_id)
         except Exception:
-            worker.shutdown(wait=False)
-            await rtp.close()
-            await self._port_allocator.release(port)
+            await self._give_up(rtp, port, worker)
             incoming.reject(500, "Server Internal Error")
             raise
+        if incoming.dialog.state.value == "terminated":  # the caller's CANCEL came first (487 sent)
+            await self._give_up(rtp, port, worker)
+            log.info("family line call %s cancelled before the answer", incoming.call_id)
+            return
         call = _Call(incoming, session, rtp, port, worker)
         rtp.on_audio = lambda pcm, _ts: self._on_audio(call, pcm)
         rtp.on_dtmf = lambda digit, _duration: self._on_key(call, digit)
@@ -276,6 +278,12 @@ class FamilyIvrServer:
         call.pacer = self._loop.create_task(self._pace(call))
         call.pacer.add_done_callback(lambda task: self._pacer_done(call, task))
         log.info("family line answered %s from %s", incoming.call_id, incoming.caller)
+
+    async def _give_up(self, rtp, port: int, worker: ThreadPoolExecutor) -> None:
+        """Release what an unanswered call took."""
+        worker.shutdown(wait=False)
+        await rtp.close()
+        await self._port_allocator.release(port)
 
     def _on_audio(self, call: _Call, pcm: bytes) -> None:
         samples = np.frombuffer(pcm, dtype="<i2").astype(np.int16)

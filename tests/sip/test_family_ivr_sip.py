@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -219,6 +220,35 @@ def test_calls_the_line_cannot_take_are_refused(tmp_path, ledger, cfg, prompts, 
             peer.stop()
         assert server.refused == [(user, status)]
         assert server.sessions == []
+
+
+@pytest.mark.timeout(30)
+def test_a_call_cancelled_while_the_line_answers_is_never_answered(tmp_path, ledger, cfg, prompts):
+    """The session is still being made (its factory waits for the test) when the CANCEL
+    comes: the INVITE gets 487, and the line does not answer it afterwards."""
+    backend = FamilyBackend(ledger, cfg)
+    factory_called, release = threading.Event(), threading.Event()
+
+    def slow_session(caller: str, call_id: str) -> FamilyIvrSession:
+        factory_called.set()
+        release.wait(10)
+        return FamilyIvrSession(backend, prompts, caller=caller, call_id=call_id)
+
+    rtp_low = free_port(span=10)
+    server = FamilyIvrServer("127.0.0.1:0", provider_number=cfg.profile.family.provider_phone,
+                             session_factory=slow_session, rtp_ports=f"{rtp_low}-{rtp_low + 9}")
+    with server:
+        host, port = server.local_addr
+        peer = SippPeer(tmp_path, "uac_family_cancel.xml", remote=f"{host}:{port}")
+        try:
+            peer.start()
+            assert peer.wait(10) == 0, peer.errors()  # 200 to the CANCEL, 487 to the INVITE
+            assert factory_called.is_set()
+        finally:
+            release.set()
+            peer.stop()
+        wait_until(lambda: not server._tasks, 5, "the answering task to give up")
+        assert server.sessions == [] and server.active_calls() == 0  # never answered
 
 
 @pytest.mark.timeout(60)
