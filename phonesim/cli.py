@@ -40,6 +40,7 @@ COMMANDS: tuple[str, ...] = (
     "threeway",
     "admin",
     "config",
+    "family_ivr",
 )
 
 log = logging.getLogger("phonesim")

@@ -17,7 +17,7 @@ def test_help_lists_every_command(capsys):
     assert info.value.code == 0
     out = capsys.readouterr().out
     for name in COMMANDS:
-        assert name in out
+        assert name.replace("_", "-") in out  # the module family_ivr is the command family-ivr
 
 
 def test_version(capsys):

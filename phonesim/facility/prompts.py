@@ -54,6 +54,18 @@ PROMPT_NAMES: tuple[str, ...] = (
     "kiosk_welcome", "kiosk_menu", "kiosk_trust_balance_is", "kiosk_phone_balance_is",
     "kiosk_enter_amount", "kiosk_confirm_purchase", "kiosk_purchase_done",
     "kiosk_request_number", "kiosk_request_received", "kiosk_logged_out",
+    "family_welcome", "family_enter_number", "family_account_for", "family_menu_balance", "family_menu_fund",
+    "family_menu_direct_bill", "family_menu_rates", "family_menu_blocks", "family_menu_other_number",
+    "family_menu_repeat", "family_prepaid_balance_is",
+    "family_no_prepaid", "family_direct_bill_owed_is", "family_credit_limit_is", "family_recent_charges",
+    "family_no_recent_charges", "family_card_simulator", "family_enter_card", "family_enter_expiry",
+    "family_enter_cvv", "family_enter_amount", "family_confirm_payment", "family_payment_accepted",
+    "family_payment_declined", "family_payment_unavailable", "family_entry_invalid",
+    "family_direct_bill_offer", "family_confirm_direct_bill", "family_direct_bill_ready",
+    "family_direct_bill_exists", "family_calls_from", "family_to_this_number_cost",
+    "family_taxes_passed_through", "family_calls_are_blocked", "family_calls_are_allowed",
+    "family_press_to_block", "family_press_to_unblock", "family_block_set", "family_block_lifted",
+    "family_block_by_facility", "family_own_number_only", "family_no_input", "family_invalid_choice",
 )
 
 _KEY_WORDS = {"*": "star", "#": "pound"}
