@@ -36,10 +36,6 @@ from phonesim.facility.ledger import STATUSES, Ledger, month_bounds
 from phonesim.facility.numbers import classify, format_number
 from phonesim.facility.rates import format_cents
 
-NAME = "admin"
-HELP = "administer inmates, accounts, numbers, call records and rates"
-
-
 # --- argument types: bad values are usage errors (exit 2) naming what was expected -----------
 #: The largest amount one command moves: $100,000.00.
 MAX_AMOUNT_CENTS = 10_000_000

@@ -15,9 +15,6 @@ import json
 
 from phonesim.exc import BackendUnavailable
 
-NAME = "devices"
-HELP = "list audio devices and serial ports"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")

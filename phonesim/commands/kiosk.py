@@ -17,9 +17,6 @@ from phonesim.commands import heal_left_open, positive_seconds
 from phonesim.config import load_config
 from phonesim.terminals.phone_app import StopSignals
 
-NAME = "kiosk"
-HELP = "run the inmate kiosk (balances, buy phone time, recent calls, number requests)"
-
 log = logging.getLogger(__name__)
 
 

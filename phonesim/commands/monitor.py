@@ -17,9 +17,6 @@ import time
 from phonesim.events import HookChanged, KeyDown, KeyUp, LinkChanged
 from phonesim.hw.keypad import open_keypad
 
-NAME = "monitor"
-HELP = "show keypad events and link health live"
-
 _COUNTERS = ("garbage", "bad_checksum", "overlong", "unknown", "seq_gaps", "lost_events",
              "duplicates", "reboots", "device_errors")
 

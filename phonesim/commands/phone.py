@@ -26,9 +26,6 @@ from phonesim.exc import NotFound
 from phonesim.terminals.chores import ChoresThread, TerminalChores
 from phonesim.terminals.phone_app import PhoneApp, StopSignals, TeeAudioPort
 
-NAME = "phone"
-HELP = "run one wall phone (keypad + headset) against the facility platform"
-
 DEFAULT_SPEAKER = "pyaudio://?device=default"
 
 
