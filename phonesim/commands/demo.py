@@ -31,6 +31,7 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import os
 import shlex
 import shutil
 import sys
@@ -225,6 +226,7 @@ def run(args: argparse.Namespace) -> int:
         result = run_scenario(scenario, data_dir=data, config_path=args.config, realtime=realtime,
                               far_end_url=args.far_end, on_entry=out.entry)
         result.data_kept = keep
+        result.far_end = args.far_end
         out.ending(result)
     finally:
         if not keep:
@@ -305,7 +307,7 @@ class _Output:
 
 def configuration_line(cfg: Config) -> str:
     """``configuration: built-in defaults, profile missouri-doc`` (a stray ./phonesim.toml shows)."""
-    source = cfg.source if cfg.source == "built-in defaults" else f"file {cfg.source}"
+    source = cfg.source if cfg.source == "built-in defaults" else f"file {os.path.abspath(cfg.source)}"
     return f"configuration: {source}, profile {cfg.profile.name}"
 
 
@@ -401,6 +403,7 @@ class DemoResult:
     configuration: dict = field(default_factory=dict)
     interrupted: bool = False  # Ctrl-C or SIGTERM ended the call
     data_kept: bool = True     # the data folder outlives the demo
+    far_end: str | None = None  # --far-end: a far end of the user's, not the scenario's robot
 
     @property
     def database(self) -> Path:
@@ -467,8 +470,12 @@ class DemoResult:
         if self.interrupted:
             verdict = f"interrupted (the call ended {s['disposition']})"
         else:
-            verdict = (f"{s['disposition']} (expected {s['expected_disposition']}: "
-                       f"{'ok' if s['as_expected'] else 'NOT AS EXPECTED'})")
+            if self.far_end:
+                verdict = (f"{s['disposition']} (the call to {self.far_end} "
+                           f"{'was connected' if self.connected else 'was not connected'})")
+            else:
+                verdict = (f"{s['disposition']} (expected {s['expected_disposition']}: "
+                           f"{'ok' if s['as_expected'] else 'NOT AS EXPECTED'})")
             reason = self.failure_reason() if s["disposition"] == "failed" else ""
             verdict += f": {reason}" if reason else ""
         lines += ["", f"result: {verdict}; billed {s['billed_minutes'] or 0} min, {amount}; "
