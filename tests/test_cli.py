@@ -181,3 +181,24 @@ def test_fuzzed_command_lines_never_trace_back(fuzz_files, capsys, monkeypatch):
         assert code == 0 or err.strip(), (command, argv)
 
     check()
+
+
+@pytest.mark.timeout(120)
+def test_make_demo_ends_saying_how_to_run_the_other_commands():
+    """``make demo`` installs phonesim in .venv, not on PATH: its last lines say how to run it."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    if not (repo / ".venv" / "bin" / "phonesim").exists():
+        pytest.skip("needs the repository's .venv (make demo or make test sets it up)")
+    # -o: take the venv as installed (this test checks the demo target, not pip)
+    proc = subprocess.run(["make", "-s", "-o", ".venv/.demo-installed", "demo"], capture_output=True,
+                          text=True, timeout=110, cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    tail = proc.stdout.rstrip().splitlines()[-4:]
+    assert tail[1].strip().startswith(".venv/bin/phonesim --help"), tail
+    assert tail[3].strip() == ". .venv/bin/activate && phonesim --help", tail
+    # what it says works: the venv's phonesim runs another command
+    shown = subprocess.run([str(repo / ".venv" / "bin" / "phonesim"), "--help"], capture_output=True,
+                           text=True, timeout=60, cwd=repo)
+    assert shown.returncode == 0 and "admin" in shown.stdout
