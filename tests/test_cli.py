@@ -202,3 +202,31 @@ def test_make_demo_ends_saying_how_to_run_the_other_commands():
     shown = subprocess.run([str(repo / ".venv" / "bin" / "phonesim"), "--help"], capture_output=True,
                            text=True, timeout=60, cwd=repo)
     assert shown.returncode == 0 and "admin" in shown.stdout
+
+
+def test_devices_holds_back_the_alsa_and_jack_noise_only(capfd):
+    """What the C libraries print during the scan: the known noise is dropped, any other line
+    (a real error) still reaches stderr."""
+    import os
+
+    from phonesim.commands.devices import c_stderr_without_scan_noise
+
+    with c_stderr_without_scan_noise():
+        os.write(2, b"ALSA lib pcm.c:2666:(snd_pcm_open_noupdate) Unknown PCM cards.pcm.rear\n"
+                    b"jack server is not running or cannot be started\n"
+                    b"JackShmReadWritePtr::~JackShmReadWritePtr - Init not done for -1, skipping unlock\n"
+                    b"Cannot connect to server socket err = No such file or directory\n"
+                    b"portaudio: a real problem\n")
+    err = capfd.readouterr().err
+    assert err == "portaudio: a real problem\n"
+
+
+@pytest.mark.timeout(60)
+def test_devices_is_a_short_answer(tmp_path):
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PULSE_SERVER"}
+    proc = subprocess.run([sys.executable, "-m", "phonesim", "devices"], capture_output=True, text=True,
+                          timeout=50, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "ALSA lib" not in proc.stderr and "jack server" not in proc.stderr, proc.stderr
+    assert proc.stdout.startswith("Audio devices") and "Serial ports:" in proc.stdout
+    assert len(proc.stdout.splitlines()) + len(proc.stderr.splitlines()) < 30
