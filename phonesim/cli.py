@@ -89,7 +89,8 @@ def build_parser(*, load_all: bool = False) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", action="lazy_parsers")
     sub.required = True
     for name, help_text in COMMANDS.items():
-        sub.add_parser(name, help=help_text)
+        # the module's docstring as written: its paragraphs and examples keep their lines
+        sub.add_parser(name, help=help_text, formatter_class=argparse.RawDescriptionHelpFormatter)
     if load_all:
         for name in COMMANDS:
             load_command(sub, name)

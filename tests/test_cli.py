@@ -230,3 +230,13 @@ def test_devices_is_a_short_answer(tmp_path):
     assert "ALSA lib" not in proc.stderr and "jack server" not in proc.stderr, proc.stderr
     assert proc.stdout.startswith("Audio devices") and "Serial ports:" in proc.stdout
     assert len(proc.stdout.splitlines()) + len(proc.stderr.splitlines()) < 30
+
+
+def test_admin_help_shows_its_examples_one_per_line(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["admin", "--help"])
+    assert info.value.code == 0
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert 'phonesim admin inmate add 2001 "Jane Roe" --pin 4321' in lines
+    assert 'phonesim admin number block 816-555-0111 --kind facility --note "victim request"' in lines
+    assert "phonesim admin rates check" in lines

@@ -29,7 +29,7 @@ import re
 import sys
 from pathlib import Path
 
-from phonesim.commands import clean, heal_left_open
+from phonesim.commands import cdr_lines, clean, heal_left_open
 from phonesim.config import load_config
 from phonesim.exc import InvalidInput, OutputFileError, PhoneSimError
 from phonesim.facility.ledger import STATUSES, Ledger, month_bounds
@@ -619,12 +619,8 @@ def _cdr(args, ledger: Ledger, cfg) -> int:
         if args.json:
             print(json.dumps(c.as_dict(), indent=2))
             return 0
-        for key, value in c.as_dict(events=False).items():
-            if key in ("offhook_s", "answered_s", "accepted_s", "ended_s"):
-                continue
-            if key == "amount_cents":
-                value = f"{value} ({format_cents(value)})"
-            print(f"{key:<15} {clean(value)}")
+        for key, text in cdr_lines(c):
+            print(f"{key:<15} {text}")
         print("timeline")
         for e in c.events:
             print(f"  {clean(e.at)[11:23]}  {clean(e.kind):<16} {json.dumps(e.detail, sort_keys=True)}")

@@ -4,6 +4,7 @@ opens the call's record, a real far end, the live transcript and a user's interr
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
 import socket
@@ -58,6 +59,7 @@ def test_keep_prints_the_admin_command_that_opens_the_record(tmp_path):
                            capture_output=True, text=True, env=_env(tmp_path), timeout=60, cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert "declined" in shown.stdout and "5735550100" in shown.stdout.replace("-", "")
+    assert re.search(r"^duration_s +\d+\.\d \(\d+:\d\d\.\d\)$", shown.stdout, re.M), shown.stdout
 
 
 @pytest.mark.timeout(120)

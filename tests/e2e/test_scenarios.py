@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import wave
@@ -77,6 +78,14 @@ def test_scenario_end_to_end(profile, name, tmp_path):
     assert s["ledger_reconciles"], result.reconcile_problems
     cdr = result.cdr
     assert cdr.closed
+    # the transcript is said in words: no raw event data ("limit-warning: before_s=60")
+    text = result.transcript_text()
+    assert re.search(r"\b[a-z_]+=\S", text) is None, text
+    charged = [line for line in text.splitlines() if " charged $" in line]
+    if cdr.payer_kind == "collect":                     # the payer's balance, not the inmate's
+        assert charged and all("the called party's Direct Bill credit: $" in line for line in charged)
+    elif cdr.payer_kind == "prepaid":
+        assert all("prepaid account" in line for line in charged)
     digits = s["digits_decoded"]["inmate"]
     # what the inmate keyed was decoded from the uplink audio (PIN masked), a PIN of the profile's length
     if scenario.wrong_pins:
