@@ -240,3 +240,43 @@ def test_admin_help_shows_its_examples_one_per_line(capsys):
     assert 'phonesim admin inmate add 2001 "Jane Roe" --pin 4321' in lines
     assert 'phonesim admin number block 816-555-0111 --kind facility --note "victim request"' in lines
     assert "phonesim admin rates check" in lines
+
+
+def test_a_facility_block_keeps_its_note_and_unblock_leaves_the_called_partys_own(tmp_path, capsys):
+    """The README's example: a staff block with its note is its own record; lifting it (the
+    default kind) never removes the block the called party set from their keypad."""
+    from phonesim.facility.ledger import Ledger
+
+    db = str(tmp_path / "f.sqlite3")
+    assert main(["admin", "--db", db, "init"]) == 0
+    assert main(["admin", "--db", db, "number", "block", "816-555-0111", "--kind", "facility",
+                 "--note", "victim request"]) == 0
+    assert main(["admin", "--db", db, "number", "block", "816-555-0111", "--kind", "keypad"]) == 0
+    with Ledger.open(db) as ledger:
+        blocks = {b.kind: b.note for b in ledger.blocks_of("8165550111")}
+    assert blocks == {"facility": "victim request", "keypad": ""}
+    capsys.readouterr()
+    assert main(["admin", "--db", db, "number", "unblock", "816-555-0111"]) == 0
+    assert main(["admin", "--db", db, "number", "unblock", "816-555-0111"]) == 1  # nothing of that kind left
+    with Ledger.open(db) as ledger:
+        assert [b.kind for b in ledger.blocks_of("8165550111")] == ["keypad"]
+
+
+def test_config_show_is_toml_that_config_accepts_back(tmp_path, capsys, monkeypatch):
+    import tomllib
+
+    monkeypatch.delenv("PHONESIM_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    start = tmp_path / "start.toml"
+    start.write_text('[facility]\nprofile = "federal-bop"\n[profile.warning]\ninterval_s = 120\n')
+    assert main(["--config", str(start), "config", "show"]) == 0
+    shown = capsys.readouterr().out
+    tomllib.loads(shown)
+    again = tmp_path / "again.toml"
+    again.write_text(shown)
+    assert main(["--config", str(again), "config", "check"]) == 0
+    assert main(["--config", str(again), "config", "show"]) == 0
+    second = capsys.readouterr().out
+    assert "interval_s = 120" in second and "federal-bop" in second
+    values = [line.split("  #")[0] for line in second.splitlines() if not line.startswith("#")]
+    assert values == [line.split("  #")[0] for line in shown.splitlines() if not line.startswith("#")]
