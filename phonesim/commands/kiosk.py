@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         backend = LedgerKioskBackend(platform.ledger, cfg, clock=clock, cdrs=platform.cdrs)
         session = KioskSession(backend, clock, pin_length=int(cfg.profile.pin.length),
                                id_first=cfg.profile.pin.login == "id+pin",
+                               timezone=str(cfg.facility.timezone),
                                idle_timeout_s=args.idle_timeout_s)
         with open_keypad(keypad_url) as keypad:
             audio = prompts = None

@@ -62,7 +62,7 @@ def test_kiosk_purchase_overdraft_and_timeout_typed_on_a_laptop(site, tmux):
     tmux.start(_phonesim("kiosk", "--seed-demo", "--keypad", "stdin://", "--idle-timeout-s", "3"),
                cwd=site)
     tmux.wait_for("PIN:")
-    tmux.send(PIN)
+    tmux.send(PIN + "#")                    # the PIN goes with #, as the screen says
     tmux.wait_for("Menu: John Doe")
     tmux.send("1")                          # balances
     tmux.wait_for("Trust (canteen): $50.00")
