@@ -73,7 +73,7 @@ def test_scripted_call_completes_with_pin_masked(site, run_phone):
     decoded = "".join(e["digit"] for e in events if e["event"] == "digit" and e["side"] == "inmate"
                       and not e.get("masked"))
     assert decoded == "#3" + NUMBER + "#"
-    assert any("[connected]" in line and "balance $24.95" in line for line in phone.stderr_lines)
+    assert any("[connected]" in line and "prepaid account $24.95" in line for line in phone.stderr_lines)
     assert any("[hold]" in line and "500 min affordable" in line for line in phone.stderr_lines)
     assert any("ended: completed" in line for line in phone.stderr_lines)
     calls = _records_are_consistent(site)
