@@ -280,3 +280,25 @@ def test_config_show_is_toml_that_config_accepts_back(tmp_path, capsys, monkeypa
     assert "interval_s = 120" in second and "federal-bop" in second
     values = [line.split("  #")[0] for line in second.splitlines() if not line.startswith("#")]
     assert values == [line.split("  #")[0] for line in shown.splitlines() if not line.startswith("#")]
+
+
+@pytest.mark.parametrize(("argv", "bad"), [
+    (["demo", "--far-end", "bogus://x"], "bogus://x"),
+    (["demo", "--far-end", "sip:"], "sip:"),
+    (["phone", "--keypad", "nope://"], "nope://"),
+    (["kiosk", "--keypad", "nope://"], "nope://"),
+    (["monitor", "nope://"], "nope://"),
+    (["demo", "--scenario", "nope"], "nope"),
+    (["tones", "12x", "-o", "x.wav"], "12x"),
+])
+@pytest.mark.timeout(60)
+def test_a_bad_value_on_the_command_line_is_a_usage_error(argv, bad, tmp_path):
+    """Exit 2, as documented, whether argparse or the opened backend finds the value bad."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PHONESIM_CONFIG"}
+    proc = subprocess.run([sys.executable, "-m", "phonesim", *argv], capture_output=True, text=True,
+                          timeout=50, cwd=tmp_path, env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.strip().splitlines()[-1].count("error") >= 1
+    assert repr(bad) in proc.stderr

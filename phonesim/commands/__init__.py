@@ -7,7 +7,23 @@ was expected and shows what came, before any work is done.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+from collections.abc import Iterator
+
+from phonesim.exc import InvalidUrl, UsageError
+
+
+@contextlib.contextmanager
+def url_from_command_line(option: str, url: str | None) -> Iterator[None]:
+    """A malformed URL the user gave as ``option`` is a usage error (exit 2), found when what it
+    names is opened; the same URL from the configuration stays a runtime error (exit 1)."""
+    try:
+        yield
+    except InvalidUrl as err:
+        if not url:
+            raise
+        raise UsageError(f"{option}: {err}") from err
 
 
 def positive_seconds(text: str) -> float:

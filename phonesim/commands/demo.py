@@ -51,7 +51,7 @@ from phonesim.clock import (
     VirtualClock,
     frames_from_s,
 )
-from phonesim.commands import cdr_lines, heal_left_open, program_name
+from phonesim.commands import cdr_lines, heal_left_open, program_name, url_from_command_line
 from phonesim.config import load_config
 from phonesim.events import HookChanged
 from phonesim.exc import UsageError
@@ -223,8 +223,9 @@ def run(args: argparse.Namespace) -> int:
     data = Path(args.data) if args.data else Path(tempfile.mkdtemp(prefix="phonesim-demo-"))
     try:
         out.data_folder(data, kept=keep)
-        result = run_scenario(scenario, data_dir=data, config_path=args.config, realtime=realtime,
-                              far_end_url=args.far_end, on_entry=out.entry)
+        with url_from_command_line("--far-end", args.far_end):
+            result = run_scenario(scenario, data_dir=data, config_path=args.config, realtime=realtime,
+                                  far_end_url=args.far_end, on_entry=out.entry)
         result.data_kept = keep
         result.far_end = args.far_end
         out.ending(result)

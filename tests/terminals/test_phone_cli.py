@@ -194,8 +194,8 @@ def test_speaker_plays_the_earpiece_through_real_pulseaudio(site, run_phone, pul
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(("args", "code", "message"), [
-    (["--keypad", "bogus://x"], 1, "phonesim: error: keypad URL 'bogus://x': unknown scheme 'bogus'"),
-    (["--far", "robot://nonsense"], 1, "phonesim: error: robot far end: expected a script among"),
+    (["--keypad", "bogus://x"], 2, "phonesim: error: --keypad: keypad URL 'bogus://x': unknown scheme 'bogus'"),
+    (["--far", "robot://nonsense"], 2, "phonesim: error: --far: robot far end: expected a script among"),
     (["--max-s", "0"], 2, "argument --max-s: expected seconds > 0, got '0'"),
 ])
 def test_bad_arguments_get_a_clear_error_and_no_traceback(site, args, code, message):
