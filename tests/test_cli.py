@@ -302,3 +302,27 @@ def test_a_bad_value_on_the_command_line_is_a_usage_error(argv, bad, tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and proc.stderr.strip().splitlines()[-1].count("error") >= 1
     assert repr(bad) in proc.stderr
+
+
+@pytest.mark.timeout(60)
+def test_only_the_running_commands_module_is_imported():
+    """--version and --help import no command's module; a command imports its own only (the
+    start-up a user waits for; the times are measured, never asserted)."""
+    probe = (
+        "import sys\n"
+        "from phonesim.cli import COMMANDS, main\n"
+        "for argv in (['--version'], ['--help'], ['tones', '1', '-o', sys.argv[1]]):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "    loaded = sorted(n for n in COMMANDS if f'phonesim.commands.{n}' in sys.modules)\n"
+        "    print(argv[0], loaded, file=sys.stderr)\n"
+    )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run([sys.executable, "-c", probe, f"{tmp}/one.wav"], capture_output=True,
+                              text=True, timeout=50)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[-3:] == ["--version []", "--help []", "tones ['tones']"], proc.stderr
