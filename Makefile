@@ -41,6 +41,11 @@ $(VENV)/.dev-installed: pyproject.toml
 
 demo: $(VENV)/.demo-installed
 	$(VENV)/bin/phonesim demo
+	@echo
+	@echo "phonesim is installed in $(VENV), not on your PATH: run its commands as"
+	@echo "  $(VENV)/bin/phonesim --help          (or $(VENV)/bin/phonesim demo --list-scenarios, ...)"
+	@echo "or activate the venv once per shell, then type phonesim alone:"
+	@echo "  . $(VENV)/bin/activate && phonesim --help"
 
 $(VENV)/.console-installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

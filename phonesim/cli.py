@@ -1,8 +1,10 @@
 """The ``phonesim`` command line.
 
-Each subcommand is a module in :mod:`phonesim.commands` with ``NAME``, ``HELP``,
-``add_arguments(parser)`` and ``run(args) -> int``; it is listed in
-:data:`COMMANDS` when its feature lands.
+Each subcommand is a module of :mod:`phonesim.commands` named after it, with
+``add_arguments(parser)`` and ``run(args) -> int``; :data:`COMMANDS` lists the
+names with their one-line help.  Only the module of the command that runs is
+imported (``phonesim --version`` or ``decode`` need no database, SIP or audio
+code), so ``--help`` reads the help from the table, not from the modules.
 
 Exit status: 0 success, 1 a runtime error (one line on stderr; the traceback
 only with ``-v``), 2 a usage error (argparse, or :class:`~phonesim.exc.UsageError`),
@@ -20,33 +22,60 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Sequence
 
 from phonesim import __version__
 from phonesim.commands import clean
 from phonesim.exc import PhoneSimError, UsageError
 
-#: Subcommand modules, in the order ``--help`` shows them.
-COMMANDS: tuple[str, ...] = (
-    "demo",
-    "facility",
-    "calls",
-    "console",
-    "phone",
-    "kiosk",
-    "decode",
-    "tones",
-    "devices",
-    "monitor",
-    "threeway",
-    "admin",
-    "config",
-    "family_ivr",
-)
+#: Every command with its one-line help, in the order ``--help`` shows them; the
+#: command ``NAME`` is the module ``phonesim.commands.NAME`` (``-`` read as ``_``).
+COMMANDS: dict[str, str] = {
+    "demo": "run a complete loopback call and print its transcript and CDR",
+    "facility": "run the platform for a facility's terminals (wall phones and kiosks), in one "
+                "process or several",
+    "calls": "show every line of a facility live (--follow), from any host",
+    "console": "serve the officers' and investigators' console in a browser (records, board, "
+               "cut-off)",
+    "phone": "run one wall phone (keypad + headset) against the facility platform",
+    "kiosk": "run the inmate kiosk (balances, buy phone time, recent calls, number requests)",
+    "decode": "decode DTMF digits from WAV files",
+    "tones": "write DTMF digits to a WAV file",
+    "devices": "list the usable audio devices and the keypads (serial ports)",
+    "monitor": "show keypad events and link health live",
+    "threeway": "analyse recorded calls for three-way calling",
+    "admin": "administer inmates, accounts, numbers, call records and rates",
+    "config": "show or check the configuration",
+    "family-ivr": "answer the family line over SIP (balance, card payments, Direct Bill, rates, blocks)",
+}
 
 log = logging.getLogger("phonesim")
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _LazyCommands(argparse._SubParsersAction):
+    """The subcommands' action: a command's module is imported, and its options added to its
+    parser, only when that command is parsed (or for every command with :func:`load_command`)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        load_command(self, values[0])
+        super().__call__(parser, namespace, values, option_string)
+
+
+def load_command(commands: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    """The parser of command ``name`` with its module's options (imported the first time)."""
+    cmd = commands.choices.get(name)
+    if cmd is None or cmd.get_default("_run") is not None:
+        return cmd
+    module = importlib.import_module(f"phonesim.commands.{name.replace('-', '_')}")
+    cmd.description = module.__doc__
+    module.add_arguments(cmd)
+    cmd.set_defaults(_run=module.run)
+    return cmd
+
+
+def build_parser(*, load_all: bool = False) -> argparse.ArgumentParser:
+    """The ``phonesim`` parser; ``load_all`` imports every command's module at once (to walk
+    every option, as the tests do)."""
     parser = argparse.ArgumentParser(
         prog="phonesim",
         description="An emulator of the facility side of a prison phone system.",
@@ -57,17 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="log more (-v info and tracebacks, -vv debug)")
     parser.add_argument("--config", metavar="PATH",
                         help="configuration file (default: $PHONESIM_CONFIG, else ./phonesim.toml)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.register("action", "lazy_parsers", _LazyCommands)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", action="lazy_parsers")
     sub.required = True
-    for name in COMMANDS:
-        module = importlib.import_module(f"phonesim.commands.{name}")
-        cmd = sub.add_parser(module.NAME, help=module.HELP, description=module.__doc__)
-        module.add_arguments(cmd)
-        cmd.set_defaults(_run=module.run)
+    for name, help_text in COMMANDS.items():
+        # the module's docstring as written: its paragraphs and examples keep their lines
+        sub.add_parser(name, help=help_text, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if load_all:
+        for name in COMMANDS:
+            load_command(sub, name)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     verbose = any(a in ("-v", "-vv", "--verbose") for a in argv)
     try:

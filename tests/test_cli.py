@@ -16,8 +16,8 @@ def test_help_lists_every_command(capsys):
         main(["--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    for name in COMMANDS:
-        assert name.replace("_", "-") in out  # the module family_ivr is the command family-ivr
+    for name, help_text in COMMANDS.items():
+        assert name in out and help_text.split()[0] in out
 
 
 def test_version(capsys):
@@ -85,7 +85,7 @@ def _every_parser(parser, prefix=()):
 def test_every_help_exits_0_without_a_traceback(capsys):
     from phonesim.cli import build_parser
 
-    prefixes = [p for p, _ in _every_parser(build_parser())]
+    prefixes = [p for p, _ in _every_parser(build_parser(load_all=True))]
     assert len(prefixes) > 40  # admin alone has dozens
     for prefix in prefixes:
         with pytest.raises(SystemExit) as info:
@@ -181,3 +181,148 @@ def test_fuzzed_command_lines_never_trace_back(fuzz_files, capsys, monkeypatch):
         assert code == 0 or err.strip(), (command, argv)
 
     check()
+
+
+@pytest.mark.timeout(120)
+def test_make_demo_ends_saying_how_to_run_the_other_commands():
+    """``make demo`` installs phonesim in .venv, not on PATH: its last lines say how to run it."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    if not (repo / ".venv" / "bin" / "phonesim").exists():
+        pytest.skip("needs the repository's .venv (make demo or make test sets it up)")
+    # -o: take the venv as installed (this test checks the demo target, not pip)
+    proc = subprocess.run(["make", "-s", "-o", ".venv/.demo-installed", "demo"], capture_output=True,
+                          text=True, timeout=110, cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    tail = proc.stdout.rstrip().splitlines()[-4:]
+    assert tail[1].strip().startswith(".venv/bin/phonesim --help"), tail
+    assert tail[3].strip() == ". .venv/bin/activate && phonesim --help", tail
+    # what it says works: the venv's phonesim runs another command
+    shown = subprocess.run([str(repo / ".venv" / "bin" / "phonesim"), "--help"], capture_output=True,
+                           text=True, timeout=60, cwd=repo)
+    assert shown.returncode == 0 and "admin" in shown.stdout
+
+
+def test_devices_holds_back_the_alsa_and_jack_noise_only(capfd):
+    """What the C libraries print during the scan: the known noise is dropped, any other line
+    (a real error) still reaches stderr."""
+    import os
+
+    from phonesim.commands.devices import c_stderr_without_scan_noise
+
+    with c_stderr_without_scan_noise():
+        os.write(2, b"ALSA lib pcm.c:2666:(snd_pcm_open_noupdate) Unknown PCM cards.pcm.rear\n"
+                    b"jack server is not running or cannot be started\n"
+                    b"JackShmReadWritePtr::~JackShmReadWritePtr - Init not done for -1, skipping unlock\n"
+                    b"Cannot connect to server socket err = No such file or directory\n"
+                    b"portaudio: a real problem\n")
+    err = capfd.readouterr().err
+    assert err == "portaudio: a real problem\n"
+
+
+@pytest.mark.timeout(60)
+def test_devices_is_a_short_answer(tmp_path):
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PULSE_SERVER"}
+    proc = subprocess.run([sys.executable, "-m", "phonesim", "devices"], capture_output=True, text=True,
+                          timeout=50, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "ALSA lib" not in proc.stderr and "jack server" not in proc.stderr, proc.stderr
+    assert proc.stdout.startswith("Audio devices") and "Serial ports:" in proc.stdout
+    assert len(proc.stdout.splitlines()) + len(proc.stderr.splitlines()) < 30
+
+
+def test_admin_help_shows_its_examples_one_per_line(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["admin", "--help"])
+    assert info.value.code == 0
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert 'phonesim admin inmate add 2001 "Jane Roe" --pin 4321' in lines
+    assert 'phonesim admin number block 816-555-0111 --kind facility --note "victim request"' in lines
+    assert "phonesim admin rates check" in lines
+
+
+def test_a_facility_block_keeps_its_note_and_unblock_leaves_the_called_partys_own(tmp_path, capsys):
+    """The README's example: a staff block with its note is its own record; lifting it (the
+    default kind) never removes the block the called party set from their keypad."""
+    from phonesim.facility.ledger import Ledger
+
+    db = str(tmp_path / "f.sqlite3")
+    assert main(["admin", "--db", db, "init"]) == 0
+    assert main(["admin", "--db", db, "number", "block", "816-555-0111", "--kind", "facility",
+                 "--note", "victim request"]) == 0
+    assert main(["admin", "--db", db, "number", "block", "816-555-0111", "--kind", "keypad"]) == 0
+    with Ledger.open(db) as ledger:
+        blocks = {b.kind: b.note for b in ledger.blocks_of("8165550111")}
+    assert blocks == {"facility": "victim request", "keypad": ""}
+    capsys.readouterr()
+    assert main(["admin", "--db", db, "number", "unblock", "816-555-0111"]) == 0
+    assert main(["admin", "--db", db, "number", "unblock", "816-555-0111"]) == 1  # nothing of that kind left
+    with Ledger.open(db) as ledger:
+        assert [b.kind for b in ledger.blocks_of("8165550111")] == ["keypad"]
+
+
+def test_config_show_is_toml_that_config_accepts_back(tmp_path, capsys, monkeypatch):
+    import tomllib
+
+    monkeypatch.delenv("PHONESIM_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    start = tmp_path / "start.toml"
+    start.write_text('[facility]\nprofile = "federal-bop"\n[profile.warning]\ninterval_s = 120\n')
+    assert main(["--config", str(start), "config", "show"]) == 0
+    shown = capsys.readouterr().out
+    tomllib.loads(shown)
+    again = tmp_path / "again.toml"
+    again.write_text(shown)
+    assert main(["--config", str(again), "config", "check"]) == 0
+    assert main(["--config", str(again), "config", "show"]) == 0
+    second = capsys.readouterr().out
+    assert "interval_s = 120" in second and "federal-bop" in second
+    values = [line.split("  #")[0] for line in second.splitlines() if not line.startswith("#")]
+    assert values == [line.split("  #")[0] for line in shown.splitlines() if not line.startswith("#")]
+
+
+@pytest.mark.parametrize(("argv", "bad"), [
+    (["demo", "--far-end", "bogus://x"], "bogus://x"),
+    (["demo", "--far-end", "sip:"], "sip:"),
+    (["phone", "--keypad", "nope://"], "nope://"),
+    (["kiosk", "--keypad", "nope://"], "nope://"),
+    (["monitor", "nope://"], "nope://"),
+    (["demo", "--scenario", "nope"], "nope"),
+    (["tones", "12x", "-o", "x.wav"], "12x"),
+])
+@pytest.mark.timeout(60)
+def test_a_bad_value_on_the_command_line_is_a_usage_error(argv, bad, tmp_path):
+    """Exit 2, as documented, whether argparse or the opened backend finds the value bad."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PHONESIM_CONFIG"}
+    proc = subprocess.run([sys.executable, "-m", "phonesim", *argv], capture_output=True, text=True,
+                          timeout=50, cwd=tmp_path, env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.strip().splitlines()[-1].count("error") >= 1
+    assert repr(bad) in proc.stderr
+
+
+@pytest.mark.timeout(60)
+def test_only_the_running_commands_module_is_imported():
+    """--version and --help import no command's module; a command imports its own only (the
+    start-up a user waits for; the times are measured, never asserted)."""
+    probe = (
+        "import sys\n"
+        "from phonesim.cli import COMMANDS, main\n"
+        "for argv in (['--version'], ['--help'], ['tones', '1', '-o', sys.argv[1]]):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "    loaded = sorted(n for n in COMMANDS if f'phonesim.commands.{n}' in sys.modules)\n"
+        "    print(argv[0], loaded, file=sys.stderr)\n"
+    )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run([sys.executable, "-c", probe, f"{tmp}/one.wav"], capture_output=True,
+                              text=True, timeout=50)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[-3:] == ["--version []", "--help []", "tones ['tones']"], proc.stderr

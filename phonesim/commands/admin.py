@@ -29,16 +29,12 @@ import re
 import sys
 from pathlib import Path
 
-from phonesim.commands import clean, heal_left_open
+from phonesim.commands import cdr_lines, clean, heal_left_open
 from phonesim.config import load_config
 from phonesim.exc import InvalidInput, OutputFileError, PhoneSimError
 from phonesim.facility.ledger import STATUSES, Ledger, month_bounds
 from phonesim.facility.numbers import classify, format_number
 from phonesim.facility.rates import format_cents
-
-NAME = "admin"
-HELP = "administer inmates, accounts, numbers, call records and rates"
-
 
 # --- argument types: bad values are usage errors (exit 2) naming what was expected -----------
 #: The largest amount one command moves: $100,000.00.
@@ -623,12 +619,8 @@ def _cdr(args, ledger: Ledger, cfg) -> int:
         if args.json:
             print(json.dumps(c.as_dict(), indent=2))
             return 0
-        for key, value in c.as_dict(events=False).items():
-            if key in ("offhook_s", "answered_s", "accepted_s", "ended_s"):
-                continue
-            if key == "amount_cents":
-                value = f"{value} ({format_cents(value)})"
-            print(f"{key:<15} {clean(value)}")
+        for key, text in cdr_lines(c):
+            print(f"{key:<15} {text}")
         print("timeline")
         for e in c.events:
             print(f"  {clean(e.at)[11:23]}  {clean(e.kind):<16} {json.dumps(e.detail, sort_keys=True)}")

@@ -18,9 +18,6 @@ import time
 from phonesim.commands import clean, heal_left_open, positive_seconds
 from phonesim.config import load_config
 
-NAME = "calls"
-HELP = "show every line of a facility live (--follow), from any host"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--follow", "-f", action="store_true", help="keep showing changes as they happen")

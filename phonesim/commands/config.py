@@ -7,9 +7,6 @@ import json
 
 from phonesim.config import format_config, load_config, profile_names
 
-NAME = "config"
-HELP = "show or check the configuration"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION")

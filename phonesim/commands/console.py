@@ -22,9 +22,6 @@ import threading
 from phonesim.commands import heal_left_open, number_in, positive_seconds
 from phonesim.config import load_config
 
-NAME = "console"
-HELP = "serve the officers' and investigators' console in a browser (records, board, cut-off)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from phonesim.console.server import DEFAULT_HOST, DEFAULT_PORT

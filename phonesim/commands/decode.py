@@ -27,8 +27,6 @@ from phonesim.dsp.dtmf import DIGIT_DTYPE, DtmfDetector
 from phonesim.exc import BadAudioFile, PhoneSimError
 from phonesim.hw.audio_file import WavReader
 
-NAME = "decode"
-HELP = "decode DTMF digits from WAV files"
 RATE_HZ = 8000
 #: The longest file --plot draws (its whole 8 kHz audio is kept for the figure).
 PLOT_MAX_S = 600.0

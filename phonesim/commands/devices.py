@@ -6,17 +6,25 @@ default input and output marked with '*'.  Use a part of the name in
 'pyaudio://?device=NAME'.  Serial: every serial port with its USB VID:PID,
 for 'serial:///dev/ttyACM0' or 'serial+hwgrep://VID:PID'.  Works without
 pyaudio installed (it says so).
+
+PortAudio's scan makes ALSA and JACK print dozens of lines on stderr on most
+machines (every PCM alias that has no card, a JACK server that is not running):
+that noise is held back (``-v`` shows it); any other line the C libraries print
+still reaches stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
 
 from phonesim.exc import BackendUnavailable
-
-NAME = "devices"
-HELP = "list audio devices and serial ports"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,11 +33,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--serial-only", action="store_true", help="only serial ports")
 
 
-def audio_devices() -> tuple[list[dict], str | None]:
-    """(devices, None) or ([], why there are none)."""
+#: What ALSA and JACK print while PortAudio probes devices that are not there (not errors).
+SCAN_NOISE = re.compile(
+    r"^(ALSA lib |JackShmReadWritePtr|jack server is not running|Cannot connect to server|"
+    r"Expression '.*' failed in 'src/hostapi/|\s*$)")
+
+
+@contextlib.contextmanager
+def c_stderr_without_scan_noise() -> Iterator[None]:
+    """Hold back what the C libraries write to file descriptor 2 while the block runs, then
+    pass on every line that is not :data:`SCAN_NOISE` (a real error still shows)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            for line in held.read().decode("utf-8", errors="replace").splitlines():
+                if not SCAN_NOISE.match(line):
+                    print(line, file=sys.stderr)
+
+
+def audio_devices(*, quiet: bool = True) -> tuple[list[dict], str | None]:
+    """(devices, None) or ([], why there are none); ``quiet`` holds back ALSA/JACK's noise."""
     try:
         from phonesim.hw.audio_pyaudio import list_audio_devices
-        return list_audio_devices(), None
+
+        with c_stderr_without_scan_noise() if quiet else contextlib.nullcontext():
+            return list_audio_devices(), None
     except BackendUnavailable as err:
         return [], str(err)
 
@@ -56,7 +91,7 @@ def _rates(rates: list[int]) -> str:
 def run(args: argparse.Namespace) -> int:
     show_audio = not args.serial_only
     show_serial = not args.audio_only
-    audio, audio_problem = audio_devices() if show_audio else ([], None)
+    audio, audio_problem = audio_devices(quiet=not args.verbose) if show_audio else ([], None)
     ports = serial_ports() if show_serial else []
     if args.json:
         out = {}

@@ -28,9 +28,6 @@ import time
 from phonesim.commands import heal_left_open, number_in, positive_seconds
 from phonesim.config import load_config
 
-NAME = "facility"
-HELP = "run the platform for a facility's terminals (wall phones and kiosks), in one process or several"
-
 log = logging.getLogger(__name__)
 
 #: Lines one process carries in real time here with room to spare (benchmarks.facility measures it).

@@ -23,9 +23,6 @@ import threading
 from phonesim.commands import number_in, positive_seconds
 from phonesim.config import load_config
 
-NAME = "family-ivr"
-HELP = "answer the family line over SIP (balance, card payments, Direct Bill, rates, blocks)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--listen", default="127.0.0.1:5070", metavar="HOST:PORT",

@@ -13,12 +13,9 @@ import argparse
 import logging
 
 from phonesim.clock import RealTimeClock
-from phonesim.commands import heal_left_open, positive_seconds
+from phonesim.commands import heal_left_open, positive_seconds, url_from_command_line
 from phonesim.config import load_config
 from phonesim.terminals.phone_app import StopSignals
-
-NAME = "kiosk"
-HELP = "run the inmate kiosk (balances, buy phone time, recent calls, number requests)"
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +51,11 @@ def run(args: argparse.Namespace) -> int:
         backend = LedgerKioskBackend(platform.ledger, cfg, clock=clock, cdrs=platform.cdrs)
         session = KioskSession(backend, clock, pin_length=int(cfg.profile.pin.length),
                                id_first=cfg.profile.pin.login == "id+pin",
+                               timezone=str(cfg.facility.timezone),
                                idle_timeout_s=args.idle_timeout_s)
-        with open_keypad(keypad_url) as keypad:
+        with url_from_command_line("--keypad", args.keypad):
+            keypad = open_keypad(keypad_url)
+        with keypad:
             audio = prompts = None
             if args.audio:
                 from phonesim.hw.audio import open_audio

@@ -14,11 +14,9 @@ import argparse
 import sys
 import time
 
+from phonesim.commands import url_from_command_line
 from phonesim.events import HookChanged, KeyDown, KeyUp, LinkChanged
 from phonesim.hw.keypad import open_keypad
-
-NAME = "monitor"
-HELP = "show keypad events and link health live"
 
 _COUNTERS = ("garbage", "bad_checksum", "overlong", "unknown", "seq_gaps", "lost_events",
              "duplicates", "reboots", "device_errors")
@@ -65,7 +63,9 @@ def health(keypad) -> str:
 def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     start = time.monotonic()
-    with open_keypad(args.url) as keypad:
+    with url_from_command_line("URL", args.url):
+        keypad = open_keypad(args.url)
+    with keypad:
         print(f"{0.0:9.3f}  opened {keypad!r}", file=out, flush=True)
         if args.display:
             keypad.set_display(0, args.display)

@@ -20,14 +20,11 @@ import time
 from typing import Any
 
 from phonesim.clock import RealTimeClock, VirtualClock, frames_from_s
-from phonesim.commands import heal_left_open, positive_seconds
+from phonesim.commands import heal_left_open, positive_seconds, url_from_command_line
 from phonesim.config import load_config
 from phonesim.exc import NotFound
 from phonesim.terminals.chores import ChoresThread, TerminalChores
 from phonesim.terminals.phone_app import PhoneApp, StopSignals, TeeAudioPort
-
-NAME = "phone"
-HELP = "run one wall phone (keypad + headset) against the facility platform"
 
 DEFAULT_SPEAKER = "pyaudio://?device=default"
 
@@ -106,8 +103,9 @@ def run(args: argparse.Namespace) -> int:
         sip = cfg.sip_options()
         if args.sip_registrar:
             sip["registrar"] = args.sip_registrar
-        far_end = open_far_end(args.far or cfg.devices.far_end, clock=clock, prompts=platform.prompts,
-                               sip=sip, keys=dict(cfg.profile.called_party))
+        with url_from_command_line("--far", args.far):
+            far_end = open_far_end(args.far or cfg.devices.far_end, clock=clock, prompts=platform.prompts,
+                                   sip=sip, keys=dict(cfg.profile.called_party))
         opened.append(far_end)
         line = platform.line(far_end=far_end, clock=clock, recordings_dir=recordings, terminal=args.terminal,
                              realtime=args.realtime)
@@ -121,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
         if args.speaker:
             audio = TeeAudioPort(audio, open_audio(args.speaker))
             opened.append(audio)
-        keypad = open_keypad(args.keypad or cfg.devices.keypad, clock=clock)
+        with url_from_command_line("--keypad", args.keypad):
+            keypad = open_keypad(args.keypad or cfg.devices.keypad, clock=clock)
         opened.append(keypad)
         phone = WallPhone(keypad, audio, line, clock, cfg.profile)
         opened.append(phone)

@@ -32,9 +32,6 @@ from phonesim.exc import BadAudioFile
 from phonesim.facility.threeway import ThreeWayDetector, ThreeWayPolicy
 from phonesim.hw.audio_file import WavReader, rechunk
 
-NAME = "threeway"
-HELP = "analyse recorded calls for three-way calling"
-
 
 def _confidence(text: str) -> float:
     try:

@@ -16,8 +16,6 @@ from phonesim.dsp.dtmf import KEYS, DtmfGenerator
 from phonesim.exc import UsageError
 from phonesim.hw.audio_file import MAX_RATE_HZ, MIN_RATE_HZ, WavWriter, check_rate
 
-NAME = "tones"
-HELP = "write DTMF digits to a WAV file"
 #: The longest tone or gap, and the longest file.
 MAX_MS = 10_000.0
 MAX_TOTAL_S = 3600.0

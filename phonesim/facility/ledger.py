@@ -746,7 +746,7 @@ class Ledger:
         after = account["balance_cents"] + amount_cents
         if after < 0:
             raise InsufficientFunds(f"{account['kind']} account {account['owner']}: balance "
-                                    f"{account['balance_cents']}c cannot go to {after}c")
+                                    f"{format_cents(account['balance_cents'])} cannot go to {format_cents(after)}")
         c.execute("UPDATE accounts SET balance_cents=? WHERE id=?", (after, account["id"]))
         row = c.execute("INSERT INTO journal(at, at_s, account_id, kind, amount_cents, balance_after_cents,"
                         " call_id, minute_index, memo, payment_id) VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING id",
@@ -814,8 +814,8 @@ class Ledger:
             trust = self._ensure_account(c, "trust", str(inmate_id), iso)
             debit = self._ensure_account(c, "debit", str(inmate_id), iso)
             if trust["balance_cents"] < amount_cents:
-                raise InsufficientFunds(f"trust account of {inmate_id}: {trust['balance_cents']}c, "
-                                        f"cannot transfer {amount_cents}c")
+                raise InsufficientFunds(f"trust account of {inmate_id}: {format_cents(trust['balance_cents'])}, "
+                                        f"cannot transfer {format_cents(amount_cents)}")
             memo = "kiosk purchase" + (" (receipt)" if receipt else "")
             jid, trust_after = self._post(c, trust, -amount_cents, "transfer-out", wall=wall, iso=iso, memo=memo)
             _, debit_after = self._post(c, debit, amount_cents, "transfer-in", wall=wall, iso=iso,
@@ -867,7 +867,8 @@ class Ledger:
             if acct is None:
                 raise NotFound(f"BTN {btn}: no Direct Bill account")
             if amount_cents > acct["balance_cents"]:
-                raise InvalidInput(f"payment: expected at most the {acct['balance_cents']}c owed, got {amount_cents}c")
+                raise InvalidInput(f"payment: expected at most the {format_cents(acct['balance_cents'])} owed, "
+                                   f"got {format_cents(amount_cents)}")
             return self._post(c, acct, -amount_cents, "payment", wall=wall, iso=iso)[1]
 
     def set_direct_bill_block(self, btn: str, blocked: bool, *, reason: str = "") -> None:

@@ -20,7 +20,7 @@ Two layers, so every rule is table-testable without devices:
 
 Keys (shown on every screen)::
 
-    login      0-9 PIN (masked), # enter, * clear
+    login      0-9 PIN (masked), # enter, * clear  (the PIN goes only with #, as on the phone)
     menu       1/A balances, 2/B buy phone time, 3/C recent calls, 4/D request a number, * log out
     buy        0-9 type the amount in cents, A +$1, B +$5, C -$1, D clear, # continue, * back
     confirm    # or 1 yes, * or 2 no
@@ -170,11 +170,15 @@ class KioskSession:
     clock
         Time for the idle logout; a :class:`~phonesim.clock.VirtualClock` in tests.
     pin_length
-        Digits in a PIN (the profile's ``pin.length``): the PIN is submitted when
-        that many are typed, or earlier with ``#``.
+        Digits in a PIN (the profile's ``pin.length``): more are refused.  The PIN is
+        sent with ``#`` only, as the screen says and as on the wall phone (sending it by
+        itself after the last digit made ``1234#`` land on the menu with an error, and
+        left no chance to clear a mistyped last digit).
     id_first
         The profile's ``pin.login`` is ``id+pin``: the ID number, then the PIN, then ``#``
         (never submitted by length: IDs differ in length).
+    timezone
+        The facility's time zone (``facility.timezone``): times on the screen are local.
     idle_timeout_s
         A logged-in session with no key for this long logs out (a kiosk is shared:
         the next person must not find the last one's account open).
@@ -184,6 +188,7 @@ class KioskSession:
     clock: Clock
     pin_length: int = 4
     id_first: bool = False
+    timezone: str = "UTC"
     idle_timeout_s: float = 60.0
     recent_calls_shown: int = 5
     state: str = "login"
@@ -199,12 +204,24 @@ class KioskSession:
             raise InvalidInput(f"pin_length: expected >= 1, got {self.pin_length}")
         if self.idle_timeout_s <= 0:
             raise InvalidInput(f"idle_timeout_s: expected > 0, got {self.idle_timeout_s}")
+        try:
+            self.local_time(0.0)
+        except (ValueError, LookupError) as err:  # zoneinfo's errors for a name it does not know
+            raise InvalidInput(f"timezone: expected an IANA name like 'America/Chicago', "
+                               f"got {self.timezone!r}") from err
         self.last_key_s = self.clock.now_s
         self.screen = self._render(speech=("kiosk_welcome", "enter_pin"))
 
     def __repr__(self) -> str:
         who = self.user.inmate_id if self.user else None
         return f"<KioskSession state={self.state!r} user={who!r}>"
+
+    def local_time(self, calendar_s: float) -> str:
+        """``"19:51 CST"``: a calendar time as the facility's clocks show it."""
+        import zoneinfo
+
+        zone = zoneinfo.ZoneInfo(self.timezone)
+        return _dt.datetime.fromtimestamp(calendar_s, zone).strftime("%H:%M %Z")
 
     @property
     def logged_in(self) -> bool:
@@ -242,9 +259,10 @@ class KioskSession:
         if key.isdigit():
             if len(self.entry) >= MAX_ENTRY_DIGITS:
                 return self._render(message=f"at most {MAX_ENTRY_DIGITS} digits: press # or * to clear")
-            self.entry += key
             if not self.id_first and len(self.entry) >= self.pin_length:
-                return self._submit_pin()
+                return self._render(message=f"a PIN has {self.pin_length} digits: press # to enter it, "
+                                            "* to clear")
+            self.entry += key
             return self._render()
         if key == "#":
             if not self.entry:
@@ -269,12 +287,12 @@ class KioskSession:
             return self._render(message=f"welcome {result.name or result.inmate_id}",
                                 speech=("kiosk_menu",))
         if result.locked:
-            until = ""
-            if result.locked_until_s is not None:
-                until = " until " + _dt.datetime.fromtimestamp(
-                    result.locked_until_s, _dt.UTC).strftime("%H:%M UTC")
-            return self._render(message=f"account locked{until}: too many wrong PINs",
-                                speech=("account_locked",))
+            until = "" if result.locked_until_s is None else f" until {self.local_time(result.locked_until_s)}"
+            if result.inmate_id:                 # the person's account, wherever they log in
+                message = f"account locked{until}: too many wrong PINs"
+            else:                                # this kiosk: nobody's account is touched
+                message = f"this kiosk is paused{until}: too many wrong PINs here"
+            return self._render(message=message, speech=("account_locked",))
         return self._render(message=f"PIN not accepted ({result.failures} wrong in a row)",
                             speech=("invalid_pin", "enter_pin"))
 

@@ -18,6 +18,7 @@ program needs:
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import signal
 import threading
@@ -103,6 +104,13 @@ class TeeAudioPort:
             self.speaker.close()
 
 
+def fit_width(text: str, columns: int) -> str:
+    """``text`` cut to ``columns - 1`` characters (ending in ``...``); ``columns`` 0: unknown, uncut."""
+    if columns <= 1 or len(text) < columns:
+        return text
+    return text[:max(0, columns - 4)] + "..."
+
+
 class PhoneApp:
     """Runs a :class:`~phonesim.terminals.wallphone.WallPhone` and shows what happens.
 
@@ -183,7 +191,10 @@ class PhoneApp:
         if self.status_out is None:
             return
         if self._tty:
-            text = self.status.render(self.line.state, frame=self.clock.frame)
+            # one screen line: a wrapped line could not be redrawn in place
+            columns = self._columns()
+            text = fit_width(self.status.render(self.line.state, frame=self.clock.frame,
+                                                width=max(0, columns - 1)), columns)
             if text != self._shown or final:
                 self.status_out.write("\r\x1b[K" + text + ("\n" if final else ""))
                 self.status_out.flush()
@@ -194,6 +205,12 @@ class PhoneApp:
                 self.status_out.write(text + "\n")
                 self.status_out.flush()
         self._shown = text
+
+    def _columns(self) -> int:
+        try:
+            return os.get_terminal_size(self.status_out.fileno()).columns
+        except (AttributeError, OSError, ValueError):
+            return 0
 
     def after_frame(self) -> None:
         """Collect the frame's events: JSON lines, status line."""

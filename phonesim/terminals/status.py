@@ -2,7 +2,11 @@
 
 :class:`PhoneStatus` keeps a one-line summary of a line — the call's phase, the
 digits entered (a PIN is always masked), the call timer, the payer's balance and
-the latest warning — from the events that pass and the call flow's state.
+the latest warning — from the events that pass and the call flow's state.  The
+phone's menu is audio only, so while the inmate keys (PIN, call type, number)
+the line also shows the words of the prompt just played (from
+:mod:`phonesim.terminals.prompt_texts`), and it says when the warning message
+was played into the call.
 :func:`event_record` turns any event (a frozen dataclass of
 :mod:`phonesim.events`) into a JSON-ready dict for ``phonesim phone --json-events``,
 masking PIN digits the same way: a PIN never reaches a screen, a log or a pipe.
@@ -18,9 +22,12 @@ from typing import Any, TextIO
 from phonesim.clock import FRAMES_PER_SECOND
 from phonesim.facility.calllog import MASK
 from phonesim.facility.rates import format_cents
+from phonesim.terminals.prompt_texts import spoken_text
 
 #: Call-flow phases in which the digits typed are a PIN.
 PIN_PHASES = frozenset({"pin", "authenticating"})
+#: Phases in which the inmate keys an answer to the prompt just played (its words are shown).
+PROMPTED_PHASES = frozenset({"pin", "call-type", "number"})
 #: Event types that carry one key or digit.
 _KEY_FIELDS = {"KeyDown": "key", "KeyUp": "key", "DigitDetected": "digit"}
 
@@ -131,6 +138,9 @@ class PhoneStatus:
         self.keypad_up = True
         self.affordable_minutes: int | None = None
         self.ended = ""
+        self.prompt_text = ""          # the words of the last prompt the inmate heard
+        self.warnings_played = 0       # the warning message, injected into the call
+        self.payer_kind = ""           # whose balance the charges report
 
     def __repr__(self) -> str:
         return f"<PhoneStatus off_hook={self.off_hook} balance_cents={self.balance_cents}>"
@@ -145,6 +155,9 @@ class PhoneStatus:
                 self.ended = ""
                 self.balance_cents = None
                 self.affordable_minutes = None
+                self.prompt_text = ""
+                self.warnings_played = 0
+                self.payer_kind = ""
         elif name == "LinkChanged":
             self.keypad_up = bool(event.up)
             self.warning = "" if event.up else f"keypad link down ({event.reason})"
@@ -174,6 +187,10 @@ class PhoneStatus:
             self.warning = f"the platform did not answer ({data.get('what')})"
         elif kind == "answer":
             self._answer(data)
+        elif kind == "prompt" and data.get("to") == "inmate":
+            self.prompt_text = spoken_text(data.get("words") or data.get("names") or ())
+        elif kind == "warning":
+            self.warnings_played += 1
 
     def _answer(self, data: Any) -> None:
         what, ok = data.get("what"), bool(data.get("ok"))
@@ -185,12 +202,15 @@ class PhoneStatus:
         elif what == "number":
             self.warning = ""
             self.affordable_minutes = data.get("affordable_minutes")
+            self.payer_kind = str(data.get("payer_kind") or "")
 
     def call_ended(self, disposition: str) -> None:
         """The attempt is over (the line's summary): show how it ended."""
         self.ended = disposition
 
-    def render(self, state: Any, *, frame: int, timer: bool = True) -> str:
+    def render(self, state: Any, *, frame: int, timer: bool = True, width: int = 0) -> str:
+        """The status line; with ``width``, a prompt's words too long for it keep their end
+        (the instruction: "... Please enter your PIN.")."""
         phase = phase_name(state)
         parts = [f"[{phase}]"]
         if not self.off_hook and phase == "idle":
@@ -211,9 +231,27 @@ class PhoneStatus:
         if self.balance_cents is None and self.affordable_minutes is not None:
             parts.append(f"{self.affordable_minutes} min affordable")
         if self.balance_cents is not None:
-            parts.append(f"balance {format_cents(self.balance_cents)}")
+            parts.append(self._balance_text())
+        if self.warnings_played:
+            parts.append("warning message played" + (f" x{self.warnings_played}" if self.warnings_played > 1 else ""))
         if self.ended:
             parts.append(f"ended: {self.ended}")
         if self.warning:
             parts.append(f"! {self.warning}")
+        if self.prompt_text and phase in PROMPTED_PHASES:
+            words = self.prompt_text
+            room = width - len("  ".join(parts)) - len('  hears: ""') if width else len(words)
+            if len(words) > room:
+                words = "..." + words[len(words) - max(0, room - 3):] if room > 3 else ""
+            if words:
+                parts.append(f'hears: "{words}"')
         return "  ".join(parts)
+
+    def _balance_text(self) -> str:
+        """The money left, named by whose it is (a collect call's is the called party's credit)."""
+        left = format_cents(int(self.balance_cents or 0))
+        if self.payer_kind == "collect":
+            return f"called party's credit {left}"
+        if self.payer_kind == "prepaid":
+            return f"prepaid account {left}"
+        return f"balance {left}"

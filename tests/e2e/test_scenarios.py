@@ -1,10 +1,12 @@
-"""End-to-end loopback calls: every demo scenario through the real DSP path.
+"""End-to-end loopback calls: every demo scenario, under every shipped profile, through the
+real DSP path.
 
 Keys are typed on a ``script://`` keypad, become DTMF in the handset's audio,
 and are decoded by the facility line from that audio; the robot called party
 answers and presses its key as DTMF in *its* audio.  The ledger is a real SQLite
 file in a temporary folder.  Long calls are shortened with profile overrides so
-the whole file stays fast; the rules are the same.
+the whole file stays fast; the rules are the same.  The scripted keys follow the
+profile (its PIN length, its called-party keys, its approved list).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import wave
@@ -21,6 +24,7 @@ import pytest
 
 from phonesim.clock import VirtualClock
 from phonesim.commands.demo import SCENARIOS, run_scenario
+from phonesim.config import load_config, profile_names
 from phonesim.facility.cdr import CdrStore
 from phonesim.facility.ledger import Ledger
 
@@ -44,60 +48,87 @@ FASTER = {
 CONNECTED = {"completed", "time-limit", "funds-exhausted", "three-way-detected", "hung-up"}
 
 
-def _run(name: str, tmp_path: Path):
+def _run(name: str, tmp_path: Path, config_path=None):
     scenario = dataclasses.replace(SCENARIOS[name], **FASTER.get(name, {}))
-    return scenario, run_scenario(scenario, data_dir=tmp_path)
+    return scenario, run_scenario(scenario, data_dir=tmp_path, config_path=config_path)
+
+
+def _profile_config(tmp_path: Path, profile: str) -> Path:
+    path = tmp_path / f"{profile}.toml"
+    path.write_text(f'[facility]\nprofile = "{profile}"\n')
+    return path
 
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("name", list(SCENARIOS))
-def test_scenario_end_to_end(name, tmp_path):
-    scenario, result = _run(name, tmp_path)
+@pytest.mark.parametrize("profile", profile_names())
+def test_scenario_end_to_end(profile, name, tmp_path):
+    """Every shipped profile runs every demo scenario that applies to it (a scenario the profile
+    rules out says why; none of the shipped ones is ruled out today)."""
+    config_path = _profile_config(tmp_path, profile)
+    cfg = load_config(config_path)
+    assert SCENARIOS[name].skip_reason(cfg) is None
+    keys = cfg.profile.called_party
+    pin_length = int(cfg.profile.pin.length)
+    data = tmp_path / "data"
+    scenario, result = _run(name, data, config_path)
     s = result.summary()
+    assert s["profile"] == profile and s["configuration"] == str(config_path)
     assert s["disposition"] == scenario.expect, result.transcript_text()
     assert s["ledger_reconciles"], result.reconcile_problems
     cdr = result.cdr
     assert cdr.closed
+    # the transcript is said in words: no raw event data ("limit-warning: before_s=60")
+    text = result.transcript_text()
+    assert re.search(r"\b[a-z_]+=\S", text) is None, text
+    charged = [line for line in text.splitlines() if " charged $" in line]
+    if cdr.payer_kind == "collect":                     # the payer's balance, not the inmate's
+        assert charged and all("the called party's Direct Bill credit: $" in line for line in charged)
+    elif cdr.payer_kind == "prepaid":
+        assert all("prepaid account" in line for line in charged)
     digits = s["digits_decoded"]["inmate"]
-    # what the inmate keyed was decoded from the uplink audio (PIN masked)
-    if scenario.pins:
-        assert digits == "".join("\u2022" * len(p) + "#" for p in scenario.pins)
+    # what the inmate keyed was decoded from the uplink audio (PIN masked), a PIN of the profile's length
+    if scenario.wrong_pins:
+        assert digits == ("\u2022" * pin_length + "#") * int(cfg.profile.pin.max_failures)
     else:
-        assert digits == "\u2022" * len(scenario.pin) + "#" + scenario.call_type + scenario.number + "#"
-    with Ledger.open(tmp_path / "phonesim.sqlite3") as ledger:
+        assert digits == "\u2022" * pin_length + "#" + scenario.call_type + scenario.number + "#"
+    with Ledger.open(data / "phonesim.sqlite3") as ledger:
         charges = ledger.charges_for_call(cdr.call_id)
         assert len(charges) == cdr.billed_minutes
         assert sum(c["amount_cents"] for c in charges) == cdr.amount_cents
         if scenario.expect in CONNECTED:
-            assert s["digits_decoded"]["far_end"].endswith("1")   # the accept key, from the far audio
+            assert s["digits_decoded"]["far_end"].endswith(keys.accept)   # the accept key, from the far audio
             assert cdr.billed_minutes >= 1
             assert cdr.accepted_s is not None
             if cdr.payer_kind != "free":                           # not an attorney's, not a courtesy call
-                assert cdr.amount_cents == 5 * cdr.billed_minutes
+                assert cdr.amount_cents == cdr.cents_per_min * cdr.billed_minutes > 0
         else:
             assert cdr.billed_minutes == 0 and cdr.amount_cents == 0
         if name == "block":
             assert ledger.is_blocked(scenario.number)
-            assert s["digits_decoded"]["far_end"] == "6"
+            assert s["digits_decoded"]["far_end"] == keys.block
         if name == "decline":
-            assert s["digits_decoded"]["far_end"] == "2"
+            assert s["digits_decoded"]["far_end"] == keys.decline
         if name == "rates":
-            assert s["digits_decoded"]["far_end"] == "01"
+            assert s["digits_decoded"]["far_end"] == keys.rates + keys.accept
             quoted = [t for t in result.transcript if t["kind"] == "prompt" and t["tag"] == "rates"]
-            assert quoted and quoted[0]["names"][:3] == ["party_rate_is", "say_number:5", "cents_per_minute"]
+            assert quoted and quoted[0]["names"][:3] == ["party_rate_is", f"say_number:{cdr.cents_per_min}",
+                                                         "cents_per_minute"]
         if name == "funds-run-out":
-            assert cdr.billed_minutes == 2 and ledger.prepaid_balance_cents("5735550177") == 0
+            assert cdr.billed_minutes == 10 // cdr.cents_per_min
+            assert ledger.prepaid_balance_cents("5735550177") == 10 % cdr.cents_per_min
         if name == "time-limit":
             assert cdr.billed_minutes == 2
             assert any(t["kind"] == "prompt" and "one_minute_remaining" in t["names"] for t in result.transcript)
         if name == "wrong-pin-lockout":
             now_calendar_s = VirtualClock().epoch_s + result.frames / 50
-            again = ledger.authenticate("1234", wall_s=now_calendar_s, terminal="phone-1")
-            assert again.locked, "the terminal should still be locked after three wrong PINs"
+            right_pin = ("1234567890" * 2)[:pin_length]           # John Doe's seeded PIN
+            again = ledger.authenticate(right_pin, wall_s=now_calendar_s, terminal="phone-1")
+            assert again.locked, "the terminal should still be locked after the wrong PINs"
         if name == "privileged":
             assert cdr.privileged and cdr.amount_cents == 0
             assert s["recording_path"] is None
-            assert not list(tmp_path.rglob("*.wav")), "a privileged call must leave no audio on disk"
+            assert not list(data.rglob("*.wav")), "a privileged call must leave no audio on disk"
         if name in ("courtesy", "no-account"):
             heard = [n for t in result.transcript if t["kind"] == "prompt" and t["to"] == "far" for n in t["names"]]
             assert "party_no_account" in heard and "party_setup_account" in heard
@@ -115,7 +146,7 @@ def test_scenario_end_to_end(name, tmp_path):
             recorded_s = w.getnframes() / 8000
         ending_s = next(e.at_s for e in cdr.events if e.kind == "ending")  # the recording stops here
         assert abs(recorded_s - (ending_s - cdr.accepted_s)) < 1.0, recorded_s
-        if ending_s - cdr.accepted_s > 31:
+        if ending_s - cdr.accepted_s > float(cfg.profile.warning.first_after_s) + 1:
             assert s["warning_times_s"], "the warning message should have been injected"
     elif not cdr.privileged:
         assert not cdr.recording_path
@@ -148,11 +179,11 @@ def test_demo_command_prints_json_summary(tmp_path):
     assert (tmp_path / "data" / "phonesim.sqlite3").exists()
 
 
-def test_unknown_scenario_is_a_clear_error(tmp_path):
+def test_unknown_scenario_is_a_usage_error(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.run([sys.executable, "-m", "phonesim", "demo", "--scenario", "nope"],
                           capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "expected one of prepaid" in proc.stderr and "'nope'" in proc.stderr
 
 

@@ -94,7 +94,7 @@ def test_runtime_and_value_errors(db, capsys):
     assert admin(db, "inmate", "add", "2001", "X", "--pin", "12345") == 2
     assert "PIN: expected 4 digits (profile pin.length), got 5" in capsys.readouterr().err
     assert admin(db, "account", "transfer", "1001", "999") == 1
-    assert "cannot transfer 99900c" in capsys.readouterr().err
+    assert "cannot transfer $999.00" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
         admin(db, "inmate", "set-status", "1001", "vip")
     assert exit_.value.code == 2

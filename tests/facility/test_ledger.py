@@ -304,7 +304,7 @@ def test_trust_to_debit_transfer(ledger):
     receipt = ledger.transfer_trust_to_debit("1001", 1234)
     assert (receipt.trust_after_cents, receipt.debit_after_cents) == (3766, 1234)
     assert ledger.trust_balance_cents("1001") == 3766 and ledger.debit_balance_cents("1001") == 1234
-    with pytest.raises(InsufficientFunds, match="3766c, cannot transfer 4000c"):
+    with pytest.raises(InsufficientFunds, match=r"\$37.66, cannot transfer \$40.00"):
         ledger.transfer_trust_to_debit("1001", 4000)
     assert ledger.trust_balance_cents("1001") == 3766  # nothing moved
     with pytest.raises(ValueError, match="whole cents > 0"):
@@ -353,7 +353,7 @@ def test_direct_bill_accrues_up_to_the_limit_and_pays(ledger):
     assert not over.ok and "credit limit 12c" in over.reason
     assert ledger.direct_bill("3145550199").owed_cents == 10
     assert ledger.pay_direct_bill("3145550199", 10) == 0
-    with pytest.raises(ValueError, match="at most the 0c owed"):
+    with pytest.raises(ValueError, match=r"at most the \$0.00 owed"):
         ledger.pay_direct_bill("3145550199", 1)
     month = ledger.statement("3145550199", "2026-01")
     assert (month.charges_cents, month.payments_cents, month.owed_cents) == (10, 10, 0)

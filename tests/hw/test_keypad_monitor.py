@@ -26,7 +26,7 @@ def test_monitor_prints_each_event(capsys):
 
 
 def test_monitor_rejects_a_bad_url(capsys):
-    assert main(["monitor", "usb://keypad"]) == 1
+    assert main(["monitor", "usb://keypad"]) == 2          # a usage error: the URL typed is bad
     assert "unknown scheme 'usb'" in capsys.readouterr().err
 
 

@@ -24,7 +24,7 @@ def test_kiosk_purchase_with_menu_keys_on_the_real_firmware(site, run_phone):
         kiosk.wait_event(text("PIN:"), timeout_s=30)
         # The kiosk acts on a key going down; each script starts with a pause (",") so the
         # previous key is up before the next goes down.
-        firmware.play("1234", interval_ms=150, hold_ms=100)
+        firmware.play("1234#", interval_ms=150, hold_ms=100)
         kiosk.wait_event(text("== Menu: John Doe =="), timeout_s=20)
         firmware.play(",B", interval_ms=150, hold_ms=100)      # B: buy phone time
         kiosk.wait_event(text("== Buy phone time =="), timeout_s=20)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from phonesim.config import load_config
@@ -24,7 +26,8 @@ def ledger(tmp_path, cfg, clock):
 @pytest.fixture
 def session(ledger, cfg, clock):
     backend = LedgerKioskBackend(ledger, cfg, clock=clock, terminal="kiosk-test")
-    return KioskSession(backend, clock, pin_length=int(cfg.profile.pin.length), idle_timeout_s=60)
+    return KioskSession(backend, clock, pin_length=int(cfg.profile.pin.length), idle_timeout_s=60,
+                        timezone=str(cfg.facility.timezone))
 
 
 def press(session, keys):
@@ -37,7 +40,7 @@ def press(session, keys):
 @pytest.mark.timeout(30)
 def test_purchase_end_to_end_moves_money_with_a_receipt(session, ledger):
     trust0, debit0 = ledger.trust_balance_cents("1001"), ledger.debit_balance_cents("1001")
-    screen = press(session, "1234")  # John Doe's demo PIN
+    screen = press(session, "1234#")  # John Doe's demo PIN
     assert screen.state == "menu" and "John Doe" in screen.text()
     screen = press(session, "2" "1250" "#")
     assert screen.state == "confirm"
@@ -61,7 +64,7 @@ def test_purchase_end_to_end_moves_money_with_a_receipt(session, ledger):
 def test_overdraft_is_refused_and_the_ledger_is_unchanged(session, ledger):
     trust0 = ledger.trust_balance_cents("1001")
     journal0 = len(ledger.journal())
-    screen = press(session, "1234" "2" + str(trust0 + 1) + "#")
+    screen = press(session, "1234#" "2" + str(trust0 + 1) + "#")
     assert screen.state == "buy"
     assert "is more than your trust balance" in screen.message
     assert ledger.trust_balance_cents("1001") == trust0
@@ -72,9 +75,13 @@ def test_overdraft_is_refused_and_the_ledger_is_unchanged(session, ledger):
 @pytest.mark.timeout(30)
 def test_wrong_pins_lock_the_kiosk_terminal(session, ledger, cfg):
     for _ in range(int(cfg.profile.pin.max_failures)):
-        screen = press(session, "9999")
-    assert "account locked until" in screen.message
-    screen = press(session, "1234")
+        screen = press(session, "9999#")
+    # the pause is the kiosk's (a wrong PIN names nobody), in the facility's local time
+    assert screen.message.startswith("this kiosk is paused until ") and "account" not in screen.message
+    assert cfg.facility.timezone == "America/Chicago"             # January: Central Standard Time
+    assert re.fullmatch(r"this kiosk is paused until \d\d:\d\d CST: too many wrong PINs here",
+                        screen.message), screen.message
+    screen = press(session, "1234#")
     assert screen.state == "login" and not session.logged_in
 
 
@@ -88,10 +95,10 @@ def test_guessing_between_ones_own_logins_locks_only_oneself(session, ledger, cf
     logins = 0
     for _ in range(20):
         for guess in ("9998", "9997"):
-            screen = press(session, guess)
-            if "locked until" in screen.message:                 # the kiosk pauses: wait it out
+            screen = press(session, guess + "#")
+            if "paused until" in screen.message:                 # the kiosk pauses: wait it out
                 clock.advance(frames_from_s(float(pin.lockout_max_s) + 1))
-        screen = press(session, "1234")
+        screen = press(session, "1234#")
         if screen.state != "menu":
             break
         logins += 1
@@ -100,12 +107,12 @@ def test_guessing_between_ones_own_logins_locks_only_oneself(session, ledger, cf
     assert 2 * logins < int(pin.inmate_max_failures) <= 2 * (logins + 1)
     assert ledger.inmate("1001").locked_until_s > clock.wall_time_s()
     clock.advance(frames_from_s(float(pin.lockout_max_s) + 1))      # any pause of the kiosk is over
-    assert press(session, "2345").state == "menu"                   # Richard Roe is not locked out
+    assert press(session, "2345#").state == "menu"                   # Richard Roe is not locked out
 
 
 @pytest.mark.timeout(30)
 def test_number_request_is_pending_until_staff_approve(session, ledger):
-    screen = press(session, "1234" "4" "3145550142" "#")
+    screen = press(session, "1234#" "4" "3145550142" "#")
     assert screen.message == "(314) 555-0142 requested: pending staff approval"
     pending = [(r.inmate_id, r.number, r.status) for r in ledger.pending_requests()]
     assert ("1001", "3145550142", "pending") in pending
@@ -117,7 +124,7 @@ def test_number_request_is_pending_until_staff_approve(session, ledger):
 
 @pytest.mark.timeout(30)
 def test_idle_logout_then_the_next_person_starts_fresh(session, clock):
-    press(session, "1234" "2" "500")
+    press(session, "1234#" "2" "500")
     clock.advance_s(60)
     screen = session.poll()
     assert screen is not None and screen.state == "login"
@@ -135,7 +142,7 @@ def test_recent_calls_show_the_billed_minutes_and_charges(session, ledger, clock
         result = ledger.charge_minute(call_id, minute, payer_kind="debit", payer_id="1001", amount_cents=5)
         assert result.ok
     cdrs.close_call(call_id, disposition="completed", ended_s=clock.now_s + 180)
-    screen = press(session, "1234" "3")
+    screen = press(session, "1234#" "3")
     assert screen.state == "calls"
     assert "(573) 555-0100    3 min    $0.15  completed" in screen.text()
     assert "total charged: $0.15" in screen.text()
@@ -156,7 +163,7 @@ def test_kiosk_request_is_approved_by_staff_with_the_admin_cli(tmp_path, cfg, cl
     with Ledger.open(db, clock=clock, cfg=cfg) as ledger:
         ledger.seed_demo(cfg)
         session = KioskSession(LedgerKioskBackend(ledger, cfg, clock=clock), clock)
-        screen = press(session, "1234" "4" "8165550142" "#")
+        screen = press(session, "1234#" "4" "8165550142" "#")
         assert screen.message == "(816) 555-0142 requested: pending staff approval"
 
     def admin(*args):
@@ -172,7 +179,7 @@ def test_kiosk_request_is_approved_by_staff_with_the_admin_cli(tmp_path, cfg, cl
     with Ledger.open(db, clock=clock, cfg=cfg) as ledger:
         assert ledger.is_approved("1001", "8165550142")
         session = KioskSession(LedgerKioskBackend(ledger, cfg, clock=clock), clock)
-        screen = press(session, "1234" "4" "8165550142" "#")
+        screen = press(session, "1234#" "4" "8165550142" "#")
         assert screen.message == "(816) 555-0142 is already on your approved list"
 
 

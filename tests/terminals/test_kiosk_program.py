@@ -38,7 +38,7 @@ def test_kiosk_shows_screens_on_the_terminal_and_the_keypad_display(kiosk_parts,
     out = io.StringIO()
     shown = []
     kiosk = Kiosk(session, keypad, out=out, on_screen=shown.append)
-    for key in "1234" "2" "B" "#" "#":   # log in, buy $5.00, confirm
+    for key in "1234#" "2" "B" "#" "#":   # log in, buy $5.00, confirm
         keypad.press(key, hold_ms=100)
     _run(kiosk, clock, 5)
     assert [s.state for s in shown][-3:] == ["buy", "confirm", "receipt"]

@@ -90,41 +90,41 @@ def press(session, keys):
 # (keys, expected state, text expected in the message or the lines)
 FLOWS = [
     ("12", "login", "PIN: **"),
-    ("1234", "menu", "welcome John Doe"),
+    ("1234#", "menu", "welcome John Doe"),
     ("12*", "login", "PIN cleared"),
     ("#", "login", "type your PIN first"),
-    ("9999", "login", "PIN not accepted (1 wrong in a row)"),
-    ("1234*", "login", "logged out"),
-    ("12341", "balances", "Trust (canteen): $20.00"),
-    ("1234A", "balances", "Phone (debit):   $1.50"),
-    ("1234A#", "menu", "2 Buy phone time"),
-    ("12349", "menu", "key 9 is not on the menu"),
-    ("12342", "buy", "Amount: $0.00"),
-    ("12342500", "buy", "Amount: $5.00"),
-    ("12342500", "buy", "buys 100 min all calls at 5c/min"),
-    ("1234BAB", "buy", "Amount: $6.00"),
-    ("1234BABC", "buy", "Amount: $5.00"),
-    ("1234BC", "buy", "the amount cannot go below $0.00"),
-    ("1234B999D", "buy", "amount cleared"),
-    ("1234B#", "buy", "enter an amount more than $0.00"),
-    ("1234BBBBBBB#", "buy", "$30.00 is more than your trust balance $20.00: enter at most $20.00"),
-    ("1234B1000#", "confirm", "Move $10.00 from trust to phone?"),
-    ("1234B1000#*", "buy", "purchase cancelled: nothing was moved"),
-    ("1234B1000#5", "confirm", "press # or 1 to confirm"),
-    ("1234B1000##", "receipt", "receipt R1: $10.00 trust -> phone"),
-    ("1234B1000##", "receipt", "Phone balance now: $11.50"),
-    ("1234B1000###", "menu", "1 Balances"),
-    ("1234B*", "menu", "4 Request a number"),
-    ("12343", "calls", "(573) 555-0100    3 min    $0.15  completed"),
-    ("12343", "calls", "total charged: $0.15"),
-    ("1234D", "request", "Number to add"),
-    ("1234D5735550100#", "request", "(573) 555-0100 requested: pending staff approval"),
-    ("1234D573555#", "request", "a phone number has 10 digits (area code first), got 6"),
-    ("1234D1735550100#", "request", "an area code starts with 2-9, got 173"),
-    ("1234D57305501009", "request", "a number has 10 digits"),
-    ("1234D573*", "request", "number cleared"),
-    ("1234D*", "menu", "1 Balances"),
-    ("1234D#", "request", "type the number first"),
+    ("9999#", "login", "PIN not accepted (1 wrong in a row)"),
+    ("1234#*", "login", "logged out"),
+    ("1234#1", "balances", "Trust (canteen): $20.00"),
+    ("1234#A", "balances", "Phone (debit):   $1.50"),
+    ("1234#A#", "menu", "2 Buy phone time"),
+    ("1234#9", "menu", "key 9 is not on the menu"),
+    ("1234#2", "buy", "Amount: $0.00"),
+    ("1234#2500", "buy", "Amount: $5.00"),
+    ("1234#2500", "buy", "buys 100 min all calls at 5c/min"),
+    ("1234#BAB", "buy", "Amount: $6.00"),
+    ("1234#BABC", "buy", "Amount: $5.00"),
+    ("1234#BC", "buy", "the amount cannot go below $0.00"),
+    ("1234#B999D", "buy", "amount cleared"),
+    ("1234#B#", "buy", "enter an amount more than $0.00"),
+    ("1234#BBBBBBB#", "buy", "$30.00 is more than your trust balance $20.00: enter at most $20.00"),
+    ("1234#B1000#", "confirm", "Move $10.00 from trust to phone?"),
+    ("1234#B1000#*", "buy", "purchase cancelled: nothing was moved"),
+    ("1234#B1000#5", "confirm", "press # or 1 to confirm"),
+    ("1234#B1000##", "receipt", "receipt R1: $10.00 trust -> phone"),
+    ("1234#B1000##", "receipt", "Phone balance now: $11.50"),
+    ("1234#B1000###", "menu", "1 Balances"),
+    ("1234#B*", "menu", "4 Request a number"),
+    ("1234#3", "calls", "(573) 555-0100    3 min    $0.15  completed"),
+    ("1234#3", "calls", "total charged: $0.15"),
+    ("1234#D", "request", "Number to add"),
+    ("1234#D5735550100#", "request", "(573) 555-0100 requested: pending staff approval"),
+    ("1234#D573555#", "request", "a phone number has 10 digits (area code first), got 6"),
+    ("1234#D1735550100#", "request", "an area code starts with 2-9, got 173"),
+    ("1234#D57305501009", "request", "a number has 10 digits"),
+    ("1234#D573*", "request", "number cleared"),
+    ("1234#D*", "menu", "1 Balances"),
+    ("1234#D#", "request", "type the number first"),
 ]
 
 
@@ -136,7 +136,7 @@ def test_key_sequences(session, keys, state, text):
 
 
 def test_a_purchase_moves_exactly_the_confirmed_amount(session, bank):
-    press(session, "1234" "2" "1" "2" "3" "4" "#")  # $12.34
+    press(session, "1234#" "2" "1" "2" "3" "4" "#")  # $12.34
     assert bank.transfers == []  # nothing moves before the confirmation
     screen = session.key("#")
     assert bank.transfers == [1234]
@@ -147,14 +147,14 @@ def test_a_purchase_moves_exactly_the_confirmed_amount(session, bank):
 
 
 def test_overdraft_is_refused_and_nothing_moves(session, bank):
-    screen = press(session, "1234" "2" "2001" "#")
+    screen = press(session, "1234#" "2" "2001" "#")
     assert screen.state == "buy"
     assert "more than your trust balance" in screen.message
     assert bank.transfers == [] and bank.trust_cents == 2_000
 
 
 def test_a_ledger_refusal_at_confirmation_is_shown_not_raised(session, bank):
-    press(session, "1234" "2" "1500" "#")
+    press(session, "1234#" "2" "1500" "#")
     bank.trust_cents = 1000  # spent elsewhere (the canteen) between check and confirmation
     screen = session.key("#")
     assert screen.state == "buy"
@@ -164,18 +164,18 @@ def test_a_ledger_refusal_at_confirmation_is_shown_not_raised(session, bank):
 
 def test_minutes_quote_names_each_jurisdiction_when_rates_differ(session, bank):
     bank.cost_per_min = {"local": 5, "in-state": 5, "out-of-state": 21}
-    screen = press(session, "1234" "2" "B")
+    screen = press(session, "1234#" "2" "B")
     assert "buys 100 min local/in-state at 5c/min, 23 min out-of-state at 21c/min" in screen.text()
 
 
 def test_non_keypad_input_gets_a_clear_message(session):
-    screen = press(session, "1234" "2" "x")
+    screen = press(session, "1234#" "2" "x")
     assert screen.state == "buy"
     assert screen.message == "'x' is not a key of this keypad: use 0-9, A-D, * and #"
 
 
 def test_typed_amount_is_capped(session):
-    screen = press(session, "1234" "2" "500001")
+    screen = press(session, "1234#" "2" "500001")
     assert "at most $500.00 at a time" in screen.message
     assert "Amount: $5000.0" not in screen.text()
 
@@ -187,19 +187,57 @@ def test_pin_is_never_shown(session):
         assert "123"[: i + 1] not in screen.text().replace("1 Balances", "")
 
 
-def test_lockout_after_three_wrong_pins(session, bank):
-    press(session, "0000" "0000")
-    screen = press(session, "0000")
+def test_lockout_after_three_wrong_pins_pauses_the_kiosk_in_local_time(bank, clock):
+    """The fake bank's lock names nobody: it is the kiosk that pauses, and its end is given in
+    the facility's time zone (2026-01-01 00:00 UTC + 30 min is 18:30 the day before in Chicago)."""
+    session = KioskSession(bank, clock, pin_length=4, timezone="America/Chicago")
+    press(session, "0000#" "0000#")
+    screen = press(session, "0000#")
     assert screen.state == "login"
-    assert screen.message == "account locked: too many wrong PINs"
+    assert screen.message == "this kiosk is paused: too many wrong PINs here"
     assert screen.speech == ("account_locked",)
-    screen = press(session, PIN)  # even the right PIN while locked
+    screen = press(session, PIN + "#")  # even the right PIN while paused
     assert screen.state == "login" and not session.logged_in
-    assert "account locked until" in screen.message and "UTC" in screen.message
+    until = clock.wall_time_s() + 1800
+    assert until % 86400 == 1800, "the virtual clock starts at midnight UTC"
+    assert screen.message == "this kiosk is paused until 18:30 CST: too many wrong PINs here"
+    assert "account" not in screen.message
+
+
+def test_a_locked_account_is_named_as_the_account(clock):
+    @dataclass
+    class LockedAccount(FakeBank):
+        def login(self, pin, *, wall_s, failures_before=0):
+            return LoginResult(ok=False, inmate_id="1001", locked=True, failures=5,
+                               locked_until_s=wall_s + 3600)
+
+    session = KioskSession(LockedAccount(), clock, pin_length=4)
+    screen = press(session, PIN + "#")
+    assert screen.message == "account locked until 01:00 UTC: too many wrong PINs"
+
+
+def test_the_pin_goes_with_hash_only(session, bank):
+    """What the screen says ("# enter"): four digits wait for #, and ``1234#`` lands on the menu
+    with no error; a fifth digit is refused; a mistyped digit can still be cleared."""
+    screen = press(session, PIN)
+    assert screen.state == "login" and not session.logged_in and screen.message == ""
+    screen = session.key("5")
+    assert screen.message == "a PIN has 4 digits: press # to enter it, * to clear"
+    assert "PIN: ****" in screen.text() and "*****" not in screen.text()
+    screen = session.key("#")
+    assert screen.state == "menu" and screen.message == "welcome John Doe"
+    session.key("*")                                  # log out
+    screen = press(session, "1235*" + PIN + "#")      # a slip of the finger, cleared
+    assert screen.state == "menu" and bank.failures == 0
+
+
+def test_an_unknown_time_zone_is_refused(bank, clock):
+    with pytest.raises(ValueError, match="timezone: expected an IANA name like 'America/Chicago', got 'Mars/Base'"):
+        KioskSession(bank, clock, timezone="Mars/Base")
 
 
 def test_idle_logout_on_the_virtual_clock(session, clock):
-    press(session, "1234" "1")
+    press(session, "1234#" "1")
     clock.advance_s(59.98)
     assert session.poll() is None
     assert session.logged_in
@@ -213,7 +251,7 @@ def test_idle_logout_on_the_virtual_clock(session, clock):
 
 
 def test_a_key_restarts_the_idle_timer(session, clock):
-    press(session, "1234")
+    press(session, "1234#")
     clock.advance_s(50)
     session.key("1")
     clock.advance_s(50)
@@ -229,16 +267,16 @@ def test_half_typed_pin_is_cleared_when_idle(session, clock):
 
 
 def test_logout_forgets_the_user_and_the_amount(session):
-    press(session, "1234" "2" "700")
+    press(session, "1234#" "2" "700")
     session.key("*")  # back to the menu
     screen = session.key("*")  # log out
     assert screen.state == "login" and not session.logged_in
-    screen = press(session, "1234" "2")
+    screen = press(session, "1234#" "2")
     assert "Amount: $0.00" in screen.text()
 
 
 def test_display_lines_fit_a_20_character_display(session):
-    for keys in ["", "1234", "1", "#2B", "#", "*", "4", "573555010"]:
+    for keys in ["", "1234#", "1", "#2B", "#", "*", "4", "573555010"]:
         screen = press(session, keys)
         assert len(screen.display) == 2
         assert all(len(line) <= 20 for line in screen.display), screen.display

@@ -73,7 +73,7 @@ def test_scripted_call_completes_with_pin_masked(site, run_phone):
     decoded = "".join(e["digit"] for e in events if e["event"] == "digit" and e["side"] == "inmate"
                       and not e.get("masked"))
     assert decoded == "#3" + NUMBER + "#"
-    assert any("[connected]" in line and "balance $24.95" in line for line in phone.stderr_lines)
+    assert any("[connected]" in line and "prepaid account $24.95" in line for line in phone.stderr_lines)
     assert any("[hold]" in line and "500 min affordable" in line for line in phone.stderr_lines)
     assert any("ended: completed" in line for line in phone.stderr_lines)
     calls = _records_are_consistent(site)
@@ -194,8 +194,8 @@ def test_speaker_plays_the_earpiece_through_real_pulseaudio(site, run_phone, pul
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(("args", "code", "message"), [
-    (["--keypad", "bogus://x"], 1, "phonesim: error: keypad URL 'bogus://x': unknown scheme 'bogus'"),
-    (["--far", "robot://nonsense"], 1, "phonesim: error: robot far end: expected a script among"),
+    (["--keypad", "bogus://x"], 2, "phonesim: error: --keypad: keypad URL 'bogus://x': unknown scheme 'bogus'"),
+    (["--far", "robot://nonsense"], 2, "phonesim: error: --far: robot far end: expected a script among"),
     (["--max-s", "0"], 2, "argument --max-s: expected seconds > 0, got '0'"),
 ])
 def test_bad_arguments_get_a_clear_error_and_no_traceback(site, args, code, message):

@@ -182,3 +182,62 @@ def test_a_new_attempt_clears_the_last_one():
     status.update(HookChanged(True))
     line = status.render(State("pin"), frame=0)
     assert "ended" not in line and "balance" not in line
+
+
+def test_the_words_of_the_prompt_are_shown_while_the_inmate_keys():
+    """The menu is audio only: at [pin], [call-type] and [number] the line shows what was just
+    said, in the prompt table's words; once connected it does not."""
+    from phonesim.terminals.prompt_texts import prompt_texts
+
+    texts = prompt_texts()
+    status = PhoneStatus()
+    status.update(HookChanged(True))
+    status.update(entry("prompt", to="inmate", names=["welcome", "enter_pin"], words=["welcome", "enter_pin"]))
+    line = status.render(State("pin"), frame=0)
+    assert texts["enter_pin"] and texts["enter_pin"] in line and texts["welcome"] in line
+    status.update(entry("prompt", to="far", names=["party_accept"], words=["party_accept"]))  # not the inmate's
+    status.update(entry("prompt", to="inmate", names=["call_type_menu"], words=["call_type_menu"]))
+    line = status.render(State("call-type"), frame=0)
+    assert f'hears: "{texts["call_type_menu"]}"' in line and texts["enter_pin"] not in line
+    assert "press 3" in line.lower()                             # what to press, in words
+    assert "hears" not in status.render(State("connected", connected_frame=0), frame=10)
+
+
+def test_a_long_prompt_keeps_its_instruction_in_a_narrow_terminal():
+    from phonesim.terminals.phone_app import fit_width
+
+    status = PhoneStatus()
+    status.update(HookChanged(True))
+    status.update(entry("prompt", to="inmate", names=["welcome", "enter_pin"], words=["welcome", "enter_pin"]))
+    full = status.render(State("pin", digits="12"), frame=0)
+    line = status.render(State("pin", digits="12"), frame=0, width=60)
+    assert len(full) > 60 and len(line) <= 60
+    assert line.startswith("[pin]") and line.endswith('PIN."') and '"...' in line
+    assert fit_width(full, 40) == full[:36] + "..." and fit_width(full, 0) == full
+
+
+def test_the_warning_message_shows_when_played():
+    status = PhoneStatus()
+    status.update(HookChanged(True))
+    state = State("connected", connected_frame=0)
+    assert "warning" not in status.render(state, frame=10)
+    status.update(entry("warning"))
+    assert "warning message played" in status.render(state, frame=10)
+    status.update(entry("warning"))
+    assert "warning message played x2" in status.render(state, frame=10)
+
+
+@pytest.mark.parametrize(("payer_kind", "text"), [
+    ("collect", "called party's credit $29.95"),
+    ("prepaid", "prepaid account $29.95"),
+    ("debit", "balance $29.95"),
+])
+def test_the_money_left_is_named_by_whose_it_is(payer_kind, text):
+    status = PhoneStatus()
+    status.update(HookChanged(True))
+    status.update(entry("answer", what="number", ok=True, payer_kind=payer_kind, affordable_minutes=599))
+    status.update(entry("charge", minute_index=0, ok=True, balance_after_cents=2995, error=""))
+    line = status.render(State("connected", connected_frame=0), frame=10)
+    assert text in line
+    if payer_kind == "collect":
+        assert "  balance" not in line

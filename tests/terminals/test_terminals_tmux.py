@@ -28,17 +28,19 @@ def test_wall_phone_call_typed_on_a_laptop(site, tmux):
     tmux.wait_for("on hook: lift the handset")
     tmux.send("h")                         # lift the handset
     tmux.wait_for("[pin]")
+    tmux.wait_for('enter your PIN."')      # the menu is audio only: its words are on the line
     tmux.send(PIN[:3])
     screen = tmux.wait_for("keys \u2022\u2022\u2022")
     assert PIN[:3] not in screen.split("[pin]")[-1]   # the PIN is masked on the screen
     tmux.send(PIN[3:] + "#")
     tmux.wait_for("[call-type]")
+    tmux.wait_for('for a prepaid call press 3."')
     tmux.send("3")                         # prepaid
     tmux.wait_for("[number]")
     tmux.send(NUMBER + "#")
     screen = tmux.wait_for("[connected]", timeout_s=40)
     assert f"to {NUMBER}" in screen and "prepaid" in screen
-    tmux.wait_for("balance $24.95")
+    tmux.wait_for("prepaid account $24.95")   # the payer's balance: the prepaid account's
     tmux.wait_for("[done]", timeout_s=30)  # the called party hung up
     tmux.send("h")                         # hang up: the program ends after the call
     screen = tmux.wait_for("[exit 0]", timeout_s=30)
@@ -62,7 +64,7 @@ def test_kiosk_purchase_overdraft_and_timeout_typed_on_a_laptop(site, tmux):
     tmux.start(_phonesim("kiosk", "--seed-demo", "--keypad", "stdin://", "--idle-timeout-s", "3"),
                cwd=site)
     tmux.wait_for("PIN:")
-    tmux.send(PIN)
+    tmux.send(PIN + "#")                    # the PIN goes with #, as the screen says
     tmux.wait_for("Menu: John Doe")
     tmux.send("1")                          # balances
     tmux.wait_for("Trust (canteen): $50.00")
