@@ -209,15 +209,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = number.add_parser("block", help="block calls to a number facility-wide (a facility block needs "
                                         "a --note saying why)")
     p.add_argument("number", type=phone_number, metavar="NUMBER")
-    p.add_argument("--kind", choices=("facility", "security", "keypad", "three-way-review"), default="facility",
+    p.add_argument("--kind", choices=("facility", "security", "keypad"), default="facility",
                    help="facility (staff, default), security (a cut-off call), keypad (as if the called "
-                        "party pressed block), three-way-review; each kind is its own record")
+                        "party pressed block); each kind is its own record. A three-way review block is "
+                        "put on by the escalation and decided with 'phonesim admin review'")
     p.add_argument("--note", type=text_arg("a note"), default="")
     p.add_argument("--by", type=text_arg("who blocks it", empty=False), default="admin")
     p = number.add_parser("unblock", help="lift one kind of block (the called party's own block stays "
                                           "unless --kind keypad)")
     p.add_argument("number", type=phone_number, metavar="NUMBER")
-    p.add_argument("--kind", choices=("facility", "security", "keypad", "three-way-review"), default="facility")
+    p.add_argument("--kind", choices=("facility", "security", "keypad"), default="facility",
+                   help="which block (a three-way review block is lifted with 'phonesim admin review lift', "
+                        "which closes its incidents)")
     p = number.add_parser("privileged", help="mark an attorney number: never recorded or monitored")
     p.add_argument("number", type=phone_number, metavar="NUMBER")
     p.add_argument("--name", type=text_arg("a name"), default="", help="whose number (e.g. the law office)")

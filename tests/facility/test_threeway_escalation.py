@@ -50,6 +50,10 @@ def test_repeated_confirmed_three_way_calls_block_the_number_until_an_officer_de
     assert "(573) 555-0100" in listed or "573-555-0100" in listed, listed
     assert "2 calls with a confirmed three-way detection within 30 days" in listed
     assert listed.count("confirmed") >= 2 and "hook-flash" in listed
+    # the block is not lifted around the review (its incidents would stay open): usage error
+    with pytest.raises(SystemExit) as info:
+        main(["admin", "--db", db, "number", "unblock", NUMBER, "--kind", "three-way-review"])
+    assert info.value.code == 2 and "invalid choice: 'three-way-review'" in capsys.readouterr().err
     # the officer listens and finds a call-waiting click, not a third party: lifted
     assert main(["admin", "--db", db, "review", "lift", NUMBER, "--note", "call waiting, not a 3-way",
                  "--by", "sgt-7"]) == 0
