@@ -9,7 +9,7 @@
    where something is due (:mod:`benchmarks.facility.day`). The same day on SQLite and on a
    private PostgreSQL, side by side: simulated line-hours per CPU minute, charges per
    second, the interfaces' latency (p50/p99), lock waits, and every ledger check.
-2. **The same slice with and without audio** (``audio``): ``--audio-minutes`` (30) from
+2. **The same slice with and without audio** (``audio``): ``--audio-minutes`` (20) from
    06:00 with every frame's DSP (keys as DTMF decoded by the line, the called party's
    speech, the three-way detector, prompts and warnings mixed, recordings), and the same
    slice without: the cost of each, and whether the calls come out alike.
@@ -68,21 +68,21 @@ def load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def one_day(database, args, tmp: Path, *, transport: str = "events", start: dt.time = dt.time(5, 50),
-            span_s: float | None = None, pg=None) -> dict:
+def one_day(database, phones: int, arrivals: float, seed: int, tmp: Path, *, transport: str = "events",
+            start: dt.time = dt.time(5, 50), span_s: float | None = None, pg=None) -> dict:
     """One unit's day (or slice) on ``database``: the figures, the checks and the calls."""
     cfg = load_config(search=False)
-    a = Assumptions(arrivals_per_phone_hour=args.arrivals)
+    a = Assumptions(arrivals_per_phone_hour=arrivals)
     clock = day_clock(cfg.facility["timezone"], start)
     with Platform.open(cfg, database=database, clock=clock) as plat:
         seed_facility(plat)
-        unit = build_unit(UNIT_NAMES[0], args.phones, a, seed=args.seed, unit_index=0)
+        unit = build_unit(UNIT_NAMES[0], phones, a, seed=seed, unit_index=0)
         seed_unit(plat, unit, host="bench")
         timings = Timings()
         time_transactions(plat.ledger.db, timings)
         time_pin_lookups(plat.ledger, timings)
         server0 = server_cpu_s(pg.pid if pg else None)
-        r = run_day(plat, unit, transport=transport, a=a, seed=args.seed, recordings=tmp / "rec",
+        r = run_day(plat, unit, transport=transport, a=a, seed=seed, recordings=tmp / "rec",
                     timings=timings, arrivals_s=span_s, span_s=span_s)
         server = server_cpu_s(pg.pid if pg else None) - server0
         checks = ledger_checks(plat, timings)
@@ -143,16 +143,23 @@ def checks_text(checks: dict) -> str:
 
 def section_day(args, tmp: Path) -> None:
     print(f"## A housing unit's day without audio: {args.phones} phones, 05:50-22:45, "
-          f"{args.arrivals:g} arrivals per phone-hour, seed {args.seed}\n")
-    runs = [("SQLite", one_day(tmp / "day.sqlite3", args, tmp / "sqlite"))]
+          f"{args.arrivals:g} arrivals per phone-hour\n")
+    print(f"Seed {args.seed} is the day the simulation was developed on; seed {args.held_out_seed} was "
+          "not looked at before (held out).\n")
+    day = (args.phones, args.arrivals)
+    runs = [(f"SQLite, seed {args.seed}", one_day(tmp / "day.sqlite3", *day, args.seed, tmp / "sqlite"))]
     pg = private_postgres()
     if pg is None:
         print("(PostgreSQL is not installed: its column is missing)\n")
     else:
         try:
-            runs.append(("PostgreSQL", one_day(pg.create_database("facility_day"), args, tmp / "pg", pg=pg)))
+            runs.append((f"PostgreSQL, seed {args.seed}",
+                         one_day(pg.create_database("facility_day"), *day, args.seed, tmp / "pg", pg=pg)))
         finally:
             pg.close()
+    if args.held_out_seed is not None:
+        runs.append((f"SQLite, seed {args.held_out_seed} (held out)",
+                     one_day(tmp / "held-out.sqlite3", *day, args.held_out_seed, tmp / "held-out")))
     print("| | " + " | ".join(n for n, _ in runs) + " |\n|---|" + "---|" * len(runs))
     rows = [
         ("simulated line-hours", lambda d: f"{d['result'].line_hours:.1f}"),
@@ -179,47 +186,63 @@ def section_day(args, tmp: Path) -> None:
         print(f"| {label} | " + " | ".join(cell(d) for _, d in runs) + " |")
     print()
     latency_rows([(n, d["timings"]) for n, d in runs])
-    same = all([c[:6] for c in d["calls"]] == [c[:6] for c in runs[0][1]["calls"]] for _, d in runs)
-    print(f"Calls by disposition ({'the same calls on every database' if same else 'NOT the same calls on every database'}):\n")
-    print("| disposition | calls | billed minutes | cents |\n|---|---|---|---|")
-    for d, n, minutes, cents in dispositions(runs[0][1]["calls"]):
-        print(f"| {d} | {n} | {minutes} | {cents} |")
+    same_seed = [d for n, d in runs if "held out" not in n]
+    same = all([c[:6] for c in d["calls"]] == [c[:6] for c in same_seed[0]["calls"]] for d in same_seed)
+    print(f"Calls by disposition (seed {args.seed}: {'the same calls on every database' if same else 'NOT the same calls on every database'}):\n")
+    disposition_table([(n, d["calls"]) for n, d in runs if "PostgreSQL" not in n])
     print(f"\n(load average before/after: {args.load0} / {load()})\n")
+
+
+def disposition_table(named: list[tuple[str, list[tuple]]]) -> None:
+    tables = [(name, {d: (n, m, c) for d, n, m, c in dispositions(calls)}) for name, calls in named]
+    order = sorted({d for _, t in tables for d in t}, key=lambda d: -sum(t.get(d, (0,))[0] for _, t in tables))
+    print("| disposition | " + " | ".join(f"{name}: calls, billed minutes, cents" for name, _ in tables) + " |")
+    print("|---|" + "---|" * len(tables))
+    for d in order:
+        print(f"| {d} | " + " | ".join("{}, {}, {}".format(*t.get(d, (0, 0, 0))) for _, t in tables) + " |")
+    print()
 
 
 def section_audio(args, tmp: Path) -> None:
     minutes = args.audio_minutes
+    seeds = [args.seed] + ([args.held_out_seed] if args.held_out_seed is not None else [])
     print(f"## The same slice with and without audio: {args.phones} phones, 06:00 + {minutes:g} min, "
-          f"seed {args.seed}\n")
+          f"{args.audio_arrivals:g} arrivals per phone-hour (phones busy: the costly case for audio)\n")
     load0 = load()
-    runs = {t: one_day(tmp / f"slice-{t}.sqlite3", args, tmp / f"slice-{t}", transport=t, start=dt.time(6, 0),
-                       span_s=minutes * 60) for t in ("audio", "events")}
-    print("| | with audio (every frame, all DSP) | without audio (events, clock jumps) |\n|---|---|---|")
-    a, e = runs["audio"]["result"], runs["events"]["result"]
-    line_frames = a.line_hours * 180_000
-    print(f"| CPU s | {a.cpu_s:.1f} | {e.cpu_s:.2f} |")
-    print(f"| simulated line-hours per CPU minute | {a.line_hours / (a.cpu_s / 60):.1f} | "
-          f"{e.line_hours / (e.cpu_s / 60):.0f} |")
-    print(f"| µs per simulated line-frame | {a.cpu_s / line_frames * 1e6:.1f} | {e.cpu_s / line_frames * 1e6:.2f} |")
-    print(f"| frames stepped | {a.steps:,} | {e.steps:,} |")
-    print(f"| ledger checks | {checks_text(runs['audio']['checks'])} | {checks_text(runs['events']['checks'])} |\n")
-    ca, ce = runs["audio"]["calls"], runs["events"]["calls"]
-    alike = sum(1 for x, y in zip(ca, ce, strict=False) if x[:6] == y[:6])
-    shift = max((abs(x[6] - y[6]) for x, y in zip(ca, ce, strict=False)), default=0.0)
-    print(f"Calls alike (terminal, inmate, number, disposition, billed minutes, cents): **{alike} of "
-          f"{max(len(ca), len(ce))}**; largest shift of an off-hook time: {shift:.2f} s\n")
-    for x, y in zip(ca, ce, strict=False):
-        if x[:6] != y[:6]:
-            print(f"- with audio {x[:6]} / without {y[:6]}")
-    print("\n| disposition | calls | billed minutes | cents |\n|---|---|---|---|")
-    for d, n, billed, cents in dispositions(ca):
-        print(f"| {d} | {n} | {billed} | {cents} |")
-    print(f"\n(load average before/after: {load0} / {load()})\n")
+    runs = {(seed, t): one_day(tmp / f"slice-{seed}-{t}.sqlite3", args.phones, args.audio_arrivals, seed,
+                               tmp / f"slice-{seed}-{t}", transport=t, start=dt.time(6, 0), span_s=minutes * 60)
+            for seed in seeds for t in ("audio", "events")}
+    names = {seed: f"seed {seed}" + (" (held out)" if seed != args.seed else "") for seed in seeds}
+    print("| | " + " | ".join(f"{names[s]} {'with audio (every frame, all DSP)' if t == 'audio' else 'without audio'}"
+                             for s, t in runs) + " |")
+    print("|---|" + "---|" * len(runs))
+    results = [d["result"] for d in runs.values()]
+    rows = [("CPU s", lambda r: f"{r.cpu_s:.2f}"),
+            ("simulated line-hours per CPU minute", lambda r: f"{r.line_hours / (r.cpu_s / 60):.1f}"),
+            ("µs per simulated line-frame", lambda r: f"{r.cpu_s / (r.line_hours * 180_000) * 1e6:.2f}"),
+            ("frames stepped", lambda r: f"{r.steps:,}"),
+            ("attempts", lambda r: f"{r.attempts}")]
+    for label, cell in rows:
+        print(f"| {label} | " + " | ".join(cell(r) for r in results) + " |")
+    print("| ledger checks | " + " | ".join(checks_text(d["checks"]) for d in runs.values()) + " |\n")
+    for seed in seeds:
+        ca, ce = runs[(seed, "audio")]["calls"], runs[(seed, "events")]["calls"]
+        alike = sum(1 for x, y in zip(ca, ce, strict=False) if x[:6] == y[:6])
+        shift = max((abs(x[6] - y[6]) for x, y in zip(ca, ce, strict=False)), default=0.0)
+        print(f"{names[seed]}: calls alike with and without audio (terminal, inmate, number, disposition, billed "
+              f"minutes, cents): **{alike} of {max(len(ca), len(ce))}**; largest shift of an off-hook time: "
+              f"{shift:.2f} s\n")
+        for x, y in zip(ca, ce, strict=False):
+            if x[:6] != y[:6]:
+                print(f"- with audio {x[:6]} / without {y[:6]}")
+    print()
+    disposition_table([(f"{names[s]} with audio", runs[(s, "audio")]["calls"]) for s in seeds])
+    print(f"(load average before/after: {load0} / {load()})\n")
 
 
 def section_multi(args, tmp: Path) -> None:
     n = args.processes
-    print(f"## {n} platform processes on one PostgreSQL, each its own unit of {args.phones} phones, "
+    print(f"## {n} platform processes on one PostgreSQL, each its own unit of {args.multi_phones} phones, "
           f"one day each\n")
     pg = private_postgres()
     if pg is None:
@@ -235,7 +258,7 @@ def section_multi(args, tmp: Path) -> None:
         for k in range(n):
             cmd = [sys.executable, "-m", "benchmarks.facility.worker", "--database", url,
                    "--unit", UNIT_NAMES[k % len(UNIT_NAMES)] + ("" if k < len(UNIT_NAMES) else f"-{k}"),
-                   "--unit-index", str(k), "--phones", str(args.phones), "--seed", str(args.seed + k),
+                   "--unit-index", str(k), "--phones", str(args.multi_phones), "--seed", str(args.seed + k),
                    "--arrivals", str(args.arrivals), "--recordings", str(tmp / f"multi-rec-{k}")]
             procs.append(subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
         for p in procs:
@@ -263,7 +286,7 @@ def section_multi(args, tmp: Path) -> None:
     line_hours = sum(r["phones"] * r["simulated_s"] for r in reports) / 3600
     cpu = sum(r["cpu_s"] for r in reports)
     print("| | total |\n|---|---|")
-    print(f"| processes x phones | {n} x {args.phones} |")
+    print(f"| processes x phones | {n} x {args.multi_phones} |")
     print(f"| simulated line-hours | {line_hours:.0f} |")
     print(f"| platform processes' CPU s / database server CPU s | {cpu:.0f} / {server:.0f} |")
     print(f"| simulated line-hours per CPU minute (platform processes; with the server) | "
@@ -286,8 +309,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arrivals", type=float, default=Assumptions().arrivals_per_phone_hour,
                         help="people arriving at each phone per hour (default %(default)s)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--audio-minutes", type=float, default=30.0, help="the slice run with audio (default 30)")
+    parser.add_argument("--held-out-seed", type=int, default=2,
+                        help="a second day (SQLite) and slice, not looked at while developing (default 2)")
+    parser.add_argument("--audio-minutes", type=float, default=20.0, help="the slice run with audio (default 20)")
+    parser.add_argument("--audio-arrivals", type=float, default=12.0,
+                        help="arrivals per phone-hour in the slice (default 12: phones always busy)")
     parser.add_argument("--processes", type=int, default=8, help="platform processes of the multi run (default 8)")
+    parser.add_argument("--multi-phones", type=int, default=4, help="phones of each process's unit (default 4)")
     from benchmarks.facility.realtime import add_arguments
 
     add_arguments(parser)

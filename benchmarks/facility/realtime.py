@@ -43,7 +43,11 @@ def caller(i: int) -> tuple[str, str]:
     return f"{1000 + i:04d}", f"573555{3000 + i:04d}"
 
 
-def terminal_spec(i: int) -> dict:
+def terminal_spec(i: int, *, idle: bool = False) -> dict:
+    """Line ``i``: a caller who places a prepaid call, or (``idle``) a phone nobody lifts."""
+    if idle:
+        return {"name": f"rt-idle-{i + 1}", "kind": "phone", "unit": "RT-1", "keypad": "script://,?hook=none",
+                "audio": "null://", "far_end": "robot://accept"}
     pin, number = caller(i)
     pause = "," * (2 + i % 20)         # staggered: not every PIN at once
     return {"name": f"rt-phone-{i + 1}", "kind": "phone", "unit": "RT-1",
@@ -83,7 +87,8 @@ def worker(args: argparse.Namespace) -> int:
     from phonesim.terminals.facility_host import FacilityHost
 
     cfg = load_config(search=False, overrides=OVERRIDES)
-    specs = [terminal_spec(i) for i in range(args.first, args.first + args.count)]
+    specs = [terminal_spec(i, idle=args.idle) for i in range(args.first, args.first + args.count)]
+    wanted = Phase.IDLE if args.idle else Phase.CONNECTED
     with Platform.open(cfg, database=args.database) as platform:
         host = FacilityHost(cfg, platform, terminals=specs, realtime=True, recordings_dir=args.recordings,
                             host_name=f"rt-worker-{args.first}")
@@ -93,10 +98,10 @@ def worker(args: argparse.Namespace) -> int:
         deadline = time.monotonic() + CONNECT_TIMEOUT_S
         while time.monotonic() < deadline:
             lines = host.lines()
-            if len(lines) == len(specs) and all(line.state.phase is Phase.CONNECTED for line in lines.values()):
+            if len(lines) == len(specs) and all(line.state.phase is wanted for line in lines.values()):
                 break
             time.sleep(0.2)
-        connected = sum(1 for line in host.lines().values() if line.state.phase is Phase.CONNECTED)
+        connected = sum(1 for line in host.lines().values() if line.state.phase is wanted)
         print("ready", flush=True)
         sys.stdin.readline()
         before = {n: (s.late_frames, s.frames, s.stalls) for n, s in host.status.items()}
@@ -104,7 +109,7 @@ def worker(args: argparse.Namespace) -> int:
         time.sleep(args.seconds)
         after = {n: (s.late_frames, s.frames, s.stalls) for n, s in host.status.items()}
         t1, c1, k1 = time.monotonic(), os.times(), thread_cpu_s()
-        still = sum(1 for line in host.lines().values() if line.state.phase is Phase.CONNECTED)
+        still = sum(1 for line in host.lines().values() if line.state.phase is wanted)
         host.stop()
         runner.join(timeout=120)
     print(json.dumps({
@@ -141,15 +146,15 @@ def probe(args: argparse.Namespace) -> int:
     return 0
 
 
-def run(lines: int, per_process: int, seconds: float, tmp: Path) -> dict:
+def run(lines: int, per_process: int, seconds: float, tmp: Path, *, idle: bool = False) -> dict:
     """N lines over ceil(N / per_process) worker processes; their merged figures."""
-    database = str(tmp / f"rt-{lines}.sqlite3")
-    seed(database, lines)
+    database = str(tmp / f"rt-{lines}{'-idle' if idle else ''}.sqlite3")
+    seed(database, 0 if idle else lines)
     workers = math.ceil(lines / per_process)
     shares = [(k * lines // workers, (k + 1) * lines // workers) for k in range(workers)]
     procs = [subprocess.Popen([sys.executable, "-m", "benchmarks.facility.realtime", "--worker", "--database",
                                database, "--first", str(a), "--count", str(b - a), "--seconds", str(seconds),
-                               "--recordings", str(tmp / f"rt-rec-{lines}-{k}")],
+                               "--recordings", str(tmp / f"rt-rec-{lines}-{k}")] + (["--idle"] if idle else []),
                               cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
              for k, (a, b) in enumerate(shares)]
     procs.append(subprocess.Popen([sys.executable, "-m", "benchmarks.facility.realtime", "--probe", "--seconds",
@@ -169,6 +174,11 @@ def run(lines: int, per_process: int, seconds: float, tmp: Path) -> dict:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+    line_frames = seconds * 50 * lines
+    threads: dict[str, float] = {}
+    for r in reports:
+        for kind, cpu in r["threads_cpu_s"].items():
+            threads[kind] = threads.get(kind, 0.0) + cpu
     late = [v for r in reports for v in r["late"].values()]
     frames = [v for r in reports for v in r["frames"].values()]
     return {"lines": lines, "workers": workers, "connected": sum(r["connected"] for r in reports),
@@ -177,24 +187,31 @@ def run(lines: int, per_process: int, seconds: float, tmp: Path) -> dict:
             "frames_min": min(frames), "seconds": max(r["seconds"] for r in reports),
             "cpu_pct": [round(100 * r["cpu_s"] / r["seconds"]) for r in reports],
             "stalls": sum(v for r in reports for v in r["stalls"].values()), "priority": reports[0]["priority"],
-            "load": (load0, os.getloadavg()[0]), "probe_late": machine["late"], "probe_worst_ms": machine["worst_ms"]}
+            "load": (load0, os.getloadavg()[0]), "probe_late": machine["late"], "probe_worst_ms": machine["worst_ms"],
+            "us_per_line_frame": {"all": 1e6 * sum(r["cpu_s"] for r in reports) / line_frames,
+                                  "line": 1e6 * threads.get("terminal", 0.0) / line_frames,
+                                  "recorder": 1e6 * threads.get("phonesim", 0.0) / line_frames}}
 
 
 def _row(r: dict) -> str:
+    us = r["us_per_line_frame"]
     return (f"| {r['lines']} | {r['workers']} | {r['connected']} / {r['still_connected']} | {r['late_total']}; "
             f"{r['late_max']}; {r['lines_late']} | {r['stalls']} | {r['probe_late']} ({r['probe_worst_ms']:.0f} ms) | "
             f"{r['frames_min']} of {round(r['seconds'] * 50)} | {', '.join(map(str, r['cpu_pct']))} | "
-            f"{r['load'][0]:.1f} / {r['load'][1]:.1f} |")
+            f"{us['all']:.0f} ({us['line']:.0f} / {us['recorder']:.0f}) | {r['load'][0]:.1f} / {r['load'][1]:.1f} |")
+
+
+HEADER = ("| lines | processes | in a call (start / end) | late frames (total; worst line; lines with any) "
+          "| stalls >= 100 ms | probe's late frames (worst lateness) | frames of the slowest line "
+          "| CPU % per process | CPU µs per line-frame (line threads / recorders) | load average (start / end) |\n"
+          "|---|---|---|---|---|---|---|---|---|---|")
 
 
 def _search(tried: list[int], per_process: int, seconds: float, tmp: Path, tries: int) -> int:
     """Run each N in order (a run whose probe saw the machine stall, with late frames, is tried
     again up to ``tries`` times); stop after the first N with late frames. Returns the most
     lines carried without one."""
-    print("| lines | processes | connected (start / end) | late frames (total; worst line; lines with any) "
-          "| stalls >= 100 ms | probe's late frames (worst lateness) | frames of the slowest line "
-          "| CPU % per process | load average (start / end) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(HEADER)
     best = 0
     for n in tried:
         for _ in range(tries):
@@ -223,6 +240,10 @@ def section_realtime(args: argparse.Namespace, tmp: Path) -> None:
     best = _search([int(x) for x in args.rt_lines.split(",") if x], args.rt_lines_per_process, args.rt_seconds,
                    tmp / "machine", args.rt_tries)
     print(f"\nMost lines carried with zero late frames over {args.rt_seconds:g} s: **{best or 'none of those tried'}**.\n")
+    if args.rt_idle:
+        print(f"### Idle lines: {args.rt_idle} phones on hook, one process\n")
+        print(HEADER)
+        print(_row(run(args.rt_idle, 10**6, min(args.rt_seconds, 20.0), tmp / "idle", idle=True)) + "\n")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -234,12 +255,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rt-lines-per-process", type=int, default=8, help="(default %(default)s)")
     parser.add_argument("--rt-seconds", type=float, default=60.0, help="each run (default %(default)s)")
     parser.add_argument("--rt-tries", type=int, default=2, help="(default %(default)s)")
+    parser.add_argument("--rt-idle", type=int, default=16, help="idle lines measured at the end (default %(default)s; 0: none)")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.facility.realtime", description=__doc__.split("\n")[0])
     parser.add_argument("--worker", action="store_true")
     parser.add_argument("--probe", action="store_true")
+    parser.add_argument("--idle", action="store_true")
     parser.add_argument("--database")
     parser.add_argument("--first", type=int, default=0)
     parser.add_argument("--count", type=int, default=16)
