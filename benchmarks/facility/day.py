@@ -221,19 +221,25 @@ def run_day(platform: Any, unit: Unit, *, transport: str, a: Assumptions, seed: 
 
 
 def _jump_through(clock: Any, phones: list[Phone], end: int) -> None:
-    """Step only the phones due, at the frames they are due, until ``end``."""
+    """Step only the phones due, at the frames they are due, until ``end``. A phone's next due
+    frame changes only when it is stepped (phones share nothing a step of another changes
+    before that frame), so it is asked again only then."""
+    never = end
+    dues = [p.next_due() for p in phones]
+    dues = [never if d is None else d for d in dues]
     while True:
-        dues = [(p.next_due(), p) for p in phones]
-        due = min((d for d, _ in dues if d is not None), default=None)
-        if due is None or due >= end:
+        due = min(dues)
+        if due >= end:
             return
         if due > clock.frame:
             clock.advance(due - clock.frame)
         now = clock.frame
-        for d, phone in dues:
-            if d is not None and d <= now:
+        for k, phone in enumerate(phones):
+            if dues[k] <= now:
                 phone.step()
-        clock.tick()        # whatever a step left due now happens on the next frame
+                d = phone.next_due()
+                dues[k] = never if d is None else max(d, now + 1)   # what a step left due: next frame
+        clock.tick()
 
 
 def day_clock(timezone: str, start: dt.time = ARRIVALS_FROM) -> VirtualClock:
