@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "facility",
     "calls",
+    "console",
     "phone",
     "kiosk",
     "decode",

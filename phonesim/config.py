@@ -239,8 +239,11 @@ class Config:
     def origin(self, path: str) -> str:
         return self.origins.get(path, "built-in default")
 
-    def resolve_path(self, value: str) -> Path:
-        """A path from [paths], relative to the config file's folder (or the cwd)."""
+    def resolve_path(self, value: str) -> Path | str:
+        """A path from [paths], relative to the config file's folder (or the cwd); a URL
+        (``postgresql://...``, ``sqlite:///...``) as it is (a Path would fold its ``//``)."""
+        if "://" in str(value):
+            return str(value)
         path = Path(value).expanduser()
         if path.is_absolute() or self.source == "built-in defaults":
             return path
@@ -404,8 +407,12 @@ def _validate_semantics(tree: dict, origins: dict[str, str]) -> None:
                 parse_window(w)
             except ValueError:
                 fail(f"profile.{section}.windows", "'HH:MM-HH:MM'", w)
-    if tree["profile"]["threeway"]["action"] not in ("log", "warn", "disconnect"):
-        fail("profile.threeway.action", "one of log, warn, disconnect", tree["profile"]["threeway"]["action"])
+    # The three-way policy refuses bad settings with the same rules (one place for them).
+    from phonesim.facility.threeway import check_settings
+
+    problem = check_settings(tree["profile"]["threeway"])
+    if problem is not None:
+        fail(f"profile.threeway.{problem[0]}", problem[1], problem[2])
     if tree["profile"]["warning"]["mode"] not in ("message", "beep"):
         fail("profile.warning.mode", "message or beep", tree["profile"]["warning"]["mode"])
     for i, rate in enumerate(tree["profile"]["billing"]["rates"]):
@@ -442,6 +449,10 @@ RANGES: dict[str, tuple[float, float]] = {
     "profile.pin.length": (4, 12),
     "profile.pin.max_failures": (1, 100),
     "profile.pin.lockout_s": (1, 30 * 86_400),
+    "profile.pin.lockout_max_s": (1, 30 * 86_400),
+    "profile.pin.inmate_max_failures": (1, 1000),
+    "profile.pin.inmate_window_s": (60, 365 * 86_400),
+    "profile.pin.inmate_lockout_s": (1, 30 * 86_400),
     "profile.pin.first_digit_timeout_s": (1, 300),
     "profile.pin.inter_digit_timeout_s": (1, 60),
     "profile.segregation.calls_per_week": (0, 100),
@@ -451,6 +462,10 @@ RANGES: dict[str, tuple[float, float]] = {
     "profile.billing.ancillary_fees_cents": (0, 10_000),
     "profile.billing.direct_bill_credit_limit_cents": (0, 10_000_000),
     "profile.billing.unusual_increase_percent": (1, 100_000),
+    "profile.billing.unusual_increase_floor_cents": (0, 10_000_000),
+    "profile.billing.new_account_review_cents": (1, 10_000_000),
+    "profile.billing.courtesy_calls": (0, 100),
+    "profile.billing.courtesy_call_max_s": (60, 3600),
     "profile.billing.rates[].cents_per_min": (0, 500),     # $5 a minute: beyond any real tariff
     "profile.handset.dtmf_level_dbm0": (-45, 0),
     "profile.handset.dtmf_twist_db": (-10, 10),
@@ -465,6 +480,10 @@ FORMS: dict[str, tuple[str, str]] = {
     "profile.numbers.blocked_prefixes[]": (r"N11|[0-9]{1,15}", "'N11' or 1 to 15 digits (the canonical number's start)"),
     "sip.registrar": (r"|sips?:\S+", "empty or a SIP URI like 'sip:pbx.example'"),
     "sip.password_env": (r"|[A-Za-z_][A-Za-z0-9_]*", "empty or the name of an environment variable"),
+    "profile.pin.login": (r"pin|id\+pin", "'pin' (the PIN alone) or 'id+pin' (the ID number, then the PIN)"),
+    "profile.billing.no_account": (r"courtesy|setup-only|refuse", "courtesy, setup-only or refuse"),
+    "profile.family.provider_phone": (r"1?-?[2-9][0-9]{2}-?[2-9][0-9]{2}-?[0-9]{4}",
+                                      "a 10-digit NANP number like '1-800-844-6591'"),
     "paths.database": (r"[^\x00]+", "a path"),
     "paths.recordings": (r"[^\x00]+", "a path"),
 }

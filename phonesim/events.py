@@ -78,12 +78,18 @@ class FarEndDigit:
 
 @dataclass(frozen=True, slots=True)
 class ThreeWaySuspected:
-    """A three-way-call detector fired on the far-end audio, with its evidence."""
+    """A three-way-call detector fired on the far-end audio, with its evidence.
+
+    ``level`` is empty as the detector reports it; the facility's policy labels it
+    "suspected" (logged, flagged for review) or "confirmed" (acted on), or leaves
+    it empty for a note below suspicion (``ThreeWayPolicy.label``).
+    """
 
     kind: str
     confidence: float
     at_frame: int
     evidence: dict = field(default_factory=dict, hash=False, compare=False)
+    level: str = ""
 
 
 # --- the far end ----------------------------------------------------------------
@@ -212,6 +218,7 @@ class NumberResult:
     affordable_minutes: int | None = None
     minute_charge_cents: int = 0   # what one billed minute costs with taxes (0: the bare rate)
     request_id: int = 0
+    courtesy: str = ""             # a collect call with no account: "free-call" or "setup-only"
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,12 +93,24 @@ class PrivatePostgres:
                 pid_file.unlink(missing_ok=True)
         self.pid = None
 
-    def create_database(self, name: str) -> str:
-        self._run(str(self.bin / "createdb"), "-h", str(self.base), "-U", "postgres", name)
+    def _admin(self, sql: str) -> None:
+        """One statement on the ``postgres`` database (in-process: a ``createdb`` costs 0.1-0.3 s more)."""
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(sql)
+
+    def create_database(self, name: str, *, template: str | None = None) -> str:
+        """A new database (a copy of ``template`` when given: a migrated one copies in ~30 ms)."""
+        self._admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         return self.url(name)
 
     def drop_database(self, name: str) -> None:
-        self._run(str(self.bin / "dropdb"), "-h", str(self.base), "-U", "postgres", "--force", name)
+        self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None and Path(f"/proc/{self.pid}").exists()
 
     def close(self) -> None:
         self.stop()

@@ -20,7 +20,7 @@ def test_defaults_are_the_missouri_profile():
     assert cfg.profile.called_party.accept == "1"
     assert cfg.profile.billing.rates[0].cents_per_min == 5
     assert "800" in cfg.profile.numbers.blocked_prefixes
-    assert cfg.profile.threeway.action == "disconnect"
+    assert cfg.profile.threeway.on_confirmed == "disconnect"
 
 
 def test_federal_bop_profile_overrides_keys_and_intervals(tmp_path):
@@ -84,7 +84,7 @@ def test_a_bad_override_key_is_a_config_error_naming_it(dotted):
         ('[profile.called_party]\naccept = "55"\n', "profile.called_party.accept", "one keypad key", "'55'"),
         ('[profile.called_party]\naccept = "6"\n', "profile.called_party", "a different key for each choice", "'6'"),
         ('[profile.hours]\nwindows = ["6am-10pm"]\n', "profile.hours.windows", "'HH:MM-HH:MM'", "'6am-10pm'"),
-        ('[profile.threeway]\naction = "shout"\n', "profile.threeway.action", "log, warn, disconnect", "'shout'"),
+        ('[profile.threeway]\non_confirmed = "shout"\n', "profile.threeway.on_confirmed", "log, warn, disconnect", "'shout'"),
         ('[extras]\nx = 1\n', "extras", "unknown section", "[extras]"),
         ('[facility]\narea_codes = [573]\n', "facility.area_codes", "expected a list of strings", "[573]"),
         ('[[profile.billing.rates]]\neffective = "2026-01-01"\ncall_type = "*"\njurisdiction = "*"\n',
@@ -165,6 +165,7 @@ def test_sip_options_reach_a_sip_far_end_but_not_the_robot():
     ("[profile.warning]\ninterval_s = 0\n", "profile.warning.interval_s", "from 1 to 86_400", "0"),
     ("[profile.warning]\ninterval_s = -30\n", "profile.warning.interval_s", "from 1 to 86_400", "-30"),
     ("[profile.pin]\nmax_failures = 0\n", "profile.pin.max_failures", "from 1 to 100", "0"),
+    ('[profile.pin]\nlogin = "voice"\n', "profile.pin.login", "'pin' (the PIN alone) or 'id+pin'", "'voice'"),
     ("[profile.pin]\nlockout_s = -1\n", "profile.pin.lockout_s", "from 1 to 2_592_000", "-1"),
     ('[profile.billing]\nfacility_class = "castle"\n', "profile.billing.facility_class", "one of prison, jail-large",
      "'castle'"),

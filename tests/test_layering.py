@@ -3,7 +3,9 @@
 dsp/ imports nothing of phonesim; hw/ only dsp/ (and the core modules clock, events,
 exc); facility/ never imports a hardware library; optional packages (pyaudio, evdev,
 SIP) are imported only inside their backend modules, so ``import phonesim`` and the
-loopback mode work on a bare laptop.
+loopback mode work on a bare laptop.  The console (phonesim/console) is a top layer like the
+commands: nothing below it imports it, and its web stack (Starlette, uvicorn, Jinja2) is
+imported nowhere else.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ OPTIONAL_HOMES = {
     "aiortp": {"phonesim/facility/farend_sip.py"},
     "matplotlib": {"phonesim/commands/decode.py"},
 }
+
+
+#: The console's web stack: imported only inside phonesim/console (and never by ``import phonesim``).
+CONSOLE_LIBS = {"starlette", "uvicorn", "jinja2", "multipart", "websockets"}
 
 
 def imports_of(path: Path) -> set[str]:
@@ -67,6 +73,24 @@ def test_facility_never_imports_a_hardware_library(path):
     assert not {n for n in ours(imports_of(path)) if n.startswith(("phonesim.terminals", "phonesim.cli"))}
 
 
+@pytest.mark.parametrize("path", modules("dsp") + modules("hw") + modules("facility") + modules("terminals"),
+                         ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_nothing_below_the_console_imports_it(path):
+    assert not {n for n in ours(imports_of(path)) if n.startswith("phonesim.console")}
+
+
+@pytest.mark.parametrize("path", modules("console"), ids=lambda p: p.name)
+def test_the_console_imports_no_command(path):
+    assert not {n for n in ours(imports_of(path)) if n.startswith(("phonesim.cli", "phonesim.commands"))}
+
+
+def test_the_web_stack_only_in_the_console():
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE.parent)
+        if rel.parts[1] != "console":
+            assert not {n.split(".")[0] for n in imports_of(path)} & CONSOLE_LIBS, rel
+
+
 def test_optional_packages_only_in_their_backends():
     for path in PACKAGE.rglob("*.py"):
         rel = str(path.relative_to(PACKAGE.parent))
@@ -80,7 +104,7 @@ def test_optional_packages_only_in_their_backends():
 def test_import_phonesim_loads_no_optional_package():
     code = ("import sys, phonesim, phonesim.testing, phonesim.cli; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "{'pyaudio', 'evdev', 'aiosipua', 'aiortp', 'matplotlib'}))")
+            "{'pyaudio', 'evdev', 'aiosipua', 'aiortp', 'matplotlib', 'starlette', 'uvicorn', 'jinja2'}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

@@ -50,3 +50,19 @@ def clean(value: object) -> str:
         return text
     return "".join(ch if ch.isprintable() else
                    f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}" for ch in text)
+
+
+def heal_left_open(ledger, prog: str = "phonesim") -> list[int]:
+    """Close the calls a crashed process left open (:meth:`CdrStore.heal_left_open`), saying so
+    on stderr; every command that opens the facility database runs it first."""
+    import sys
+    import time
+
+    from phonesim.facility.cdr import CdrStore
+
+    closed = CdrStore(ledger).heal_left_open(wall_s=time.time())
+    if closed:
+        print(f"{prog}: closed {len(closed)} call(s) a stopped process left open (ended at their last "
+              f"sign of life, billed as charged, marked recovered): {', '.join(map(str, closed))}",
+              file=sys.stderr)
+    return closed

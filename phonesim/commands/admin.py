@@ -29,7 +29,7 @@ import re
 import sys
 from pathlib import Path
 
-from phonesim.commands import clean
+from phonesim.commands import clean, heal_left_open
 from phonesim.config import load_config
 from phonesim.exc import InvalidInput, OutputFileError, PhoneSimError
 from phonesim.facility.ledger import STATUSES, Ledger, month_bounds
@@ -135,7 +135,8 @@ def pin(text: str) -> str:
 
 # --- the parser ----------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", metavar="PATH", help="the database file (default: paths.database of the config)")
+    parser.add_argument("--db", metavar="URL", help="the database: a file path, sqlite:///PATH or postgresql://... "
+                                                  "(default: paths.database of the config)")
     groups = parser.add_subparsers(dest="group", metavar="GROUP")
     groups.required = True
 
@@ -147,8 +148,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--pin", type=pin, required=True, help="the PIN keyed at the phone (profile pin.length digits)")
     p.add_argument("--status", choices=STATUSES, default="general")
     p.add_argument("--unit", type=text_arg("a housing unit"), default="", help="housing unit")
-    p.add_argument("--name-prompt", type=text_arg("a prompt name", empty=False), default="inmate_name_default",
-                   help="prompt with the recorded name")
+    p.add_argument("--name-prompt", type=text_arg("a prompt name", empty=False), default=None,
+                   help="a shipped prompt saying the name (default: none; the inmate records it on the "
+                        "first call, or give one with 'inmate set-name')")
+    p.add_argument("--facility", type=text_arg("a facility id", empty=False), default=None,
+                   help="the facility (default: the configured one)")
     p = inmate.add_parser("set-pin", help="change a PIN (also clears a lockout)")
     p.add_argument("inmate_id", type=inmate_id, metavar="ID")
     p.add_argument("pin", type=pin, metavar="PIN")
@@ -156,6 +160,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("inmate_id", type=inmate_id, metavar="ID")
     p.add_argument("status", choices=STATUSES, metavar="STATUS")
     p.add_argument("--unit", type=text_arg("a housing unit"), default=None, help="move to this housing unit too")
+    p = inmate.add_parser("transfer", help="move an inmate to another facility (accounts, lists and history "
+                                           "follow; the PIN then works there only)")
+    p.add_argument("inmate_id", type=inmate_id, metavar="ID")
+    p.add_argument("facility", type=text_arg("a facility id", empty=False), metavar="FACILITY")
+    p.add_argument("--unit", type=text_arg("a housing unit"), default="")
+    p = inmate.add_parser("set-name", help="the name the called party hears, from a WAV (instead of the "
+                                           "recording made on the first call)")
+    p.add_argument("inmate_id", type=inmate_id, metavar="ID")
+    p.add_argument("wav", metavar="FILE.wav")
     p = inmate.add_parser("unlock", help="clear a PIN lockout")
     p.add_argument("inmate_id", type=inmate_id, metavar="ID")
     p = inmate.add_parser("show", help="status, balances, approved numbers, recent calls")
@@ -243,9 +256,72 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = rates.add_parser("check", help="warn about rates above the FCC caps (exit 1 if any)")
     p.add_argument("--date", type=date, default=None, help="YYYY-MM-DD (default today)")
 
+    facility = groups.add_parser("facility", help="facilities and their housing units").add_subparsers(
+        dest="action", metavar="ACTION")
+    facility.required = True
+    facility.add_parser("list", help="every facility of the database")
+    p = facility.add_parser("units", help="a facility's housing units: settings and lockdowns")
+    p.add_argument("--facility", type=text_arg("a facility id", empty=False), default=None)
+    p = facility.add_parser("set-unit", help="a unit's own phone hours, wait, quota or call limit")
+    p.add_argument("unit", type=text_arg("a housing unit", empty=False), metavar="UNIT")
+    p.add_argument("--facility", type=text_arg("a facility id", empty=False), default=None)
+    p.add_argument("--hours", type=text_arg("windows like 07:00-21:00", empty=False), default=None,
+                   help="phone hours, comma-separated HH:MM-HH:MM windows")
+    p.add_argument("--call-limit-s", type=count, default=None)
+    p.add_argument("--wait-s", type=count, default=None, help="wait between calls")
+    p.add_argument("--quota-min", type=count, default=None, help="monthly minutes (0: none)")
+    p.add_argument("--clear", action="append", default=[], metavar="KEY",
+                   choices=("hours", "call_limit_s", "wait_between_calls_s", "monthly_quota_min"),
+                   help="back to the profile's value for KEY")
+    for name, text in (("lockdown", "stop a unit's phones now (count time, an incident): calls end"),
+                       ("lift", "lift a unit's lockdown")):
+        p = facility.add_parser(name, help=text)
+        p.add_argument("unit", type=text_arg("a housing unit", empty=False), metavar="UNIT")
+        p.add_argument("--facility", type=text_arg("a facility id", empty=False), default=None)
+        if name == "lockdown":
+            p.add_argument("--reason", type=text_arg("a reason", empty=False), required=True)
+            p.add_argument("--by", type=text_arg("who", empty=False), default="admin")
+
+    nco = groups.add_parser("no-contact", help="no-contact orders: one inmate may not call one number").add_subparsers(
+        dest="action", metavar="ACTION")
+    nco.required = True
+    p = nco.add_parser("add", help="bar an inmate from a number (others may still call it)")
+    p.add_argument("inmate_id", type=inmate_id, metavar="ID")
+    p.add_argument("number", type=phone_number, metavar="NUMBER")
+    p.add_argument("--note", type=text_arg("a note", empty=False), required=True)
+    p.add_argument("--by", type=text_arg("who", empty=False), default="admin")
+    p = nco.add_parser("lift", help="lift a no-contact order")
+    p.add_argument("inmate_id", type=inmate_id, metavar="ID")
+    p.add_argument("number", type=phone_number, metavar="NUMBER")
+    p = nco.add_parser("list", help="the orders, and the attempts that broke them")
+    p.add_argument("--inmate", type=inmate_id, default=None, metavar="ID")
+
+    incident = groups.add_parser("incident", help="toll-free, three-way, no-contact and cut-off incidents").add_subparsers(
+        dest="action", metavar="ACTION")
+    incident.required = True
+    p = incident.add_parser("list", help="open incidents (--all: closed ones too)")
+    p.add_argument("--all", action="store_true")
+    p = incident.add_parser("close", help="close an incident with its outcome")
+    p.add_argument("incident_id", type=call_id, metavar="ID")
+    p.add_argument("--outcome", type=text_arg("an outcome", empty=False), required=True)
+    p.add_argument("--by", type=text_arg("who", empty=False), default="admin")
+
+    review = groups.add_parser("review", help="numbers blocked after repeated three-way calls, pending an "
+                                             "officer's review").add_subparsers(dest="action", metavar="ACTION")
+    review.required = True
+    review.add_parser("list", help="the queue: each number with the calls that led to its block")
+    for action, what in (("uphold", "keep the number blocked (a facility block with the note)"),
+                         ("lift", "the detections were not three-way calls: lift the block")):
+        p = review.add_parser(action, help=what)
+        p.add_argument("number", type=phone_number, metavar="NUMBER")
+        p.add_argument("--note", type=text_arg("a note", empty=False), required=True,
+                       help="why (kept on the incidents, the block and in the audit log)")
+        p.add_argument("--by", type=text_arg("who decides", empty=False), default="admin")
+
     p = groups.add_parser("who-called", help="which inmates (by their PIN) called a number")
     p.add_argument("number", type=phone_number, metavar="NUMBER")
-    groups.add_parser("seed-demo", help="load the demo data of 'phonesim demo' (idempotent)")
+    groups.add_parser("seed-demo", help="load the demo data of 'phonesim demo' (idempotent; creates the database)")
+    groups.add_parser("init", help="create the database (and the configured facility's record)")
 
 
 # --- running -------------------------------------------------------------------------------
@@ -253,11 +329,16 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if args.group == "rates":
         return _rates(args, cfg)
-    path = Path(args.db) if args.db else cfg.resolve_path(cfg.paths["database"])
+    path = args.db if args.db else cfg.resolve_path(cfg.paths["database"])
+    # only these make a database; every other command refuses a missing one by name (a mistyped
+    # --db must never look like an empty facility)
+    create = args.group in ("seed-demo", "init")
     try:
-        with Ledger.open(path, cfg=cfg) as ledger:
+        with Ledger.open(path, cfg=cfg, create=create) as ledger:
+            heal_left_open(ledger, "phonesim admin")
             handler = {"inmate": _inmate, "account": _account, "number": _number, "cdr": _cdr,
-                       "who-called": _who_called, "seed-demo": _seed}[args.group]
+                       "who-called": _who_called, "seed-demo": _seed, "init": _init, "facility": _facility,
+                       "no-contact": _no_contact, "incident": _incident, "review": _review}[args.group]
             return handler(args, ledger, cfg)
     except InvalidInput as err:  # a value the ledger refused (PIN length, status ...): a usage error
         print(f"phonesim admin: error: {err}", file=sys.stderr)
@@ -269,10 +350,126 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
+def _init(args, ledger: Ledger, cfg) -> int:
+    from phonesim.facility.platform import Platform
+
+    facility = Platform(cfg, ledger=ledger).facility
+    print(f"database {clean(ledger.db.name)}: schema v{ledger.schema_version}, facility "
+          f"{clean(facility.id)} ({clean(facility.name)}, {clean(facility.timezone)})")
+    return 0
+
+
+def _facility(args, ledger: Ledger, cfg) -> int:
+    from phonesim.facility.sites import Sites
+
+    sites = Sites(ledger.db)
+    facility_id = getattr(args, "facility", None) or cfg.facility.id
+    a = args.action
+    if a == "list":
+        for f in sites.facilities():
+            print(f"{clean(f.id):<8} {clean(f.name):<48} {clean(f.town):<16} {clean(f.timezone):<16} "
+                  f"{clean(f.profile)}")
+    elif a == "units":
+        for u in sites.units(facility_id):
+            state = f"LOCKED DOWN: {clean(u.lockdown_reason)} ({clean(u.lockdown_by)}, {clean(u.lockdown_at)})" \
+                if u.locked_down else "open"
+            print(f"{clean(u.unit):<10} {state:<40} {json.dumps(u.settings, sort_keys=True)}")
+    elif a == "set-unit":
+        settings: dict = {key: None for key in args.clear}
+        if args.hours is not None:
+            settings["hours"] = [w.strip() for w in args.hours.split(",")]
+        for key, value in (("call_limit_s", args.call_limit_s), ("wait_between_calls_s", args.wait_s),
+                           ("monthly_quota_min", args.quota_min)):
+            if value is not None:
+                settings[key] = value
+        unit = sites.set_unit_settings(facility_id, args.unit, **settings)
+        print(f"unit {clean(unit.unit)}: {json.dumps(unit.settings, sort_keys=True)}")
+    elif a in ("lockdown", "lift"):
+        unit = sites.set_lockdown(facility_id, args.unit, a == "lockdown", reason=getattr(args, "reason", ""),
+                                  by=getattr(args, "by", ""))
+        print(f"unit {clean(unit.unit)}: " + (f"locked down ({clean(unit.lockdown_reason)}); its phones' calls "
+                                              f"end within a second" if unit.locked_down else "lockdown lifted"))
+    return 0
+
+
+def _no_contact(args, ledger: Ledger, cfg) -> int:
+    from phonesim.facility.oversight import Oversight
+
+    oversight = Oversight(ledger.db)
+    if args.action == "add":
+        order = oversight.add_no_contact(args.inmate_id, args.number, note=args.note, by=args.by)
+        print(f"no-contact order: {clean(order.inmate_id)} may not call {format_number(order.number)} "
+              f"({clean(order.note)})")
+    elif args.action == "lift":
+        if not oversight.lift_no_contact(args.inmate_id, args.number):
+            print(f"{clean(args.inmate_id)} had no no-contact order for {format_number(args.number)}")
+            return 1
+        print(f"no-contact order lifted: {clean(args.inmate_id)} / {format_number(args.number)}")
+    else:
+        for order in oversight.no_contact_orders(inmate_id=args.inmate):
+            broken = oversight.violations(order.inmate_id, order.number)
+            print(f"{clean(order.inmate_id):<8} {format_number(order.number):<14} {clean(order.note):<30} "
+                  f"since {clean(order.at)[:10]}  {len(broken)} attempt(s) since"
+                  + "".join(f"\n    call {b.call_id} at {clean(b.at)}" for b in broken[:10]))
+    return 0
+
+
+def _incident(args, ledger: Ledger, cfg) -> int:
+    from phonesim.facility.oversight import Oversight
+
+    oversight = Oversight(ledger.db)
+    if args.action == "close":
+        done = oversight.close_incident(args.incident_id, outcome=args.outcome, by=args.by)
+        print(f"incident {done.id} closed: {clean(done.outcome)}")
+        return 0
+    for i in oversight.incidents(status=None if args.all else "open"):
+        who = clean(i.inmate_id or "?")
+        print(f"#{i.id:<5} {clean(i.at)[:16]}  {clean(i.kind):<10} inmate {who:<8} "
+              f"{format_number(i.number) if i.number else '':<14} call {i.call_id}  {clean(i.status)}"
+              + (f": {clean(i.outcome)} ({clean(i.closed_by)})" if i.status == "closed" else ""))
+    return 0
+
+
+def _review(args, ledger: Ledger, cfg) -> int:
+    from phonesim.facility.oversight import Oversight
+
+    oversight = Oversight(ledger.db)
+    if args.action in ("uphold", "lift"):
+        item = oversight.decide_review(args.number, uphold=args.action == "uphold", note=args.note, by=args.by)
+        print(f"{format_number(item.number)}: " + ("stays blocked (facility block)" if args.action == "uphold"
+                                                    else "block lifted")
+              + f"; {len(item.incidents)} incident(s) closed")
+        return 0
+    queue = oversight.review_queue()
+    if not queue:
+        print("the three-way review queue is empty")
+    for item in queue:
+        print(f"{format_number(item.number)}  blocked since {clean(item.since)[:16]}  {clean(item.note)}")
+        for i in item.incidents:
+            levels = sorted({str(d.get("level", "")) for d in i.detail.get("detections", [])} - {""})
+            kinds = sorted({str(d.get("kind", "")) for d in i.detail.get("detections", [])} - {""})
+            print(f"    call {i.call_id}  {clean(i.at)[:16]}  inmate {clean(i.inmate_id or '?'):<8} "
+                  f"{'/'.join(levels) or '-':<20} {', '.join(kinds)}  incident #{i.id}")
+    return 0
+
+
 def _inmate(args, ledger: Ledger, cfg) -> int:
+    if args.action == "transfer":
+        person = ledger.transfer_inmate(args.inmate_id, args.facility, housing_unit=args.unit)
+        print(f"{clean(person.id)} transferred to {clean(person.facility_id)}"
+              + (f", unit {clean(person.housing_unit)}" if person.housing_unit else ""))
+        return 0
+    if args.action == "set-name":
+        from phonesim.hw.audio_file import read_wav_as_line
+
+        samples = read_wav_as_line(args.wav, max_s=30)
+        ledger.set_voice_name("inmate", args.inmate_id, samples, source=f"given: {Path(args.wav).name}")
+        print(f"{clean(args.inmate_id)}: the called party hears {len(samples) / 8000:.1f} s of {clean(args.wav)}")
+        return 0
     if args.action == "add":
         person = ledger.add_inmate(args.inmate_id, args.name, args.pin, status=args.status,
-                                   housing_unit=args.unit, name_prompt=args.name_prompt)
+                                   housing_unit=args.unit, name_prompt=args.name_prompt or "",
+                                   facility_id=args.facility)
         print(f"added inmate {clean(person.id)} {clean(person.name)!r} ({clean(person.status)})")
     elif args.action == "set-pin":
         ledger.set_pin(args.inmate_id, args.pin)
@@ -328,10 +525,16 @@ def _account(args, ledger: Ledger, cfg) -> int:
     elif a == "statement":
         s = ledger.statement(args.btn, args.month)
         print(f"Direct Bill statement {format_number(s.btn)} {s.month}")
+        for c in s.calls:
+            print(f"  {c.at[:19]}  call {c.call_id:<8} {c.minutes:>3} min at {format_cents(c.rate_cents)}"
+                  f"  {format_cents(c.base_cents):>9} + tax {format_cents(c.tax_cents):>7}"
+                  f"  = {format_cents(c.total_cents):>9}")
         for line in s.lines:
-            ref = f"call {line.call_id} min {line.minute_index + 1}" if line.call_id is not None else clean(line.memo)
-            print(f"  {line.at[:19]}  {clean(line.kind):<12} {ref:<22} {format_cents(line.amount_cents):>9}")
-        print(f"charges {format_cents(s.charges_cents)}  payments {format_cents(s.payments_cents)}  "
+            if line.kind != "call-charge":
+                print(f"  {line.at[:19]}  {clean(line.kind):<12} {clean(line.memo):<22} "
+                      f"{format_cents(line.amount_cents):>9}")
+        print(f"charges {format_cents(s.charges_cents)} (tax {format_cents(s.tax_cents)})  "
+              f"payments {format_cents(s.payments_cents)}  "
               f"owed now {format_cents(s.owed_cents)} of {format_cents(s.credit_limit_cents)}"
               + (f"  BLOCKED: {clean(s.blocked_reason)}" if s.blocked else ""))
     elif a == "show":

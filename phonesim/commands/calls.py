@@ -15,7 +15,7 @@ import json
 import sys
 import time
 
-from phonesim.commands import clean, positive_seconds
+from phonesim.commands import clean, heal_left_open, positive_seconds
 from phonesim.config import load_config
 
 NAME = "calls"
@@ -37,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from phonesim.facility.db import Database
+    from phonesim.facility.ledger import Ledger
     from phonesim.facility.live import Board, LiveFollower
     from phonesim.facility.schema import migrate
     from phonesim.facility.sites import Sites
@@ -46,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     facility = None if args.facility == "all" else (args.facility or cfg.facility.id)
     with Database.open(url, create=False) as db:
         migrate(db)
+        heal_left_open(Ledger(db, cfg=cfg), "phonesim calls")
         start = db.query("SELECT COALESCE(MIN(id), 1) - 1 FROM live_events WHERE at_s >= ?",
                          (time.time() - args.since_s,))
         follower = LiveFollower(db, facility_id=facility, since_id=int(start[0][0]))

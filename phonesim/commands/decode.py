@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from phonesim.commands import clean
-from phonesim.dsp.dtmf import DtmfDetector, DtmfDigit
+from phonesim.dsp.dtmf import DIGIT_DTYPE, DtmfDetector
 from phonesim.exc import BadAudioFile, PhoneSimError
 from phonesim.hw.audio_file import WavReader
 
@@ -45,22 +45,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"{PLOT_MAX_S:g} s)")
 
 
-def decode_blocks(blocks: Iterable[np.ndarray]) -> list[DtmfDigit]:
-    """Digits in 8 kHz mono blocks (int16, or float in 16-bit units), fed one by one."""
+def _int16(block: np.ndarray) -> np.ndarray:
+    if block.dtype == np.int16:
+        return block
+    return np.clip(np.round(block), -32768, 32767).astype(np.int16)
+
+
+def decode_blocks(blocks: Iterable[np.ndarray]) -> np.ndarray:
+    """Digits in 8 kHz mono blocks (int16, or float in 16-bit units), fed one by one, as one
+    structured array of :data:`phonesim.dsp.dtmf.DIGIT_DTYPE` (``digits["digit"]``,
+    ``digits["start_sample"]``, ...).
+
+    The detector's batch path (:meth:`DtmfDetector.feed_arrays`): a long recording's
+    thousands of digits never become one Python object each.
+    """
     det = DtmfDetector()
-    digits: list[DtmfDigit] = []
-    for block in blocks:
-        digits += det.feed(np.clip(np.round(block), -32768, 32767).astype(np.int16))
+    found = [det.feed_arrays(_int16(block)) for block in blocks]
     # Silence at the end lets a digit that runs to the end of the file finish.
-    return digits + det.feed(np.zeros(800, dtype=np.int16))
+    found.append(det.feed_arrays(np.zeros(800, dtype=np.int16)))
+    found = [f for f in found if f.size]
+    return np.concatenate(found) if found else np.zeros(0, dtype=DIGIT_DTYPE)
 
 
-def decode_samples(x: np.ndarray) -> list[DtmfDigit]:
-    """Digits in 8 kHz mono samples (float in 16-bit units)."""
+def decode_samples(x: np.ndarray) -> np.ndarray:
+    """Digits in 8 kHz mono samples (int16, or float in 16-bit units); see :func:`decode_blocks`."""
     return decode_blocks([x])
 
 
-def decode_file(path: str, *, keep_audio: bool = False) -> tuple[list[DtmfDigit], np.ndarray | None]:
+def decode_file(path: str, *, keep_audio: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """The digits of a WAV file, streamed; with ``keep_audio`` also its 8 kHz samples (for --plot)."""
     with WavReader(path) as reader:
         if keep_audio and reader.duration_s > PLOT_MAX_S:
@@ -95,16 +107,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"phonesim decode: error: {clean(err)}", file=sys.stderr)
             status = 1
             continue
-        text = "".join(d.digit for d in digits)
+        text = "".join(digits["digit"].tolist())
         if args.json:
-            for d in digits:
-                print(json.dumps({"file": name, "digit": d.digit, "start_ms": _ms(d.start_sample),
-                                  "end_ms": _ms(d.end_sample), "low_dbm0": d.low_dbm0,
-                                  "high_dbm0": d.high_dbm0, "twist_db": d.twist_db}))
+            for digit, start, end, low, high, twist, _ in digits.tolist():
+                print(json.dumps({"file": name, "digit": digit, "start_ms": _ms(start), "end_ms": _ms(end),
+                                  "low_dbm0": low, "high_dbm0": high, "twist_db": twist}))
         elif args.events:
-            for d in digits:
-                print(f"{name}\t{d.digit}\t{_ms(d.start_sample):.1f}\t{_ms(d.end_sample):.1f}\t"
-                      f"{d.low_dbm0:.1f}\t{d.high_dbm0:.1f}\t{d.twist_db:+.1f}")
+            for digit, start, end, low, high, twist, _ in digits.tolist():
+                print(f"{name}\t{digit}\t{_ms(start):.1f}\t{_ms(end):.1f}\t{low:.1f}\t{high:.1f}\t{twist:+.1f}")
         elif len(args.files) == 1:
             print(text)
         else:
@@ -114,8 +124,9 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
-def plot_spectrogram(x: np.ndarray, digits: list[DtmfDigit], out_path: str, *, title: str = "") -> None:
-    """Write a spectrogram PNG of ``x`` (8 kHz) with each digit's span and key marked."""
+def plot_spectrogram(x: np.ndarray, digits: np.ndarray, out_path: str, *, title: str = "") -> None:
+    """Write a spectrogram PNG of ``x`` (8 kHz) with each digit's span and key marked
+    (``digits`` as :func:`decode_samples` returns them)."""
     try:
         import matplotlib
 
@@ -134,16 +145,16 @@ def plot_spectrogram(x: np.ndarray, digits: list[DtmfDigit], out_path: str, *, t
         ax.specgram(x + dither, NFFT=256, Fs=RATE_HZ, noverlap=192, cmap="magma", vmin=-20)
     for f in ROW_HZ + COL_HZ:
         ax.axhline(f, color="white", lw=0.3, alpha=0.4)
-    for d in digits:
-        t0, t1 = d.start_sample / RATE_HZ, d.end_sample / RATE_HZ
+    for digit, start, end, *_ in digits.tolist():
+        t0, t1 = start / RATE_HZ, end / RATE_HZ
         ax.axvspan(t0, t1, ymin=0.88, ymax=1.0, color="cyan", alpha=0.35)
         ax.axvline(t0, color="cyan", lw=0.6, alpha=0.7)
         ax.axvline(t1, color="cyan", lw=0.6, alpha=0.7, ls="--")
-        ax.text((t0 + t1) / 2, 3800, d.digit, ha="center", va="top", color="cyan", fontsize=12, weight="bold")
+        ax.text((t0 + t1) / 2, 3800, digit, ha="center", va="top", color="cyan", fontsize=12, weight="bold")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("frequency (Hz)")
     ax.set_ylim(0, 4000)
-    ax.set_title(f"{title}: {''.join(d.digit for d in digits) or '(no digits)'}")
+    ax.set_title(f"{title}: {''.join(digits['digit'].tolist()) or '(no digits)'}")
     fig.tight_layout()
     try:
         fig.savefig(out_path)

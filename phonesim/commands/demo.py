@@ -23,12 +23,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from phonesim.clock import (
+    FRAME_MS,
     FRAME_SAMPLES,
     FRAMES_PER_SECOND,
     RealTimeClock,
     VirtualClock,
     frames_from_s,
 )
+from phonesim.commands import heal_left_open
 from phonesim.config import load_config
 from phonesim.events import HookChanged
 from phonesim.exc import ConfigError
@@ -66,6 +68,12 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "completed"),
     Scenario("collect", "collect (Direct Bill) call to 314-555-0199, accepted, 2 minutes", "completed",
              far_end="robot://accept?talk_s=120", call_type="2", number="3145550199"),
+    Scenario("courtesy", "collect call to a number with no account: a free courtesy call; the called "
+             "party hears how to set one up", "completed", far_end="robot://accept?talk_s=90", call_type="2",
+             number="6605550142"),
+    Scenario("no-account", "collect call to a number with no account, courtesy calls off: the called "
+             "party is told how to set one up, nothing is connected", "no-account", call_type="2",
+             number="6605550142", overrides={"profile.billing.no_account": "setup-only"}),
     Scenario("debit", "debit call paid from the inmate's phone account, 2 minutes", "completed",
              far_end="robot://accept?talk_s=120", call_type="1", number="3145550150"),
     Scenario("rates", "the called party asks for the rates, then accepts", "completed",
@@ -322,7 +330,7 @@ def _describe(t: dict) -> str:
 
 def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realtime: bool = False,
                  far_end_url: str | None = None, on_frame=None,
-                 platform_on_worker: bool | None = None) -> DemoResult:
+                 platform_on_worker: bool | None = None, database: str | None = None) -> DemoResult:
     """Run one scenario end to end; return the transcript, the CDR and a summary.
 
     ``on_frame(line)`` is called after every frame (tests use it to pause a call, or to
@@ -330,7 +338,8 @@ def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realti
     runs the platform's work on the line's worker thread, as in real time (default: only
     with ``realtime``), so a frame paced to a real far end never waits for the disk.
     Interrupted (Ctrl-C), the line is still closed: the call ends cleanly, its CDR is
-    closed, its charges are final and its recording is finalised.
+    closed, its charges are final and its recording is finalised.  ``database`` (a URL)
+    replaces ``DATA_DIR/phonesim.sqlite3``; the recordings stay in ``data_dir``.
     """
     from phonesim.facility.farend import open_far_end
     from phonesim.facility.platform import Platform
@@ -343,9 +352,10 @@ def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realti
     clock = RealTimeClock() if realtime else VirtualClock()
     with contextlib.ExitStack() as stack:
         # the prompts load first: a missing or corrupt prompt refuses to start, naming the file
-        platform = stack.enter_context(Platform.open(cfg, database=data_dir / "phonesim.sqlite3",
+        platform = stack.enter_context(Platform.open(cfg, database=database or data_dir / "phonesim.sqlite3",
                                                      clock=clock))
         ledger, cdrs, prompts = platform.ledger, platform.cdrs, platform.prompts
+        heal_left_open(ledger, "phonesim demo")
         clock.epoch_s = demo_epoch_s(cfg, cdrs)
         ledger.seed_demo(cfg)
         for btn, cents in scenario.prepaid_cents.items():
@@ -366,6 +376,8 @@ def run_scenario(scenario: Scenario, *, data_dir: Path, config_path=None, realti
 
         def step(frame_index: int) -> bool:
             phone.step(frame_index)
+            if on_worker and not realtime and line.state.request_id:
+                line.jobs.wait_oldest(FRAME_MS / 1000)   # virtual time never outruns a real look-up
             if on_frame is not None:
                 on_frame(line)
             if line.calls and not ended_at:

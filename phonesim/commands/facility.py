@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 
-from phonesim.commands import number_in, positive_seconds
+from phonesim.commands import heal_left_open, number_in, positive_seconds
 from phonesim.config import load_config
 
 NAME = "facility"
@@ -63,6 +63,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="N", help=f"terminals one process serves at most (default {LINES_PER_PROCESS})")
     parser.add_argument("--only", metavar="NAMES", help=argparse.SUPPRESS)   # a worker's share
     parser.add_argument("--quiet", action="store_true", help="no status table")
+    # the officers' console, served by this process so it can listen to its lines
+    from phonesim.console.server import DEFAULT_HOST, DEFAULT_PORT
+
+    parser.add_argument("--console", action="store_true",
+                        help="serve the officers' and investigators' console in a browser from this process "
+                             "(with --demo: demo logins with new passwords are printed)")
+    parser.add_argument("--console-host", default=DEFAULT_HOST, metavar="ADDRESS",
+                        help=f"with --console: the address to listen on (default {DEFAULT_HOST})")
+    parser.add_argument("--console-port", type=number_in(0, 65535, integer=True), default=DEFAULT_PORT,
+                        metavar="N", help=f"with --console: the port (default {DEFAULT_PORT}; 0: any free port)")
 
 
 def demo_terminals(phones: int) -> list[dict[str, str]]:
@@ -132,6 +142,7 @@ def _serve(args: argparse.Namespace, cfg, terminals: list[dict]) -> int:
     database = args.database or cfg.resolve_path(cfg.paths.database)
     recordings = args.recordings or cfg.resolve_path(cfg.paths.recordings)
     with Platform.open(cfg, database=database) as platform:
+        heal_left_open(platform.ledger, "phonesim facility")
         if args.demo and not args.only:
             seed_demo_facility(platform, args.phones)
         host = FacilityHost(cfg, platform, terminals=terminals, realtime=args.realtime, recordings_dir=recordings)
@@ -140,12 +151,17 @@ def _serve(args: argparse.Namespace, cfg, terminals: list[dict]) -> int:
             print(f"phonesim facility {cfg.facility.id} ({cfg.facility.name}): {len(terminals)} terminal(s) on "
                   f"{platform.ledger.db.name}, {priority}; follow it with: phonesim calls --follow"
                   + (f" --database {database}" if args.database else ""), flush=True)
+        console = _start_console(args, cfg, database, recordings, host=host) if args.console else None
         status_thread = None
-        if not args.quiet and args.realtime:
+        if not args.quiet and args.realtime and console is None:
             status_thread = _StatusPrinter(host)
             status_thread.start()
-        with StopSignals(host.stop):
-            host.run(max_s=args.max_s)
+        try:
+            with StopSignals(host.stop):
+                host.run(max_s=args.max_s)
+        finally:
+            if console is not None:
+                console.close()
         if status_thread is not None:
             status_thread.stop()
         if not args.quiet:
@@ -176,6 +192,11 @@ def _supervise(args: argparse.Namespace, terminals: list[dict], workers: int) ->
         cfg = load_config(args.config, overrides=DEMO_OVERRIDES)
         with Platform.open(cfg, database=args.database or cfg.resolve_path(cfg.paths.database)) as platform:
             seed_demo_facility(platform, args.phones)
+    console = None
+    if args.console:    # the workers serve the lines: this console shows and cuts off, never listens
+        cfg = load_config(args.config, overrides=DEMO_OVERRIDES if args.demo else None)
+        console = _start_console(args, cfg, args.database or cfg.resolve_path(cfg.paths.database),
+                                 args.recordings or cfg.resolve_path(cfg.paths.recordings), host=None)
     stopping = False
 
     def on_signal(signum, frame) -> None:
@@ -214,7 +235,17 @@ def _supervise(args: argparse.Namespace, terminals: list[dict], workers: int) ->
                 proc.kill()
         for s, handler in previous.items():
             signal.signal(s, handler)
+        if console is not None:
+            console.close()
     return 0
+
+
+def _start_console(args: argparse.Namespace, cfg, database, recordings, *, host):
+    """The console on this process's thread (see phonesim.console); its URL and demo logins printed."""
+    from phonesim.console.server import serve_console
+
+    return serve_console(cfg, database, recordings, host=host, bind=args.console_host, port=args.console_port,
+                         demo=args.demo)
 
 
 def _status_table(host) -> str:

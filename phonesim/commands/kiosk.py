@@ -13,7 +13,7 @@ import argparse
 import logging
 
 from phonesim.clock import RealTimeClock
-from phonesim.commands import positive_seconds
+from phonesim.commands import heal_left_open, positive_seconds
 from phonesim.config import load_config
 from phonesim.terminals.phone_app import StopSignals
 
@@ -48,10 +48,12 @@ def run(args: argparse.Namespace) -> int:
     database = args.database or cfg.resolve_path(cfg.paths.database)
     keypad_url = args.keypad or cfg.devices.keypad
     with Platform.open(cfg, database=database, clock=clock) as platform:
+        heal_left_open(platform.ledger, "phonesim kiosk")
         if args.seed_demo:
             platform.ledger.seed_demo(cfg)
         backend = LedgerKioskBackend(platform.ledger, cfg, clock=clock, cdrs=platform.cdrs)
         session = KioskSession(backend, clock, pin_length=int(cfg.profile.pin.length),
+                               id_first=cfg.profile.pin.login == "id+pin",
                                idle_timeout_s=args.idle_timeout_s)
         with open_keypad(keypad_url) as keypad:
             audio = prompts = None

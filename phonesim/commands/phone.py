@@ -14,12 +14,16 @@ cleanly (CDR closed, charges final, recording finalised) and exits 0.
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 import time
+from typing import Any
 
 from phonesim.clock import RealTimeClock, VirtualClock, frames_from_s
-from phonesim.commands import positive_seconds
+from phonesim.commands import heal_left_open, positive_seconds
 from phonesim.config import load_config
+from phonesim.exc import NotFound
+from phonesim.terminals.chores import ChoresThread, TerminalChores
 from phonesim.terminals.phone_app import PhoneApp, StopSignals, TeeAudioPort
 
 NAME = "phone"
@@ -55,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recordings", metavar="DIR", help="where recordings go (default: paths.recordings)")
     parser.add_argument("--terminal", default="phone-1", metavar="NAME",
                         help="this phone's station name in CDRs (default: phone-1)")
+    parser.add_argument("--unit", metavar="UNIT",
+                        help="this phone's housing unit (its lockdowns end and refuse calls); default: "
+                             "the unit [[terminals]] gives this name, else the one it was registered with")
     parser.add_argument("--seed-demo", action="store_true",
                         help="add the demo inmate (PIN 1234), accounts and numbers to the database first")
     parser.add_argument("--max-s", type=positive_seconds, metavar="S",
@@ -84,9 +91,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.seed_demo:
             platform.ledger.seed_demo(cfg)
+        # The phone is one of the facility's terminals: registered with its unit, and alive in
+        # the records (the heartbeat) while it runs, so nobody takes its call for a crashed one.
+        unit = terminal_unit(cfg, platform, args.terminal, args.unit)
+        platform.sites.register_terminal(args.terminal, facility_id=cfg.facility["id"], unit=unit,
+                                         kind="phone", host=socket.gethostname())
         # A call this phone had open when it crashed (power cut, kill -9) is closed
         # first, from the charges already recorded; other terminals' calls are theirs.
         recovered = platform.cdrs.recover_open_calls(terminal=args.terminal)
+        heal_left_open(platform.ledger)
         if recovered:
             print(f"phonesim: closed {len(recovered)} call(s) left open by a crash: "
                   + ", ".join(str(i) for i in recovered), file=sys.stderr)
@@ -118,8 +131,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             driver = VirtualDriver(clock)
         max_frames = frames_from_s(args.max_s) if args.max_s else None
-        with StopSignals(lambda: app.stop("signal")):
+        chores = TerminalChores(platform, cfg.facility["id"], units={args.terminal: unit},
+                                line_of=lambda name: line, statuses=lambda: {args.terminal: "up"})
+        with StopSignals(lambda: app.stop("signal")), ChoresThread(chores):
             app.run(driver, max_frames=max_frames, exit_after_call=args.exit_after_call)
+        platform.sites.heartbeat({args.terminal: "stopped"})
         problems = platform.ledger.reconcile()
         if problems:
             print("phonesim: the ledger does not reconcile: " + "; ".join(problems), file=sys.stderr)
@@ -131,3 +147,17 @@ def run(args: argparse.Namespace) -> int:
             except Exception as err:  # closing must go on for the others
                 print(f"phonesim: closing {thing!r}: {err}", file=sys.stderr)
     return 0
+
+
+def terminal_unit(cfg: Any, platform: Any, name: str, given: str | None) -> str:
+    """The housing unit of terminal ``name``: as given, else as ``[[terminals]]`` lists it, else
+    as it was registered before (a phone moved between units keeps the last one), else none."""
+    if given is not None:
+        return given
+    listed = next((dict(t) for t in cfg.terminals if dict(t)["name"] == name), None)
+    if listed is not None:
+        return str(listed["unit"])
+    try:
+        return platform.sites.terminal(name).unit
+    except NotFound:
+        return ""

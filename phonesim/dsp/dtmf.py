@@ -61,14 +61,19 @@ any audio.  What DTMF adds is work per candidate window (the other tests, all
 candidates of up to 16 slices together) and per digit.  The digit state
 machine steps window by window in Python only when few windows are busy (one
 line's 20 ms frame: a few microseconds), and otherwise is solved with array
-operations over all windows and channels (:meth:`DtmfDetector._machine_runs`);
-a digit's sub-blocks are kept in a per-channel arena by array operations, not
-in Python lists; all digits that end in a call are checked together, and
-Python works once per digit (one ``DtmfDigit``).  So the cost grows with the
-audio and with the digits in it, never with Python per window or per channel:
-back-to-back keying at the fastest legal rate (12.5 digits a second) is the
-worst case; noise, speech and music decode several times faster than
-spandsp's C (figures in ``docs/benchmarks-dtmf.md``).
+operations over all windows and channels, over runs of hits rather than
+each hit (:meth:`DtmfDetector._machine_runs`); a digit's sub-blocks are kept
+in a per-channel arena by array operations, not in Python lists; all digits
+that end in a call are checked together.  :meth:`DtmfDetector.feed_arrays`
+returns them as one structured array, with no Python work per digit at all
+(``phonesim decode`` uses it); :meth:`DtmfDetector.feed` makes one
+``DtmfDigit`` each.  So the cost grows with the audio and with the digits in
+it, never with Python per window, per digit or per channel: back-to-back
+keying at the fastest legal rate (12.5 digits a second) is the worst case,
+and still faster than spandsp's C; noise, speech and music decode several
+times faster (figures in ``docs/benchmarks-dtmf.md``).  A line fed alone in
+20 ms frames pays numpy's fixed cost per call, a few dozen calls a frame;
+lines that share one detector (``channels=N``) pay it once per frame for all.
 
 Spec limits met (see ``tests/dsp/test_dtmf_spec.py`` and the benchmark):
 frequency ±1.5 % accepted, ±3.5 % rejected; twist 8 dB normal / 4 dB reverse
@@ -94,7 +99,6 @@ from __future__ import annotations
 import collections
 import itertools
 import math
-import operator
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -147,6 +151,12 @@ class DtmfDigit:
 
 _DIGIT_SETTERS = tuple(getattr(DtmfDigit, f.name).__set__ for f in fields(DtmfDigit))
 
+#: The structured dtype of :meth:`DtmfDetector.feed_arrays`: one field per
+#: :class:`DtmfDigit` field, same names, same values.
+DIGIT_DTYPE = np.dtype([("digit", "U1"), ("start_sample", np.int64), ("end_sample", np.int64),
+                        ("low_dbm0", np.float64), ("high_dbm0", np.float64), ("twist_db", np.float64),
+                        ("channel", np.int64)])
+
 
 def _make_digits(*columns: list) -> list[DtmfDigit]:
     """:class:`DtmfDigit` objects from one list per field, twice as fast as calling the class.
@@ -163,6 +173,37 @@ def _make_digits(*columns: list) -> list[DtmfDigit]:
     for setter, values in zip(_DIGIT_SETTERS, columns, strict=True):
         collections.deque(map(setter, digits, values), maxlen=0)
     return digits
+
+
+def _digit_objects(columns) -> list[DtmfDigit]:
+    """The digits of ``columns`` (one array per :class:`DtmfDigit` field, or None) as objects."""
+    if columns is None:
+        return []
+    return _make_digits(*(column.tolist() for column in columns))
+
+
+def _digit_array(columns) -> np.ndarray:
+    """The digits of ``columns`` (one array per :class:`DtmfDigit` field, or None) as one
+    structured array of :data:`DIGIT_DTYPE`."""
+    if columns is None:
+        return np.empty(0, dtype=DIGIT_DTYPE)
+    out = np.empty(columns[0].size, dtype=DIGIT_DTYPE)
+    for name, column in zip(DIGIT_DTYPE.names, columns, strict=True):
+        out[name] = column
+    return out
+
+
+def _join_columns(found: list) -> tuple[np.ndarray, ...] | None:
+    """Digits' columns found piece by piece as one set of columns, ordered by end sample, then
+    channel (a stable sort: digits that tie keep the order they were found in)."""
+    found = [columns for columns in found if columns is not None]
+    if not found:
+        return None
+    columns = found[0] if len(found) == 1 else tuple(map(np.concatenate, zip(*found, strict=True)))
+    if columns[0].size > 1:
+        order = np.lexsort((columns[DIGIT_DTYPE.names.index("channel")], columns[DIGIT_DTYPE.names.index("end_sample")]))
+        columns = tuple(column[order] for column in columns)
+    return columns
 
 
 def _check_digit(digit) -> str:
@@ -315,6 +356,8 @@ class DtmfDetector:
             raise ValueError(f"channels must be >= 1, got {channels!r}")
         if not 1 <= int(on_windows) <= _CARRY_SUBS - 2:
             raise ValueError(f"on_windows must be 1..{_CARRY_SUBS - 2}, got {on_windows!r}")
+        if int(off_windows) < 1:
+            raise ValueError(f"off_windows must be >= 1 (a digit ends after that many misses), got {off_windows!r}")
         self.channels = int(channels)
         self.sample_rate_hz = sample_rate_hz
         self.min_level_dbm0 = float(min_level_dbm0)
@@ -402,7 +445,7 @@ class DtmfDetector:
                  self._act_last[chans], self._act_tone[chans], self._act_total[chans], np.ones(chans.size, dtype=bool))
         found = self._close(ended, None, None, 0)
         self._act_code[chans] = -1
-        return found  # in channel order
+        return _digit_objects(found)  # in channel order
 
     # ------------------------------------------------------------------- feed
     def feed(self, samples) -> list[DtmfDigit]:
@@ -419,6 +462,21 @@ class DtmfDetector:
         list of DtmfDigit
             Ordered by end sample, then channel.
         """
+        return _digit_objects(self._feed(samples))
+
+    def feed_arrays(self, samples) -> np.ndarray:
+        """:meth:`feed`, with the digits as one structured array of :data:`DIGIT_DTYPE`.
+
+        The same digits in the same order with the same values, field for field
+        (``found["digit"]``, ``found["start_sample"]``, ...), made without a
+        Python object per digit: for a long recording or many channels, where
+        making thousands of :class:`DtmfDigit` objects would cost as much as
+        finding them.  Both calls advance the same state and may be mixed.
+        """
+        return _digit_array(self._feed(samples))
+
+    def _feed(self, samples):
+        """:meth:`feed`'s digits as columns (one array per :class:`DtmfDigit` field), or None."""
         x = np.asarray(samples)
         if x.ndim == 1 and self.channels == 1:
             x = x[None, :]
@@ -426,7 +484,7 @@ class DtmfDetector:
             raise ValueError(f"expected samples of shape (n,) for 1 channel or ({self.channels}, n), got {x.shape}")
         if x.dtype.kind == "f":  # NaN, inf and overload are clipped like a 16-bit converter would
             x = np.clip(np.nan_to_num(x, nan=0.0, posinf=32767.0, neginf=-32768.0), -32768.0, 32767.0)
-        found: list[DtmfDigit] = []
+        found = []
         # Long inputs are cut into slices of `step` samples per channel (about 52 000 in
         # all); the DFT and the element-wise tests run over _SLICES_PER_SPAN slices and
         # the classification and digit state machine over _SLICES_PER_RUN at a time, so
@@ -434,22 +492,21 @@ class DtmfDetector:
         # temporaries stay small enough for the CPU cache.
         step = max(SUB_LEN, (_SLICE_SAMPLES // self.channels) // SUB_LEN * SUB_LEN)
         for at in range(0, x.shape[1], step * _SLICES_PER_RUN):
-            found += self._feed_run(x[:, at:at + step * _SLICES_PER_RUN], step)
-        found.sort(key=operator.attrgetter("end_sample", "channel"))
-        return found
+            found.append(self._feed_run(x[:, at:at + step * _SLICES_PER_RUN], step))
+        return _join_columns(found)
 
-    def _feed_run(self, x: np.ndarray, step: int) -> list[DtmfDigit]:
+    def _feed_run(self, x: np.ndarray, step: int):
         """Analyse ``x`` span by span, classify its candidate windows and run the digits over it."""
         z_hist, start_hist, first_sub = self._z_hist, self._start_hist, self._next_sub
         span = step * _SLICES_PER_SPAN
         parts = [self._analyse(x[:, at:at + span]) for at in range(0, x.shape[1], span)]
         parts = [part for part in parts if part is not None]
         if not parts:
-            return []
+            return None
         if not any(part[2].size for part in parts) and not (self._act_code >= 0).any():
             self._cand_code[:] = -1  # every window is a miss: no candidate survives
             self._cand_n[:] = 0
-            return []
+            return None
         if len(parts) == 1:  # a frame: nothing to join
             (tone, total, flat, p, z, starts), = parts
             z_all = np.concatenate([z_hist, z], axis=1)  # (C, H + k, 12)
@@ -468,11 +525,11 @@ class DtmfDetector:
             p = np.concatenate([part[3] for part in parts])
             z_all = np.concatenate([z_hist] + [part[4] for part in parts], axis=1)  # (C, H + k, 12)
             start_all = np.concatenate([start_hist] + [part[5] for part in parts])
-        strict, loose = self._classify(flat, p, tone, total, z_all, start_all)
+        strict, loose = self._classify(flat, p, tone, total, z_all)
         if not (self._act_code >= 0).any() and not (strict >= 0).any():
             self._cand_code[:] = -1  # every window is a miss: no candidate survives
             self._cand_n[:] = 0
-            return []
+            return None
         # Integer energies (1/16 of a 16-bit unit squared) make every sum exact.
         tone_q = np.rint(tone * 16).astype(np.int64)
         total_q = np.rint(total * 16).astype(np.int64)
@@ -508,16 +565,19 @@ class DtmfDetector:
             return None
         blocks = x[:, :used].reshape(self.channels, k, SUB_LEN)
         starts = start0 + SUB_LEN * np.arange(k, dtype=np.int64)
-        # DFT of every sub-block; the tones' bins phase-referenced to absolute time (the
-        # harmonics' only where a window needs them, in _classify).
+        # DFT of every sub-block, phase-referenced to absolute time: all twelve bins, which
+        # is one long loop over two contiguous arrays (the rotation table's rows for
+        # consecutive sub-blocks are consecutive), where the tones' eight alone would be
+        # a short loop per sub-block.
         z = self._bank.dft(blocks, max_rows=_PRODUCT_ROWS)  # (C, k, 12) complex64
-        z[..., :8] *= self._bank.rotation(starts)[:, :8]
+        z *= self._bank.rotation_run(start0, k)
         energy = np.einsum("ckn,ckn->ck", blocks, blocks)
         start_all = np.concatenate([self._start_hist, starts])
-        # Window i = sub-blocks i-1 and i (the first one's first from the history).
-        zw = np.empty((self.channels, k, 8), dtype=np.complex64)
-        np.add(self._z_hist[:, -1, :8], z[:, 0, :8], out=zw[:, 0])
-        np.add(z[:, :-1, :8], z[:, 1:, :8], out=zw[:, 1:])
+        # Window i = sub-blocks i-1 and i (the first one's first from the history); all
+        # twelve bins for the same reason (the harmonics' window powers are not used).
+        zw = np.empty((self.channels, k, len(_BANK_HZ)), dtype=np.complex64)
+        np.add(self._z_hist[:, -1], z[:, 0], out=zw[:, 0])
+        np.add(z[:, :-1], z[:, 1:], out=zw[:, 1:])
         total = np.empty((self.channels, k), dtype=np.float32)
         np.add(self._e_hist[:, 0], energy[:, 0], out=total[:, 0])
         np.add(energy[:, :-1], energy[:, 1:], out=total[:, 1:])
@@ -528,16 +588,20 @@ class DtmfDetector:
         tone = (np.maximum(np.maximum(p[..., 0], p[..., 1]), np.maximum(p[..., 2], p[..., 3]))
                 + np.maximum(np.maximum(p[..., 4], p[..., 5]), np.maximum(p[..., 6], p[..., 7])))
         enough = tone >= min(self.loose_energy_share, self.min_energy_share) * total
-        adjacent = (start_all[_CARRY_SUBS:] - start_all[_CARRY_SUBS - 1:-1]) == SUB_LEN
-        if not adjacent.all():  # only pairs that are truly adjacent count
-            enough &= adjacent
+        # Every hit needs both tones at the loose level or above, so their sum at twice it
+        # (exact in float32): silence and faint windows are misses without the other tests.
+        enough &= tone >= 2 * self._limits()[0, 0, 0]
+        # Only pairs that are truly adjacent count: this call's sub-blocks are, and so is the
+        # first with the history's last unless samples were lost in between (fill_in).
+        if self._start_hist[-1] + SUB_LEN != start0:
+            enough[:, 0] = False
         # Flat indices (all arrays here are fresh and C-contiguous): cheaper than pairs.
         flat = np.flatnonzero(enough)
         self._z_hist = (z if k >= _CARRY_SUBS else np.concatenate([self._z_hist, z], axis=1))[:, -_CARRY_SUBS:].copy()
         self._e_hist = energy[:, -1:].copy()
         self._start_hist = start_all[-_CARRY_SUBS:].copy()
         self._next_sub += k
-        return tone, total, flat, p.reshape(-1, 8)[flat], z, starts
+        return tone, total, flat, np.take(p.reshape(-1, len(_BANK_HZ)), flat, axis=0), z, starts
 
     def _limits(self) -> np.ndarray:
         """The window tests' limits, loose (row 0) and strict (row 1), in float32 as numpy
@@ -559,21 +623,23 @@ class DtmfDetector:
             self._limits_key = key
         return self._limits_array
 
-    def _classify(self, flat: np.ndarray, p: np.ndarray, tone: np.ndarray, total: np.ndarray,
-                  z_all: np.ndarray, start_all: np.ndarray):
+    def _classify(self, flat: np.ndarray, p: np.ndarray, tone: np.ndarray, total: np.ndarray, z_all: np.ndarray):
         """Strict and loose digit codes (-1 for none) of the run's windows, shape (C, W).
 
         ``flat`` are the candidate windows (flat indices into ``tone``) and
-        ``p`` their eight tone powers; every other window is a miss.
+        ``p`` their tone powers (the eight tones in the first eight of each
+        row); every other window is a miss.
         """
-        strict = np.full(tone.shape, -1, dtype=np.int64)
-        loose = np.full(tone.shape, -1, dtype=np.int64)
+        strict = np.full(tone.shape, -1, dtype=np.int8)  # codes 0..15: small grids
+        loose = np.full(tone.shape, -1, dtype=np.int8)
         if not flat.size:
             return strict, loose
-        (r, c), (pr, pc), (r2, c2) = (a.T for a in _top_two(p.reshape(-1, 2, 4)))
+        # Tones as rows, (group, tone, candidate), so that every test runs along candidates.
+        tones = np.ascontiguousarray(p[:, :8].T).reshape(2, 4, -1).transpose(1, 0, 2)
+        (r, c), (pr, pc), (r2, c2) = _top_two(tones)
         code = r * 4 + c
-        tone_sub = tone.ravel()[flat]
-        total_sub = total.ravel()[flat]
+        tone_sub = np.take(tone, flat)
+        total_sub = np.take(total, flat)
         thr, rev, norm, rel, share = self._limits()
         ok = (pr >= thr) & (pc >= thr) & (pc <= pr * rev) & (pc * norm >= pr)
         ok &= (pr >= rel * r2) & (pc >= rel * c2) & (tone_sub >= share * total_sub)
@@ -583,10 +649,10 @@ class DtmfDetector:
         hit = np.flatnonzero(strict_ok)
         if hit.size:
             hc, hw = np.divmod(flat[hit], tone.shape[1])
-            sub = hw + np.array([[_CARRY_SUBS - 1], [_CARRY_SUBS]])  # the window's two sub-blocks
-            hbin = 8 + c[hit]
-            zh = z_all[hc, sub, hbin] * self._bank.rotation(start_all[sub])[:, np.arange(hit.size), hbin]
-            zh = zh[0] + zh[1]
+            # Flat index of the window's first sub-block's harmonic bin (z_all is contiguous).
+            at = ((hc * z_all.shape[1] + hw + _CARRY_SUBS - 1) * len(_BANK_HZ)) + 8 + c[hit]
+            z_flat = z_all.reshape(-1)
+            zh = np.take(z_flat, at) + np.take(z_flat, at + len(_BANK_HZ))
             harm = (zh.real**2 + zh.imag**2) * np.float32(2.0 / WINDOW_LEN**2)
             strict_ok[hit[harm * 10 ** (self.min_harmonic_rejection_db / 10) > pc[hit]]] = False
         strict.ravel()[flat] = np.where(strict_ok, code, -1)
@@ -595,7 +661,7 @@ class DtmfDetector:
 
     # ---------------------------------------------------------- state machine
     def _run_digits(self, s: np.ndarray, loose: np.ndarray, tone_q: np.ndarray, total_q: np.ndarray,
-                    z_all: np.ndarray, start_all: np.ndarray, first_sub: int) -> list[DtmfDigit]:
+                    z_all: np.ndarray, start_all: np.ndarray, first_sub: int):
         """Run the digit state machine over a run of windows, all channels at once.
 
         The machine, window by window (:meth:`_machine_windows` is it, literally):
@@ -620,7 +686,7 @@ class DtmfDetector:
         busy = np.flatnonzero((self._act_code >= 0) | (s >= 0).any(axis=1))
         if busy.size * s.shape[1] <= _WINDOW_MACHINE_CELLS:
             ended, opened = self._machine_windows(s, loose, tone_q, total_q, first_sub, busy)
-            found = self._close_few(ended, z_all, start_all, first_sub) if ended else []
+            found = self._close_few(ended, z_all, start_all, first_sub) if ended else None
             for digit in ended:
                 self._act_code[digit[0]] = -1
             for digit in opened:
@@ -698,11 +764,14 @@ class DtmfDetector:
           span the digit's last hit);
         * a digit of key ``x`` starting at ``a`` ends ``off_windows`` after the
           first loose hit of ``x`` (from ``a`` on) that is followed by a gap of
-          more than ``off_windows`` windows without one: sorting the loose hits
-          by (channel, key, window) makes that a reverse running minimum.
+          more than ``off_windows`` windows without one.  Loose hits come in
+          runs of one key (a key press is a few of them), and no such gap is
+          inside a run, so the runs, sorted by (channel, key, window), make
+          that a reverse running minimum over a few entries per key press.
 
         Returns ``(ended, opened)`` as :meth:`_machine_windows` does, as arrays
-        (one per field).
+        (one per field).  Windows are handled as flat indices into the
+        (channel, window) grid: ``c * k + w``.
         """
         n_chan, k = s.shape
         on, off = self.on_windows, self.off_windows
@@ -715,46 +784,61 @@ class DtmfDetector:
         run_first = np.maximum.accumulate(np.where(strict_hit & (s != prev), win, -1), axis=1)
         run_first = np.where(run_first >= 0, run_first, -self._cand_n[:, None])  # window of the run start
         run_len = win - run_first + 1  # meaningful at strict hits only
-        tone_cum = np.zeros((n_chan, k + 1), dtype=np.int64)
-        total_cum = np.zeros((n_chan, k + 1), dtype=np.int64)
-        np.cumsum(tone_q, axis=1, out=tone_cum[:, 1:])
-        np.cumsum(total_q, axis=1, out=total_cum[:, 1:])
+        # Energies summed over the flat grid: a difference of two sums inside one channel is its sum.
+        tone_cum = np.zeros(n_chan * k + 1, dtype=np.int64)
+        total_cum = np.zeros(n_chan * k + 1, dtype=np.int64)
+        np.cumsum(tone_q, out=tone_cum[1:])
+        np.cumsum(total_q, out=total_cum[1:])
+        run_first_flat = run_first.ravel()
 
         def run_energy(c, i):
-            """Tone and total energy of the run ending at window ``i`` of channel ``c``."""
-            start = run_first[c, i]
-            lo = np.maximum(start, 0)
+            """Tone and total energy of the strict run ending at window ``i`` of channel ``c``."""
+            start = run_first_flat[c * k + i]
+            lo = c * k + np.maximum(start, 0)
             carried = start < 0
-            return (tone_cum[c, i + 1] - tone_cum[c, lo] + np.where(carried, self._cand_tone[c], 0),
-                    total_cum[c, i + 1] - total_cum[c, lo] + np.where(carried, self._cand_total[c], 0))
+            return (tone_cum[c * k + i + 1] - tone_cum[lo] + np.where(carried, self._cand_tone[c], 0),
+                    total_cum[c * k + i + 1] - total_cum[lo] + np.where(carried, self._cand_total[c], 0))
 
-        # Loose hits sorted by (channel, key, window); a carried digit enters as its last hit.
+        # Runs of equal loose codes: where each starts and ends (flat), its key and energies.
+        loose_flat = loose.ravel()
+        hit = loose_flat >= 0
+        new = hit.copy()
+        new[1:] &= loose_flat[1:] != loose_flat[:-1]
+        new[::k] = hit[::k]  # a channel's first window starts a run
+        goes_on = np.zeros_like(hit)
+        goes_on[:-1] = hit[1:] & ~new[1:]
+        r_from = np.flatnonzero(new)
+        r_to = np.flatnonzero(hit & ~goes_on)
+        r_c = r_from // k
+        # Sorted by (channel, key, window); a carried digit enters as a run of one window
+        # at its last hit, carrying no energy.  The entries come in (channel, window)
+        # order, carried digits first, so a stable sort by (channel, key) alone keeps
+        # each key's runs in window order (a radix sort when the keys fit 16 bits).
         act_c = np.flatnonzero(self._act_code >= 0)
         n_virtual = act_c.size
-        hit_c, hit_w = np.nonzero(loose >= 0)
-        ent_c = np.concatenate([act_c, hit_c])
-        ent_group = ent_c * 16 + np.concatenate([self._act_code[act_c], loose[hit_c, hit_w]])
-        ent_pos = np.concatenate([self._act_last[act_c] - first_sub, hit_w])
-        # The entries come in (channel, window) order, carried digits first, so a stable
-        # sort by (channel, key) alone keeps each key's hits in window order (a radix
-        # sort when the keys fit 16 bits).
+        ent_group = np.concatenate([act_c * 16 + self._act_code[act_c], r_c * 16 + loose_flat[r_from]])
+        v_pos = self._act_last[act_c] - first_sub
+        ent_first = np.concatenate([v_pos, r_from - r_c * k])
+        ent_last = np.concatenate([v_pos, r_to - r_c * k])
+        ent_tone = np.concatenate([np.zeros(n_virtual, np.int64), tone_cum[r_to + 1] - tone_cum[r_from]])
+        ent_total = np.concatenate([np.zeros(n_virtual, np.int64), total_cum[r_to + 1] - total_cum[r_from]])
         order = np.argsort(ent_group.astype(np.int16 if n_chan * 16 <= 2**15 else np.int64), kind="stable")
-        group, pos = ent_group[order], ent_pos[order]
+        group, first_w, last_w = ent_group[order], ent_first[order], ent_last[order]
         n_ent = order.size
-        # An entry is a digit's last hit when the next hit of its key comes more than off windows later.
+        # A run ends a digit (holds its last hit) when the next run of its key starts more
+        # than off windows after it.
         last = np.ones(n_ent, dtype=bool)
-        last[:-1] = (group[1:] != group[:-1]) | (pos[1:] - pos[:-1] > off)
+        last[:-1] = (group[1:] != group[:-1]) | (first_w[1:] - last_w[:-1] > off)
         last_of = np.minimum.accumulate(np.where(last, np.arange(n_ent), n_ent)[::-1])[::-1]
-        tone_s = np.cumsum(np.concatenate([np.zeros(n_virtual, np.int64), tone_q[hit_c, hit_w]])[order])
-        total_s = np.cumsum(np.concatenate([np.zeros(n_virtual, np.int64), total_q[hit_c, hit_w]])[order])
+        tone_s = np.cumsum(ent_tone[order])
+        total_s = np.cumsum(ent_total[order])
         rank = np.empty(n_ent, dtype=np.int64)
         rank[order] = np.arange(n_ent)
-        rank_at = np.full(n_chan * k, -1, dtype=np.int64)
-        rank_at[hit_c * k + hit_w] = rank[n_virtual:]
+        run_at = np.cumsum(new) - 1  # at a loose hit: the (unsorted) run it belongs to
 
         # Carried digits: they end at their last hit + off (in these windows or later).
         v_rank = rank[:n_virtual]
-        v_last = pos[last_of[v_rank]]
+        v_last = last_w[last_of[v_rank]]
         v_end = v_last + off
         v_tone = self._act_tone[act_c] + tone_s[last_of[v_rank]] - tone_s[v_rank]
         v_total = self._act_total[act_c] + total_s[last_of[v_rank]] - total_s[v_rank]
@@ -764,15 +848,18 @@ class DtmfDetector:
         # Windows where a digit may start: the on_windows-th strict hit of a run, or a
         # later one of the run if a digit may end there (a last hit + off); and where
         # each digit would have its last hit.
-        may_start = strict_hit & (run_len >= on)
-        starts_here = strict_hit & (run_len == on)
-        end_c, end_w = group[last] // 16, pos[last] + off
-        inside = (end_w >= 0) & (end_w < k)
-        end_c, end_w = end_c[inside], end_w[inside]
-        starts_here[end_c, end_w] |= may_start[end_c, end_w]
-        st_c, st_w = np.nonzero(starts_here)
-        st_rank = rank_at[st_c * k + st_w]
-        st_last = pos[last_of[st_rank]]
+        may_start = (strict_hit & (run_len >= on)).ravel()
+        starts_here = (strict_hit & (run_len == on)).ravel()
+        end_c, end_w = group[last] // 16, last_w[last] + off
+        ends = (end_c * k + end_w)[(end_w >= 0) & (end_w < k)]
+        starts_here[ends] |= may_start[ends]
+        st_flat = np.flatnonzero(starts_here)
+        st_c = st_flat // k
+        st_w = st_flat - st_c * k
+        # A start is a loose hit too (a strict hit of the same key): its run, and the
+        # chain of that key's runs it ends with.
+        st_rank = rank[n_virtual + run_at[st_flat]]
+        st_last = last_w[last_of[st_rank]]
         # The digit that would follow each one: the first start window >= its end
         # (keys order the start windows by channel, then window).
         span = k + off + 1
@@ -800,17 +887,20 @@ class DtmfDetector:
                 p = follow[p]
         row, step = _ranges(np.array(stretch_to, dtype=np.int64) - np.array(stretch_from, dtype=np.int64))
         picked = np.array(stretch_from, dtype=np.int64)[row] + step
-        n_c, n_a = st_c[picked], st_w[picked]
+        n_c, n_a, n_flat = st_c[picked], st_w[picked], st_flat[picked]
+        n_rank = st_rank[picked]
         n_tone, n_total = run_energy(n_c, n_a)
-        n_tone = n_tone + tone_s[last_of[st_rank[picked]]] - tone_s[st_rank[picked]]
-        n_total = n_total + total_s[last_of[st_rank[picked]]] - total_s[st_rank[picked]]
-        n_first = run_first[n_c, n_a] + first_sub
+        # Its hits after the start: the rest of the start's run, then the chain's later runs.
+        n_run_to = r_to[run_at[n_flat]] + 1
+        n_tone = n_tone + tone_cum[n_run_to] - tone_cum[n_flat + 1] + tone_s[last_of[n_rank]] - tone_s[n_rank]
+        n_total = n_total + total_cum[n_run_to] - total_cum[n_flat + 1] + total_s[last_of[n_rank]] - total_s[n_rank]
+        n_first = run_first_flat[n_flat] + first_sub
         n_lo = np.maximum(n_first - 2, first_sub - _CARRY_SUBS)  # two sub-blocks before the first hit window
         n_last = st_last[picked] + first_sub
         n_end = n_last + off
         v_last = v_last + first_sub
         v_end = v_end + first_sub
-        n_code = s[n_c, n_a]
+        n_code = s.ravel()[n_flat]
         a_code = self._act_code[act_c]
         a_first, a_lo = self._act_first[act_c], self._act_lo[act_c]
         # The candidate left at the end: the last run, unless it is the digit in progress.
@@ -898,7 +988,7 @@ class DtmfDetector:
                        start_all[src0:].copy()))
         return 0
 
-    def _close_few(self, ended: list[tuple], z_all, start_all, first_sub: int) -> list[DtmfDigit]:
+    def _close_few(self, ended: list[tuple], z_all, start_all, first_sub: int):
         """:meth:`_close` for the one or two digits that end in a frame, gathered with slices."""
         zr, zc, st, seg_len = [], [], [], []
         for c, code, _, lo, _, end, _, _, carried in ended:
@@ -914,73 +1004,91 @@ class DtmfDetector:
                 st.append(part_s)
             seg_len.append(sum(len(part[2]) for part in parts))
         c, code, first, lo, last, end, tone, total, carried = _columns(ended, 9)
-        return self._finish_digits(c, code, np.concatenate(zr), np.concatenate(zc), np.concatenate(st),
-                                   np.array(seg_len, dtype=np.int64), first - lo, last - lo, tone, total)
+        n_ent = sum(seg_len)
+        z = np.empty((n_ent + 2, 2), dtype=np.complex128)  # both tones; two zero rows close the lags
+        z[:n_ent, 0], z[:n_ent, 1], z[n_ent:] = np.concatenate(zr), np.concatenate(zc), 0
+        return self._finish_digits(c, code, z, np.concatenate(st), np.array(seg_len, dtype=np.int64),
+                                   first - lo, last - lo, tone, total)
 
-    def _close(self, ended, z_all, start_all, first_sub: int) -> list[DtmfDigit]:
+    def _close(self, ended, z_all, start_all, first_sub: int):
         """Gather each ended digit's sub-blocks (spilled, arena, then this call's up to
         its end window) and check them all at once (:meth:`_finish_digits`).
 
         ``z_all`` None closes carried digits with what is stored (a long loss).
+        The digits carried in (the only ones with stored sub-blocks) come first,
+        as :meth:`_machine_runs` returns them, so the others' sub-blocks fill
+        one stretch, gathered without a scatter.
         """
         c, code, first, lo, last, end, tone, total, carried = ended
         n = c.size
         if not n:
-            return []
+            return None
         base = first_sub - _CARRY_SUBS
         src0 = np.where(carried, _CARRY_SUBS, lo - base)
         call_len = np.zeros(n, dtype=np.int64) if z_all is None else end - base - src0 + 1
         stored_len = np.where(carried, self._dig_n[c], 0)
         spill_len = np.zeros(n, dtype=np.int64)
-        spilled = [i for i, ch in enumerate(c.tolist()) if carried[i] and ch in self._dig_spill]
+        spilled = [i for i in np.flatnonzero(carried).tolist() if int(c[i]) in self._dig_spill]
         spills = [self._dig_spill.pop(int(c[i])) for i in spilled]
         for i, chunks in zip(spilled, spills, strict=True):
             spill_len[i] = sum(len(chunk[0]) for chunk in chunks)
         seg_len = spill_len + stored_len + call_len
         seg_start = np.cumsum(seg_len) - seg_len
-        zr = np.empty(int(seg_len.sum()), dtype=np.complex64)
-        zc = np.empty_like(zr)
-        st = np.empty(zr.size, dtype=np.int64)
+        n_ent = int(seg_len.sum())
+        z = np.empty((n_ent + 2, 2), dtype=np.complex128)  # both tones; two zero rows close the lags
+        z[n_ent:] = 0
+        st = np.empty(n_ent, dtype=np.int64)
         for i, chunks in zip(spilled, spills, strict=True):
             at = slice(int(seg_start[i]), int(seg_start[i] + spill_len[i]))
-            zr[at], zc[at], st[at] = (np.concatenate(parts) for parts in zip(*chunks, strict=True))
-        row, off = _ranges(stored_len)
-        dst = seg_start[row] + spill_len[row] + off
-        zr[dst], zc[dst], st[dst] = self._dig_row[c[row], off], self._dig_col[c[row], off], self._dig_start[c[row], off]
-        if z_all is not None:
-            row, off = _ranges(call_len)
-            dst = seg_start[row] + spill_len[row] + stored_len[row] + off
-            src = src0[row] + off
-            zr[dst] = z_all[c[row], src, code[row] // 4]
-            zc[dst] = z_all[c[row], src, 4 + code[row] % 4]
-            st[dst] = start_all[src]
-        return self._finish_digits(c, code, zr, zc, st, seg_len, first - lo, last - lo, tone, total)
+            z[at, 0], z[at, 1], st[at] = (np.concatenate(parts) for parts in zip(*chunks, strict=True))
+        held = np.flatnonzero(stored_len)
+        row, off = _ranges(stored_len[held])
+        dst, ch = (seg_start + spill_len)[held][row] + off, c[held][row]
+        z[dst, 0], z[dst, 1], st[dst] = self._dig_row[ch, off], self._dig_col[ch, off], self._dig_start[ch, off]
+        if z_all is None:
+            return self._finish_digits(c, code, z, st, seg_len, first - lo, last - lo, tone, total)
+        pre = spill_len + stored_len
+        n_pre = int(np.count_nonzero(pre))
+        split = n_pre if not pre[n_pre:].any() else n  # digits from `split` on: one stretch
+        # Flat indices into z_all (contiguous, 12 bins a sub-block) of each digit's row and column tone.
+        row_at = (c * z_all.shape[1] + src0) * len(_BANK_HZ) + code // 4
+        col_shift = 4 + code % 4 - code // 4
+        z_flat = z_all.reshape(-1)
+        row, off = _ranges(call_len[:split])
+        dst = (seg_start + pre)[row] + off
+        at = row_at[row] + off * len(_BANK_HZ)
+        z[dst, 0], z[dst, 1], st[dst] = np.take(z_flat, at), np.take(z_flat, at + col_shift[row]), start_all[src0[row] + off]
+        if split < n:
+            row, off = _ranges(call_len[split:])
+            row += split
+            stretch = slice(int(seg_start[split]), n_ent)
+            at = row_at[row] + off * len(_BANK_HZ)
+            z[stretch, 0], z[stretch, 1] = np.take(z_flat, at), np.take(z_flat, at + col_shift[row])
+            st[stretch] = np.take(start_all, src0[row] + off)
+        return self._finish_digits(c, code, z, st, seg_len, first - lo, last - lo, tone, total)
 
-    def _finish_digits(self, chans, codes, z_row, z_col, starts, seg_len, i_first, i_last, tone,
-                       total) -> list[DtmfDigit]:
-        """The ended digits that pass their whole-digit checks (module docstring), in input order.
+    def _finish_digits(self, chans, codes, z, starts, seg_len, i_first, i_last, tone, total):
+        """The ended digits that pass their whole-digit checks (module docstring), in input
+        order, as columns (one array per :class:`DtmfDigit` field), or None.
 
-        Digit ``d`` owns ``seg_len[d]`` consecutive entries of ``z_row``/``z_col``
-        (its row and column tone's DFT per sub-block) and ``starts``, from two
+        Digit ``d`` owns ``seg_len[d]`` consecutive rows of ``z`` (its row and
+        column tone's DFT per sub-block; two rows of zeros follow the last digit's) and of ``starts``, from two
         sub-blocks before its first hit window to its last window; ``i_first``
         and ``i_last`` index its first and last hit windows in them.  All digits
-        and both tones are checked together with array operations, in float64,
-        in the same order of operations as a scalar loop would use (per-digit
-        sums by ``reduceat``, which adds in order, over zeros where an entry does
-        not count).  Only the phase angles come from numpy's ``arctan2``, which
-        may differ from ``math.atan2`` in the last bit: that could flip the
-        frequency test only for an offset within about 1e-12 Hz of the limit.
-        Levels, which are reported, use ``math.log10``.
+        and both tones are checked together with array operations, in float64.
+        Per-digit sums are ``reduceat`` over each digit's whole segment, with
+        zeros where an entry does not count: ``reduceat`` adds pairwise, so the
+        rounding of a sum depends on where its terms sit, and keeping the
+        segments as they are keeps every sum, and so every digit, bit for bit
+        as it was (``python -m benchmarks.dtmf --digits-out`` checks it).
         """
         n_dig = len(chans)
         if n_dig == 0:
-            return []
+            return None
         seg_start = np.cumsum(seg_len) - seg_len
         seg = np.repeat(np.arange(n_dig), seg_len)
         pos = np.arange(seg.size) - seg_start[seg]
         n = seg.size
-        z = np.empty((n + 2, 2), dtype=np.complex128)  # both tones; two zero rows close the lags
-        z[:n, 0], z[:n, 1], z[n:] = z_row, z_col, 0
         parts = z[:n].view(np.float64)  # row re, row im, column re, column im
         amp = np.empty(n + 1)
         amp[n] = -np.inf
@@ -1023,8 +1131,11 @@ class DtmfDetector:
         lag1 = (pos >= lo) & (pos <= hi - 1) & (step[:n] == SUB_LEN)
         step[:n - 2] += step[1:n - 1]
         lag2 = (pos >= lo) & (pos <= hi - 2) & (step[:n] == 2 * SUB_LEN)
-        cross1 = np.where(lag1[:, None], z[1:n + 1] * np.conj(z[:n]), 0)
-        cross2 = np.where(lag2[:, None], z[2:n + 2] * np.conj(z[:n]), 0)
+        # Masks as (n, 2) arrays of their own: broadcast from (n, 1), they would make
+        # every loop two elements long.
+        z_conj = np.conj(z[:n])
+        cross1 = np.where(np.repeat(lag1, 2).reshape(n, 2), z[1:n + 1] * z_conj, 0)
+        cross2 = np.where(np.repeat(lag2, 2).reshape(n, 2), z[2:n + 2] * z_conj, 0)
         c1 = np.add.reduceat(cross1, seg_start) + 0j  # + 0j: a sum of nothing is +0, as bincount's
         c2 = np.add.reduceat(cross2, seg_start) + 0j
         fs = self.sample_rate_hz
@@ -1037,15 +1148,14 @@ class DtmfDetector:
         ok &= ((c1 != 0) & ~(np.abs(dev) > f0 * (self.max_freq_dev_percent / 100))).all(axis=1)
         keep = np.flatnonzero(ok)
         if not keep.size:
-            return []
-        power = np.add.reduceat(np.where(full[:, None], np.abs(z[:n]) ** 2, 0.0), seg_start)[keep]
+            return None
+        power = np.zeros((n, 2))  # |z|^2 where an entry counts (np.abs is a hypot: only there)
+        np.abs(z[:n], out=power, where=np.repeat(full, 2).reshape(n, 2))
+        np.square(power, out=power)
+        power = np.add.reduceat(power, seg_start)[keep]
         scale = 2.0 / SUB_LEN**2 / n_full[keep] / DBM0_RMS**2
-        # Levels with math.log10 (numpy's vectorised log10 may differ in the last bit).
-        low = 10 * np.fromiter(map(math.log10, np.maximum(power[:, 0] * scale, 1e-30).tolist()), float, keep.size)
-        high = 10 * np.fromiter(map(math.log10, np.maximum(power[:, 1] * scale, 1e-30).tolist()), float, keep.size)
-        return _make_digits(_DIGIT_OF_CODE[codes[keep]].tolist(), start_sample[keep].tolist(),
-                            end_sample[keep].tolist(), _round2(low), _round2(high), _round2(high - low),
-                            chans[keep].tolist())
+        low, high, twist = _levels_db(power[:, 0] * scale, power[:, 1] * scale)
+        return (_DIGIT_OF_CODE[codes[keep]], start_sample[keep], end_sample[keep], low, high, twist, chans[keep])
 
     def __repr__(self) -> str:
         active = int((self._act_code >= 0).sum())
@@ -1053,34 +1163,44 @@ class DtmfDetector:
 
 
 def _top_two(x: np.ndarray):
-    """Index of the largest of the 4 values along the last axis (the first if tied), the
+    """Index of the largest of the 4 values along the first axis (the first if tied), the
     largest, and the second-largest (the largest again if it occurs twice).
 
-    Pairwise comparisons: exact, and much faster than argmax and masked
-    reductions over a 4-long axis on many rows.
+    Pairwise comparisons of the four rows: exact, and much faster than argmax
+    and masked reductions over a 4-long axis on many values.
     """
-    if x.size <= 256:  # a handful of rows (a frame): one sort beats twelve passes
-        ranked = np.sort(x, axis=-1)
-        return np.argmax(x, axis=-1), ranked[..., 3], ranked[..., 2]
-    a, b, c, d = x[..., 0], x[..., 1], x[..., 2], x[..., 3]
+    if x.size <= 256:  # a handful of values (a frame): one sort beats twelve passes
+        ranked = np.sort(x, axis=0)
+        return np.argmax(x, axis=0), ranked[3], ranked[2]
+    a, b, c, d = x[0], x[1], x[2], x[3]
     hi_ab, lo_ab = np.maximum(a, b), np.minimum(a, b)
     hi_cd, lo_cd = np.maximum(c, d), np.minimum(c, d)
     index = np.where(hi_cd > hi_ab, np.where(d > c, 3, 2), np.where(b > a, 1, 0))
     return index, np.maximum(hi_ab, hi_cd), np.maximum(np.minimum(hi_ab, hi_cd), np.maximum(lo_ab, lo_cd))
 
 
-def _round2(x: np.ndarray) -> list[float]:
-    """``[round(v, 2) for v in x]``, vectorised.
+def _levels_db(low_power: np.ndarray, high_power: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reported levels of the low and high tones in dBm0 and the twist, rounded to 0.01 dB:
+    ``round(10 * math.log10(p), 2)`` of each power (at least 1e-30) and ``round(high - low, 2)``
+    of the unrounded levels, vectorised.
 
-    ``rint(100 x) / 100`` is the same float as Python's correctly rounded
-    ``round(v, 2)`` unless ``100 x`` lies next to a half-way point, where the
-    multiplication's rounding could tip it; those few go through ``round``.
+    ``rint(100 v) / 100`` is the same float as Python's correctly rounded
+    ``round(v, 2)``, and numpy's vectorised ``log10`` (which may differ from
+    ``math.log10`` in the last bit) gives the same rounded value, unless
+    ``100 v`` lies next to a half-way point; those few digits are computed
+    with ``math.log10`` and ``round``, as a scalar loop would.
     """
-    scaled = x * 100
-    out = (np.rint(scaled) / 100).tolist()
-    for i in np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6).tolist():
-        out[i] = round(float(x[i]), 2)
-    return out
+    low_power, high_power = np.maximum(low_power, 1e-30), np.maximum(high_power, 1e-30)
+    low, high = 10 * np.log10(low_power), 10 * np.log10(high_power)
+    values = np.stack([low, high, high - low])
+    scaled = values * 100
+    rounded = np.rint(scaled) / 100
+    near_half = (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6).any(axis=0)
+    for i in np.flatnonzero(near_half).tolist():
+        exact_low = 10 * math.log10(float(low_power[i]))
+        exact_high = 10 * math.log10(float(high_power[i]))
+        rounded[:, i] = round(exact_low, 2), round(exact_high, 2), round(exact_high - exact_low, 2)
+    return rounded[0], rounded[1], rounded[2]
 
 
 def _ranges(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -104,9 +104,13 @@ class ToneBank:
         if max_rows is None or flat.shape[0] <= max_rows:
             y = flat @ self._basis
         else:
+            # The whole pieces as one stack: numpy makes a product of each in its C loop.
             y = np.empty((flat.shape[0], self._basis.shape[1]), dtype=self.dtype)
-            for at in range(0, flat.shape[0], max_rows):
-                np.matmul(flat[at:at + max_rows], self._basis, out=y[at:at + max_rows])
+            whole = flat.shape[0] // max_rows * max_rows
+            np.matmul(flat[:whole].reshape(-1, max_rows, self.block_len), self._basis,
+                      out=y[:whole].reshape(-1, max_rows, self._basis.shape[1]))
+            if whole < flat.shape[0]:
+                np.matmul(flat[whole:], self._basis, out=y[whole:])
         x = y.view(self._complex).reshape(blocks.shape[:-1] + (self.n_freqs,))
         if start_samples is not None:
             if self._rot_table is not None:
@@ -131,6 +135,22 @@ class ToneBank:
             index = index * self._rot_step % self.sample_rate_hz
         return self._rot_table[index]
 
+    def rotation_run(self, first_start: int, n_blocks: int) -> np.ndarray:
+        """:meth:`rotation` of ``n_blocks`` consecutive blocks, the first starting at sample
+        ``first_start``, shape ``(n_blocks, n_freqs)``.
+
+        With the table in block order (block length and sample rate coprime) and
+        at most a second of blocks, consecutive blocks read consecutive rows of
+        it: the result is then a read-only view, no gather and no copy, and a
+        caller that rotates a whole run of blocks multiplies two contiguous
+        arrays (one long loop instead of one per block).
+        """
+        n_blocks = int(n_blocks)
+        if self._rot_table is None or self._rot_step == 1 or n_blocks > self.sample_rate_hz:
+            return self.rotation(int(first_start) + self.block_len * np.arange(n_blocks, dtype=np.int64))
+        first = int(first_start) % self.sample_rate_hz * self._rot_step % self.sample_rate_hz
+        return self._rot_table[first:first + n_blocks]
+
     def power(self, blocks) -> np.ndarray:
         """Mean-square power of the sine at each frequency, shape ``(..., n_freqs)``."""
         blocks = np.asarray(blocks)
@@ -146,9 +166,9 @@ class ToneBank:
 
 @functools.cache
 def _rotation_table(freqs_hz: tuple[int, ...], sample_rate_hz: int, order_step: int) -> np.ndarray:
-    """exp(-2 pi j f n / fs) for n = order_step * i mod fs, i in 0..fs-1 (one second: integer
-    frequencies repeat), read-only."""
-    n = (order_step * np.arange(sample_rate_hz) % sample_rate_hz)[:, None]
+    """exp(-2 pi j f n / fs) for n = order_step * i mod fs, i in 0..2 fs - 1 (integer frequencies
+    repeat every second; the second copy lets any second of rows be one slice), read-only."""
+    n = (order_step * np.arange(2 * sample_rate_hz) % sample_rate_hz)[:, None]
     cycles = np.mod(np.array(freqs_hz, dtype=np.int64)[None, :] * n, sample_rate_hz)
     table = np.exp(-2j * np.pi * cycles / sample_rate_hz).astype(np.complex64)
     table.flags.writeable = False

@@ -64,6 +64,7 @@ class Authenticate:
 
     pin: str = field(repr=False)
     request_id: int = 0
+    failures_before: int = 0      # wrong PINs already keyed in this attempt (charged to the PIN's owner)
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,8 +100,9 @@ from phonesim.facility.actions import (
     StopWarnings,
     Unbridge,
 )
+from phonesim.facility.rates import minute_charge_at_cents
 from phonesim.facility.threeway import ThreeWayPolicy
-from phonesim.facility.vocabulary import CallType, Disposition, LookupKind, PayerKind
+from phonesim.facility.vocabulary import CallType, Courtesy, Disposition, LookupKind, PayerKind
 
 CALL_TYPES = {"1": CallType.DEBIT, "2": CallType.COLLECT, "3": CallType.PREPAID}
 #: A digit seen from both the audio and RFC 4733 within this window is one key.
@@ -113,6 +114,8 @@ ENDING_GRACE_FRAMES = frames_from_s(30)
 #: A "warn" three-way decision speaks at most this often.
 THREEWAY_WARN_GAP_FRAMES = frames_from_s(10)
 MAX_MENU_TRIES = 3
+#: The most digits a login keeps (an ID and a PIN with room to spare).
+MAX_LOGIN_DIGITS = 32
 #: Digits kept while a look-up is pending (a PIN, a call type and a number with room to spare).
 TYPEAHEAD_MAX = 40
 #: A charge the database could not take is tried again this often while the call goes on.
@@ -189,6 +192,7 @@ class CallState:
     call_type: str = ""
     number: str = ""
     privileged: bool = False
+    courtesy: str = ""                   # a collect call with no account (Courtesy): free call or setup only
     cents_per_min: int = 0               # charged per billed minute (rate + taxes)
     rate_cents: int = 0                  # the bare per-minute rate the called party is quoted
     payer_kind: str = ""                 # who pays each minute (PayerKind) ...
@@ -256,6 +260,12 @@ class CallFlow:
         self.profile = p
         self.keys = {name: str(p.called_party[name]) for name in ("accept", "decline", "rates", "block")}
         self.pin_max_failures = int(p.pin.max_failures)
+        self.tax_percent = float(p.billing.tax_percent)
+        self.courtesy_call_s = int(p.billing.courtesy_call_max_s)
+        # the provider's number, said digit by digit to a family that needs an account
+        self.provider_digits = "".join(ch for ch in str(p.family.provider_phone) if ch.isdigit())
+        # "id+pin": the ID number, then the PIN, keyed together (the ledger splits them)
+        self.enter_pin = "enter_id_pin" if p.pin.login == "id+pin" else "enter_pin"
         self.first_digit_frames = frames_from_s(p.pin.first_digit_timeout_s)
         self.inter_digit_frames = frames_from_s(p.pin.inter_digit_timeout_s)
         self.call_limit_s = int(p.limits.call_limit_s)
@@ -418,7 +428,7 @@ class CallFlow:
                 return state, []
             state = replace(fresh, phase=Phase.PIN, inmate_prompt="enter_pin")
             return state, [OpenCdr(),
-                           PlayPrompt(("welcome", "enter_pin"), INMATE, "enter_pin", barge_in=True)]
+                           PlayPrompt(("welcome", self.enter_pin), INMATE, "enter_pin", barge_in=True)]
         if state.phase in (Phase.IDLE, Phase.DONE):
             return fresh, []
         if state.phase is Phase.ENDING:
@@ -512,7 +522,8 @@ class CallFlow:
                 state = _clear_timers(replace(state, digits=""), "digit")
                 return _set_timer(state, "pin_first", now + self.first_digit_frames), actions
             if event.digit.isdigit():
-                state = replace(state, digits=state.digits + event.digit)
+                if len(state.digits) < MAX_LOGIN_DIGITS:      # more is no login: kept out of memory
+                    state = replace(state, digits=state.digits + event.digit)
                 state = _set_timer(state, "digit", now + self.inter_digit_frames)
             return state, actions
         if isinstance(event, Timer):
@@ -521,7 +532,7 @@ class CallFlow:
             if event.name == "pin_first":
                 if state.menu_tries + 1 < MAX_MENU_TRIES:
                     state = replace(state, menu_tries=state.menu_tries + 1, inmate_prompt="enter_pin")
-                    return state, [PlayPrompt(("enter_pin",), INMATE, "enter_pin", barge_in=True)]
+                    return state, [PlayPrompt((self.enter_pin,), INMATE, "enter_pin", barge_in=True)]
                 return self._end(state, self._abandon_disposition(state), now, inmate=("goodbye",))
         return state, []
 
@@ -529,7 +540,8 @@ class CallFlow:
         pin = state.digits
         state = replace(_clear_timers(state, "digit", "pin_first"), digits="")
         state, request = self._ask(state, Phase.AUTHENTICATING, LookupKind.AUTHENTICATE)
-        return state, actions + [LogEvent.of("pin-entered", digits=len(pin)), Authenticate(pin, request)]
+        return state, actions + [LogEvent.of("pin-entered", digits=len(pin)),
+                                 Authenticate(pin, request, state.pin_failures)]
 
     def _in_authenticating(self, state, event, now):
         if not isinstance(event, AuthResult):
@@ -549,7 +561,7 @@ class CallFlow:
             return self._end(state, Disposition.LOCKED, now, inmate=("account_locked", "goodbye"))
         state = replace(state, phase=Phase.PIN, inmate_prompt="enter_pin", menu_tries=0)
         return state, [LogEvent.of("pin-invalid", failures=failures),
-                       PlayPrompt(("invalid_pin", "enter_pin"), INMATE, "enter_pin", barge_in=True)]
+                       PlayPrompt(("invalid_pin", self.enter_pin), INMATE, "enter_pin", barge_in=True)]
 
     def _in_recording_name(self, state, event, now):
         if isinstance(event, PromptFinished) and event.direction == INMATE and event.tag == "record_name":
@@ -665,17 +677,24 @@ class CallFlow:
             funds_s = int(event.affordable_minutes) * 60
             if funds_s < limit_s:
                 limit_s, limit_disposition = funds_s, Disposition.FUNDS_EXHAUSTED
+        if event.courtesy == Courtesy.FREE_CALL:
+            limit_s = min(limit_s, self.courtesy_call_s)
         minutes = max(1, math.ceil(limit_s / 60))
         payer_kind, payer_id = self._payer(state, event, number)
         state = replace(state, number=number, privileged=event.privileged, cents_per_min=cents,
-                        rate_cents=rate, payer_kind=payer_kind, payer_id=payer_id,
+                        rate_cents=rate, payer_kind=payer_kind, payer_id=payer_id, courtesy=event.courtesy,
                         limit_frames=frames_from_s(limit_s), limit_disposition=limit_disposition,
                         phase=Phase.HOLD)
+        hold: tuple[str, ...] = ("please_hold",)
+        if event.courtesy == Courtesy.FREE_CALL:
+            hold += ("inmate_courtesy_call",)
+        if event.courtesy != Courtesy.SETUP_ONLY:
+            hold += ("call_limit_is", f"say_number:{minutes}", "minute" if minutes == 1 else "minutes")
+        cdr = {"courtesy": event.courtesy} if event.courtesy else {}
         return state, [
             SetCdr.of(number=number, jurisdiction=event.jurisdiction, privileged=event.privileged,
-                      cents_per_min=rate, payer_kind=payer_kind, payer_id=payer_id),
-            PlayPrompt(("please_hold", "call_limit_is", f"say_number:{minutes}",
-                        "minute" if minutes == 1 else "minutes"), INMATE, "hold"),
+                      cents_per_min=rate, payer_kind=payer_kind, payer_id=payer_id, **cdr),
+            PlayPrompt(hold, INMATE, "hold"),
         ]
 
     @staticmethod
@@ -716,6 +735,9 @@ class CallFlow:
             return self._end(state, Disposition.NO_ANSWER, now, inmate=("no_answer", "goodbye"))
         if isinstance(event, FarEndAnswered):
             state = replace(_clear_timers(state, "ring"), phase=Phase.ANNOUNCING)
+            if state.courtesy == Courtesy.SETUP_ONLY:        # told how to set up an account; no call
+                return state, [SetCdr.of(answered_frame=now), LogEvent.of("answered"),
+                               PlayPrompt(self.announcement(state), FAR, "setup")]
             return state, [SetCdr.of(answered_frame=now), LogEvent.of("answered"),
                            PlayPrompt(self.announcement(state), FAR, "announce", barge_in=True)]
         return state, []
@@ -723,22 +745,41 @@ class CallFlow:
     def key_words(self, key: str) -> str:
         return _KEY_WORDS.get(key, f"digit_{key}")
 
-    def choices(self) -> tuple[str, ...]:
-        """The called party's keys, spoken: accept, decline, block, rates."""
+    def choices(self, *, rates: bool = True) -> tuple[str, ...]:
+        """The called party's keys, spoken: accept, decline, block, and rates when the call costs."""
         k = self.keys
-        return ("party_press_to_accept", self.key_words(k["accept"]),
-                "party_press_to_decline", self.key_words(k["decline"]),
-                "party_press_to_block", self.key_words(k["block"]),
-                "party_press_for_rates", self.key_words(k["rates"]))
+        spoken = ("party_press_to_accept", self.key_words(k["accept"]),
+                  "party_press_to_decline", self.key_words(k["decline"]),
+                  "party_press_to_block", self.key_words(k["block"]))
+        return spoken + (("party_press_for_rates", self.key_words(k["rates"])) if rates else ())
+
+    @staticmethod
+    def _free(state: CallState) -> bool:
+        """A call nobody pays for: an attorney's (privileged) or a courtesy call."""
+        return state.privileged or bool(state.courtesy)
 
     def announcement(self, state: CallState) -> tuple[str, ...]:
-        """What the called party hears on answering (the monitoring notice not for privileged)."""
+        """What the called party hears on answering.
+
+        A free call (an attorney's, or a courtesy call) is announced as free and offers no
+        rates; an attorney's call has no monitoring notice; a number with no account hears
+        how to set one up (the provider's number, digit by digit)."""
         call_type = state.call_type or "collect"
         who = (state.name_prompt,) if state.name_prompt else ()
-        names = (f"party_{call_type}_call_from", *who, "party_an_inmate_at", "facility_name")
+        opening = "party_free_call_from" if state.privileged else f"party_{call_type}_call_from"
+        names = (opening, *who, "party_an_inmate_at", "facility_name")
+        if state.courtesy:
+            setup = ("party_no_account",) + (("party_courtesy_free",) if state.courtesy == Courtesy.FREE_CALL
+                                             else ()) + ("party_setup_account",) + self.spoken_provider_phone()
+            if state.courtesy == Courtesy.SETUP_ONLY:
+                return names + setup + ("goodbye",)
+            names += setup
         if not state.privileged:
             names += ("party_monitored",)
-        return names + self.choices()
+        return names + self.choices(rates=not self._free(state))
+
+    def spoken_provider_phone(self) -> tuple[str, ...]:
+        return tuple(f"digit_{d}" for d in self.provider_digits)
 
     def rate_quote(self, state: CallState) -> tuple[str, ...]:
         return ("party_rate_is", f"say_number:{state.rate_cents}", "cents_per_minute") + self.choices()
@@ -751,6 +792,8 @@ class CallFlow:
         return replace(state, last_far_key=(event.digit, now, event.source)), event.digit
 
     def _in_announcing(self, state, event, now):
+        if state.courtesy == Courtesy.SETUP_ONLY:
+            return self._in_setup_announcement(state, event, now)
         if isinstance(event, PromptFinished) and event.direction == FAR:
             if event.tag in ("announce", "rates") and not event.interrupted:
                 return _set_timer(state, "accept", now + self.accept_timeout_frames), []
@@ -768,7 +811,7 @@ class CallFlow:
             return state, []
         log = LogEvent.of("far-key", digit=key, source=event.source)
         k = self.keys
-        if key == k["rates"]:
+        if key == k["rates"] and not self._free(state):
             state = _clear_timers(state, "accept")
             return state, [log, StopPrompt(FAR), PlayPrompt(self.rate_quote(state), FAR, "rates",
                                                             barge_in=True)]
@@ -783,6 +826,17 @@ class CallFlow:
         if key == k["accept"]:
             return self._accept(state, now, [log, StopPrompt(FAR)])
         return state, [log]
+
+    def _in_setup_announcement(self, state, event, now):
+        """The number has no account: once the called party has heard how to set one up (or hung
+        up on it), the attempt ends ``no-account``; keys change nothing."""
+        done = (isinstance(event, PromptFinished) and event.direction == FAR and event.tag == "setup") or \
+            isinstance(event, FarEndHungUp | FarEndFailed)
+        if not done:
+            return state, []
+        if isinstance(event, FarEndHungUp | FarEndFailed):
+            state = replace(state, far_active=False)
+        return self._end(state, Disposition.NO_ACCOUNT, now, inmate=("inmate_needs_account", "goodbye"))
 
     def _accept(self, state: CallState, now: int, actions: list):
         if state.ringback:
@@ -805,7 +859,10 @@ class CallFlow:
 
     # --- connected -----------------------------------------------------------------------
     def _charge(self, state: CallState, index: int) -> Charge:
-        return Charge(index, state.cents_per_min, state.payer_kind, state.payer_id)
+        """Minute ``index``'s charge: the call's tax is rounded once, so the minutes of one call
+        may differ by a cent (:func:`phonesim.facility.rates.minute_charge_at_cents`)."""
+        cents = minute_charge_at_cents(state.rate_cents, self.tax_percent, index) if state.cents_per_min else 0
+        return Charge(index, cents, state.payer_kind, state.payer_id)
 
     def _start_minute(self, state: CallState, now: int):
         index = state.minutes_started
@@ -886,11 +943,16 @@ class CallFlow:
         return state, actions + [LogEvent.of("charge-refused", minute_index=index)] + more
 
     def _threeway(self, state: CallState, event: ThreeWaySuspected, now: int):
-        decision = self.threeway_policy.decide(event, privileged=state.privileged)
+        """A detection: ``confirmed`` ones are acted on (``on_confirmed``), ``suspected`` ones are
+        logged and flag the call for review (``on_suspected``); below that a ``three-way-note``
+        keeps the evidence in the CDR without flagging anything."""
+        policy = self.threeway_policy
+        level = policy.classify(event)
+        decision = policy.action_for(level, privileged=state.privileged)
         if decision is None:
             return state, []
-        log = LogEvent.of("three-way", kind=event.kind, confidence=round(float(event.confidence), 3),
-                          action=decision)
+        log = LogEvent.of("three-way" if level else "three-way-note", kind=event.kind,
+                          confidence=round(float(event.confidence), 3), level=level or "note", action=decision)
         if decision == "disconnect":
             state, actions = self._end(state, Disposition.THREE_WAY_DETECTED, now,
                                        inmate=("threeway_not_allowed", "goodbye"),

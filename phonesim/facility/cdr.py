@@ -22,15 +22,23 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import stat
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
 from phonesim.exc import InvalidInput, NotFound
 from phonesim.facility.ledger import Ledger, iso_utc
 from phonesim.facility.numbers import classify
-from phonesim.facility.oversight import incidents_for_call
+from phonesim.facility.oversight import ThreeWayEscalation, incidents_for_call
+from phonesim.facility.sites import GONE_AFTER_S
 from phonesim.facility.vocabulary import CONNECTED_DISPOSITIONS as _CONNECTED
 from phonesim.facility.vocabulary import Disposition
+
+#: Call recordings: 8 kHz stereo 16-bit WAV with the plain 44-byte header (``recorder.py``).
+RECORDING_RATE_HZ = 8000
+RECORDING_BYTES_PER_FRAME = 4
+WAV_HEADER_BYTES = 44
 
 #: Dispositions: what ended an attempt (:class:`phonesim.facility.vocabulary.Disposition`;
 #: docs/domain.md explains each).
@@ -108,6 +116,9 @@ class CdrStore:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.db = ledger.db
+        # repeated three-way calls to a number block it pending review (the ledger's profile says when)
+        self.escalation = (ThreeWayEscalation.from_profile(ledger.profile) if ledger.profile is not None
+                           else ThreeWayEscalation())
 
     def __repr__(self) -> str:
         return f"<CdrStore on {self.ledger.path!r}>"
@@ -213,8 +224,7 @@ class CdrStore:
                 self._close(c, int(call_id), disposition, wall)
         return self.get(call_id)
 
-    @staticmethod
-    def _close(c: Any, call_id: int, disposition: str, wall: float) -> None:
+    def _close(self, c: Any, call_id: int, disposition: str, wall: float) -> None:
         minutes, amount = c.execute(
             "SELECT COUNT(*), COALESCE(SUM(amount_cents), 0) FROM charges WHERE call_id=?",
             (call_id,)).fetchone()
@@ -226,40 +236,66 @@ class CdrStore:
             c.execute("UPDATE cdrs SET payer_kind=?, payer_id=? WHERE id=? AND payer_kind=''",
                       (payer["payer_kind"], payer["payer_id"], call_id))
         row = c.execute("SELECT * FROM cdrs WHERE id=?", (call_id,)).fetchone()
-        incidents_for_call(c, call_id, row, disposition, wall)
+        incidents_for_call(c, call_id, row, disposition, wall, self.escalation)
 
     def recover_open_calls(self, wall_s: float | None = None, *, terminal: str | None = None) -> list[int]:
         """Close the calls a crash left open; returns their ids.
 
         Call it when a phone program starts, with its ``terminal``: only that
         terminal's calls are closed, so a phone starting never closes a live call
-        of another process sharing the database.  Without ``terminal`` (the admin
-        CLI, a single-process facility) every open call is closed.
+        of another process sharing the database.  Without ``terminal`` (``admin cdr
+        recover``) every open call is closed; :meth:`heal_left_open` is the careful form
+        every command runs at start.
 
-        A call that had been answered ends as ``hung-up``, any other as
-        ``abandoned``; the end time is its last timeline event (or off-hook time) —
-        the last moment known to be alive — never ``now``; billed minutes and amount
-        come from the charges already recorded, so CDR and journal reconcile.
-        ``wall_s`` (default: now) is only a lower bound guard for records without any time.
+        A call that had been answered ends as ``hung-up``, any other as ``abandoned``;
+        the end time is the last moment the call is known to have been alive
+        (:func:`last_alive_s`: its timeline, its charges, its recording's real length),
+        never ``now``; billed minutes and amount come from the charges already recorded,
+        so CDR and journal reconcile.  ``wall_s`` (default: now) is only used for
+        records without any time.
         """
-        fallback = self.ledger.wall_s(wall_s)
+        sql, params = "SELECT * FROM cdrs WHERE closed=0", []
+        if terminal is not None:
+            sql += " AND terminal=?"
+            params.append(terminal)
+        return self._recover(sql + " ORDER BY id", params, self.ledger.wall_s(wall_s), "left open by a crash")
+
+    def heal_left_open(self, wall_s: float | None = None) -> list[int]:
+        """Close the calls whose process is gone; returns their ids.
+
+        Every command that opens the database runs this first, so a crash's open
+        record never outlives the next command.  A call is taken for dead when its
+        terminal's serving process has not written a heartbeat for
+        :data:`~phonesim.facility.sites.GONE_AFTER_S` (or never did) *and* the call
+        itself shows no sign of life for as long; a live call of another host is left
+        alone.  Closed as :meth:`recover_open_calls` closes, marked ``recovered``.
+        """
+        now = self.ledger.wall_s(wall_s)
+        gone_before = now - GONE_AFTER_S
+        rows = self.db.query(
+            "SELECT c.id FROM cdrs c LEFT JOIN terminals t ON t.id = c.terminal "
+            "WHERE c.closed=0 AND COALESCE(t.seen_s, 0) < ?", (gone_before,))
+        with self.db.transaction() as c:
+            dead = [int(r["id"]) for r in rows
+                    if last_alive_s(c, c.execute("SELECT * FROM cdrs WHERE id=?", (r["id"],)).fetchone())
+                    < gone_before]
+        if not dead:
+            return []
+        marks = ",".join("?" * len(dead))
+        return self._recover(f"SELECT * FROM cdrs WHERE closed=0 AND id IN ({marks}) ORDER BY id", dead, now,
+                             "its terminal's process stopped without closing it")
+
+    def _recover(self, sql: str, params: list, fallback: float, reason: str) -> list[int]:
         closed = []
         with self.db.transaction() as c:
-            sql, params = "SELECT * FROM cdrs WHERE closed=0", []
-            if terminal is not None:
-                sql += " AND terminal=?"
-                params.append(terminal)
-            for row in c.execute(sql + " ORDER BY id", params).fetchall():
-                last = c.execute("SELECT MAX(at_s) FROM cdr_events WHERE call_id=?", (row["id"],)).fetchone()[0]
-                last_charge = c.execute("SELECT MAX(at) FROM charges WHERE call_id=?", (row["id"],)).fetchone()[0]
-                candidates = [t for t in (row["offhook_s"], row["dialled_s"], row["answered_s"],
-                                          row["accepted_s"], last) if t]
-                end = max(candidates) if candidates else fallback
-                disposition = "hung-up" if (row["answered_s"] is not None or last_charge) else "abandoned"
+            for row in c.execute(sql, params).fetchall():
+                end = last_alive_s(c, row) or fallback
+                charged = c.execute("SELECT COUNT(*) FROM charges WHERE call_id=?", (row["id"],)).fetchone()[0]
+                disposition = "hung-up" if (row["answered_s"] is not None or charged) else "abandoned"
                 self._close(c, row["id"], disposition, end)
                 c.execute("INSERT INTO cdr_events(call_id, at_s, at, kind, detail) VALUES (?,?,?,?,?)",
                           (row["id"], end, iso_utc(end), "recovered",
-                           json.dumps({"reason": "left open by a crash", "recovered_at": iso_utc(fallback)})))
+                           json.dumps({"reason": reason, "recovered_at": iso_utc(fallback)})))
                 closed.append(int(row["id"]))
         return closed
 
@@ -274,6 +310,13 @@ class CdrStore:
             f"AND disposition IN ({placeholders}) AND ended_s>=? ORDER BY ended_s",
             (inmate_id, *CONNECTED_DISPOSITIONS, since_wall_s))
         return [{"answered_s": r["answered_s"], "ended_s": r["ended_s"]} for r in rows]
+
+    def courtesy_calls(self, number: str) -> int:
+        """Free courtesy calls a number without an account has had (connected ones count: an
+        unanswered attempt gave the family nothing)."""
+        rows = self.db.query("SELECT COUNT(*) FROM cdrs WHERE number=? AND call_type='collect' AND "
+                             "payer_kind='free' AND privileged=0 AND accepted_s IS NOT NULL", (number,))
+        return int(rows[0][0])
 
     @staticmethod
     def _require(c: Any, call_id: int) -> Any:
@@ -295,9 +338,22 @@ class CdrStore:
 
     def list(self, *, inmate_id: str | None = None, number: str | None = None,
              disposition: str | None = None, since_s: float | None = None, until_s: float | None = None,
-             closed: bool | None = None, limit: int | None = None, newest_first: bool = False) -> list[Cdr]:
-        """CDRs matching every filter given (without timelines).  ``since_s``/``until_s`` are calendar seconds."""
+             closed: bool | None = None, limit: int | None = None, newest_first: bool = False,
+             facility: str | None = None, terminals: list[str] | None = None, threeway: bool | None = None,
+             offset: int = 0) -> list[Cdr]:
+        """CDRs matching every filter given (without timelines).  ``since_s``/``until_s`` are calendar
+        seconds; ``terminals``: calls from any of these terminals (a housing unit's); ``offset``
+        skips that many (pages of results)."""
         where, params = [], []
+        if facility is not None:
+            where.append("facility=?")
+            params.append(facility)
+        if terminals is not None:
+            where.append("terminal IN (" + ",".join("?" * len(terminals)) + ")" if terminals else "1=0")
+            params.extend(terminals)
+        if threeway is not None:
+            where.append("threeway=?")
+            params.append(int(threeway))
         if inmate_id is not None:
             where.append("inmate_id=?")
             params.append(str(inmate_id))
@@ -320,6 +376,8 @@ class CdrStore:
         sql += " ORDER BY id" + (" DESC" if newest_first else "")
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
+            if offset:
+                sql += f" OFFSET {int(offset)}"
         return [_cdr(r, ()) for r in self.db.query(sql, params)]
 
     def export_csv(self, out: IO[str], cdrs: list[Cdr] | None = None) -> int:
@@ -333,6 +391,42 @@ class CdrStore:
             row["extra"] = json.dumps(row["extra"], sort_keys=True)
             writer.writerow(row)
         return len(rows)
+
+
+def last_alive_s(c: Any, row: Any) -> float:
+    """The last moment an open call is known to have been alive (0.0: no time at all).
+
+    The latest of: its off-hook, dialled, answered and accepted times; its last timeline
+    event; the start of its last charged minute (minute *k* is charged *k* minutes after
+    the conversation began); and the start of its recording plus the audio really in the
+    file (a crash leaves the header a second short at most, so the file's size counts,
+    not the header).
+    """
+    times = [float(t) for t in (row["offhook_s"], row["dialled_s"], row["answered_s"], row["accepted_s"]) if t]
+    last = c.execute("SELECT MAX(at_s) FROM cdr_events WHERE call_id=?", (row["id"],)).fetchone()[0]
+    if last:
+        times.append(float(last))
+    talk_start = row["accepted_s"] or row["answered_s"]
+    minute = c.execute("SELECT MAX(minute_index) FROM charges WHERE call_id=?", (row["id"],)).fetchone()[0]
+    if talk_start and minute is not None:
+        times.append(float(talk_start) + 60.0 * int(minute))
+    started = c.execute("SELECT MIN(at_s) FROM cdr_events WHERE call_id=? AND kind='recording'",
+                        (row["id"],)).fetchone()[0]
+    if started and row["recording_path"]:
+        times.append(float(started) + recording_seconds(row["recording_path"]))
+    return max(times, default=0.0)
+
+
+def recording_seconds(path: str) -> float:
+    """Seconds of audio in a call recording (stereo 16-bit 8 kHz) from the file's size: what
+    reached the disk, whatever its header says; 0.0 for a file that is missing or not a file."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return 0.0
+    if not stat.S_ISREG(st.st_mode):
+        return 0.0
+    return max(0, st.st_size - WAV_HEADER_BYTES) // RECORDING_BYTES_PER_FRAME / RECORDING_RATE_HZ
 
 
 def _cdr(r: Any, events: tuple[CdrEvent, ...]) -> Cdr:

@@ -15,11 +15,12 @@ transaction and a read — and hides what differs between the engines:
   change it locks it first: ``SELECT ... {for_update}`` (:attr:`Database.for_update` is
   ``" FOR UPDATE"`` there and empty on SQLite);
 * connections: SQLite keeps one connection per process, serialised by a lock (the
-  ledger is shared by a line's thread and its worker); PostgreSQL keeps a small pool,
-  and a connection that breaks (the server restarted, the network dropped) is thrown
-  away and the operation raises :class:`~phonesim.exc.DatabaseUnavailable`: a caller
-  retries (every write of the platform is idempotent) and the next transaction opens
-  a fresh connection.
+  ledger is shared by a line's thread and its worker); PostgreSQL keeps a small pool.
+  A pooled connection the server closed while it waited (a restart) is found at ``BEGIN``
+  and replaced without anyone noticing; a connection that breaks during a transaction
+  is thrown away (with the idle ones) and the operation raises
+  :class:`~phonesim.exc.DatabaseUnavailable`: a caller retries (every write of the
+  platform is idempotent) and the next transaction opens a fresh connection.
 
 The schema and its migrations are the same on both (:mod:`phonesim.facility.schema`).
 """
@@ -57,7 +58,8 @@ def parse_database_url(url: str | os.PathLike) -> tuple[str, str]:
     if text.startswith("sqlite:///") or text == "sqlite://:memory:":
         path = unquote(text[len("sqlite://"):]) if text != "sqlite://:memory:" else ":memory:"
         return "sqlite", path
-    if "://" in text:
+    if "://" in text or text.startswith(("postgresql:/", "postgres:/", "sqlite:/")):
+        # (the second form: a URL whose "//" a file-path conversion folded away)
         raise InvalidUrl(f"database: expected sqlite:///PATH, postgresql://[USER@]HOST[:PORT]/DBNAME "
                          f"or a file path, got {shown_url(text)!r}")
     return "sqlite", text
@@ -222,20 +224,49 @@ class Database:
             self._open_connections += 1
         return conn
 
-    def _borrow_pg(self) -> Any:
+    def _borrow_pg(self) -> tuple[Any, bool]:
+        """A connection of the pool, or a new one: ``(connection, new)``."""
         try:
-            return self._pool.get_nowait()
+            return self._pool.get_nowait(), False
         except queue.Empty:
             pass
         with self._lock:
             can_open = self._open_connections < POOL_SIZE
         if can_open:
-            return self._connect_pg()
+            return self._connect_pg(), True
         try:
-            return self._pool.get(timeout=LOCK_TIMEOUT_S)
+            return self._pool.get(timeout=LOCK_TIMEOUT_S), False
         except queue.Empty as err:
             raise DatabaseUnavailable(f"{self.name}: all {POOL_SIZE} connections busy for "
                                       f"{LOCK_TIMEOUT_S:g} s") from err
+
+    def _begin_pg(self) -> Any:
+        """A connection with a transaction begun on it.
+
+        A pooled connection that died since its last use (the server restarted, or failed
+        over) is found here, at ``BEGIN``, before any statement of the caller has run: it is
+        replaced, with every idle one of the pool (they share its fate), and nobody sees a
+        failure. Only a new connection that cannot begin is an error.
+        """
+        import psycopg
+
+        for _ in range(POOL_SIZE + 1):
+            conn, new = self._borrow_pg()
+            try:
+                conn.execute("BEGIN")
+                return conn
+            except psycopg.OperationalError as err:
+                dead = conn.closed or conn.broken
+                if dead:
+                    self._discard(conn)
+                else:
+                    self._release(conn)
+                if new or not dead:
+                    raise DatabaseUnavailable(f"{self.name}: {_first_line(err)}") from err
+                log.info("%s: a kept connection was closed by the server (%s); opening a new one",
+                         self.name, _first_line(err))
+                self._discard_idle()
+        raise DatabaseUnavailable(f"{self.name}: no connection could begin a transaction")
 
     def _release(self, conn: Any) -> None:
         self._pool.put(conn)
@@ -247,6 +278,15 @@ class Database:
             conn.close()
         except Exception as err:  # noqa: BLE001 - a broken connection may fail to close any way
             log.debug("%s: closing a broken connection: %s", self.name, err)
+
+    def _discard_idle(self) -> None:
+        """Close every connection waiting in the pool."""
+        while True:
+            try:
+                conn = self._pool.get_nowait()
+            except queue.Empty:
+                return
+            self._discard(conn)
 
     # --- using ------------------------------------------------------------------------------
     def _check_open(self) -> None:
@@ -277,22 +317,30 @@ class Database:
             return
         import psycopg
 
-        conn = self._borrow_pg()
-        broken = False
+        conn = self._begin_pg()
+        done = False
         try:
-            with conn.transaction():
-                yield Tx(conn.cursor(), "postgresql")
+            yield Tx(conn.cursor(), "postgresql")
+            conn.execute("COMMIT")
+            done = True
         except psycopg.OperationalError as err:
-            broken = conn.closed or conn.broken
-            if broken or not isinstance(err, psycopg.errors.LockNotAvailable):
-                raise DatabaseUnavailable(f"{self.name}: {_first_line(err)}") from err
-            raise LedgerError(f"{self.name}: {_first_line(err)}") from err
+            # a lock wait that timed out is a busy database; any other operational error (the
+            # connection lost, the server shutting down, COMMIT unanswered) is an outage: the
+            # caller retries, every write of the platform being idempotent
+            if isinstance(err, psycopg.errors.LockNotAvailable) and not (conn.closed or conn.broken):
+                raise LedgerError(f"{self.name}: {_first_line(err)}") from err
+            raise DatabaseUnavailable(f"{self.name}: {_first_line(err)}") from err
         except psycopg.Error as err:
-            broken = conn.closed or conn.broken
             raise LedgerError(f"{self.name}: {_first_line(err)}") from err
         finally:
-            if broken or conn.closed or conn.broken:
+            if not done and not (conn.closed or conn.broken):
+                try:
+                    conn.execute("ROLLBACK")
+                except psycopg.Error as err:
+                    log.debug("%s: rolling back: %s", self.name, _first_line(err))
+            if conn.closed or conn.broken:
                 self._discard(conn)
+                self._discard_idle()           # the others were most likely cut off too
             else:
                 self._release(conn)
 
@@ -330,12 +378,7 @@ class Database:
             self._closed = True
             if self._sqlite is not None:
                 self._sqlite.close()
-        while True:
-            try:
-                conn = self._pool.get_nowait()
-            except queue.Empty:
-                break
-            self._discard(conn)
+        self._discard_idle()
 
     def __enter__(self) -> Database:
         return self

@@ -11,8 +11,10 @@ look-up's ``request_id``; CDR work goes to the
 
 Failures never disappear: a look-up that raises becomes
 :class:`~phonesim.events.LookupFailed`; a charge that raises becomes a
-:class:`~phonesim.events.ChargeResult` with its ``error`` (the flow retries it); a
-record that cannot be written is retried by the writer and noted in the call's log.
+:class:`~phonesim.events.ChargeResult` with its ``error`` (the flow retries it while
+the call is up; a minute still not charged when the call ends goes to the call's record,
+which charges it before its close); a record that cannot be written is retried by the
+writer and noted in the call's log.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from phonesim.facility import actions as A
 from phonesim.facility.calllog import LineLog
 from phonesim.facility.line_audio import LineAudio
 from phonesim.facility.recorder import CallRecorder
-from phonesim.facility.records_writer import CallRecordWriter
+from phonesim.facility.records_writer import CallRecordWriter, PendingCharge
 from phonesim.facility.services import Services
 from phonesim.facility.vocabulary import Direction, LookupKind
 
@@ -109,8 +111,11 @@ class Executor:
         self.warning = warning
         self.recordings_dir = Path(recordings_dir)
         self.terminal = terminal
-        self.records = CallRecordWriter(services.records, services.policy, jobs, terminal)
+        self.records = CallRecordWriter(services.records, services.policy, jobs, terminal,
+                                        billing=services.billing)
         self.records.on_failure = lambda error: self.note("records-failed", error=error)
+        self.records.on_recovered = lambda failed: self.note("records-written-again", failed_attempts=failed)
+        self._unbilled: dict[int, PendingCharge] = {}     # the current call's minutes not charged yet
         self._recorder: CallRecorder | None = None
         self.recorder_errors: list[str] = []
 
@@ -141,7 +146,8 @@ class Executor:
         wall_s, identity, prompts = self.clock.wall_time_s(), self.services.identity, self.prompts
 
         def work() -> Any:
-            result = identity.authenticate(a.pin, terminal=self.terminal, wall_s=wall_s)
+            result = identity.authenticate(a.pin, terminal=self.terminal, wall_s=wall_s,
+                                           failures_before=a.failures_before)
             if result.ok and result.name_prompt.startswith("name:") and result.name_prompt not in prompts:
                 # the inmate's recorded name, loaded here (a worker in real time), long before the
                 # announcement plays it
@@ -185,7 +191,8 @@ class Executor:
 
     def _do_Charge(self, a: A.Charge) -> None:
         wall_s, billing, records = self.clock.wall_time_s(), self.services.billing, self.records
-        record = records._current
+        record = records.current
+        pending = PendingCharge(a.minute_index, a.payer_kind, a.payer_id, a.cents, wall_s)
 
         def work() -> ChargeResult:
             call_id = record.call_id if record is not None else None
@@ -195,6 +202,15 @@ class Executor:
                                          payer_id=a.payer_id, cents=a.cents, wall_s=wall_s)
 
         def done(result: ChargeResult | None, error: BaseException | None) -> None:
+            # a minute the database did not take is the flow's to retry while the call is up,
+            # the call record's to charge once it has ended (never dropped)
+            if error is None:
+                if record is records.current:
+                    self._unbilled.pop(a.minute_index, None)
+            elif record is not None and record.closing:
+                records.charge_later(record, pending)
+            elif record is records.current:
+                self._unbilled[a.minute_index] = pending
             self.emit(result if error is None else
                       ChargeResult(a.minute_index, False, error=one_line(error)))
         self.jobs.submit(work, done)
@@ -205,6 +221,7 @@ class Executor:
     # --- the call's record --------------------------------------------------------------
     def _do_OpenCdr(self, a: A.OpenCdr) -> None:
         self.log.begin_call()
+        self._unbilled = {}
         self.records.open(self.clock.wall_time_s())
         self.note("offhook")
 
@@ -227,6 +244,11 @@ class Executor:
         self.audio.stop_tone()
         self.audio.unbridge()
         self.note("end", disposition=str(a.disposition))
+        if self._unbilled:          # the database is away: charged when it is back, before the close
+            self.note("charges-pending", minute_indexes=sorted(self._unbilled))
+            for pending in self._unbilled.values():
+                self.records.charge_later(self.records.current, pending)
+            self._unbilled = {}
         self.records.close(str(a.disposition), self.clock.wall_time_s())
 
     def _do_RejectInbound(self, a: A.RejectInbound) -> None:

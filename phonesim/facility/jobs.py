@@ -44,6 +44,8 @@ class Jobs(Protocol):
 
     def drain(self, timeout_s: float = 30.0) -> None: ...
 
+    def wait_oldest(self, timeout_s: float) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -85,6 +87,9 @@ class InlineJobs:
     def drain(self, timeout_s: float = 30.0) -> None:
         self.run_done()
 
+    def wait_oldest(self, timeout_s: float) -> None:
+        """Nothing to wait for: a job is finished when it is submitted."""
+
     def close(self) -> None:
         self.drain()
 
@@ -125,6 +130,17 @@ class WorkerJobs:
                 log.error("%s: a platform job did not finish within %.0f s", self.name, timeout_s)
                 return
             self.run_done()
+
+    def wait_oldest(self, timeout_s: float) -> None:
+        """Wait up to ``timeout_s`` for the oldest pending job (none pending: return at once).
+
+        A line on a *virtual* clock whose platform work runs on this worker calls it once a
+        frame while a look-up is pending: virtual time then never runs ahead of real work in
+        progress (a 60 ms PIN look-up would otherwise miss a 10 s deadline that passes in
+        50 ms of wall time).
+        """
+        if self._pending:
+            concurrent.futures.wait([self._pending[0][0]], timeout=timeout_s)
 
     def close(self) -> None:
         if self._closed:

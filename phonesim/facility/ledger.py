@@ -54,6 +54,7 @@ from phonesim.exc import InsufficientFunds, InvalidInput, InvalidNumber, LedgerE
 from phonesim.facility import schema
 from phonesim.facility.db import Database
 from phonesim.facility.numbers import classify
+from phonesim.facility.rates import format_cents
 
 STATUSES = ("general", "restricted", "segregation")
 BLOCK_KINDS = ("keypad", "facility", "security", "three-way-review")
@@ -139,6 +140,19 @@ class StatementLine:
 
 
 @dataclass(frozen=True, slots=True)
+class StatementCall:
+    """One call on a statement: its billed minutes at its rate, and the tax passed through."""
+
+    call_id: int
+    at: str
+    minutes: int
+    rate_cents: int
+    base_cents: int
+    tax_cents: int
+    total_cents: int
+
+
+@dataclass(frozen=True, slots=True)
 class Statement:
     btn: str
     month: str
@@ -149,6 +163,11 @@ class Statement:
     credit_limit_cents: int
     blocked: bool
     blocked_reason: str
+    calls: tuple[StatementCall, ...] = ()
+
+    @property
+    def tax_cents(self) -> int:
+        return sum(c.tax_cents for c in self.calls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +197,10 @@ class WallClock(Clock):
 
     def wall_time_s(self) -> float:
         return time.time()
+
+
+#: The months of history the unusual-increase rule compares a month with.
+HISTORY_MONTHS = 3
 
 
 def iso_utc(calendar_s: float) -> str:
@@ -237,13 +260,21 @@ class Ledger:
         self.path = db.name
         self.clock = clock if clock is not None else WallClock()
         self.pin_length: int | None = None
+        self.pin_login = "pin"
         self.pin_max_failures = 3
-        self.pin_lockout_s = 1800.0
+        self.pin_lockout_s = 60.0
+        self.pin_lockout_max_s = 1800.0
+        self.inmate_max_failures = 10
+        self.inmate_window_s = 86400.0
+        self.inmate_lockout_s = 3600.0
         self.facility_id = "jccc"
         self.facility_name = "Jefferson City Correctional Center"
         self.facility_state = "MO"
         self.direct_bill_limit_cents = 3000
         self.unusual_increase_percent = 100
+        self.unusual_increase_floor_cents = 1000
+        self.new_account_review_cents = 2000
+        self.profile: Any = None          # the configured profile (for the stores built on this ledger)
         if cfg is not None:
             self.configure(cfg)
         self._pin_key = self._meta("pin_key")
@@ -280,11 +311,19 @@ class Ledger:
         """Take PIN rules, facility id and Direct Bill defaults from a config."""
         pin = cfg.profile["pin"]
         self.pin_length = int(pin["length"])
+        self.pin_login = str(pin["login"])
         self.pin_max_failures = int(pin["max_failures"])
         self.pin_lockout_s = float(pin["lockout_s"])
+        self.pin_lockout_max_s = float(pin["lockout_max_s"])
+        self.inmate_max_failures = int(pin["inmate_max_failures"])
+        self.inmate_window_s = float(pin["inmate_window_s"])
+        self.inmate_lockout_s = float(pin["inmate_lockout_s"])
         billing = cfg.profile["billing"]
         self.direct_bill_limit_cents = int(billing["direct_bill_credit_limit_cents"])
         self.unusual_increase_percent = int(billing["unusual_increase_percent"])
+        self.unusual_increase_floor_cents = int(billing["unusual_increase_floor_cents"])
+        self.new_account_review_cents = int(billing["new_account_review_cents"])
+        self.profile = cfg.profile
         self.facility_id = cfg.facility["id"]
         self.facility_name = cfg.facility["name"]
         self.facility_state = cfg.facility["state"]
@@ -505,54 +544,125 @@ class Ledger:
         return row
 
     def authenticate(self, pin: str, *, wall_s: float | None = None, terminal: str = "",
-                     inmate_id: str | None = None, facility_id: str | None = None) -> AuthResult:
-        """Check a PIN keyed at a phone at calendar time ``wall_s`` (default: now).
+                     inmate_id: str | None = None, facility_id: str | None = None,
+                     failures_before: int = 0) -> AuthResult:
+        """Check what was keyed at a phone at calendar time ``wall_s`` (default: now).
 
-        The PIN alone identifies the inmate (as in the seed page).  Wrong PINs are
-        counted per ``terminal`` (a phone station), because a wrong PIN names nobody;
-        with ``inmate_id`` (the ID + passcode login of some facilities) they count
-        against that inmate.  After ``pin.max_failures`` wrong PINs in a row the
-        terminal (or inmate) is locked for ``pin.lockout_s``; while locked, no PIN
-        is even checked.  A correct PIN of a locked inmate gives ``locked=True``.
-        ``locked_until_s`` is calendar time.  A PIN is looked for among the inmates of
-        ``facility_id`` (default: the configured facility) only: an inmate's PIN works at the
-        inmate's current facility and nowhere else.
+        Two ways to log in (the profile's ``pin.login``):
 
-        The PIN's key derivation runs before the transaction (:meth:`pin_lookup`); the
-        transaction reads one indexed row and writes the counters.
+        * ``pin``: the PIN alone names the inmate, among the inmates of ``facility_id``
+          (default: the configured facility): a PIN works at the inmate's current facility
+          and nowhere else;
+        * ``id+pin``: the inmate's ID number, then the PIN, keyed together: ``pin`` is the
+          whole string, its last ``pin.length`` digits the PIN.  (``inmate_id`` given says
+          the same in either mode.)
+
+        Guessing is limited twice, and neither limit lets one person lock others out for long:
+
+        * **per phone** (``terminal``): ``pin.max_failures`` wrong logins pause PIN entry at
+          that phone for ``pin.lockout_s``; each further burst doubles the pause up to
+          ``pin.lockout_max_s``; after twice that long without a wrong login the pauses
+          start small again.  A right PIN does *not* reset the count (keying one's own PIN
+          between guesses buys nothing), and while the phone pauses nothing is checked.
+        * **per person**: ``pin.inmate_max_failures`` wrong logins charged to one person
+          within ``pin.inmate_window_s`` lock that person's account for
+          ``pin.inmate_lockout_s``.  Charged to them: with ``id+pin``, a wrong PIN keyed
+          with their ID; with ``pin``, the wrong PINs keyed in the same call attempt just
+          before their own right one (``failures_before``: the call flow counts them).
+
+        ``locked_until_s`` is calendar time.  The key derivation runs before the
+        transaction (:meth:`pin_lookup`); the transaction reads and locks the rows it changes.
         """
         now = self.wall_s(wall_s)
-        well_formed = isinstance(pin, str) and pin.isascii() and pin.isdigit() and 0 < len(pin) <= 32
+        keyed = pin if isinstance(pin, str) else ""
+        if inmate_id is None and self.pin_login == "id+pin":
+            inmate_id, pin = keyed[:-self.pin_length], keyed[-self.pin_length:]
+        well_formed = keyed.isascii() and keyed.isdigit() and 0 < len(pin) <= 32
         lookup = self.pin_lookup(pin) if well_formed else b""
         legacy = self._legacy_pin_owner(pin) if well_formed else None
+        facility = facility_id or self.facility_id
+        lock = self.db.for_update
         with self._tx() as c:
+            c.execute("INSERT INTO terminals(id) VALUES (?) ON CONFLICT DO NOTHING", (terminal,))
+            phone = c.execute(f"SELECT * FROM terminals WHERE id=?{lock}", (terminal,)).fetchone()
+            if phone["locked_until_s"] > now:             # the phone pauses: nothing is checked
+                return AuthResult(False, None, True, 0, phone["locked_until_s"])
             if inmate_id is not None:
-                subject = self._require_inmate(c, inmate_id)
-                table, key = "inmates", subject["id"]
-            else:
-                c.execute("INSERT INTO terminals(id) VALUES (?) ON CONFLICT DO NOTHING", (terminal,))
-                subject = c.execute(f"SELECT * FROM terminals WHERE id=?{self.db.for_update}",
-                                    (terminal,)).fetchone()
-                table, key = "terminals", terminal
-            if subject["locked_until_s"] > now:
-                return AuthResult(False, _inmate(subject) if table == "inmates" else None, True,
-                                  subject["failed_pins"], subject["locked_until_s"])
-            row = self._pin_owner(c, pin, lookup, legacy, facility_id or self.facility_id) if well_formed else None
-            if row is not None and (inmate_id is None or row["id"] == inmate_id):
-                c.execute(f"UPDATE {table} SET failed_pins=0, locked_until_s=0 WHERE id=?", (key,))
-                if row["locked_until_s"] > now:
-                    return AuthResult(False, _inmate(row), True, row["failed_pins"],
-                                      row["locked_until_s"])
-                c.execute("UPDATE inmates SET failed_pins=0 WHERE id=?", (row["id"],))
-                fresh = c.execute("SELECT * FROM inmates WHERE id=?", (row["id"],)).fetchone()
-                return AuthResult(True, _inmate(fresh), False, 0, 0.0)
-            failures = subject["failed_pins"] + 1
-            if failures >= self.pin_max_failures:
-                until = now + self.pin_lockout_s
-                c.execute(f"UPDATE {table} SET failed_pins=0, locked_until_s=? WHERE id=?", (until, key))
-                return AuthResult(False, None, True, failures, until)
-            c.execute(f"UPDATE {table} SET failed_pins=? WHERE id=?", (failures, key))
-            return AuthResult(False, None, False, failures, 0.0)
+                return self._id_login(c, phone, str(inmate_id), lookup, legacy, facility, now)
+            row = self._pin_owner(c, pin, lookup, legacy, facility) if well_formed else None
+            if row is None:
+                return self._terminal_guess(c, phone, now)
+            row = c.execute(f"SELECT * FROM inmates WHERE id=?{lock}", (row["id"],)).fetchone()
+            if row["locked_until_s"] > now:
+                return AuthResult(False, _inmate(row), True, row["failed_pins"], row["locked_until_s"])
+            if failures_before > 0:
+                locked_until = self._charge_guesses(c, row, int(failures_before), now)
+                if locked_until:
+                    return AuthResult(False, _inmate(row), True, int(failures_before), locked_until)
+            fresh = c.execute("SELECT * FROM inmates WHERE id=?", (row["id"],)).fetchone()
+            return AuthResult(True, _inmate(fresh), False, 0, 0.0)
+
+    def _id_login(self, c: Any, phone: Any, inmate_id: str, lookup: bytes, legacy: str | None,
+                  facility: str, now: float) -> AuthResult:
+        """ID + PIN: the named inmate's PIN or not; a wrong one counts at the phone and against
+        the person named (an unknown ID only at the phone, and says nothing about which IDs exist)."""
+        row = c.execute(f"SELECT * FROM inmates WHERE id=? AND facility_id=?{self.db.for_update}",
+                        (inmate_id, facility)).fetchone()
+        if row is not None and row["locked_until_s"] > now:
+            return AuthResult(False, _inmate(row), True, row["failed_pins"], row["locked_until_s"])
+        right = row is not None and bool(lookup) and (
+            row["pin_lookup"] == lookup
+            or (row["pin_lookup"] is None and legacy == row["id"]))
+        if right:
+            if row["pin_lookup"] is None:                 # upgrade: next time found by its key
+                c.execute("UPDATE inmates SET pin_lookup=? WHERE id=?", (lookup, row["id"]))
+            c.execute("UPDATE inmates SET failed_pins=0, fail_window_s=0 WHERE id=?", (row["id"],))
+            fresh = c.execute("SELECT * FROM inmates WHERE id=?", (row["id"],)).fetchone()
+            return AuthResult(True, _inmate(fresh), False, 0, 0.0)
+        result = self._terminal_guess(c, phone, now) if phone["id"] else AuthResult(False, None, False, 0, 0.0)
+        if row is not None:
+            locked_until = self._charge_guesses(c, row, 1, now)
+            if locked_until:
+                return AuthResult(False, None, True, self.inmate_max_failures, locked_until)
+        return result
+
+    def _terminal_guess(self, c: Any, terminal: Any, now: float) -> AuthResult:
+        """A wrong PIN at a phone: count it; a burst pauses PIN entry there, longer each time."""
+        lockouts = int(terminal["lockouts"])
+        if now - float(terminal["last_failure_s"]) > 2 * self.pin_lockout_max_s:
+            lockouts = 0                                  # quiet long enough: pauses start small again
+        failures = int(terminal["failed_pins"]) + 1
+        if failures >= self.pin_max_failures:
+            lockouts += 1
+            until = now + min(self.pin_lockout_s * 2 ** (lockouts - 1), self.pin_lockout_max_s)
+            c.execute("UPDATE terminals SET failed_pins=0, lockouts=?, last_failure_s=?, locked_until_s=? "
+                      "WHERE id=?", (lockouts, now, until, terminal["id"]))
+            return AuthResult(False, None, True, failures, until)
+        c.execute("UPDATE terminals SET failed_pins=?, lockouts=?, last_failure_s=? WHERE id=?",
+                  (failures, lockouts, now, terminal["id"]))
+        return AuthResult(False, None, False, failures, 0.0)
+
+    def _charge_guesses(self, c: Any, inmate: Any, guesses: int, now: float) -> float:
+        """Wrong logins charged to this person; returns the time their account is locked until
+        when that reaches the limit (0.0: not locked).
+
+        The count is not cleared by the lock: within the window every further wrong login
+        locks the account again, so a guesser who knows someone's ID gets
+        ``inmate_max_failures`` tries, then one per ``inmate_lockout_s``.  A right login by
+        the owner, or the window running out, clears it.
+        """
+        start = float(inmate["fail_window_s"])
+        failed = int(inmate["failed_pins"]) if now - start <= self.inmate_window_s else 0
+        if failed == 0:
+            start = now
+        failed += guesses
+        if failed >= self.inmate_max_failures:
+            until = now + self.inmate_lockout_s
+            c.execute("UPDATE inmates SET failed_pins=?, fail_window_s=?, locked_until_s=? WHERE id=?",
+                      (failed, start, until, inmate["id"]))
+            return until
+        c.execute("UPDATE inmates SET failed_pins=?, fail_window_s=? WHERE id=?", (failed, start, inmate["id"]))
+        return 0.0
 
     # -- accounts --------------------------------------------------------------------
     def _ensure_account(self, c: Any, kind: str, owner: str, iso: str,
@@ -604,6 +714,13 @@ class Ledger:
     def prepaid_balance_cents(self, btn: str) -> int:
         """The AdvanceConnect balance of a BTN (0 when it has no account)."""
         return self._balance("prepaid", canonical_btn(btn))
+
+    def accounts(self, kind: str) -> list[dict]:
+        """Every account of one kind (``prepaid``, ``direct-bill``, ``trust``, ``debit``) with its
+        balance, by owner (the console's account pages)."""
+        rows = self._query("SELECT kind, owner, balance_cents, credit_limit_cents, blocked, blocked_reason "
+                           "FROM accounts WHERE kind=? ORDER BY owner", (kind,))
+        return [dict(r) for r in rows]
 
     def has_prepaid(self, btn: str) -> bool:
         return bool(self._query("SELECT 1 FROM accounts WHERE kind='prepaid' AND owner=?",
@@ -719,11 +836,23 @@ class Ledger:
             "AND a.owner=? AND j.at_s>=? AND j.at_s<? ORDER BY j.id", (btn, start, end))
         lines = tuple(StatementLine(r["at"], r["kind"], r["call_id"], r["minute_index"], r["amount_cents"],
                                     r["memo"]) for r in rows)
+        calls: dict[int, list[StatementLine]] = {}
+        for line in lines:
+            if line.kind == "call-charge" and line.call_id is not None:
+                calls.setdefault(int(line.call_id), []).append(line)
+        rates = {r["id"]: int(r["cents_per_min"] or 0) for r in self._query(
+            f"SELECT id, cents_per_min FROM cdrs WHERE id IN ({','.join('?' * len(calls)) or 'NULL'})",
+            tuple(calls))}
+        summary = []
+        for call_id, charged in calls.items():
+            total, rate = sum(c.amount_cents for c in charged), rates.get(call_id, 0)
+            base = min(total, rate * len(charged))          # what the rate made; the rest is the tax
+            summary.append(StatementCall(call_id, charged[0].at, len(charged), rate, base, total - base, total))
         return Statement(btn, month, lines,
                          sum(line.amount_cents for line in lines if line.kind == "call-charge"),
                          -sum(line.amount_cents for line in lines if line.kind == "payment"),
                          account.owed_cents, account.credit_limit_cents, account.blocked,
-                         account.blocked_reason)
+                         account.blocked_reason, tuple(summary))
 
     # -- billing ---------------------------------------------------------------------
     def charge_minute(self, call_id: int, minute_index: int, *, payer_kind: str, payer_id: str,
@@ -792,18 +921,41 @@ class Ledger:
                   "WHERE id=?", (call_id, call_id, call_id))
 
     def _maybe_phone_block(self, c: Any, acct: Any, wall: float) -> None:
-        """Seed "Phone Blocks": block a Direct Bill BTN whose month runs unusually over the last."""
+        """Seed "Phone Blocks": block a Direct Bill BTN whose bill grows unusually fast.
+
+        The seed names the block, not the rule; phonesim's rule (``profile.billing``):
+
+        * a number with a history (charges in any of the last ``HISTORY_MONTHS`` months) is
+          blocked when this month's charges exceed the largest of those months by
+          ``unusual_increase_percent`` *and* by at least ``unusual_increase_floor_cents``:
+          10 cents becoming 25 is not unusual, $5 becoming $15 is;
+        * a new number (no charges in those months) is blocked when this month's charges
+          reach ``new_account_review_cents``: a bill going from nothing to $30 in days is
+          exactly what the block is for.
+
+        The block's reason says which rule fired, with the amounts.
+        """
         day = dt.datetime.fromtimestamp(wall, tz=dt.UTC)
         this_month = f"{day.year:04d}-{day.month:02d}"
-        prev = day.replace(day=1) - dt.timedelta(days=1)
-        last_month = f"{prev.year:04d}-{prev.month:02d}"
         now_total = self._month_charges(c, acct["id"], this_month)
-        last_total = self._month_charges(c, acct["id"], last_month)
-        threshold = last_total * (100 + self.unusual_increase_percent) / 100
-        if last_total > 0 and now_total > threshold:
-            c.execute("UPDATE accounts SET blocked=1, blocked_reason=? WHERE id=?",
-                      (f"unusual increase: {now_total}c in {this_month} vs {last_total}c in {last_month}",
-                       acct["id"]))
+        history, first = [], day.replace(day=1)
+        for _ in range(HISTORY_MONTHS):
+            first = (first - dt.timedelta(days=1)).replace(day=1)
+            month = f"{first.year:04d}-{first.month:02d}"
+            history.append((self._month_charges(c, acct["id"], month), month))
+        baseline, baseline_month = max(history)
+        reason = None
+        if baseline > 0:
+            over = now_total - baseline
+            if over * 100 > baseline * self.unusual_increase_percent and over >= self.unusual_increase_floor_cents:
+                reason = (f"unusual increase: {format_cents(now_total)} in {this_month} vs "
+                          f"{format_cents(baseline)} in {baseline_month} (more than "
+                          f"+{self.unusual_increase_percent} % and {format_cents(self.unusual_increase_floor_cents)})")
+        elif now_total >= self.new_account_review_cents:
+            reason = (f"unusual increase: a new account billed {format_cents(now_total)} in {this_month} "
+                      f"(review at {format_cents(self.new_account_review_cents)})")
+        if reason is not None:
+            c.execute("UPDATE accounts SET blocked=1, blocked_reason=? WHERE id=?", (reason, acct["id"]))
 
     def charges_for_call(self, call_id: int) -> list[dict]:
         rows = self._query("SELECT * FROM charges WHERE call_id=? ORDER BY minute_index", (int(call_id),))

@@ -274,7 +274,8 @@ class FacilityLine:
                  cents_per_min=event.cents_per_min, payer_kind=event.payer_kind,
                  affordable_minutes=event.affordable_minutes)
         elif isinstance(event, ThreeWaySuspected):
-            note("three-way-suspected", attempt=event.kind, confidence=round(float(event.confidence), 3))
+            note("three-way-suspected", attempt=event.kind, confidence=round(float(event.confidence), 3),
+                 level=self.flow.threeway_policy.classify(event) or "note")
         elif type(event) in _FAR_END_NAMES:
             note("far-end", name=_FAR_END_NAMES[type(event)], reason=getattr(event, "reason", ""))
 

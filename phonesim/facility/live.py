@@ -23,9 +23,11 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from phonesim.exc import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +58,10 @@ class LivePublisher:
     terminal's status changes (up, down, stalls) are published with :meth:`publish`.
     """
 
-    def __init__(self, db: Any, facility_id: str, *, interval_s: float = 0.1) -> None:
+    def __init__(self, db: Any, facility_id: str, *, interval_s: float = 0.1,
+                 now_s: Callable[[], float] = time.time) -> None:
         self.db = db
+        self.now_s = now_s                  # a host in virtual time stamps with its own clock
         self.facility_id = facility_id
         self.interval_s = interval_s
         self._queue: deque[tuple] = deque()
@@ -65,7 +69,9 @@ class LivePublisher:
         self._thread = threading.Thread(target=self._run, name="live-publisher", daemon=True)
         self.published = 0
         self.failures = 0
+        self.failures_in_a_row = 0
         self._last_prune = 0.0
+        self._newest_at_s = 0.0
 
     def __repr__(self) -> str:
         return f"<LivePublisher {self.facility_id} published={self.published} queued={len(self._queue)}>"
@@ -85,7 +91,7 @@ class LivePublisher:
 
     def publish(self, terminal: str, kind: str, /, **detail: Any) -> None:
         """An event of a terminal outside any call (up, down, a stall ...)."""
-        self._queue.append((time.time(), terminal, None, 0, kind, detail))
+        self._queue.append((self.now_s(), terminal, None, 0, kind, detail))
 
     def flush(self) -> int:
         """Write what is queued (the thread does it every ``interval_s``; tests and closing too)."""
@@ -105,22 +111,36 @@ class LivePublisher:
                     tx.execute("SELECT pg_notify(?, ?)", (CHANNEL, self.facility_id))
         except Exception as err:  # noqa: BLE001 - the database away: keep the events, try again
             self.failures += 1
+            self.failures_in_a_row += 1
             self._queue.extendleft(reversed(batch))
             while len(self._queue) > 100_000:          # a long outage: keep the newest
                 self._queue.popleft()
-            log.warning("live events not written (%d waiting): %s", len(self._queue), err)
+            if self.failures_in_a_row == 1:            # once per outage, not every interval_s
+                log.warning("live events not written (kept, tried again every %g s): %s",
+                            self.interval_s, err)
             return 0
+        if self.failures_in_a_row:
+            log.warning("live events written again after %d failed attempts", self.failures_in_a_row)
+            self.failures_in_a_row = 0
         self.published += len(rows)
+        self._newest_at_s = max(self._newest_at_s, max(row[0] for row in rows))
         return len(rows)
 
     def _prune(self) -> None:
-        now = time.time()
-        if now - self._last_prune < 600:
+        """Drop events older than ``RETAIN_S`` before the newest this publisher wrote.
+
+        Measured from the newest event, not from ``time.time()``: a host in virtual time writes
+        its clock's times (2026-01-01 onwards), and pruning those against the real date deleted
+        a call's first events moments after they were written.
+        """
+        now = time.monotonic()
+        if self._newest_at_s == 0.0 or (self._last_prune and now - self._last_prune < 600):
             return
         self._last_prune = now
         try:
             with self.db.transaction() as tx:
-                tx.execute("DELETE FROM live_events WHERE at_s < ?", (now - RETAIN_S,))
+                tx.execute("DELETE FROM live_events WHERE facility = ? AND at_s < ?",
+                           (self.facility_id, self._newest_at_s - RETAIN_S))
         except Exception as err:  # noqa: BLE001 - pruning is housekeeping; it is tried again later
             log.warning("pruning live events: %s", err)
 
@@ -151,19 +171,31 @@ class LiveFollower:
         self._seen: deque[int] = deque(maxlen=4 * REREAD_WINDOW)
         self._seen_set: set[int] = set()
         self._listener: Any = None
+        self.unavailable = ""             # why the last poll could not read (the database away)
 
     def __repr__(self) -> str:
         return f"<LiveFollower after id {self.last_id}>"
 
     def poll(self) -> list[LiveEvent]:
-        """Events written since the last poll, in id order."""
+        """Events written since the last poll, in id order.
+
+        While the database is away this returns nothing and :attr:`unavailable` says why (a
+        board shows it); the events written meanwhile come with the first poll after."""
         sql = "SELECT * FROM live_events WHERE id > ?"
         params: list[Any] = [max(0, self.last_id - REREAD_WINDOW)]
         if self.facility_id:
             sql += " AND facility = ?"
             params.append(self.facility_id)
+        try:
+            rows = self.db.query(sql + " ORDER BY id", params)
+        except DatabaseUnavailable as err:
+            if not self.unavailable:
+                log.warning("live events: %s; trying again", err)
+            self.unavailable = str(err)
+            return []
+        self.unavailable = ""
         events = []
-        for r in self.db.query(sql + " ORDER BY id", params):
+        for r in rows:
             if r["id"] in self._seen_set:
                 continue
             if len(self._seen) == self._seen.maxlen:
@@ -276,8 +308,8 @@ class Board:
             row.cents += int(d.get("cents", 0))
         elif kind == "warning":
             row.warnings += 1
-        elif kind in ("three-way-suspected", "three-way"):
-            row.threeway = f"{d.get('attempt') or d.get('kind')} {float(d.get('confidence', 0)):.2f}"
+        elif kind == "three-way":                  # suspected or confirmed (a note flags nothing)
+            row.threeway = f"{d.get('level', '')} {d.get('kind')} {float(d.get('confidence', 0)):.2f}".strip()
         elif kind == "end":
             row.disposition = str(d.get("disposition", ""))
             row.ended_at_s = event.at_s

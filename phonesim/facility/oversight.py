@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from phonesim.exc import InvalidInput, NotFound
+from phonesim.facility.ledger import iso_utc
 from phonesim.facility.numbers import classify
 
 INCIDENT_KINDS = ("toll-free", "three-way", "no-contact", "cut-off")
@@ -47,6 +48,16 @@ class Incident:
     outcome: str
     closed_by: str
     closed_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewItem:
+    """A number the three-way escalation blocked, pending an officer's review."""
+
+    number: str
+    since: str
+    note: str
+    incidents: tuple[Incident, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,18 +93,40 @@ class AuditEntry:
     detail: dict
 
 
-def incidents_for_call(tx: Any, call_id: int, row: Any, disposition: str, wall_s: float) -> None:
+@dataclass(frozen=True, slots=True)
+class ThreeWayEscalation:
+    """The profile's escalation (``profile.threeway``): ``block_after_confirmed`` calls with a
+    confirmed three-way detection to one number within ``block_window_days`` block the number
+    pending an officer's review (0: never)."""
+
+    block_after_confirmed: int = 0
+    block_window_days: int = 30
+
+    @classmethod
+    def from_profile(cls, profile: Any) -> ThreeWayEscalation:
+        t = profile["threeway"]
+        return cls(int(t["block_after_confirmed"]), int(t["block_window_days"]))
+
+
+#: The note on a number the escalation blocked (the review queue shows it).
+REVIEW_NOTE = "{n} calls with a confirmed three-way detection within {days} days: pending an officer's review"
+
+
+def incidents_for_call(tx: Any, call_id: int, row: Any, disposition: str, wall_s: float,
+                       escalation: ThreeWayEscalation = ThreeWayEscalation()) -> None:
     """Open the incidents a closing call gives rise to (the CDR store calls it in its close
-    transaction; once per call and kind)."""
+    transaction; once per call and kind), and escalate repeated three-way calls."""
     kinds = []
     if disposition == "toll-free-attempt":
         kinds.append(("toll-free", {}))
     if disposition == "no-contact-order":
         kinds.append(("no-contact", {}))
+    confirmed = False
     if row["threeway"]:
         actions = [json.loads(e["detail"] or "{}") for e in tx.execute(
             "SELECT detail FROM cdr_events WHERE call_id=? AND kind='three-way' ORDER BY id", (call_id,))]
-        kinds.append(("three-way", {"detections": actions[:20]}))
+        confirmed = any(a.get("level") == "confirmed" for a in actions)
+        kinds.append(("three-way", {"detections": actions[:20], "confirmed": confirmed}))
     if disposition == "cut-off":
         extra = json.loads(row["extra"] or "{}")
         kinds.append(("cut-off", {"by": extra.get("cut_off_by", "")}))
@@ -102,6 +135,25 @@ def incidents_for_call(tx: Any, call_id: int, row: Any, disposition: str, wall_s
                    "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                    (wall_s, _iso(wall_s), row["facility"], kind, row["inmate_id"], row["number"], call_id,
                     json.dumps({"disposition": disposition, **detail}, sort_keys=True, default=str)))
+    if confirmed and row["number"] and escalation.block_after_confirmed > 0:
+        _escalate_threeway(tx, row["number"], wall_s, escalation)
+
+
+def _escalate_threeway(tx: Any, number: str, wall_s: float, escalation: ThreeWayEscalation) -> None:
+    """Block ``number`` pending review once enough calls to it had a confirmed detection.
+
+    Counted per call (one call with three confirmed detections is one), over the window, from
+    the incidents themselves: the count survives restarts and is the same on every host.
+    """
+    since = wall_s - 86400.0 * escalation.block_window_days
+    rows = tx.execute("SELECT detail FROM incidents WHERE kind='three-way' AND number=? AND at_s>=?",
+                      (number, since)).fetchall()
+    calls = sum(1 for r in rows if json.loads(r["detail"] or "{}").get("confirmed"))
+    if calls >= escalation.block_after_confirmed:
+        tx.execute("INSERT INTO number_blocks(number, kind, by, note, at) VALUES (?,?,?,?,?) "
+                   "ON CONFLICT DO NOTHING",
+                   (number, "three-way-review", "phonesim",
+                    REVIEW_NOTE.format(n=calls, days=escalation.block_window_days), iso_utc(wall_s)))
 
 
 class Oversight:
@@ -115,9 +167,9 @@ class Oversight:
 
     # --- incidents -------------------------------------------------------------------------
     def incidents(self, *, status: str | None = "open", kind: str | None = None, inmate_id: str | None = None,
-                  limit: int = 500) -> list[Incident]:
+                  call_id: int | None = None, limit: int = 500) -> list[Incident]:
         where, params = [], []
-        for column, value in (("status", status), ("kind", kind), ("inmate_id", inmate_id)):
+        for column, value in (("status", status), ("kind", kind), ("inmate_id", inmate_id), ("call_id", call_id)):
             if value is not None:
                 where.append(f"{column}=?")
                 params.append(value)
@@ -206,6 +258,45 @@ class Oversight:
         with self.db.transaction() as tx:
             tx.execute("UPDATE line_commands SET done_at_s=?, result=? WHERE id=?", (time.time(), result,
                                                                                     int(command_id)))
+
+    # --- the three-way review queue -------------------------------------------------------------
+    def review_queue(self) -> list[ReviewItem]:
+        """Numbers blocked by the three-way escalation, pending an officer's review, oldest first,
+        each with the open three-way incidents (calls) that led to it."""
+        blocks = self.db.query("SELECT * FROM number_blocks WHERE kind='three-way-review' ORDER BY at, number")
+        return [ReviewItem(b["number"], b["at"], b["note"],
+                           tuple(_incident(r) for r in self.db.query(
+                               "SELECT * FROM incidents WHERE kind='three-way' AND number=? AND status='open' "
+                               "ORDER BY id", (b["number"],))))
+                for b in blocks]
+
+    def decide_review(self, number: str, *, uphold: bool, note: str, by: str, role: str = "") -> ReviewItem:
+        """An officer's decision on a number in the review queue, in one transaction.
+
+        Upheld: the number stays blocked, as a ``facility`` block carrying the note. Lifted (the
+        detections were not three-way calls): the review block goes. Either way the number's
+        open three-way incidents are closed with the decision, and the audit log keeps it.
+        """
+        if not note.strip():
+            raise InvalidInput("a review decision: expected a note saying why, got nothing")
+        digits = classify(number).digits
+        item = next((i for i in self.review_queue() if i.number == digits), None)
+        if item is None:
+            raise NotFound(f"{number}: not in the three-way review queue")
+        outcome = ("upheld" if uphold else "lifted") + f": {note.strip()}"
+        now = time.time()
+        with self.db.transaction() as tx:
+            tx.execute("DELETE FROM number_blocks WHERE number=? AND kind='three-way-review'", (digits,))
+            if uphold:
+                tx.execute("INSERT INTO number_blocks(number, kind, by, note, at) VALUES (?,?,?,?,?) "
+                           "ON CONFLICT DO NOTHING",
+                           (digits, "facility", by, f"three-way calls (review): {note.strip()}", iso_utc(now)))
+            tx.executemany("UPDATE incidents SET status='closed', outcome=?, closed_by=?, closed_at=? "
+                           "WHERE id=? AND status='open'",
+                           [(outcome, by, _iso(now), i.id) for i in item.incidents])
+        self.audit(by, "three-way-review", role=role, target=digits, decision="uphold" if uphold else "lift",
+                   note=note.strip(), incidents=[i.id for i in item.incidents])
+        return item
 
     # --- the audit log ------------------------------------------------------------------------
     def audit(self, who: str, action: str, *, role: str = "", target: str = "", **detail: Any) -> None:

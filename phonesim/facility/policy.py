@@ -41,8 +41,9 @@ from phonesim.facility.cdr import CdrStore
 from phonesim.facility.ledger import Inmate, Ledger, canonical_btn
 from phonesim.facility.numbers import classify, matches_prefix
 from phonesim.facility.oversight import Oversight
-from phonesim.facility.rates import CALL_TYPES, RateTable
+from phonesim.facility.rates import CALL_TYPES, RateTable, affordable_minutes
 from phonesim.facility.sites import Sites
+from phonesim.facility.vocabulary import Courtesy
 
 #: ``affordable_minutes`` of a call nobody pays for (privileged): a day, i.e. not limited by money.
 UNLIMITED_MINUTES = 24 * 60
@@ -87,6 +88,7 @@ class NumberVerdict:
     affordable_minutes: int
     minute_charge_cents: int = 0
     record: bool = True
+    courtesy: str = ""          # a collect call with no account: "free-call" or "setup-only"
 
 
 class Policy:
@@ -288,7 +290,8 @@ class Policy:
 
         def funds(ok: bool, reason: str, payer_kind: str, payer_id: str, available: int,
                   prompt: str = "insufficient_funds", disposition: str = "insufficient-funds") -> NumberVerdict:
-            minutes = UNLIMITED_MINUTES if charge == 0 else min(UNLIMITED_MINUTES, available // charge)
+            # exact: the tax is rounded once per call, so n minutes may cost less than n first minutes
+            minutes = affordable_minutes(rate, self.rates.tax_percent, available, most=UNLIMITED_MINUTES)
             if ok and minutes < 1:
                 ok, reason = False, f"{payer_kind} funds {available}c < one minute at {charge}c"
             return NumberVerdict(ok, reason if not ok else "ok", None if ok else prompt,
@@ -307,9 +310,32 @@ class Policy:
                 return funds(False, f"no prepaid account for {btn}", "prepaid", btn, 0)
             return funds(True, "", "prepaid", btn, self.ledger.prepaid_balance_cents(btn))
         if not self.ledger.has_direct_bill(btn):
-            return funds(False, f"no Direct Bill account for {btn}", "collect", btn, 0)
+            return self._no_account(btn, info.digits, jurisdiction)
         account = self.ledger.direct_bill(btn)
         if account.blocked:
             return funds(False, f"Direct Bill {btn} blocked: {account.blocked_reason}", "collect", btn, 0,
                          prompt="number_blocked", disposition="not-allowed-number")
         return funds(True, "", "collect", btn, account.available_cents)
+
+    def _no_account(self, btn: str, number: str, jurisdiction: str) -> NumberVerdict:
+        """A collect call to a number with no Direct Bill account (``billing.no_account``).
+
+        ``refuse``: the inmate hears "insufficient funds" and nobody is called. Otherwise the
+        called party is reached and told how to set up an account (the provider's number):
+        with ``courtesy``, the number's first ``courtesy_calls`` calls are free courtesy calls
+        of at most ``courtesy_call_max_s``; after that, and with ``setup-only``, the call is
+        not connected.
+        """
+        billing = self.cfg.profile.billing
+        if billing.no_account == "refuse":
+            return NumberVerdict(False, f"no Direct Bill account for {btn}", "insufficient_funds",
+                                 "insufficient-funds", number, jurisdiction, False, 0, "collect", btn, 0)
+        used = self.cdrs.courtesy_calls(btn)
+        if billing.no_account == "courtesy" and used < int(billing.courtesy_calls):
+            minutes = max(1, int(billing.courtesy_call_max_s) // 60)
+            return NumberVerdict(True, f"no Direct Bill account for {btn}: courtesy call {used + 1} of "
+                                       f"{billing.courtesy_calls}", None, "", number, jurisdiction, False, 0,
+                                 "free", "", minutes, 0, True, courtesy=Courtesy.FREE_CALL)
+        return NumberVerdict(True, f"no Direct Bill account for {btn}: the called party is told how to set "
+                                   f"one up", None, "", number, jurisdiction, False, 0, "free", "", 1, 0, False,
+                             courtesy=Courtesy.SETUP_ONLY)

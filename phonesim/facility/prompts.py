@@ -36,14 +36,15 @@ PROMPT_MAX_S = 120.0
 
 #: Every prompt the facility needs; the call flow and kiosk use exactly these names.
 PROMPT_NAMES: tuple[str, ...] = (
-    "welcome", "enter_pin", "invalid_pin", "account_locked", "restricted", "outside_hours",
+    "welcome", "enter_pin", "enter_id_pin", "invalid_pin", "account_locked", "restricted", "outside_hours",
     "wait_between_calls", "quota_reached", "weekly_calls_used", "phones_locked_down", "record_name",
     "name_recorded", "lockdown_now", "call_cut_off", "call_type_menu", "enter_number", "number_toll_free",
     "number_blocked", "number_not_approved", "number_invalid", "number_blocked_by_party",
     "insufficient_funds", "please_hold", "call_limit_is", "minutes", "minute", "no_answer", "busy",
     "call_declined", "call_failed", "system_error", "goodbye", "one_minute_remaining", "time_limit_reached", "funds_exhausted",
     "threeway_not_allowed", "warning", "party_prepaid_call_from", "party_collect_call_from",
-    "party_debit_call_from", "party_an_inmate_at", "facility_name", "party_monitored",
+    "party_debit_call_from", "party_free_call_from", "party_no_account", "party_courtesy_free",
+    "party_setup_account", "inmate_courtesy_call", "inmate_needs_account", "party_an_inmate_at", "facility_name", "party_monitored",
     "party_press_to_accept", "party_press_to_decline", "party_press_to_block",
     "party_press_for_rates", "party_rate_is", "cents_per_minute", "party_accepted",
     "party_blocked", "party_no_response", "inmate_name_default",

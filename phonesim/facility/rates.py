@@ -8,9 +8,12 @@ jurisdiction.  For a call on a date, the rows already in effect are considered;
 specific** wins (type and jurisdiction both named > one named > ``*``/``*``).
 
 Billing is per *started* minute (a call of 61 s is 2 minutes).  Taxes are passed
-through without markup: ``tax_percent`` of the rate, rounded half-up to the cent
-**per minute**, because each minute is charged as its own transaction (the sum of
-the per-minute charges is what the payer actually sees).  There are no ancillary
+through without markup: ``tax_percent`` of the call's rated amount, **rounded once, on
+the call** (half-up to the cent).  Each minute is still charged as its own transaction
+(a crash never loses more than a minute), so minute *k* is charged what the call costs
+through minute *k* less what it cost through minute *k - 1*
+(:func:`charged_through_cents`): 10 % on 5 cents charges 6, 5, 6, 5 ... cents, 5.5 on
+average, never the 6 a minute that rounding each minute would give.  There are no ancillary
 fees (FCC 2024 order); a profile with ``ancillary_fees_cents`` > 0 is reported by
 :func:`check_caps`.
 
@@ -156,16 +159,16 @@ class RateTable:
         """The bare per-minute rate in cents (before taxes)."""
         return self.rule_for(call_type, jurisdiction, on_date).cents_per_min
 
-    def tax_cents(self, rate_cents: int) -> int:
-        """The tax on one minute, rounded half-up to the cent."""
-        tax = Decimal(rate_cents) * self.tax_percent / Decimal(100)
-        return int(tax.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    def tax_cents(self, rate_cents: int, minutes: int = 1) -> int:
+        """The tax on ``minutes`` minutes at ``rate_cents``, rounded half-up to the cent once."""
+        return charged_through_cents(rate_cents, self.tax_percent, minutes) - rate_cents * minutes
 
     def minute_charge_cents(self, call_type: str, jurisdiction: str,
                             on_date: dt.date | str | None = None) -> int:
-        """What one billed minute costs the payer: the rate plus passed-through tax."""
+        """What a call's first billed minute costs the payer: the rate plus passed-through tax
+        (later minutes may cost a cent less: the tax is rounded once per call)."""
         rate = self.cents_per_min(call_type, jurisdiction, on_date)
-        return rate + self.tax_cents(rate)
+        return minute_charge_at_cents(rate, self.tax_percent, 0)
 
     # -- jurisdiction ------------------------------------------------------------------
     @staticmethod
@@ -187,6 +190,36 @@ class RateTable:
         if info.region == facility["state"]:
             return "in-state"
         return "out-of-state"
+
+
+def charged_through_cents(rate_cents: int, tax_percent: float | Decimal, minutes: int) -> int:
+    """What the first ``minutes`` billed minutes of a call cost: the rate times the minutes plus
+    the tax on that amount, rounded half-up to the cent once."""
+    base = int(rate_cents) * int(minutes)
+    tax = (Decimal(base) * Decimal(str(tax_percent)) / Decimal(100)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    return base + int(tax)
+
+
+def minute_charge_at_cents(rate_cents: int, tax_percent: float | Decimal, index: int) -> int:
+    """What billed minute ``index`` (0 = the first) is charged, so that the charges of a call
+    always add up to :func:`charged_through_cents` (the tax rounded once)."""
+    return (charged_through_cents(rate_cents, tax_percent, index + 1)
+            - charged_through_cents(rate_cents, tax_percent, index))
+
+
+def affordable_minutes(rate_cents: int, tax_percent: float | Decimal, available_cents: int, *,
+                       most: int) -> int:
+    """How many billed minutes ``available_cents`` pay for (at most ``most``; ``most`` when free)."""
+    if rate_cents <= 0:
+        return most
+    low, high = 0, most                  # the cost only grows with the minutes: bisect
+    while low < high:
+        mid = (low + high + 1) // 2
+        if charged_through_cents(rate_cents, tax_percent, mid) <= available_cents:
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 def billed_minutes(duration_s: float) -> int:

@@ -2,12 +2,19 @@
 
 :class:`CallRecordWriter` keeps what the CDR must get — the opening (off-hook time,
 terminal), field updates (inmate, number, answer time ...), the timeline entries of
-the call's log, the called party's block, the close — as pending work on the line's
-thread, and hands it to the line's job runner one batch at a time. A batch that
-fails stays pending and goes again with the next flush: the call itself never
-waits and never fails because of its record. Every write is idempotent (the call's
-``call_key``, each entry's ``seq``), so a batch that reached the database before its
-connection broke is harmless to send twice.
+the call's log, the called party's block, the minutes still to charge when the call
+ended, the close — as pending work on the line's thread, and hands it to the line's
+job runner one batch at a time. A batch that fails stays pending and goes again with
+the next flush: the call itself never waits and never fails because of its record.
+Every write is idempotent (the call's ``call_key``, each entry's ``seq``, each charge's
+call and minute), so a batch that reached the database before its connection broke
+is harmless to send twice.
+
+Minutes still to charge: while a call is up the call flow retries a charge the database
+could not take; once the call has ended (the caller hung up during an outage, or the
+outage itself ended it) nobody would, so the line hands such minutes to the call's
+record, and they are charged before the record is closed: a started minute is billed
+exactly once, whenever the database comes back, and the record's billed minutes agree.
 
 ``flush()`` is cheap when there is nothing to do; the line calls it once per frame.
 A failed batch is tried again after :data:`RETRY_FRAMES`, not on every frame.
@@ -30,21 +37,33 @@ log = logging.getLogger(__name__)
 RETRY_FRAMES = frames_from_s(2)
 
 
+@dataclass(frozen=True, slots=True)
+class PendingCharge:
+    """A started minute whose charge the database has not taken yet (see the module docstring)."""
+
+    minute_index: int
+    payer_kind: str
+    payer_id: str
+    cents: int
+    wall_s: float
+
+
 @dataclass
 class _Batch:
     open: tuple[str, str, float] | None = None          # (call_key, terminal, offhook_wall_s)
     fields: dict[str, Any] = field(default_factory=dict)
     entries: list[LogEntry] = field(default_factory=list)
     blocks: list[tuple[str, float]] = field(default_factory=list)
+    charges: dict[int, PendingCharge] = field(default_factory=dict)   # by minute index
     close: tuple[str, float] | None = None               # (disposition, ended_wall_s)
 
     def empty(self) -> bool:
-        return not (self.open or self.fields or self.entries or self.blocks or self.close)
+        return not (self.open or self.fields or self.entries or self.blocks or self.charges or self.close)
 
     def take(self) -> _Batch:
         """Move everything into a new batch (this one is left empty)."""
-        batch = _Batch(self.open, self.fields, self.entries, self.blocks, self.close)
-        self.open, self.fields, self.entries, self.blocks, self.close = None, {}, [], [], None
+        batch = _Batch(self.open, self.fields, self.entries, self.blocks, self.charges, self.close)
+        self.open, self.fields, self.entries, self.blocks, self.charges, self.close = None, {}, [], [], {}, None
         return batch
 
     def put_back(self, failed: _Batch) -> None:
@@ -53,6 +72,7 @@ class _Batch:
         self.fields = {**failed.fields, **self.fields}
         self.entries = failed.entries + self.entries
         self.blocks = failed.blocks + self.blocks
+        self.charges = {**failed.charges, **self.charges}
         self.close = self.close or failed.close
 
 
@@ -64,6 +84,7 @@ class _Record:
         self.call_id: int | None = None      # set on the worker thread by the opening write
         self.pending = _Batch(open=(call_key, terminal, offhook_wall_s))
         self.closing = False
+        self.close_written = False
 
     def __repr__(self) -> str:
         return f"<_Record {self.call_key[:8]} id={self.call_id}>"
@@ -78,6 +99,8 @@ class CallRecordWriter:
         A :class:`phonesim.facility.services.CallRecords`.
     policy
         A :class:`phonesim.facility.services.CallPolicy` (the called party's blocks).
+    billing
+        A :class:`phonesim.facility.services.Billing` (minutes charged after the call ended).
     jobs
         The line's job runner.
     terminal
@@ -87,9 +110,10 @@ class CallRecordWriter:
     a new call opening meanwhile gets a record of its own and waits behind it.
     """
 
-    def __init__(self, records: Any, policy: Any, jobs: Any, terminal: str) -> None:
+    def __init__(self, records: Any, policy: Any, jobs: Any, terminal: str, *, billing: Any = None) -> None:
         self.records = records
         self.policy = policy
+        self.billing = billing
         self.jobs = jobs
         self.terminal = terminal
         self._current: _Record | None = None
@@ -99,8 +123,12 @@ class CallRecordWriter:
         self.failures = 0
         self.failures_in_a_row = 0
         self.last_error = ""
-        self.on_failure = None                # called with the error text on the line's thread
-        self.on_closed = None                 # called with (call_key, call_id) once a close is written
+        # called on the line's thread: with the error text when writes start failing (not at
+        # every retry), with the number of failed attempts when they succeed again, and with
+        # (call_key, call_id) once a record is written whole, close included
+        self.on_failure = None
+        self.on_recovered = None
+        self.on_closed = None
 
     def __repr__(self) -> str:
         return (f"<CallRecordWriter call_id={self.call_id} queued={len(self._queue)} "
@@ -146,6 +174,20 @@ class CallRecordWriter:
     def block(self, number: str, wall_s: float) -> None:
         self._batch().blocks.append((number, wall_s))
 
+    def charge_later(self, record: _Record, charge: PendingCharge) -> None:
+        """Charge a minute of ``record``'s call before its close is written (its call has
+        ended, or is ending, with the charge not taken)."""
+        if self.billing is None:
+            raise LedgerError("CallRecordWriter: no billing to charge a minute with")
+        record.pending.charges[charge.minute_index] = charge
+        if record not in self._queue:          # its close is written already: charge, then close again
+            self._queue.append(record)
+
+    @property
+    def current(self) -> _Record | None:
+        """The current call's record (a charge's job keeps it: the line may open another meanwhile)."""
+        return self._current
+
     def close(self, disposition: str, ended_wall_s: float) -> None:
         self._batch().close = (disposition, ended_wall_s)
         self._current.closing = True
@@ -177,8 +219,11 @@ class CallRecordWriter:
         def done(call_id: int | None, error: BaseException | None) -> None:
             self._in_flight = False
             if error is None:
+                if self.failures_in_a_row and self.on_recovered is not None:
+                    self.on_recovered(self.failures_in_a_row)
                 self.failures_in_a_row = 0
-                if record.closing and record.pending.empty() and batch.close is not None:
+                record.close_written = record.close_written or batch.close is not None
+                if record.closing and record.pending.empty() and record.close_written:
                     self._queue.remove(record)
                     if self.on_closed is not None:
                         self.on_closed(record.call_key, call_id)
@@ -188,7 +233,7 @@ class CallRecordWriter:
             self.last_error = f"{type(error).__name__}: {error}"
             record.pending.put_back(batch)
             self._retry_at = now_frame + RETRY_FRAMES
-            if self.on_failure is not None:
+            if self.failures_in_a_row == 1 and self.on_failure is not None:
                 self.on_failure(self.last_error)
 
         self.jobs.submit(work, done)
@@ -213,6 +258,10 @@ class CallRecordWriter:
         if batch.entries:
             self.records.add_call_events(call_id, batch.entries)
             batch.entries = []
+        for minute_index, charge in sorted(batch.charges.items()):
+            self.billing.charge_minute(call_id, minute_index, payer_kind=charge.payer_kind,
+                                       payer_id=charge.payer_id, cents=charge.cents, wall_s=charge.wall_s)
+            del batch.charges[minute_index]
         if batch.close is not None:
             disposition, ended_wall_s = batch.close
             self.records.close_call(call_id, disposition=disposition, ended_wall_s=ended_wall_s)

@@ -344,6 +344,15 @@ CREATE TABLE audit_log (
 );
 """
 
+V7 = """
+-- PIN guessing, limited per phone and per person: a phone's pauses grow with each burst of
+-- wrong PINs (and shrink back after quiet), and the wrong PINs keyed before a person's own
+-- right PIN count against that person alone.
+ALTER TABLE terminals ADD COLUMN lockouts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE terminals ADD COLUMN last_failure_s {real} NOT NULL DEFAULT 0;
+ALTER TABLE inmates ADD COLUMN fail_window_s {real} NOT NULL DEFAULT 0;
+"""
+
 #: The audit log's append-only guard (version 6), per engine.
 AUDIT_TRIGGERS = {
     "sqlite": [
@@ -386,7 +395,7 @@ TYPES = {
 }
 
 #: (version, SQL script), in order.  Append only.
-MIGRATIONS: list[tuple[int, str]] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6)]
+MIGRATIONS: list[tuple[int, str]] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7)]
 LATEST = MIGRATIONS[-1][0]
 #: A number PostgreSQL's advisory lock is taken on while a migration runs.
 _MIGRATION_LOCK = 0x70686F6E  # "phon"

@@ -32,7 +32,7 @@ from phonesim.facility.calllog import LogEntry
 
 
 class Identity(Protocol):
-    def authenticate(self, pin: str, *, terminal: str, wall_s: float) -> AuthResult: ...
+    def authenticate(self, pin: str, *, terminal: str, wall_s: float, failures_before: int = 0) -> AuthResult: ...
 
     def name_audio(self, inmate_id: str) -> Any: ...
 
@@ -83,10 +83,11 @@ class LedgerIdentity:
     def __repr__(self) -> str:
         return f"<LedgerIdentity {self.ledger!r}>"
 
-    def authenticate(self, pin: str, *, terminal: str, wall_s: float) -> AuthResult:
+    def authenticate(self, pin: str, *, terminal: str, wall_s: float, failures_before: int = 0) -> AuthResult:
         """The inmate's name as the called party will hear it: ``name:ID`` (a recorded name the
-        platform keeps), a shipped prompt's name, or ``""`` (none yet: the first call records it)."""
-        result = self.ledger.authenticate(pin, wall_s=wall_s, terminal=terminal)
+        platform keeps), a shipped prompt's name, or ``""`` (none yet: the first call records it).
+        ``failures_before``: wrong PINs keyed earlier in this attempt (charged to the PIN's owner)."""
+        result = self.ledger.authenticate(pin, wall_s=wall_s, terminal=terminal, failures_before=failures_before)
         inmate = result.inmate
         name = ""
         if inmate is not None:
@@ -120,7 +121,8 @@ class PolicyChecks:
         return NumberResult(bool(v.ok), v.number or number, v.reason or "", v.prompt or "",
                             v.disposition or "", v.jurisdiction or "", bool(v.privileged),
                             int(v.cents_per_min or 0), v.payer_kind or "", str(v.payer_id or ""),
-                            v.affordable_minutes, int(v.minute_charge_cents or 0))
+                            v.affordable_minutes, int(v.minute_charge_cents or 0),
+                            courtesy=str(v.courtesy or ""))
 
     def block_by_called_party(self, number: str, *, wall_s: float) -> None:
         self.policy.ledger.block_number(number, kind="keypad", by="called party")

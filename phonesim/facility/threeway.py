@@ -11,11 +11,14 @@ while the call is bridged, and returns :class:`phonesim.events.ThreeWaySuspected
 events.  Its detectors:
 
 ``hook-flash``
-    The loop opening and closing: an abrupt fall (a click, or a cut of the room
-    noise) into near-silence lasting ``gap_min_ms``..``gap_max_ms``, then an abrupt
-    rise (a click, a tone, the noise again).  Speech also pauses, so the audio on
-    each side of the gap must be *steady* (silence, room noise, a tone) rather
-    than speech, whose level swings from syllable to syllable.
+    The loop opening and closing: a near-silent gap of ``gap_min_ms``..``gap_max_ms``
+    with a *break* edge before it (a click, the room or a voice cut within 12 ms,
+    or the far room's floor gone), a *make* click after it, and then the first
+    party *held*: the line dead for ``hold_ms``.  A click is a short pulse
+    (``pulse_max_ms``) of mostly low frequencies (a step of the loop current),
+    standing out of the audio next to it.  A mute, the exchange's call-waiting
+    cut or a gap between beeps has no hook-switch click and the same sound
+    comes back after it; a handset put down on a table still hears the room.
 ``progress-tone``
     Dial, stutter, ringback, busy, reorder or SIT tone while connected, found by
     :class:`phonesim.dsp.progress.ProgressDetector` (a connected far end never
@@ -29,20 +32,25 @@ events.  Its detectors:
 ``noise-drop``
     The far end's background-noise floor falling well below its running baseline
     and staying there: the first party was put on hold.  A person who mutes the
-    phone does the same, so alone it is weak evidence.
+    phone, music on hold ending or a TV switched off do the same, so alone it is
+    only a note.
 
-Evidence from different detectors within ``combine_window_s`` is combined
-(noisy-OR: ``1 - prod(1 - c)``), so a flash followed by dial tone reaches 0.99;
-weak cues alone (a noise drop and one stray key) are not combined, except a
-faint flash and a noise drop within a few seconds, which together tell the story
-of a hold.
+Confidences are set per verdict from the benchmark's tuning corpus
+(``docs/threeway.md``): a verdict that never fired on ordinary calls and catches
+attempts on its own is confirmed (>= 0.8: a held flash, dial tone, ringback,
+three keys); one that everyday events also make is suspected at most.  Evidence
+from different detectors within ``combine_window_s`` is combined (noisy-OR:
+``1 - prod(1 - c)``) only when one of them is confirmed on its own, so a flash
+followed by dial tone reaches 0.99 and two weak cues never make a strong one.
 
-:class:`ThreeWayPolicy` turns an event into the facility profile's action.
+:class:`ThreeWayPolicy` sorts an event into "suspected" or "confirmed" and turns it
+into the facility profile's action.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 
 import numpy as np
 
@@ -57,11 +65,18 @@ from phonesim.exc import ConfigError
 KINDS = ("hook-flash", "progress-tone", "far-dtmf", "noise-drop")
 #: Actions :meth:`ThreeWayPolicy.decide` can return (besides ``None``).
 ACTIONS = ("log", "warn", "disconnect")
+#: Actions for a suspected detection: never a disconnect.
+SUSPECT_ACTIONS = ("log", "warn")
+#: The shipped thresholds (``profile.threeway``), chosen on the benchmark's trade-off curve.
+SUSPECT_CONFIDENCE = 0.5
+CONFIRM_CONFIDENCE = 0.8
 
 _BLOCK_SAMPLES = 16  # 2 ms analysis blocks inside each 20 ms frame
 _BLOCKS_PER_FRAME = FRAME_SAMPLES // _BLOCK_SAMPLES
 _BLOCK_MS = 1000 * _BLOCK_SAMPLES // 8000
 _FLOOR_DBM0 = -90.0  # levels are clamped here: digital silence is not -inf
+_PULSE_FFT = 512  # a click's spectrum: 15.6 Hz bins
+_ROOM_MAX_DBM0 = -30.0  # louder and steady is a voice holding a vowel, not a room
 
 #: The keys of a home phone: far-end A-D "digits" are music or speech, never dialling.
 PHONE_KEYS = "0123456789*#"
@@ -78,37 +93,57 @@ def _level_dbm0(mean_square):
 
 
 class _FlashDetector:
-    """Abrupt fall -> near-silent gap -> abrupt rise, with steady audio on both sides.
+    """Abrupt fall -> near-silent gap -> abrupt rise, judged with what comes after it.
 
     Works on 2 ms block levels kept in a fixed history buffer; a candidate gap is
-    judged once ``context_ms`` of audio after it has arrived.
+    judged once ``hold_ms`` of audio after it has arrived: after a real flash the
+    exchange holds the first party, so the line stays dead (or carries dial tone),
+    while after a mute, a call-waiting cut, a gap between beeps or a pause in
+    speech the same sound comes back.
     """
 
     def __init__(self, *, quiet_dbm0, edge_db, strong_edge_db, gap_min_ms, gap_max_ms, context_ms,
-                 click_max_ms, click_min_dbm0, steady_db, steady_fraction, confidence,
-                 weak_confidence):
+                 click_max_ms, click_min_dbm0, steady_db, steady_fraction, hold_ms, dead_db, dead_fraction,
+                 hold_max_db, pulse_max_ms, click_rise_db, click_low_share, low_band_hz, floor_ms,
+                 room_gone_db, held_confidence, confidence, weak_confidence, faint_confidence):
         self.quiet_dbm0 = quiet_dbm0
         self.edge_db = edge_db
         self.gap_min_blocks = int(np.ceil(gap_min_ms / _BLOCK_MS))
         self.gap_max_blocks = int(gap_max_ms // _BLOCK_MS)
         self.context_blocks = int(round(context_ms / _BLOCK_MS)) // _BLOCKS_PER_FRAME * _BLOCKS_PER_FRAME
+        self.hold_blocks = int(round(hold_ms / _BLOCK_MS)) // _BLOCKS_PER_FRAME * _BLOCKS_PER_FRAME
         self.click_blocks = int(np.ceil(click_max_ms / _BLOCK_MS))
+        self.pulse_max_blocks = int(np.ceil(pulse_max_ms / _BLOCK_MS))
         self.steady_db = steady_db
         self.strong_edge_db = strong_edge_db
         self.steady_fraction = steady_fraction
         self.click_min_dbm0 = click_min_dbm0
+        self.click_rise_db = click_rise_db
+        self.click_low_share = click_low_share
+        self.low_bins = int(round(low_band_hz * _PULSE_FFT / SAMPLE_RATE_HZ))
+        self.dead_db = dead_db
+        self.dead_fraction = dead_fraction
+        self.hold_max_db = hold_max_db
+        self.held_confidence = held_confidence
         self.confidence = confidence
         self.weak_confidence = weak_confidence
+        self.faint_confidence = faint_confidence
         self.edge_blocks = 2
-        self.history = (2 * self.context_blocks + self.gap_max_blocks + 2 * self.click_blocks
-                        + 4 * self.edge_blocks + 2 * _BLOCKS_PER_FRAME)
+        self.after_blocks = max(self.context_blocks, self.hold_blocks)
+        self.floor_blocks = int(round(floor_ms / _BLOCK_MS)) // _BLOCKS_PER_FRAME * _BLOCKS_PER_FRAME
+        self.room_gone_db = room_gone_db
+        self.before_blocks = max(self.context_blocks, self.floor_blocks)
+        history = (self.before_blocks + self.after_blocks + self.gap_max_blocks + 2 * self.click_blocks
+                   + 4 * self.edge_blocks + 2 * _BLOCKS_PER_FRAME)
+        self.history = -(-history // _BLOCKS_PER_FRAME) * _BLOCKS_PER_FRAME  # whole frames (the sample ring)
         self.reset()
 
     def reset(self) -> None:
         self.levels = np.full(self.history, _FLOOR_DBM0)
+        self.samples = np.zeros(self.history * _BLOCK_SAMPLES)  # the same blocks' samples, a ring
         self.n_blocks = 0  # blocks seen
         self.gap_start = None  # absolute block index where the current quiet run began
-        self.pending = []  # (gap_start, gap_end) waiting for their post-context
+        self.pending = []  # (gap_start, gap_end) waiting for the audio after them
         self.ignore_before_block = 0
 
     def _lv(self, start: int, stop: int) -> np.ndarray:
@@ -116,10 +151,17 @@ class _FlashDetector:
         base = self.n_blocks - self.history
         return self.levels[start - base:stop - base]
 
-    def feed(self, block_levels: np.ndarray) -> list[dict]:
+    def _samples(self, start: int, stop: int) -> np.ndarray:
+        """Samples of absolute blocks [start, stop) (must still be in the history)."""
+        index = np.arange(start * _BLOCK_SAMPLES, stop * _BLOCK_SAMPLES) % self.samples.size
+        return self.samples[index]
+
+    def feed(self, block_levels: np.ndarray, samples: np.ndarray) -> list[dict]:
         n = len(block_levels)
         self.levels[:-n] = self.levels[n:]
         self.levels[-n:] = block_levels
+        at = self.n_blocks * _BLOCK_SAMPLES % self.samples.size
+        self.samples[at:at + samples.size] = samples  # the ring holds whole frames
         first = self.n_blocks
         self.n_blocks += n
         quiet = block_levels <= self.quiet_dbm0
@@ -141,21 +183,21 @@ class _FlashDetector:
         found = []
         while self.pending:
             start, end = self.pending[0]
-            if self.n_blocks < end + self.click_blocks + self.context_blocks:
+            if self.n_blocks < end + self.click_blocks + self.after_blocks:
                 break
             self.pending.pop(0)
-            evidence = self._judge(start, end, self.context_blocks)
+            evidence = self._judge(start, end, self.after_blocks)
             if evidence is not None:
                 found.append(evidence)
         return found
 
     def flush(self) -> list[dict]:
-        """Judge the gaps still waiting for context, with what there is (at least 100 ms)."""
+        """Judge the gaps still waiting for audio after them, with what there is (at least 100 ms)."""
         found = []
         for start, end in self.pending:
             have = (self.n_blocks - end - self.click_blocks) // _BLOCKS_PER_FRAME * _BLOCKS_PER_FRAME
             if have >= 5 * _BLOCKS_PER_FRAME:
-                evidence = self._judge(start, end, min(have, self.context_blocks))
+                evidence = self._judge(start, end, min(have, self.after_blocks))
                 if evidence is not None:
                     found.append(evidence)
         self.pending = []
@@ -176,53 +218,138 @@ class _FlashDetector:
         within = np.count_nonzero(spread <= self.steady_db) / frame_db.size
         return bool(within >= self.steady_fraction), float(np.max(spread)), float(np.median(frame_db))
 
-    def _judge(self, start: int, end: int, post_blocks: int) -> dict | None:
-        if start - self.context_blocks - self.click_blocks < self.n_blocks - self.history:
+    def _room_floor(self, first: int, stop: int) -> float | None:
+        """The far room's own level in absolute blocks [first, stop), or None if it was never heard alone.
+
+        The level of the quietest steady 300 ms (room noise between words); talk
+        without a pause has no such stretch, and its quietest frames are still
+        speech, not the room.
+        """
+        frames = self._lv(first, stop).reshape(-1, _BLOCKS_PER_FRAME)
+        frame_db = _level_dbm0(np.mean(10 ** (frames / 10), axis=1) * DBM0_RMS**2)
+        width = self.context_blocks // _BLOCKS_PER_FRAME
+        windows = np.lib.stride_tricks.sliding_window_view(frame_db, width)[::width // 3]
+        medians = np.median(windows, axis=1)
+        within = np.mean(np.abs(windows - medians[:, None]) <= self.steady_db, axis=1)
+        steady = medians[(within >= self.steady_fraction) & (medians <= _ROOM_MAX_DBM0)]
+        return float(np.min(steady)) if steady.size else None
+
+    def _pulse(self, first: int, stop: int, floor_dbm0: float, *, rises: bool) -> tuple[int, float]:
+        """The loudest pulse in absolute blocks [first, stop): (its length in blocks, its low-band share).
+
+        The pulse is the run of blocks around the loudest one that stay within 20 dB
+        of it and 10 dB above ``floor_dbm0``.  It must stand out of what is next to it:
+        rise inside the window (``rises``, the break: not the tail of a word) or fall
+        back inside it (the make: not the start of a sound); otherwise its length is
+        returned as longer than any click.  A hook switch's transient is a step of
+        the loop current: short, and most of its energy at low frequencies (below
+        ``low_band_hz``); a knock, a key, a ring-tone blip ring at their own
+        resonances, higher up.
+        """
+        levels = self._lv(first, stop)
+        above = levels >= max(floor_dbm0 + 10.0, float(np.max(levels)) - 20.0)
+        peak = int(np.argmax(levels))
+        lo = peak
+        while lo > 0 and above[lo - 1]:
+            lo -= 1
+        hi = peak
+        while hi + 1 < len(levels) and above[hi + 1]:
+            hi += 1
+        if (rises and lo == 0) or (not rises and hi == len(levels) - 1):
+            return len(levels) + 1, 0.0
+        if rises and levels[peak] - float(np.max(self._lv(first + lo - _BLOCKS_PER_FRAME, first + lo))) < 10.0:
+            return len(levels) + 1, 0.0  # no louder than the 20 ms before it: a glottal pulse of a word
+        spectrum = np.abs(np.fft.rfft(self._samples(first + lo, first + hi + 1), n=_PULSE_FFT)) ** 2
+        total = float(np.sum(spectrum))
+        low = float(np.sum(spectrum[:self.low_bins]))
+        return hi - lo + 1, low / total if total > 0 else 0.0
+
+    def _judge(self, start: int, end: int, after_blocks: int) -> dict | None:
+        if start - self.before_blocks - self.click_blocks < self.n_blocks - self.history:
             return None  # not enough audio before the gap (start of the call)
         gap = self._lv(start, end)
         gap_dbm0 = float(np.median(gap))
-        fall_peak = float(np.max(self._lv(start - self.click_blocks, start)))
-        rise_peak = float(np.max(self._lv(end, end + self.click_blocks)))
+        fall_zone = self._lv(start - self.click_blocks, start)
+        rise_zone = self._lv(end, end + self.click_blocks)
+        fall_peak, rise_peak = float(np.max(fall_zone)), float(np.max(rise_zone))
         fall_db, rise_db = fall_peak - gap_dbm0, rise_peak - gap_dbm0
         if fall_db < self.edge_db or rise_db < self.edge_db:
             return None
+        context = min(after_blocks, self.context_blocks)
         pre_ok, pre_spread, pre_dbm0 = self._steady(self._lv(start - self.click_blocks - self.context_blocks,
                                                    start - self.click_blocks))
-        post_ok, post_spread, post_dbm0 = self._steady(self._lv(end + self.click_blocks,
-                                                     end + self.click_blocks + post_blocks))
-        # Both sides steady; or loud, sharp edges and a steady line after the gap (the
-        # first party held) when the room before it was full of voices.  Speech right
-        # after the gap is never accepted that way: a recording spliced onto silence
-        # looks like that.
-        if not (pre_ok and post_ok) and not (post_ok and min(fall_db, rise_db) >= self.strong_edge_db):
+        after = self._lv(end + self.click_blocks, end + self.click_blocks + after_blocks)
+        post_ok, post_spread, post_dbm0 = self._steady(after[:context])
+        # The audio after the gap must be steady (a held line, a tone, the room back), never
+        # speech: a recording spliced onto silence looks like that.  Before it: steady
+        # too, or loud sharp edges, or (tested below) a make click and the line held.
+        if not post_ok:
             return None
-        # How sure: each edge a loud click or the room noise cut (or back) within 4 ms
-        # is a hook switch; a faint blip on either side of a gap in a quiet room, or
-        # speech fading in, may be anything (a radio key-up, a hesitation).
-        # A cut keeps the room's level up to the last 4 ms before the gap and is at the
-        # gap's level 4 ms later; a resume is as quick (speech fades over tens of ms).
+        gate = pre_ok or min(fall_db, rise_db) >= self.strong_edge_db
+        # The edges.  A cut keeps the room's level up to the last 4 ms before the gap and
+        # is at the gap's level within 8 ms (the line's band filter rings for a few ms); a
+        # resume is as quick (speech fades over tens of ms).
         last = float(np.max(self._lv(start - self.edge_blocks, start)))
         first = float(np.max(self._lv(end, end + self.edge_blocks)))
-        gap_head = float(np.max(self._lv(start, start + self.edge_blocks)))
-        gap_tail = float(np.max(self._lv(end - self.edge_blocks, end)))
+        gap_head = float(np.min(self._lv(start, start + 2 * self.edge_blocks)))
+        gap_tail = float(np.min(self._lv(end - 2 * self.edge_blocks, end)))
         cut = (pre_ok and pre_dbm0 - gap_dbm0 >= self.edge_db and last >= pre_dbm0 - 6.0
                and gap_head <= gap_dbm0 + 10.0)
+        # A voice cut off mid-word: within 12 ms of full level the line is at its floor.
+        # Words fade over tens of milliseconds; an opening loop cuts them at once (its
+        # click ringing out for a few ms).
+        loudest = float(np.max(fall_zone))
+        tail_blocks = len(fall_zone) - 1 - int(np.flatnonzero(fall_zone >= loudest - 10.0)[-1])
+        cut = cut or (tail_blocks <= 6 and loudest - gap_dbm0 >= self.strong_edge_db
+                      and gap_head <= gap_dbm0 + 10.0)
         resumed = (post_ok and post_dbm0 - gap_dbm0 >= self.edge_db and first >= post_dbm0 - 6.0
                    and gap_tail <= gap_dbm0 + 10.0)
-        # A click is a pulse that stands out of what is next to it, not the onset of a sound.
-        fall_click = fall_peak >= max(self.click_min_dbm0, pre_dbm0 + 6.0)
-        rise_click = rise_peak >= max(self.click_min_dbm0, post_dbm0 + 6.0)
-        strong = (cut or fall_click) and (resumed or rise_click)
-        return {"confidence": self.confidence if strong else self.weak_confidence,
-                "edges": "+".join(name for name, on in (("cut", cut), ("click", fall_click),
-                                                        ("resumed", resumed), ("click", rise_click))
+        # The far room gone: its floor well above the gap.  A handset put down on a
+        # table still hears the room; an open loop or a held line does not.
+        room_floor_dbm0 = self._room_floor(start - self.click_blocks - self.floor_blocks, start - self.click_blocks)
+        room_gone = room_floor_dbm0 is not None and room_floor_dbm0 - gap_dbm0 >= self.room_gone_db
+        fall_pulse, fall_low = self._pulse(start - self.click_blocks, start, max(pre_dbm0, gap_dbm0), rises=True)
+        rise_pulse, rise_low = self._pulse(end, end + self.click_blocks, max(post_dbm0, gap_dbm0), rises=False)
+        fall_click = (fall_peak >= max(self.click_min_dbm0, pre_dbm0 + self.click_rise_db)
+                      and fall_pulse <= self.pulse_max_blocks and fall_low >= self.click_low_share)
+        rise_click = (rise_peak >= max(self.click_min_dbm0, post_dbm0 + self.click_rise_db)
+                      and rise_pulse <= self.pulse_max_blocks and rise_low >= self.click_low_share)
+        # After the make: the first party held (the line dead for hold_ms), or not.
+        # A held line is dead: a few frames may sit above the gap's level (the click's tail,
+        # a concealed packet), none may carry a sound (a clock ticking, a ring tone's blips).
+        frame_max = after.reshape(-1, _BLOCKS_PER_FRAME).max(axis=1)
+        dead_frames = frame_max <= gap_dbm0 + self.dead_db
+        held = bool(after_blocks >= self.hold_blocks
+                    and np.count_nonzero(dead_frames) >= self.dead_fraction * dead_frames.size
+                    and float(np.max(frame_max[2:], initial=_FLOOR_DBM0)) <= gap_dbm0 + self.hold_max_db)
+        # Speech right before the flash ("hang on") leaves no steady context there: a
+        # click into a line that then stays dead is enough.
+        if not gate and not (held and rise_click):
+            return None
+        broken = fall_click or cut or room_gone
+        if held and rise_click and broken:
+            confidence = self.held_confidence  # click, open loop, click, and the line held
+        elif broken and rise_click:
+            confidence = self.confidence
+        elif broken and (rise_click or resumed) or held:
+            confidence = self.weak_confidence
+        else:
+            confidence = self.faint_confidence
+        return {"confidence": confidence,
+                "edges": "+".join(name for name, on in (("cut", cut), ("click", fall_click), ("room-gone", room_gone),
+                                                        ("resumed", resumed), ("click", rise_click),
+                                                        ("held", held))
                                   if on) or "faint",
                 "gap_ms": (end - start) * _BLOCK_MS, "gap_dbm0": round(gap_dbm0, 1),
                 "gap_max_dbm0": round(float(np.max(gap)), 1),
                 "fall_peak_dbm0": round(fall_peak, 1), "rise_peak_dbm0": round(rise_peak, 1),
                 "fall_db": round(fall_db, 1), "rise_db": round(rise_db, 1),
+                "fall_pulse_ms": fall_pulse * _BLOCK_MS, "rise_pulse_ms": rise_pulse * _BLOCK_MS,
+                "fall_low_share": round(fall_low, 2), "rise_low_share": round(rise_low, 2),
                 "pre_spread_db": round(pre_spread, 1), "post_spread_db": round(post_spread, 1),
                 "pre_dbm0": round(pre_dbm0, 1), "post_dbm0": round(post_dbm0, 1),
+                "held_fraction": round(float(np.mean(dead_frames)), 2),
+                "room_floor_dbm0": None if room_floor_dbm0 is None else round(room_floor_dbm0, 1),
                 "gap_start_sample": start * _BLOCK_SAMPLES, "gap_end_sample": end * _BLOCK_SAMPLES}
 
 
@@ -281,23 +408,33 @@ class ThreeWayDetector:
         the gap's median level.
     strong_edge_db : float
         Edges this strong need only the audio after the gap to be steady (the held
-        line), not the audio before it too.
+        line), not the audio before it too; a voice must fall this far to count as cut.
     gap_min_ms, gap_max_ms : float
         Accepted length of the near-silent gap of a hook flash.
     context_ms : float
-        Audio judged on each side of a gap; it must be steady (silence, noise, tone).
+        Audio judged on each side of a gap (steady: silence, noise, tone, not speech).
     click_max_ms : float
-        Audio right next to the gap left out of the context (the click itself).
+        Audio right next to the gap where its clicks are looked for.
     steady_db, steady_fraction : float
         A context is steady when ``steady_fraction`` of its 20 ms frames are
         within ``steady_db`` of their median level.
-    click_min_dbm0 : float
-        A click this loud (2 ms block level) on both sides of the gap makes a strong flash.
-    flash_confidence, weak_flash_confidence : float
-        Confidence of a hook flash on its own: strong when each edge is a click
-        (reaching ``click_min_dbm0`` and 6 dB above the audio on its side) or the
-        room noise cut (or coming back) within 4 ms; weak otherwise (a faint blip,
-        or a sound fading out or starting).
+    click_min_dbm0, click_rise_db, pulse_max_ms : float
+        A click reaches ``click_min_dbm0`` (2 ms block level), stands ``click_rise_db``
+        above the audio on its side, and lasts at most ``pulse_max_ms``.
+    click_low_share, low_band_hz : float
+        ...with at least ``click_low_share`` of its energy below ``low_band_hz`` (a
+        step of the loop current; knocks, keys and beeps ring higher up).
+    hold_ms, dead_db, dead_fraction, hold_max_db : float
+        The first party held: for ``hold_ms`` after the make click, ``dead_fraction``
+        of the 20 ms frames within ``dead_db`` of the gap's level and none more than
+        ``hold_max_db`` above it.
+    floor_ms, room_gone_db : float
+        The room gone: the quietest steady 300 ms of the ``floor_ms`` before the gap
+        is at least ``room_gone_db`` above the gap.
+    held_flash_confidence, flash_confidence, weak_flash_confidence, faint_flash_confidence : float
+        Confidence of a hook flash on its own: a break edge, a make click and the
+        line held; a break edge and a make click; a break edge and the sound resumed,
+        or only the hold; anything else that passed the gap test.
     noise_baseline_s, noise_sustain_s, noise_drop_db, noise_min_baseline_dbm0 : float
         Noise drop: the loudest frame of the last ``noise_sustain_s`` is at least
         ``noise_drop_db`` below the 10th-percentile level of the ``noise_baseline_s``
@@ -311,9 +448,7 @@ class ThreeWayDetector:
     combine_window_s : float
         Detections of different kinds this close together reinforce each other...
     strong_confidence : float
-        ...provided at least one of them reaches this confidence on its own, or they
-        are a weak flash and a noise drop within ``hold_window_s`` (the room went
-        silent right after the flash: a hold).
+        ...provided at least one of them reaches this confidence on its own.
     progress : bool
         Run the call-progress-tone detector (needs :mod:`phonesim.dsp.progress`).
     dtmf : bool
@@ -328,16 +463,21 @@ class ThreeWayDetector:
     """
 
     def __init__(self, *, sample_rate_hz: int = 8000, quiet_dbm0: float = -50.0,
-                 edge_db: float = 20.0, strong_edge_db: float = 35.0, gap_min_ms: float = 70.0, gap_max_ms: float = 1200.0,
-                 context_ms: float = 300.0, click_max_ms: float = 40.0, steady_db: float = 2.5,
-                 steady_fraction: float = 0.9, click_min_dbm0: float = -32.0,
-                 flash_confidence: float = 0.85, weak_flash_confidence: float = 0.65,
+                 edge_db: float = 15.0, strong_edge_db: float = 35.0, gap_min_ms: float = 70.0,
+                 gap_max_ms: float = 1200.0, context_ms: float = 300.0, click_max_ms: float = 40.0,
+                 steady_db: float = 2.5, steady_fraction: float = 0.9, click_min_dbm0: float = -50.0,
+                 click_rise_db: float = 12.0, pulse_max_ms: float = 32.0, click_low_share: float = 0.4,
+                 low_band_hz: float = 1000.0, hold_ms: float = 2000.0, dead_db: float = 8.0,
+                 dead_fraction: float = 0.9, hold_max_db: float = 20.0, floor_ms: float = 4000.0,
+                 room_gone_db: float = 10.0, held_flash_confidence: float = 0.9,
+                 flash_confidence: float = 0.55, weak_flash_confidence: float = 0.45,
+                 faint_flash_confidence: float = 0.3,
                  noise_baseline_s: float = 10.0, noise_sustain_s: float = 1.5,
                  noise_drop_db: float = 12.0, noise_min_baseline_dbm0: float = -62.0,
-                 noise_confidence: float = 0.6, dtmf_window_s: float = 10.0,
+                 noise_confidence: float = 0.45, dtmf_window_s: float = 10.0,
                  dtmf_confidence: tuple[float, float, float] = (0.6, 0.7, 0.9),
                  combine_window_s: float = 30.0, strong_confidence: float = 0.8,
-                 hold_window_s: float = 5.0, progress: bool = True, dtmf: bool = True) -> None:
+                 progress: bool = True, dtmf: bool = True) -> None:
         if sample_rate_hz != 8000:
             raise ValueError(f"ThreeWayDetector works on the 8000 Hz line, got sample_rate_hz={sample_rate_hz!r}")
         if not gap_min_ms < gap_max_ms:
@@ -348,7 +488,14 @@ class ThreeWayDetector:
                                      gap_max_ms=gap_max_ms, context_ms=context_ms,
                                      click_max_ms=click_max_ms, steady_db=steady_db,
                                      steady_fraction=steady_fraction, click_min_dbm0=click_min_dbm0,
-                                     confidence=flash_confidence, weak_confidence=weak_flash_confidence)
+                                     hold_ms=hold_ms, dead_db=dead_db, dead_fraction=dead_fraction,
+                                     hold_max_db=hold_max_db,
+                                     pulse_max_ms=pulse_max_ms, click_rise_db=click_rise_db,
+                                     click_low_share=click_low_share, low_band_hz=low_band_hz,
+                                     floor_ms=floor_ms, room_gone_db=room_gone_db,
+                                     held_confidence=held_flash_confidence, confidence=flash_confidence,
+                                     weak_confidence=weak_flash_confidence,
+                                     faint_confidence=faint_flash_confidence)
         self._noise = _NoiseDropDetector(baseline_s=noise_baseline_s, sustain_s=noise_sustain_s,
                                          drop_db=noise_drop_db, min_baseline_dbm0=noise_min_baseline_dbm0,
                                          confidence=noise_confidence)
@@ -356,7 +503,6 @@ class ThreeWayDetector:
         self.dtmf_confidence = tuple(dtmf_confidence)
         self.combine_window_frames = int(round(combine_window_s * FRAMES_PER_SECOND))
         self.strong_confidence = float(strong_confidence)
-        self.hold_window_frames = int(round(hold_window_s * FRAMES_PER_SECOND))
         self._progress = ProgressDetector(SAMPLE_RATE_HZ) if progress else None
         self._dtmf = DtmfDetector() if dtmf else None
         self.reset()
@@ -411,7 +557,7 @@ class ThreeWayDetector:
             self._flash.ignore_before_block = max(self._flash.ignore_before_block, ignore_block)
 
         found: list[tuple[str, float, dict]] = []
-        for ev in self._flash.feed(block_db):
+        for ev in self._flash.feed(block_db, x):
             found.append(("hook-flash", ev.pop("confidence"), ev))
         ev = self._noise.feed(frame_dbm0)
         if ev is not None:
@@ -460,19 +606,15 @@ class ThreeWayDetector:
         while self._recent and self._recent[0][0] < frame_index - self.combine_window_frames:
             self._recent.popleft()
         best: dict[str, float] = {}
-        hold_story = False  # a faint flash and, within a few seconds, the room gone silent
-        for other_frame, other_kind, other_conf in self._recent:
+        for _, other_kind, other_conf in self._recent:
             if other_kind != kind:
                 best[other_kind] = max(best.get(other_kind, 0.0), other_conf)
-                if ({kind, other_kind} == {"hook-flash", "noise-drop"}
-                        and frame_index - other_frame <= self.hold_window_frames):
-                    hold_story = True
         self._recent.append((frame_index, kind, confidence))
         evidence = dict(evidence, own_confidence=confidence)
         # Two weak cues (a mute and one stray key) do not make a strong one: evidence
         # is combined only when one of the detections is strong on its own, or for a
         # faint flash followed (or preceded) by the far room going silent.
-        if best and (max(confidence, *best.values()) >= self.strong_confidence or hold_story):
+        if best and max(confidence, *best.values()) >= self.strong_confidence:
             miss = 1.0 - confidence
             for other_conf in best.values():
                 miss *= 1.0 - other_conf
@@ -487,18 +629,27 @@ class ThreeWayDetector:
 
 
 class ThreeWayPolicy:
-    """What the facility does about a suspected three-way call (``profile.threeway``).
+    """What the facility does about a detection (``profile.threeway``), in two levels.
+
+    A detection at or above ``confirm_confidence`` is **confirmed** and acted on
+    (``on_confirmed``: "log", "warn" or "disconnect"); one at or above
+    ``suspect_confidence`` is **suspected**: logged and flagged for an officer's
+    review (``on_suspected``: "log" or "warn", never a disconnect); below that
+    it is a note kept in the CDR.  The thresholds are chosen on the trade-off
+    curve of ``docs/threeway.md``.  ``block_after_confirmed`` confirmed
+    detections on one number within ``block_window_days`` block the number
+    pending review (0 = never): :meth:`should_block` says when.
 
     Parameters
     ----------
     section : mapping or attribute object
-        ``action`` ("log", "warn" or "disconnect"), ``min_confidence`` (0..1) and
-        ``detect_on_privileged`` (bool), e.g. ``cfg.profile.threeway``.
+        The keys above and ``detect_on_privileged`` (bool), e.g. ``cfg.profile.threeway``.
 
     Raises
     ------
     phonesim.exc.ConfigError
-        For an unknown action or a confidence outside 0..1.
+        For an unknown action, a confidence outside 0..1, a suspect threshold
+        above the confirm threshold, or a negative escalation setting.
     """
 
     def __init__(self, section) -> None:
@@ -507,28 +658,93 @@ class ThreeWayPolicy:
                 return section.get(key, default)
             return getattr(section, key, default)
 
-        self.action = str(get("action", "disconnect"))
-        self.min_confidence = float(get("min_confidence", 0.8))
+        self.suspect_confidence = float(get("suspect_confidence", SUSPECT_CONFIDENCE))
+        self.confirm_confidence = float(get("confirm_confidence", CONFIRM_CONFIDENCE))
+        self.on_suspected = str(get("on_suspected", "log"))
+        self.on_confirmed = str(get("on_confirmed", "disconnect"))
         self.detect_on_privileged = bool(get("detect_on_privileged", False))
-        if self.action not in ACTIONS:
-            raise ConfigError(f"profile.threeway.action: expected one of {', '.join(ACTIONS)}, got {self.action!r}")
-        if not 0.0 <= self.min_confidence <= 1.0:
-            raise ConfigError(f"profile.threeway.min_confidence: expected a number from 0 to 1, "
-                              f"got {self.min_confidence!r}")
+        self.block_after_confirmed = int(get("block_after_confirmed", 0))
+        self.block_window_days = int(get("block_window_days", 30))
+        problem = check_settings(self.__dict__)
+        if problem is not None:
+            key, expected, value = problem
+            raise ConfigError(f"profile.threeway.{key}: expected {expected}, got {value!r}")
 
-    def decide(self, event: ThreeWaySuspected, *, privileged: bool) -> str | None:
-        """The action for ``event``: "log", "warn", "disconnect", or ``None`` (ignore).
+    # Read by code written for the one-level policy (``phonesim threeway``'s summary line).
+    @property
+    def action(self) -> str:
+        """The action on a confirmed detection (``on_confirmed``)."""
+        return self.on_confirmed
 
-        A privileged (attorney) call is never acted on unless the profile asks
-        for it.  Below ``min_confidence`` the event is only logged: the CDR keeps
-        every detection with its evidence, whatever the action.
+    @property
+    def min_confidence(self) -> float:
+        """The threshold of a confirmed detection (``confirm_confidence``)."""
+        return self.confirm_confidence
+
+    def classify(self, event: ThreeWaySuspected) -> str | None:
+        """ "confirmed", "suspected", or ``None`` (a note below suspicion)."""
+        if event.confidence >= self.confirm_confidence:
+            return "confirmed"
+        if event.confidence >= self.suspect_confidence:
+            return "suspected"
+        return None
+
+    def label(self, event: ThreeWaySuspected) -> ThreeWaySuspected:
+        """``event`` with its :attr:`~phonesim.events.ThreeWaySuspected.level` filled in."""
+        return replace(event, level=self.classify(event) or "")
+
+    def action_for(self, level: str | None, *, privileged: bool) -> str | None:
+        """The action for a detection of ``level``: "log", "warn", "disconnect", or ``None`` (ignore).
+
+        A privileged (attorney) call is never acted on, nor logged, unless the
+        profile asks for it.  A note below suspicion is logged: the CDR keeps every
+        detection with its evidence.
         """
         if privileged and not self.detect_on_privileged:
             return None
-        if event.confidence < self.min_confidence:
+        if level == "confirmed":
+            return self.on_confirmed
+        if level == "suspected":
+            return self.on_suspected
+        if level is None:
             return "log"
-        return self.action
+        raise ValueError(f"expected a level 'suspected', 'confirmed' or None, got {level!r}")
+
+    def decide(self, event: ThreeWaySuspected, *, privileged: bool) -> str | None:
+        """The action for ``event`` (:meth:`classify`, then :meth:`action_for`)."""
+        return self.action_for(self.classify(event), privileged=privileged)
+
+    def should_block(self, confirmed_in_window: int) -> bool:
+        """Whether a number with this many confirmed detections in the last ``block_window_days`` is blocked."""
+        return 0 < self.block_after_confirmed <= confirmed_in_window
 
     def __repr__(self) -> str:
-        return (f"ThreeWayPolicy(action={self.action!r}, min_confidence={self.min_confidence}, "
-                f"detect_on_privileged={self.detect_on_privileged})")
+        return (f"ThreeWayPolicy(suspect_confidence={self.suspect_confidence}, "
+                f"confirm_confidence={self.confirm_confidence}, on_suspected={self.on_suspected!r}, "
+                f"on_confirmed={self.on_confirmed!r}, detect_on_privileged={self.detect_on_privileged}, "
+                f"block_after_confirmed={self.block_after_confirmed}, block_window_days={self.block_window_days})")
+
+
+def check_settings(settings) -> tuple[str, str, object] | None:
+    """The first problem with ``profile.threeway`` settings as ``(key, expected, value)``, or ``None``.
+
+    Shared by :class:`ThreeWayPolicy` and the configuration loader, so a bad value
+    is refused the same way wherever it comes from.
+    """
+    get = settings.get if isinstance(settings, dict) else lambda k, d=None: getattr(settings, k, d)
+    for key in ("suspect_confidence", "confirm_confidence"):
+        value = get(key)
+        if not isinstance(value, int | float) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
+            return key, "a number from 0 to 1", value
+    if get("suspect_confidence") > get("confirm_confidence"):
+        return ("suspect_confidence", f"at most confirm_confidence ({get('confirm_confidence')})",
+                get("suspect_confidence"))
+    if get("on_suspected") not in SUSPECT_ACTIONS:
+        return "on_suspected", f"one of {', '.join(SUSPECT_ACTIONS)}", get("on_suspected")
+    if get("on_confirmed") not in ACTIONS:
+        return "on_confirmed", f"one of {', '.join(ACTIONS)}", get("on_confirmed")
+    for key in ("block_after_confirmed", "block_window_days"):
+        value = get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            return key, "a whole number >= 0", value
+    return None

@@ -17,6 +17,10 @@ each detector on its own:
 ``flash``
     Two hook flashes (break click, open-loop gap of 0.25-0.9 s, make click),
     with the held line silent in between.
+``plain-flash``
+    One hook flash and nothing after it: the held line stays silent while the
+    third number is dialled, and the third party is added without a second
+    audible flash (some exchanges and cordless bases join silently).
 ``short-flash``
     The same with very short flashes (80-150 ms) and soft clicks.
 ``stutter``
@@ -38,6 +42,8 @@ each detector on its own:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from phonesim.dsp.dtmf import DtmfGenerator
@@ -45,7 +51,7 @@ from phonesim.dsp.levels import dbm0_to_peak, dbm0_to_rms
 from phonesim.dsp.tones import render_tone
 
 #: The attempt kinds :func:`attempt_audio` knows, in the order the benchmark reports them.
-ATTEMPT_KINDS = ("flash", "short-flash", "stutter", "dtmf", "ringback", "hidden-noise",
+ATTEMPT_KINDS = ("flash", "plain-flash", "short-flash", "stutter", "dtmf", "ringback", "hidden-noise",
                  "soft-tones", "full")
 
 def _samples(duration_s: float, sample_rate_hz: int) -> int:
@@ -56,15 +62,24 @@ def _silence(duration_s: float, sample_rate_hz: int) -> np.ndarray:
     return np.zeros(_samples(duration_s, sample_rate_hz))
 
 
-def hook_click(*, rng: np.random.Generator, level_dbm0: float = -6.0,
+#: Models of the hook-switch transient: ``ring`` (the loop-current step rings the line
+#: transformer) and ``step`` (the step through the line's high-pass: a plain decay).
+CLICK_MODELS = ("ring", "step")
+
+
+def hook_click(*, rng: np.random.Generator, level_dbm0: float = -6.0, model: str = "ring",
                sample_rate_hz: int = 8000) -> np.ndarray:
     """The transient of the hook switch opening or closing the loop, as heard down the line.
 
-    The loop current step rings the line transformer: a sharp edge followed by
-    a damped oscillation of a few hundred hertz that dies within ~10 ms, plus
-    one or two smaller contact bounces.  ``level_dbm0`` is the level of a sine
-    with the same peak.
+    ``ring``: the loop current step rings the line transformer, a sharp edge
+    followed by a damped oscillation of a few hundred hertz that dies within
+    ~10 ms, plus one or two smaller contact bounces.  ``step``: the step seen
+    through the line card's high-pass, an exponential decay of 0.3-2 ms with
+    contact bounces of either sign.  ``level_dbm0`` is the level of a sine with
+    the same peak.
     """
+    if model not in CLICK_MODELS:
+        raise ValueError(f"unknown click model {model!r}: expected one of {', '.join(CLICK_MODELS)}")
     n = int(0.025 * sample_rate_hz)
     t = np.arange(n) / sample_rate_hz
     out = np.zeros(n)
@@ -73,20 +88,26 @@ def hook_click(*, rng: np.random.Generator, level_dbm0: float = -6.0,
                               for _ in range(int(rng.integers(0, 3)))]
     sign = rng.choice([-1.0, 1.0])
     for start_s, gain in bounces:
-        freq_hz = rng.uniform(300.0, 900.0)
-        tau_s = rng.uniform(0.0012, 0.003)
         dt = t - start_s
         mask = dt >= 0
-        out[mask] += sign * gain * peak * np.exp(-dt[mask] / tau_s) * np.cos(2 * np.pi * freq_hz * dt[mask])
+        if model == "ring":
+            freq_hz = rng.uniform(300.0, 900.0)
+            tau_s = rng.uniform(0.0012, 0.003)
+            out[mask] += sign * gain * peak * np.exp(-dt[mask] / tau_s) * np.cos(2 * np.pi * freq_hz * dt[mask])
+        else:
+            tau_s = rng.uniform(0.0003, 0.002)
+            out[mask] += sign * rng.choice([-1.0, 1.0]) ** (start_s > 0) * gain * peak * np.exp(-dt[mask] / tau_s)
     return out
 
 
-def flash(*, rng: np.random.Generator, flash_s: float, click_dbm0: float,
+def flash(*, rng: np.random.Generator, flash_s: float, click_dbm0: float, click_model: str = "ring",
           sample_rate_hz: int = 8000) -> np.ndarray:
     """One hook flash: break click, ``flash_s`` of open loop (digital silence), make click."""
-    return np.concatenate([hook_click(rng=rng, level_dbm0=click_dbm0, sample_rate_hz=sample_rate_hz),
+    return np.concatenate([hook_click(rng=rng, level_dbm0=click_dbm0, model=click_model,
+                                      sample_rate_hz=sample_rate_hz),
                            _silence(flash_s, sample_rate_hz),
-                           hook_click(rng=rng, level_dbm0=click_dbm0, sample_rate_hz=sample_rate_hz)])
+                           hook_click(rng=rng, level_dbm0=click_dbm0, model=click_model,
+                                      sample_rate_hz=sample_rate_hz)])
 
 
 def stutter_then_dial(*, level_dbm0: float, dial_s: float, sample_rate_hz: int = 8000) -> np.ndarray:
@@ -122,8 +143,33 @@ def band_noise(n_samples: int, level_dbm0: float, *, rng: np.random.Generator) -
     return rng.standard_normal(n_samples) * float(dbm0_to_rms(level_dbm0))
 
 
+@dataclass(frozen=True)
+class AttemptRanges:
+    """The ranges an attempt's random choices are drawn from.
+
+    The defaults are the robot's and the tuning corpus's; the benchmark's held-out
+    attempts use :data:`HELD_OUT_RANGES`, wider on every side.
+    """
+
+    flash_s: tuple[float, float] = (0.25, 0.9)
+    click_dbm0: tuple[float, float] = (-12.0, -3.0)
+    short_flash_s: tuple[float, float] = (0.08, 0.15)
+    soft_click_dbm0: tuple[float, float] = (-25.0, -15.0)
+    held_s: tuple[float, float] = (4.0, 12.0)
+    plain_held_s: tuple[float, float] = (5.0, 20.0)
+    lead_s: tuple[float, float] = (0.5, 1.5)
+    click_models: tuple[str, ...] = ("ring",)
+
+
+#: Held-out attempts: flashes of 0.1-1.1 s (the widest exchange windows), clicks from
+#: -30 to 0 dBm0 of either model, holds of 3-30 s, the flash right after speaking.
+HELD_OUT_RANGES = AttemptRanges(flash_s=(0.1, 1.1), click_dbm0=(-30.0, 0.0), short_flash_s=(0.07, 0.2),
+                                soft_click_dbm0=(-32.0, -15.0), held_s=(3.0, 30.0), plain_held_s=(3.0, 40.0),
+                                lead_s=(0.0, 2.0), click_models=CLICK_MODELS)
+
+
 def attempt_segments(kind: str, *, rng: np.random.Generator, level_dbm0: float = -15.0,
-                     noise_dbm0: float | None = None,
+                     noise_dbm0: float | None = None, ranges: AttemptRanges = AttemptRanges(),
                      sample_rate_hz: int = 8000) -> list[tuple[np.ndarray, bool]]:
     """The parts of an attempt as ``(float samples, room)`` pairs, before any noise is added.
 
@@ -137,16 +183,20 @@ def attempt_segments(kind: str, *, rng: np.random.Generator, level_dbm0: float =
     if kind == "hidden-noise" and noise_dbm0 is None:
         noise_dbm0 = float(rng.uniform(-40.0, -30.0))
     sr = sample_rate_hz
-    click_dbm0 = float(rng.uniform(-12.0, -3.0))
+    r = ranges
+    click_dbm0 = float(rng.uniform(*r.click_dbm0))
     number = _random_number(rng)
+    click_model = r.click_models[int(rng.integers(len(r.click_models)))] if len(r.click_models) > 1 \
+        else r.click_models[0]
     # Each part is (samples, room): room=True when the far handset's microphone is on the line.
     # The far party stops talking; a masker turns the TV up well before flashing.
-    lead_s = rng.uniform(8.0, 15.0) if kind == "hidden-noise" else rng.uniform(0.5, 1.5)
+    lead_s = rng.uniform(8.0, 15.0) if kind == "hidden-noise" else rng.uniform(*r.lead_s)
     parts: list[tuple[np.ndarray, bool]] = [(_silence(lead_s, sr), True)]
 
     def add_flash(flash_s: float, clicks_dbm0: float, audible: bool = True) -> None:
         if audible:
-            parts.append((flash(rng=rng, flash_s=flash_s, click_dbm0=clicks_dbm0, sample_rate_hz=sr), False))
+            parts.append((flash(rng=rng, flash_s=flash_s, click_dbm0=clicks_dbm0, click_model=click_model,
+                                sample_rate_hz=sr), False))
         else:
             parts.append((_silence(flash_s, sr), False))
 
@@ -156,20 +206,23 @@ def attempt_segments(kind: str, *, rng: np.random.Generator, level_dbm0: float =
     if kind in ("flash", "hidden-noise"):
         if kind == "hidden-noise":  # the clicks drown in the noise that precedes them
             click_dbm0 = float(noise_dbm0 + rng.uniform(0.0, 10.0))
-        add_flash(rng.uniform(0.25, 0.9), click_dbm0)
-        held(rng.uniform(4.0, 12.0))
-        add_flash(rng.uniform(0.25, 0.9), click_dbm0)
+        add_flash(rng.uniform(*r.flash_s), click_dbm0)
+        held(rng.uniform(*r.held_s))
+        add_flash(rng.uniform(*r.flash_s), click_dbm0)
+    elif kind == "plain-flash":
+        add_flash(rng.uniform(*r.flash_s), click_dbm0)
+        held(rng.uniform(*r.plain_held_s))
     elif kind == "short-flash":
-        soft = float(rng.uniform(-25.0, -15.0))
-        add_flash(rng.uniform(0.08, 0.15), soft)
-        held(rng.uniform(4.0, 12.0))
-        add_flash(rng.uniform(0.08, 0.15), soft)
+        soft = float(rng.uniform(*r.soft_click_dbm0))
+        add_flash(rng.uniform(*r.short_flash_s), soft)
+        held(rng.uniform(*r.held_s))
+        add_flash(rng.uniform(*r.short_flash_s), soft)
     elif kind == "stutter":
-        add_flash(rng.uniform(0.25, 0.9), click_dbm0)
+        add_flash(rng.uniform(*r.flash_s), click_dbm0)
         parts.append((stutter_then_dial(level_dbm0=level_dbm0, dial_s=rng.uniform(1.5, 3.0),
                                         sample_rate_hz=sr), False))
         held(rng.uniform(4.0, 10.0))
-        add_flash(rng.uniform(0.25, 0.9), click_dbm0)
+        add_flash(rng.uniform(*r.flash_s), click_dbm0)
     elif kind == "dtmf":
         held(rng.uniform(1.0, 2.5))
         parts.append((dtmf_digits(number, rng=rng, level_dbm0=level_dbm0, sample_rate_hz=sr), False))
@@ -180,20 +233,20 @@ def attempt_segments(kind: str, *, rng: np.random.Generator, level_dbm0: float =
                                sample_rate_hz=sr), False))
     elif kind == "soft-tones":
         soft = min(level_dbm0, -30.0)
-        add_flash(rng.uniform(0.25, 0.9), click_dbm0, audible=False)
+        add_flash(rng.uniform(*r.flash_s), click_dbm0, audible=False)
         parts.append((stutter_then_dial(level_dbm0=soft, dial_s=rng.uniform(1.5, 2.5),
                                         sample_rate_hz=sr), False))
         parts.append((dtmf_digits(number, rng=rng, level_dbm0=soft, sample_rate_hz=sr), False))
         parts.append((ringback(level_dbm0=soft, cycles=int(rng.integers(1, 3)),
                                sample_rate_hz=sr), False))
     else:  # full
-        add_flash(rng.uniform(0.25, 0.9), click_dbm0)
+        add_flash(rng.uniform(*r.flash_s), click_dbm0)
         parts.append((stutter_then_dial(level_dbm0=level_dbm0, dial_s=rng.uniform(1.5, 2.5),
                                         sample_rate_hz=sr), False))
         parts.append((dtmf_digits(number, rng=rng, level_dbm0=level_dbm0, sample_rate_hz=sr), False))
         parts.append((ringback(level_dbm0=level_dbm0, cycles=int(rng.integers(1, 3)),
                                sample_rate_hz=sr), False))
-        add_flash(rng.uniform(0.25, 0.9), click_dbm0)
+        add_flash(rng.uniform(*r.flash_s), click_dbm0)
     parts.append((_silence(rng.uniform(0.3, 1.0), sr), True))
     return parts
 

@@ -36,6 +36,7 @@ class Disposition(enum.StrEnum):
     NO_CONTACT_ORDER = "no-contact-order"        # this inmate may not call this number
     TOLL_FREE_ATTEMPT = "toll-free-attempt"
     INSUFFICIENT_FUNDS = "insufficient-funds"
+    NO_ACCOUNT = "no-account"                    # reached: the called party was told how to set one up
     ABANDONED = "abandoned"
     INBOUND_REFUSED = "inbound-refused"
     SYSTEM_ERROR = "system-error"                # a look-up failed or timed out: the caller was told
@@ -65,6 +66,13 @@ class PayerKind(enum.StrEnum):
     PREPAID = "prepaid"
     COLLECT = "collect"
     FREE = "free"            # privileged calls: a zero charge is recorded
+
+
+class Courtesy(enum.StrEnum):
+    """A collect call to a number with no account (``profile.billing.no_account``)."""
+
+    FREE_CALL = "free-call"      # a free courtesy call: the called party also hears how to set one up
+    SETUP_ONLY = "setup-only"    # the called party is reached and told how to set one up; no call
 
 
 class Direction(enum.StrEnum):

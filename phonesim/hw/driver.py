@@ -111,5 +111,8 @@ class RealTimeDriver(_Driver):
         if delay > 0:
             # wait on the stop event, so stop() ends a run promptly
             self._stop.wait(delay)
-        elif -delay > FRAME_MS / 1000:
+            # a process stopped (SIGSTOP, a swapped-out page) while it waited wakes up late too
+            delay = due - time.monotonic()
+            self.lateness_ms = max(0.0, -delay * 1000)
+        if -delay > FRAME_MS / 1000:
             self.late_frames += 1

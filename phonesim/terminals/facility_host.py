@@ -42,11 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from phonesim.clock import FRAME_MS, RealTimeClock, VirtualClock
-from phonesim.events import CutOff, Lockdown
 from phonesim.exc import PhoneSimError
 from phonesim.facility.live import LivePublisher
-from phonesim.facility.oversight import Oversight
-from phonesim.facility.sites import HEARTBEAT_S
+from phonesim.terminals.chores import TerminalChores
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +52,6 @@ log = logging.getLogger(__name__)
 RETRY_S = 5.0
 #: A frame that starts this late (or later) is a stall, counted and noted.
 STALL_MS = 100.0
-#: How often the host looks for units locked down or lifted.
-LOCKDOWN_POLL_S = 1.0
-#: How often the host looks for officers' commands (a cut-off) for its terminals.
-COMMAND_POLL_S = 0.5
 
 
 @dataclass
@@ -105,7 +99,8 @@ class _Terminal:
             if spec["kind"] == "kiosk":
                 backend = LedgerKioskBackend(host.platform.ledger, cfg, clock=self.clock, terminal=spec["name"],
                                              cdrs=host.platform.cdrs)
-                session = KioskSession(backend, self.clock, pin_length=int(cfg.profile.pin.length))
+                session = KioskSession(backend, self.clock, pin_length=int(cfg.profile.pin.length),
+                                       id_first=cfg.profile.pin.login == "id+pin")
                 audio = open_audio(spec["audio"]) if spec["audio"] else None
                 if audio is not None:
                     self.opened.append(audio)
@@ -135,10 +130,13 @@ class _Terminal:
         else:
             self.phone.step()
 
-    def note(self, kind: str, **data: Any) -> None:
-        """An entry in the current call's log (a stall) when a call is in progress."""
+    def note(self, kind: str, **data: Any) -> bool:
+        """An entry in the current call's log (a stall) when a call is in progress (its live
+        event goes out with the call's log); False when there is no call to note it in."""
         if self.line is not None and self.line.state.phase.value not in ("idle", "done"):
             self.line.executor.note(kind, **data)
+            return True
+        return False
 
     def close(self) -> None:
         """Close everything opened, last first (the line ends an active call cleanly)."""
@@ -192,17 +190,17 @@ class FacilityHost:
         self.host_name = host_name or socket.gethostname()
         self.keep_history = keep_history
         self.facility_id = cfg.facility["id"]
-        self.publisher = LivePublisher(platform.ledger.db, self.facility_id)
         self.status = {s["name"]: TerminalStatus(s["name"], s["kind"], s["unit"]) for s in self.specs}
         self.clock = clock if clock is not None else (None if realtime else VirtualClock())
+        self.publisher = LivePublisher(platform.ledger.db, self.facility_id,
+                                       now_s=self.clock.wall_time_s if self.clock is not None else time.time)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._terminals: dict[str, _Terminal] = {}
-        self._locked: dict[str, str] = {}
-        self._last_beat = 0.0
-        self._last_lock_poll = 0.0
-        self._last_command_poll = 0.0
-        self.oversight = Oversight(platform.ledger.db)
+        self._chores = TerminalChores(platform, self.facility_id, units={s["name"]: s["unit"] for s in self.specs},
+                                      line_of=self._line_of,
+                                      statuses=lambda: {n: s.status for n, s in self.status.items()})
+        self.oversight = self._chores.oversight
         self.priority = ""
 
     def __repr__(self) -> str:
@@ -247,54 +245,13 @@ class FacilityHost:
 
     # --- the shared chores ----------------------------------------------------------------------
     def chores(self, *, force: bool = False) -> None:
-        """The heartbeat and the lockdown switch, at their own pace (any thread may call it)."""
-        now = time.monotonic()
-        if force or now - self._last_beat >= HEARTBEAT_S:
-            self._last_beat = now
-            try:
-                self.platform.sites.heartbeat({n: s.status for n, s in self.status.items()})
-            except PhoneSimError as err:
-                log.warning("heartbeat not written: %s", err)
-        if force or now - self._last_lock_poll >= LOCKDOWN_POLL_S:
-            self._last_lock_poll = now
-            self._check_lockdowns()
-        if force or now - self._last_command_poll >= COMMAND_POLL_S:
-            self._last_command_poll = now
-            self._check_commands()
+        """The heartbeat, the lockdown switch and officers' commands, at their own pace (any
+        thread may call it; see :mod:`phonesim.terminals.chores`)."""
+        self._chores.run(force=force)
 
-    def _check_commands(self) -> None:
-        """Officers' cut-offs for this host's terminals: the call ends, the command is marked done."""
-        try:
-            pending = self.oversight.pending_commands([s["name"] for s in self.specs])
-        except PhoneSimError as err:
-            log.warning("commands not read: %s", err)
-            return
-        for command in pending:
-            terminal = self._terminals.get(command.terminal)
-            line = terminal.line if terminal is not None else None
-            if line is not None and line.state.phase.value not in ("idle", "done", "ending"):
-                line.inject(CutOff(command.by, command.reason))
-                result = "cut off"
-            else:
-                result = "no call in progress"
-            try:
-                self.oversight.command_done(command.id, result)
-            except PhoneSimError as err:
-                log.warning("command %d not marked done: %s", command.id, err)
-
-    def _check_lockdowns(self) -> None:
-        try:
-            locked = self.platform.sites.locked_down_units(self.facility_id)
-        except PhoneSimError as err:
-            log.warning("lockdowns not read: %s", err)
-            return
-        newly = {unit: reason for unit, reason in locked.items() if unit not in self._locked}
-        self._locked = locked
-        for spec in self.specs:
-            if spec["unit"] in newly:
-                terminal = self._terminals.get(spec["name"])
-                if terminal is not None and terminal.line is not None:
-                    terminal.line.inject(Lockdown(newly[spec["unit"]]))
+    def _line_of(self, name: str) -> Any:
+        terminal = self._terminals.get(name)
+        return terminal.line if terminal is not None else None
 
     # --- running -------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -363,18 +320,22 @@ class FacilityHost:
         name = terminal.spec["name"]
         status = self.status[name]
         driver = RealTimeDriver(clock, paced_by_device=terminal.paced)
-        last_late = 0
+        stalled = False
 
         def step(frame_index: int) -> bool:
-            nonlocal last_late
+            nonlocal stalled
             terminal.step()
             status.frames += 1
-            if driver.lateness_ms >= STALL_MS and driver.late_frames > last_late:
+            # one stall is one event, however many frames then run back to back to catch up
+            if driver.lateness_ms >= STALL_MS and not stalled:
+                stalled = True
                 status.stalls += 1
                 status.stalled_ms += driver.lateness_ms
-                terminal.note("stall", ms=round(driver.lateness_ms))
-                self.publisher.publish(name, "stall", ms=round(driver.lateness_ms))
-            last_late = status.late_frames = driver.late_frames
+                if not terminal.note("stall", ms=round(driver.lateness_ms)):
+                    self.publisher.publish(name, "stall", ms=round(driver.lateness_ms))
+            elif driver.lateness_ms < FRAME_MS:
+                stalled = False                    # caught up: the next late frame is a new stall
+            status.late_frames = driver.late_frames
             return not self._stop.is_set() and (deadline is None or time.monotonic() < deadline)
         driver.run(step)
 
@@ -388,9 +349,19 @@ class FacilityHost:
     def _run_virtual(self, max_s: float | None) -> None:
         """Every terminal on one virtual clock, one frame at a time (a failing one is reported and
         left down: in virtual time nothing comes back by itself)."""
-        clock = self.clock
+        self.open_virtual()
+        end = None if max_s is None else self.clock.frame + int(max_s * 1000 / FRAME_MS)
+        try:
+            while not self._stop.is_set() and (end is None or self.clock.frame < end) and self._terminals:
+                self.step_virtual()
+        finally:
+            self.close_virtual()
+
+    def open_virtual(self) -> None:
+        """Open every terminal on the host's virtual clock (:meth:`run` does it; tests drive
+        :meth:`step_virtual` themselves)."""
         for spec in self.specs:
-            terminal = _Terminal(self, spec, clock)
+            terminal = _Terminal(self, spec, self.clock)
             try:
                 terminal.open()
             except (PhoneSimError, OSError) as err:
@@ -398,27 +369,30 @@ class FacilityHost:
                 continue
             self._terminals[spec["name"]] = terminal
             self._set_status(spec["name"], "up")
-        end = None if max_s is None else clock.frame + int(max_s * 1000 / FRAME_MS)
-        try:
-            while not self._stop.is_set() and (end is None or clock.frame < end) and self._terminals:
-                for name, terminal in list(self._terminals.items()):
-                    try:
-                        terminal.step()
-                        self.status[name].frames += 1
-                    except (PhoneSimError, OSError) as err:
-                        self._failed(name, err)
-                        self._terminals.pop(name).close()
-                if clock.frame % 25 == 0:
-                    self._check_lockdowns()
-                    self._check_commands()
-                clock.tick()
-        finally:
-            for name, terminal in list(self._terminals.items()):
-                if terminal.line is not None:
-                    self.status[name].calls += len(terminal.line.calls)
-                terminal.close()
-                self._set_status(name, "stopped")
-            self._terminals.clear()
+
+    def step_virtual(self) -> None:
+        """One frame of every terminal, then the clock ticks; lockdowns and officers' commands are
+        looked at every half second of line time."""
+        for name, terminal in list(self._terminals.items()):
+            try:
+                terminal.step()
+                self.status[name].frames += 1
+            except (PhoneSimError, OSError) as err:
+                self._failed(name, err)
+                self._terminals.pop(name).close()
+        if self.clock.frame % 25 == 0:
+            self._chores.check_lockdowns()
+            self._chores.check_commands()
+            self._chores.heartbeat_if_due()
+        self.clock.tick()
+
+    def close_virtual(self) -> None:
+        for name, terminal in list(self._terminals.items()):
+            if terminal.line is not None:
+                self.status[name].calls += len(terminal.line.calls)
+            terminal.close()
+            self._set_status(name, "stopped")
+        self._terminals.clear()
 
     def lines(self) -> dict[str, Any]:
         """The lines being served now (name -> FacilityLine)."""

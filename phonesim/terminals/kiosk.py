@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 STATES = ("login", "menu", "balances", "buy", "confirm", "receipt", "calls", "request")
 
 #: The largest amount one purchase may move, in cents (a typo guard: $500.00).
+#: The most digits a login takes (an ID and a PIN with room to spare); more are refused, not kept.
+MAX_ENTRY_DIGITS = 32
 MAX_PURCHASE_CENTS = 50_000
 #: Jurisdictions whose rates the buy screen quotes, cheapest first when they differ.
 QUOTED_JURISDICTIONS = ("local", "in-state", "out-of-state")
@@ -106,7 +108,8 @@ class CallLine:
 class KioskBackend(Protocol):
     """The facility data a kiosk session reads and changes (the ledger behind it)."""
 
-    def login(self, pin: str, *, wall_s: float) -> LoginResult: ...
+    def login(self, pin: str, *, wall_s: float, failures_before: int = 0) -> LoginResult:
+        """Check a PIN; ``failures_before`` wrong PINs were keyed here since the last right one."""
     def trust_balance_cents(self, inmate_id: str) -> int: ...
     def debit_balance_cents(self, inmate_id: str) -> int: ...
     def buy_phone_time(self, inmate_id: str, amount_cents: int) -> str:
@@ -169,6 +172,9 @@ class KioskSession:
     pin_length
         Digits in a PIN (the profile's ``pin.length``): the PIN is submitted when
         that many are typed, or earlier with ``#``.
+    id_first
+        The profile's ``pin.login`` is ``id+pin``: the ID number, then the PIN, then ``#``
+        (never submitted by length: IDs differ in length).
     idle_timeout_s
         A logged-in session with no key for this long logs out (a kiosk is shared:
         the next person must not find the last one's account open).
@@ -177,6 +183,7 @@ class KioskSession:
     backend: KioskBackend
     clock: Clock
     pin_length: int = 4
+    id_first: bool = False
     idle_timeout_s: float = 60.0
     recent_calls_shown: int = 5
     state: str = "login"
@@ -184,6 +191,7 @@ class KioskSession:
     amount_cents: int = 0
     user: _Login | None = None
     last_key_s: float = 0.0
+    wrong_pins: int = 0                  # wrong PINs since the last right one (charged to its owner)
     screen: KioskScreen = field(init=False)
 
     def __post_init__(self) -> None:
@@ -232,13 +240,16 @@ class KioskSession:
     # --- the screens' keys -------------------------------------------------------
     def _key_login(self, key: str) -> KioskScreen:
         if key.isdigit():
+            if len(self.entry) >= MAX_ENTRY_DIGITS:
+                return self._render(message=f"at most {MAX_ENTRY_DIGITS} digits: press # or * to clear")
             self.entry += key
-            if len(self.entry) >= self.pin_length:
+            if not self.id_first and len(self.entry) >= self.pin_length:
                 return self._submit_pin()
             return self._render()
         if key == "#":
             if not self.entry:
-                return self._render(message="type your PIN first")
+                return self._render(message="type your ID and PIN first" if self.id_first else
+                                    "type your PIN first")
             return self._submit_pin()
         if key == "*":
             self.entry = ""
@@ -247,7 +258,11 @@ class KioskSession:
 
     def _submit_pin(self) -> KioskScreen:
         pin, self.entry = self.entry, ""
-        result = self.backend.login(pin, wall_s=self.clock.wall_time_s())
+        result = self.backend.login(pin, wall_s=self.clock.wall_time_s(), failures_before=self.wrong_pins)
+        if result.ok or (result.locked and result.inmate_id):
+            self.wrong_pins = 0                  # logged in, or its owner's account locked
+        elif not result.locked or result.failures:
+            self.wrong_pins += 1                 # checked and wrong (a paused kiosk checks nothing)
         if result.ok:
             self.user = _Login(result.inmate_id, result.name, self.clock.now_s)
             self.state = "menu"
@@ -415,10 +430,11 @@ class KioskSession:
         user = self.user
         lines: list[str]
         if state == "login":
-            title, keys = "Inmate kiosk: log in", "0-9 PIN  # enter  * clear"
+            what = "ID and PIN" if self.id_first else "PIN"
+            title, keys = "Inmate kiosk: log in", f"0-9 {what}  # enter  * clear"
             masked = "*" * len(self.entry)
-            lines = [f"PIN: {masked}"]
-            display = ("Enter PIN then #", masked)
+            lines = [f"{what}: {masked}"]
+            display = ("Enter ID, PIN then #" if self.id_first else "Enter PIN then #", masked)   # 20 columns
         elif state == "menu":
             assert user is not None
             title = f"Menu: {user.name or user.inmate_id}"
@@ -510,9 +526,11 @@ class LedgerKioskBackend:
     def __repr__(self) -> str:
         return f"<LedgerKioskBackend ledger={self.ledger!r}>"
 
-    def login(self, pin: str, *, wall_s: float) -> LoginResult:
-        # Wrong PINs count against this terminal (a wrong PIN names nobody).
-        result = self.ledger.authenticate(pin, wall_s=wall_s, terminal=self.terminal)
+    def login(self, pin: str, *, wall_s: float, failures_before: int = 0) -> LoginResult:
+        # Wrong PINs count against this terminal (a wrong PIN names nobody); the ones keyed just
+        # before a right PIN also count against its owner (guessing between one's own logins).
+        result = self.ledger.authenticate(pin, wall_s=wall_s, terminal=self.terminal,
+                                          failures_before=failures_before)
         inmate = result.inmate
         until = float(result.locked_until_s or 0.0)
         return LoginResult(

@@ -62,6 +62,7 @@ class Handset:
         self._release_pending = False
         self._queue: deque[tuple[str, bool]] = deque()   # (key, released already)
         self._gap = 0
+        self._silent_frames = self.GAP_FRAMES      # frames without a tone since the last one stopped
         self._sidetone = np.zeros(FRAME_SAMPLES)
         self.keys_sent: list[str] = []
 
@@ -78,6 +79,11 @@ class Handset:
         waiting their turn."""
         if self._queue or self._release_pending or self._gap:
             self._queue.append((key, False))
+        elif self._key is None and self._silent_frames < self.GAP_FRAMES:
+            # released and pressed again before a gap could sound (events read late, in one
+            # frame): without the gap the two tones are one, and "55" dials "5"
+            self._queue.append((key, False))
+            self._gap = self.GAP_FRAMES - self._silent_frames
         else:
             self._start(key)
 
@@ -112,6 +118,7 @@ class Handset:
     def _stop(self, *, gap: bool = True) -> None:
         self._generator.key_up()
         self._key = None
+        self._silent_frames = 0
         self._release_pending = False
         self._gap = self.GAP_FRAMES if gap and self._queue else 0
 
@@ -126,6 +133,7 @@ class Handset:
             if self._release_pending and self._frames_sounded >= self.min_frames:
                 self._stop()
             return frame
+        self._silent_frames += 1
         if self._gap:
             self._gap -= 1
             return np.zeros(FRAME_SAMPLES, dtype=np.int16)

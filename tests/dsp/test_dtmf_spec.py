@@ -164,3 +164,10 @@ def test_unsupported_rate_and_bad_shapes_are_refused():
         DtmfDetector(sample_rate_hz=16000)
     with pytest.raises(ValueError, match=r"\(2, n\)"):
         DtmfDetector(channels=2).feed(np.zeros(100, dtype=np.int16))
+
+
+@pytest.mark.parametrize("bad", [{"on_windows": 0}, {"on_windows": 7}, {"off_windows": 0}, {"channels": 0}])
+def test_machine_parameters_out_of_range_are_refused(bad):
+    name, value = next(iter(bad.items()))
+    with pytest.raises(ValueError, match=rf"{name} must be .*got {value}"):
+        DtmfDetector(**bad)

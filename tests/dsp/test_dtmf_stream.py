@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import warnings
+from dataclasses import fields
 
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.dtmf.conditions import realistic_pin
-from phonesim.dsp.dtmf import KEYS, DtmfDetector, DtmfDigit, DtmfGenerator
+from phonesim.dsp.dtmf import DIGIT_DTYPE, KEYS, DtmfDetector, DtmfDigit, DtmfGenerator, _levels_db
 
 GEN = DtmfGenerator()
 
@@ -171,3 +173,60 @@ def test_a_digit_open_at_the_end_of_a_feed_ends_in_a_long_silent_one():
     assert det.feed(GEN.digits("5", on_ms=150)) == []
     (d,) = det.feed(np.zeros(8000, dtype=np.int16))
     assert d.digit == "5" and abs(d.end_sample - 1200) <= 12
+
+
+def dense_keying_lines(n_lines: int, seconds: float, seed: int) -> np.ndarray:
+    """``n_lines`` lines of back-to-back keying at the fastest legal rate (40 ms tones and
+    gaps), each starting at a different point of its key sequence."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * 8000)
+    x = GEN.digits("".join(rng.choice(list(KEYS), int(seconds * 12.5) + 40)), on_ms=40, off_ms=40)
+    return np.stack([x[at:at + n] for at in rng.integers(0, x.size - n, n_lines)])
+
+
+@pytest.mark.parametrize("n", [8, 32, 128])
+def test_lines_in_one_detector_equal_one_detector_each_bit_for_bit(n):
+    """What a host that batches its lines' detectors gets: the same digits, field for field,
+    as a detector per line, with every line keying back to back in 20 ms frames."""
+    x = dense_keying_lines(n, 1.5, n)
+    together = feed_in_chunks(x, [160], DtmfDetector(channels=n))
+    alone = [DtmfDigit(d.digit, d.start_sample, d.end_sample, d.low_dbm0, d.high_dbm0, d.twist_db, c)
+             for c in range(n) for d in feed_in_chunks(x[c], [160])]
+    assert len(together) >= 12 * n
+    assert sorted(together, key=lambda d: (d.channel, d.end_sample)) == alone
+
+
+def test_feed_arrays_gives_feeds_digits_field_for_field(line_signal):
+    x = np.stack([line_signal, np.roll(line_signal, 4321), np.zeros_like(line_signal)])
+    objects = DtmfDetector(channels=3).feed(x)
+    arrays = DtmfDetector(channels=3).feed_arrays(x)
+    assert arrays.dtype == DIGIT_DTYPE and arrays.dtype.names == tuple(f.name for f in fields(DtmfDigit))
+    assert len(objects) > 30
+    assert [DtmfDigit(*row) for row in arrays.tolist()] == objects
+    # In frames, mixed with feed(): the same state advances.
+    det = DtmfDetector(channels=3)
+    mixed = []
+    for at in range(0, x.shape[1], 160):
+        mixed += det.feed(x[:, at:at + 160]) if at % 320 else [DtmfDigit(*r) for r in
+                                                             det.feed_arrays(x[:, at:at + 160]).tolist()]
+    assert mixed == objects
+
+
+def test_feed_arrays_with_nothing_found_is_empty_of_the_digit_dtype():
+    found = DtmfDetector().feed_arrays(np.zeros(4000, dtype=np.int16))
+    assert found.dtype == DIGIT_DTYPE and found.shape == (0,)
+
+
+@pytest.mark.parametrize("target_db", [-18.595, -42.455, -20.005, -7.125, 0.015])
+def test_levels_next_to_a_rounding_half_way_point_are_rounded_as_round_would(target_db):
+    """Levels are rounded to 0.01 dB with numpy; next to a half-way point ``rint`` and a
+    last-bit difference between numpy's and math's log10 can change the rounding, so
+    those few go through math.log10 and round, as a scalar loop would.  Powers a few
+    units in the last place apart, around a level that ends in 5 in the third decimal."""
+    low = 10 ** (target_db / 10) * (1 + np.arange(-200, 200) * 2.0**-52)
+    high = low[::-1] * 2.5
+    got = _levels_db(low, high)
+    for i in range(low.size):
+        exact_low, exact_high = 10 * math.log10(low[i]), 10 * math.log10(high[i])
+        assert (got[0][i], got[1][i], got[2][i]) == \
+            (round(exact_low, 2), round(exact_high, 2), round(exact_high - exact_low, 2))

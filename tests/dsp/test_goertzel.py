@@ -55,6 +55,33 @@ def test_rotation_is_the_absolute_phase_factor_for_any_start(block_len):
     np.testing.assert_array_equal(bank.dft(blocks, starts), bank.dft(blocks) * bank.rotation(starts))
 
 
+@pytest.mark.parametrize("block_len", [51, 64])
+@pytest.mark.parametrize("first,n", [(0, 1), (51 * 7990, 40), (123456789, 4096), (17, 8000), (5, 8001)])
+def test_rotation_run_is_rotation_of_consecutive_blocks(block_len, first, n):
+    """Across the table's end (51 * 7990 + 40 blocks), a whole second, and past it (a gather)."""
+    bank = ToneBank([697.0, 1633.0, 2418.0], block_len)
+    run = bank.rotation_run(first, n)
+    np.testing.assert_array_equal(run, bank.rotation(first + block_len * np.arange(n)))
+    assert run.shape == (n, 3)
+    if block_len == 51 and n <= 8000:  # the table in block order: a view of it, which is read-only
+        assert not run.flags.writeable
+
+
+@pytest.mark.parametrize("n_blocks", [5, 192, 193, 1000])
+def test_dft_in_pieces_is_the_dft_and_every_piece_is_the_same_product(n_blocks):
+    """Pieces of at most max_rows blocks (the last one shorter): each block's values are
+    those of the product of its own piece, whatever else is in the call."""
+    rng = np.random.default_rng(n_blocks)
+    blocks = rng.integers(-20000, 20000, size=(2, n_blocks, 51)).astype(np.float32)
+    bank = ToneBank([697.0, 1336.0, 2672.0], 51)
+    z = bank.dft(blocks, max_rows=192)
+    assert z.shape == (2, n_blocks, 3)
+    np.testing.assert_allclose(z, bank.dft(blocks.astype(np.float64)), rtol=1e-5, atol=1e-2)
+    flat = blocks.reshape(-1, 51)
+    for at in range(0, flat.shape[0], 192):
+        np.testing.assert_array_equal(z.reshape(-1, 3)[at:at + 192], bank.dft(flat[at:at + 192]))
+
+
 def test_rotation_needs_integer_frequencies():
     with pytest.raises(ValueError, match="integer frequencies"):
         ToneBank([913.8], 51).rotation([0])

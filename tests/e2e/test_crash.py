@@ -1,9 +1,10 @@
 """A process killed mid-call (SIGKILL) leaves money, CDRs and the recording consistent.
 
-The child runs the demo's prepaid call in virtual time and, once the third
-minute has been charged, says READY on stdout and blocks on its stdin pipe,
-with the call still connected.  The parent kills it with SIGKILL (no cleanup
-runs), then recovers the open CDR and reconciles the ledger.
+The child runs the demo's prepaid call in virtual time on the facility database
+(a SQLite file, or a PostgreSQL database: ``db_url``) and, once the third minute
+has been charged, says READY on stdout and blocks on its stdin pipe, with the call
+still connected.  The parent kills it with SIGKILL (no cleanup runs), then
+recovers the open CDR and reconciles the ledger.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def on_frame(line):
         print("READY", line.cdr_id, flush=True)
         sys.stdin.readline()              # blocks until killed
 
-run_scenario(SCENARIOS["prepaid"], data_dir=Path(sys.argv[1]), on_frame=on_frame)
+run_scenario(SCENARIOS["prepaid"], data_dir=Path(sys.argv[1]), database=sys.argv[2], on_frame=on_frame)
 print("FINISHED", flush=True)
 """
 
@@ -54,9 +55,9 @@ def _read_line(stream, timeout_s: float) -> str:
 
 
 @pytest.mark.timeout(120)
-def test_sigkill_mid_call_then_recover_and_reconcile(tmp_path):
+def test_sigkill_mid_call_then_recover_and_reconcile(tmp_path, db_url):
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], stdin=subprocess.PIPE,
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path), db_url], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                              cwd=tmp_path)
     try:
@@ -70,24 +71,38 @@ def test_sigkill_mid_call_then_recover_and_reconcile(tmp_path):
             os.kill(child.pid, signal.SIGKILL)
             child.wait(timeout=30)
 
-    with Ledger.open(tmp_path / "phonesim.sqlite3") as ledger:
+    with Ledger.open(db_url) as ledger:
+        assert not CdrStore(ledger).get(call_id).closed          # the crash left it open
+    # the next command of any kind that opens the database closes it: here, a look at the calls
+    shown = subprocess.run([sys.executable, "-m", "phonesim", "admin", "--db", db_url, "cdr", "show",
+                            str(call_id)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert f"left open (ended at their last sign of life, billed as charged, marked recovered): {call_id}" \
+        in shown.stderr
+    assert "recovered" in shown.stdout and "hung-up" in shown.stdout
+    with Ledger.open(db_url) as ledger:
         store = CdrStore(ledger)
-        assert not store.get(call_id).closed          # the crash left it open
-        assert store.recover_open_calls() == [call_id]
         cdr = store.get(call_id)
         assert cdr.closed and cdr.disposition == "hung-up"
+        assert [e.kind for e in cdr.events][-1] == "recovered"
         charges = ledger.charges_for_call(call_id)
         assert [c["minute_index"] for c in charges] == [0, 1, 2]
         assert cdr.billed_minutes == 3 and cdr.amount_cents == 15
         assert ledger.prepaid_balance_cents("5735550100") == 2500 - 15
         assert ledger.reconcile() == []
-        assert store.recover_open_calls() == []       # idempotent
+        assert store.recover_open_calls() == []       # nothing left to recover
         recording = Path(cdr.recording_path)
-    # the recording is playable up to (about) the last second before the kill
+        started = min(e.at_s for e in cdr.events if e.kind == "recording")
+    # the recording is playable up to (about) the last second before the kill ...
     with wave.open(str(recording), "rb") as w:
         assert w.getnchannels() == 2 and w.getframerate() == 8000
         seconds = w.getnframes() / 8000
     assert seconds >= 120 - 2, seconds
+    # ... and the call's recovered end is no earlier than the audio really on disk, nor than its
+    # last charged minute: the talk time always covers the minutes billed and the recording
+    on_disk_s = (recording.stat().st_size - 44) / 4 / 8000
+    assert cdr.ended_s >= started + on_disk_s - 0.001
+    assert cdr.ended_s - cdr.accepted_s >= 2 * 60
 
 
 @pytest.mark.timeout(90)

@@ -72,7 +72,7 @@ def test_scenario_end_to_end(name, tmp_path):
             assert s["digits_decoded"]["far_end"].endswith("1")   # the accept key, from the far audio
             assert cdr.billed_minutes >= 1
             assert cdr.accepted_s is not None
-            if not cdr.privileged:
+            if cdr.payer_kind != "free":                           # not an attorney's, not a courtesy call
                 assert cdr.amount_cents == 5 * cdr.billed_minutes
         else:
             assert cdr.billed_minutes == 0 and cdr.amount_cents == 0
@@ -98,6 +98,12 @@ def test_scenario_end_to_end(name, tmp_path):
             assert cdr.privileged and cdr.amount_cents == 0
             assert s["recording_path"] is None
             assert not list(tmp_path.rglob("*.wav")), "a privileged call must leave no audio on disk"
+        if name in ("courtesy", "no-account"):
+            heard = [n for t in result.transcript if t["kind"] == "prompt" and t["to"] == "far" for n in t["names"]]
+            assert "party_no_account" in heard and "party_setup_account" in heard
+            assert "18008446591" in "".join(n[-1] for n in heard if n.startswith("digit_"))
+            assert cdr.extra["courtesy"] == ("free-call" if name == "courtesy" else "setup-only")
+            assert cdr.amount_cents == 0 and cdr.payer_kind == "free"
         if name == "threeway":
             events = CdrStore(ledger).events(cdr.call_id)
             assert any(e.kind == "three-way" for e in events)

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import json
 import shutil
+import time
 
 import pytest
 
@@ -14,6 +15,7 @@ from phonesim.clock import VirtualClock
 from phonesim.commands.admin import amount_cents
 from phonesim.facility.cdr import CdrStore
 from phonesim.facility.ledger import Ledger
+from phonesim.facility.sites import Sites
 
 T0 = VirtualClock().epoch_s      # 2026-01-01T00:00:00Z: the tests' clocks start here
 
@@ -111,13 +113,20 @@ def test_accounts(db, capsys):
     assert admin(db, "account", "credit-trust", "1001", "5") == 0
     assert admin(db, "account", "transfer", "1001", "2.50") == 0
     assert "trust $52.50, debit $12.50" in capsys.readouterr().out
+    from phonesim.facility.rates import minute_charge_at_cents
+
     with Ledger.open(db) as led:
-        led.charge_minute(1, 0, payer_kind="collect", payer_id="3145550199", amount_cents=5)
+        call = CdrStore(led).open_call(terminal="phone-1", inmate_id="1001")
+        CdrStore(led).update(call, number="3145550199", call_type="collect", cents_per_min=5)
+        for minute in range(4):                     # 10 % tax on 5 cents, rounded once: 6, 5, 6, 5
+            led.charge_minute(call, minute, payer_kind="collect", payer_id="3145550199",
+                              amount_cents=minute_charge_at_cents(5, 10, minute))
         month = dt.datetime.fromtimestamp(led.wall_s(), dt.UTC).strftime("%Y-%m")  # "now"
     assert admin(db, "account", "statement", "314-555-0199", "--month", month) == 0
     out = capsys.readouterr().out
-    assert "call 1 min 1" in out and "owed now $0.05 of $30.00" in out
-    assert admin(db, "account", "pay", "3145550199", "0.05") == 0
+    assert f"call {call:<8}   4 min at $0.05      $0.20 + tax   $0.02  =     $0.22" in out, out
+    assert "charges $0.22 (tax $0.02)" in out and "owed now $0.22 of $30.00" in out
+    assert admin(db, "account", "pay", "3145550199", "0.22") == 0
     assert admin(db, "account", "reconcile") == 0
     assert "reconciles" in capsys.readouterr().out
 
@@ -149,6 +158,10 @@ def test_cdrs_and_who_called(db, tmp_path, capsys):
             cdrs.update(cid, number="8165550111", call_type="prepaid", answered_s=at(5))
             cdrs.add_event(cid, at(1), "digit", {"digit": "1", "low_dbm0": -9.1})
             cdrs.close_call(cid, disposition=disposition, ended_s=at(70))
+        # phone-2's process is alive (a fresh heartbeat): no command heals its call; 'cdr recover'
+        # closes it because the administrator says so
+        Sites(led.db).register_terminal("phone-2", facility_id="jccc", unit="", kind="phone", host="h")
+        Sites(led.db).heartbeat({"phone-2": "up"}, wall_s=time.time() + 3600)
         open_call = cdrs.open_call(terminal="phone-2", offhook_s=at(0))
     capsys.readouterr()
     assert admin(db, "cdr", "list", "--number", "816-555-0111") == 0
@@ -260,3 +273,19 @@ def test_export_to_an_unwritable_place_is_one_line(db, tmp_path, capsys):
         assert admin(db, "cdr", "export", "--csv", str(target)) == 1
         err = capsys.readouterr().err
         assert err.startswith(f"phonesim: error: {target}: cannot write the CSV: ") and err.count("\n") == 1
+
+
+def test_any_admin_command_heals_a_call_whose_process_is_gone(db, capsys):
+    """A crash's open call (its terminal's process no longer beats) is closed by the next command,
+    whatever it is, and the command says so."""
+    with Ledger.open(db) as led:
+        dead = CdrStore(led).open_call(terminal="phone-9", inmate_id="1001", offhook_s=at(0))
+    capsys.readouterr()
+    assert admin(db, "inmate", "list") == 0
+    err = capsys.readouterr().err
+    assert "closed 1 call(s) a stopped process left open" in err and err.rstrip().endswith(str(dead))
+    with Ledger.open(db) as led:
+        cdr = CdrStore(led).get(dead)
+        assert cdr.closed and cdr.disposition == "abandoned" and cdr.events[-1].kind == "recovered"
+    assert admin(db, "inmate", "list") == 0
+    assert capsys.readouterr().err == ""                           # once

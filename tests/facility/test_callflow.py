@@ -109,12 +109,12 @@ class Run:
         self.send(NumberResult(**fields))
         return self
 
-    def answered(self):
+    def answered(self, tag="announce"):
         self.send(PromptFinished("hold"), FarEndRinging())
         self.wait_s(6)
         self.send(FarEndAnswered())
         self.wait_s(3)
-        self.send(PromptFinished("announce", "far"))
+        self.send(PromptFinished(tag, "far"))
         return self
 
     def accepted(self, key="1", **number):
@@ -369,7 +369,7 @@ def test_privileged_call_is_not_recorded_not_monitored_and_free():
 @pytest.mark.parametrize("action, disposition, spoken", [
     ("log", None, False), ("warn", None, True), ("disconnect", "three-way-detected", True)])
 def test_threeway_policy_actions(action, disposition, spoken):
-    cfg = load_config(search=False, overrides={"profile.threeway.action": action})
+    cfg = load_config(search=False, overrides={"profile.threeway.on_confirmed": action})
     r = Run(cfg).accepted()
     r.wait_s(40)
     r.send(ThreeWaySuspected("stutter", 0.9, r.now))
@@ -377,7 +377,7 @@ def test_threeway_policy_actions(action, disposition, spoken):
     assert ("threeway_not_allowed" in r.prompts()) == spoken
     assert any(a.kind == "three-way" for a in r.of(A.LogEvent))
     prompts_before = len(r.prompts())
-    r.send(ThreeWaySuspected("stutter", 0.5, r.now))  # below min_confidence: only logged
+    r.send(ThreeWaySuspected("stutter", 0.5, r.now))  # suspected (below confirm_confidence): only logged
     assert len(r.prompts()) == prompts_before
     if disposition is None:
         assert r.state.phase is Phase.CONNECTED
@@ -448,15 +448,60 @@ def test_every_disposition_is_reachable():
         *(lambda v=v: Run().login().send(AuthResult(True, "A1"), CallAllowedResult(False, prompt=v))
           for v in ("restricted", "outside_hours", "wait_between_calls", "quota_reached")),
         *(lambda d=d: Run().login().authenticated().number(ok=False, disposition=d)
-          for d in ("not-allowed-number", "toll-free-attempt", "refused-party-block")),
+          for d in ("not-allowed-number", "toll-free-attempt", "refused-party-block", "no-contact-order")),
         lambda: Run().login().authenticated().number().send(PromptFinished("hold"),
                                                             FarEndFailed("503")),        # failed
         lambda: Run().accepted().send(Lockdown("count")),                                # lockdown
         lambda: Run().accepted().send(CutOff("officer 7", "threats")),                   # cut-off
         lambda: Run().login().send(LookupFailed(1, "authenticate", "database away")),    # system-error
+        lambda: Run().login().authenticated().number(**SETUP_ONLY).answered(tag="setup"),  # no-account
     ):
         reached.add(make().disposition)
     assert reached == _KNOWN_DISPOSITIONS
+
+
+COURTESY = dict(call_type="2", cents_per_min=0, payer_kind="free", payer_id="", affordable_minutes=3,
+                courtesy="free-call")
+SETUP_ONLY = dict(COURTESY, courtesy="setup-only", affordable_minutes=1)
+PROVIDER = ("digit_1", "digit_8", "digit_0", "digit_0", "digit_8", "digit_4", "digit_4", "digit_6", "digit_5",
+            "digit_9", "digit_1")
+
+
+def test_a_collect_call_to_a_number_without_an_account_is_a_free_courtesy_call():
+    """The called party is reached, told the call is free and how to set up an account (the
+    provider's number, digit by digit); no rates are offered; the call is free and limited."""
+    r = Run().accepted(**COURTESY)
+    heard = r.prompts("far")
+    assert heard[:2] == ["party_collect_call_from", "inmate_name_default"]
+    i = heard.index("party_no_account")
+    assert heard[i:i + 3 + len(PROVIDER)] == ["party_no_account", "party_courtesy_free", "party_setup_account",
+                                               *PROVIDER]
+    assert "party_monitored" in heard and "party_press_for_rates" not in heard
+    (hold,) = [a for a in r.of(A.PlayPrompt) if a.tag == "hold"]
+    assert hold.names == ("please_hold", "inmate_courtesy_call", "call_limit_is", "say_number:3", "minutes")
+    assert {c.cents for c in r.of(A.Charge)} == {0}
+    assert any(a.as_dict().get("courtesy") == "free-call" for a in r.of(A.SetCdr))
+    r.send(FarEndDigit("0"))                                   # no rates on a free call
+    assert "party_rate_is" not in r.prompts("far")
+    r.wait_s(181)
+    assert r.disposition == "time-limit"
+
+
+def test_a_number_whose_courtesy_call_is_used_is_told_how_to_set_up_an_account():
+    r = Run().login().authenticated().number(**SETUP_ONLY).answered(tag="setup")
+    heard = r.prompts("far")
+    assert heard[-(len(PROVIDER) + 2):] == ["party_setup_account", *PROVIDER, "goodbye"]
+    assert "party_press_to_accept" not in heard and "party_courtesy_free" not in heard
+    assert r.disposition == "no-account" and not r.of(A.Bridge) and not r.of(A.Charge)
+    assert r.prompts("inmate")[-2:] == ["inmate_needs_account", "goodbye"]
+    assert "call_limit_is" not in r.prompts("inmate")
+
+
+def test_an_attorney_call_is_announced_as_free_without_rates():
+    r = Run().accepted(privileged=True, cents_per_min=0, payer_kind="free", payer_id="")
+    heard = r.prompts("far")
+    assert heard[0] == "party_free_call_from" and "party_monitored" not in heard
+    assert "party_press_for_rates" not in heard and "party_prepaid_call_from" not in heard
 
 
 def test_a_failed_outside_line_ends_a_connected_call_and_is_logged():

@@ -1,4 +1,5 @@
-"""CDR store: the record of each attempt, its timeline, closing, recovery after a crash, export."""
+"""CDR store: the record of each attempt, its timeline, closing, recovery after a crash, export;
+on a SQLite file and on a PostgreSQL database (``db_url``)."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def clock():
 
 
 @pytest.fixture
-def ledger(tmp_path, clock):
-    with Ledger.open(tmp_path / "f.sqlite3", clock=clock) as led:
+def ledger(db_url, clock):
+    with Ledger.open(db_url, clock=clock) as led:
         led.add_inmate("1001", "John Doe", "1234")
         led.fund_prepaid("5735550100", 100)
         yield led
@@ -149,3 +150,46 @@ def test_recovery_can_be_limited_to_one_terminal(cdrs):
     other = cdrs.open_call(terminal="phone-2", offhook_s=at(0))
     assert cdrs.recover_open_calls(terminal="phone-1") == [mine]
     assert not cdrs.get(other).closed
+
+
+def test_heal_closes_only_calls_whose_process_is_gone(cdrs, ledger, tmp_path):
+    """Every command heals at start: a call of a terminal whose host stopped heart-beating is
+    closed; a live host's call, and a call with a recent sign of life, are left alone."""
+    from phonesim.facility.sites import GONE_AFTER_S, Sites
+
+    sites = Sites(ledger.db)
+    for name in ("alive", "dead"):
+        sites.register_terminal(name, facility_id="jccc", unit="", kind="phone", host="h")
+    now = at(10_000)
+    sites.heartbeat({"alive": "up"}, wall_s=now - 1)
+    sites.heartbeat({"dead": "up"}, wall_s=now - GONE_AFTER_S - 60)
+    live = cdrs.open_call(terminal="alive", offhook_s=at(100))
+    dead = cdrs.open_call(terminal="dead", offhook_s=at(100))
+    never = cdrs.open_call(terminal="never-registered", offhook_s=at(100))
+    just_now = cdrs.open_call(terminal="never-registered-2", offhook_s=now - 2)
+    assert cdrs.heal_left_open(wall_s=now) == [dead, never]
+    assert not cdrs.get(live).closed and not cdrs.get(just_now).closed
+    assert cdrs.events(dead)[-1].kind == "recovered"
+    assert cdrs.heal_left_open(wall_s=now) == []
+
+
+def test_recovered_end_covers_the_recording_and_the_charged_minutes(cdrs, ledger, tmp_path):
+    """The defect as filed: 1 minute billed, 0 s talked, with 26.7 s in the WAV.  The end is now
+    the latest sign of life: a charged minute's start, or the audio really in the file."""
+    wav = tmp_path / "call.wav"
+    wav.write_bytes(b"\0" * 44 + b"\0" * int(26.7 * 8000) * 4)   # a header never rewritten: size counts
+    cid = cdrs.open_call(terminal="t1", inmate_id="1001", offhook_s=at(0))
+    cdrs.update(cid, answered_s=at(20), accepted_s=at(25), recording_path=str(wav))
+    cdrs.add_event(cid, at(25), "recording", {"path": str(wav)})
+    ledger.charge_minute(cid, 0, payer_kind="prepaid", payer_id="5735550100", amount_cents=5)
+    assert cdrs.recover_open_calls(wall_s=at(1000)) == [cid]
+    cdr = cdrs.get(cid)
+    assert cdr.ended_s == pytest.approx(at(25 + 26.7))
+    assert (cdr.billed_minutes, cdr.disposition) == (1, "hung-up")
+    # two minutes charged, a recording cut short: the second minute's start is the end
+    cid = cdrs.open_call(terminal="t1", inmate_id="1001", offhook_s=at(2000))
+    cdrs.update(cid, answered_s=at(2020), accepted_s=at(2025), recording_path=str(tmp_path / "gone.wav"))
+    for minute in range(2):
+        ledger.charge_minute(cid, minute, payer_kind="prepaid", payer_id="5735550100", amount_cents=5)
+    cdrs.recover_open_calls(wall_s=at(3000))
+    assert cdrs.get(cid).ended_s == pytest.approx(at(2025 + 60))

@@ -3,6 +3,7 @@ the journal.  Tests taking ``ledger`` run on both engines; the file's own settin
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 import threading
 
@@ -158,42 +159,131 @@ def test_pin_rules(ledger):
         ledger.add_inmate("3", "C", "5556", status="vip")
 
 
-def test_authenticate_and_lockout_per_terminal(ledger):
+def test_wrong_pins_pause_a_phone_longer_each_burst_and_a_right_pin_does_not_reset_it(ledger):
     ledger.add_inmate("1001", "John Doe", "1234")
     ok = ledger.authenticate("1234", wall_s=at(10), terminal="t1")
     assert ok.ok and ok.inmate.id == "1001" and not ok.locked
     r1 = ledger.authenticate("1111", wall_s=at(11), terminal="t1")
+    assert ledger.authenticate("1234", wall_s=at(11.5), terminal="t1").ok      # a right PIN between ...
     r2 = ledger.authenticate("2222", wall_s=at(12), terminal="t1")
-    assert (r1.ok, r1.failures, r2.failures, r2.locked) == (False, 1, 2, False)
+    assert (r1.ok, r1.failures, r2.failures, r2.locked) == (False, 1, 2, False)  # ... resets nothing
     other = ledger.authenticate("3333", wall_s=at(12), terminal="t2")
     assert other.failures == 1  # counted per phone
     r3 = ledger.authenticate("3333", wall_s=at(13), terminal="t1")
-    assert r3.locked and r3.failures == 3 and r3.locked_until_s == pytest.approx(at(13 + 1800))
-    # while locked even the right PIN is not checked
-    assert ledger.authenticate("1234", wall_s=at(100), terminal="t1").locked
-    assert not ledger.authenticate("1234", wall_s=at(100), terminal="t1").ok
-    after = ledger.authenticate("1234", wall_s=at(13 + 1801), terminal="t1")
-    assert after.ok and after.failures == 0
+    assert r3.locked and r3.failures == 3 and r3.locked_until_s == pytest.approx(at(13 + 60))
+    # while the phone pauses even the right PIN is not checked: a guess tells nothing
+    assert ledger.authenticate("1234", wall_s=at(40), terminal="t1").locked
+    assert ledger.authenticate("1234", wall_s=at(74), terminal="t1").ok
+    # the next burst pauses twice as long, then four times ...
+    for i in range(3):
+        burst = ledger.authenticate(f"{5550 + i}", wall_s=at(80 + i), terminal="t1")
+    assert burst.locked and burst.locked_until_s == pytest.approx(at(82 + 120))
+    for i in range(3):
+        burst = ledger.authenticate(f"{5560 + i}", wall_s=at(300 + i), terminal="t1")
+    assert burst.locked_until_s == pytest.approx(at(302 + 240))
+    # ... and after quiet (twice the longest pause) the pauses start small again
+    for i in range(3):
+        burst = ledger.authenticate(f"{5570 + i}", wall_s=at(302 + 3600 + 1 + i), terminal="t1")
+    assert burst.locked_until_s == pytest.approx(at(302 + 3600 + 3 + 60))
 
 
-def test_a_right_pin_resets_the_count(ledger):
-    ledger.add_inmate("1001", "John Doe", "1234")
-    ledger.authenticate("1111", wall_s=at(1))
-    ledger.authenticate("2222", wall_s=at(2))
-    assert ledger.authenticate("1234", wall_s=at(3)).ok
-    assert ledger.authenticate("1111", wall_s=at(4)).failures == 1
+def test_wrong_pins_before_ones_own_count_against_oneself_only(ledger):
+    """The defect as filed: keying one's own PIN after every two wrong guesses tried all 9,999 PINs."""
+    ledger.add_inmate("1001", "Attacker", "1234")
+    ledger.add_inmate("1002", "Bystander", "5678")
+    t, guesses, locked_out, calls = 0.0, 0, None, 0
+    while calls < 6:                               # lift, two guesses, one's own PIN, hang up ...
+        for _g in range(2):
+            t += 5
+            r = ledger.authenticate(f"{9000 + guesses:04d}", wall_s=at(t), terminal="phone-1")
+            guesses += 1
+            if r.locked:
+                t = r.locked_until_s - T0 + 1      # the phone paused: wait it out
+        t += 5
+        own = ledger.authenticate("1234", wall_s=at(t), terminal="phone-1", failures_before=2)
+        if own.locked:
+            locked_out = own
+            break
+        calls += 1
+    assert locked_out is not None and calls == 4            # 10 wrong PINs charged to them: locked
+    assert locked_out.inmate.id == "1001" and ledger.inmate("1001").locked_until_s > at(t)
+    assert ledger.authenticate("5678", wall_s=at(t + 1), terminal="phone-2").ok   # nobody else's
+    assert not ledger.authenticate("1234", wall_s=at(t + 2), terminal="phone-2").ok
+
+
+def test_guesses_an_attacker_gets_in_an_hour_at_one_phone(ledger):
+    """Always wrong, always waiting out the pause: the figure the README states."""
+    t, guesses = 0.0, 0
+    while t < 3600:
+        r = ledger.authenticate(f"{guesses % 10000:04d}", wall_s=at(t), terminal="phone-1")
+        guesses += r.failures > 0            # evaluated (a paused phone checks nothing)
+        t = max(t + 5, (r.locked_until_s - T0) if r.locked else t + 5)
+    assert 15 <= guesses <= 21, guesses           # 3 per pause of 1, 2, 4, 8, 16, 30, 30 ... minutes
 
 
 def test_id_plus_passcode_counts_against_the_inmate(ledger):
     ledger.add_inmate("1001", "John Doe", "1234")
     ledger.add_inmate("1002", "Jane Roe", "5678")
-    for i in range(3):
+    for i in range(ledger.inmate_max_failures):
         r = ledger.authenticate("5678", wall_s=at(i), inmate_id="1001")  # someone else's PIN
-    assert r.locked
-    assert ledger.inmate("1001").locked_until_s > 0
-    assert ledger.authenticate("1234", wall_s=at(5), inmate_id="1001").locked
+    assert r.locked and not r.ok and r.inmate is None
+    assert ledger.inmate("1001").locked_until_s == at(ledger.inmate_max_failures - 1) + ledger.inmate_lockout_s
+    assert ledger.authenticate("1234", wall_s=at(50), inmate_id="1001").locked
+    assert ledger.authenticate("5678", wall_s=at(51), inmate_id="1002").ok     # only the one named
     ledger.unlock("1001")
-    assert ledger.authenticate("1234", wall_s=at(6), inmate_id="1001").ok
+    assert ledger.authenticate("1234", wall_s=at(60), inmate_id="1001").ok
+
+
+@pytest.fixture
+def id_ledger(tmp_path, db_url):
+    """A ledger whose profile logs in by ID number, then PIN (``pin.login = "id+pin"``)."""
+    from phonesim.config import load_config
+
+    cfg = load_config(search=False, overrides={"profile.pin.login": "id+pin"})
+    with Ledger.open(db_url, clock=VirtualClock(), cfg=cfg) as led:
+        led.add_inmate("100201", "John Doe", "1234")
+        led.add_inmate("100202", "Jane Roe", "5678")
+        yield led
+
+
+def test_id_plus_pin_login_at_a_phone(id_ledger):
+    """ID then PIN keyed together: the PIN alone never logs in, another's PIN with one's ID never
+    does; a wrong PIN counts at the phone (pauses) and against the person named (a lock of theirs);
+    an unknown ID only at the phone."""
+    led = id_ledger
+    assert led.authenticate("1002011234", wall_s=at(0), terminal="p1").inmate.id == "100201"
+    assert not led.authenticate("1234", wall_s=at(1), terminal="p2").ok                # PIN alone
+    assert not led.authenticate("1002015678", wall_s=at(2), terminal="p3").ok          # Jane's PIN
+    assert not led.authenticate("9999991234", wall_s=at(3), terminal="p4").ok          # no such ID
+    assert not led.authenticate("1002x1234", wall_s=at(4), terminal="p5").ok           # not digits
+    assert led.inmate("100201").failed_pins == 1 and led.inmate("100202").failed_pins == 0
+    # one phone, three wrong: it pauses, and while it pauses not even the right login is checked
+    for i in range(3):
+        r = led.authenticate("1002020000", wall_s=at(10 + i), terminal="p6")
+    assert r.locked and r.locked_until_s == at(12) + led.pin_lockout_s
+    assert not led.authenticate("1002025678", wall_s=at(13), terminal="p6").ok
+    assert led.authenticate("1002025678", wall_s=at(13), terminal="p7").ok             # her PIN, elsewhere
+    assert led.inmate("100202").failed_pins == 0          # her right login cleared what was charged to her
+
+
+def test_id_plus_pin_guessing_one_persons_pin_is_slow(id_ledger):
+    """The attacker who knows a victim's ID, on 40 phones, one try every 30 s for a day:
+    ``inmate_max_failures`` wrong PINs lock the victim's account for an hour, and within the
+    day every further wrong one locks it again: 10 + 1 an hour, about 34 checked guesses a
+    day (a 4-digit PIN: half the PINs tried in some five months)."""
+    import hashlib
+
+    led = id_ledger
+    # every guess is wrong: a cheap key for them keeps 2,880 logins fast (the limits are under test)
+    led.pin_lookup = lambda pin: hashlib.sha256(b"test:" + pin.encode()).digest()
+    checked = 0
+    for k in range(2880):
+        r = led.authenticate(f"100201{k:04d}", wall_s=at(30.0 * k), terminal=f"p{k % 40}")
+        paused_phone = r.locked and r.inmate is None and r.failures == 0
+        locked_person = r.locked and r.inmate is not None
+        checked += not (paused_phone or locked_person)
+        assert not r.ok
+    assert 10 + 20 <= checked <= 10 + 24, checked   # the limit, not something else, is what holds
 
 
 def test_set_pin_and_status(ledger):
@@ -275,18 +365,46 @@ def test_unusual_increase_blocks_the_direct_bill_btn(db_url, cfg):
     clock = VirtualClock()  # 2026-01-01
     with Ledger.open(db_url, clock=clock, cfg=cfg) as led:
         led.open_direct_bill("3145550199", credit_limit_cents=10_000)
-        led.charge_minute(1, 0, payer_kind="collect", payer_id="3145550199", amount_cents=100)
-        clock.advance_s(31 * 86400)  # February; the profile blocks at +100 %
+        led.charge_minute(1, 0, payer_kind="collect", payer_id="3145550199", amount_cents=500)
+        clock.advance_s(31 * 86400)  # February; the profile blocks at +100 % and +$10
         for minute in range(3):
             assert led.charge_minute(2, minute, payer_kind="collect", payer_id="3145550199",
-                                     amount_cents=100).ok
+                                     amount_cents=500).ok
         account = led.direct_bill("3145550199")
-        assert account.blocked and "unusual increase: 300c in 2026-02 vs 100c in 2026-01" in account.blocked_reason
+        assert account.blocked and account.blocked_reason == (
+            "unusual increase: $15.00 in 2026-02 vs $5.00 in 2026-01 (more than +100 % and $10.00)")
         refused = led.charge_minute(3, 0, payer_kind="collect", payer_id="3145550199", amount_cents=100)
         assert not refused.ok and "blocked" in refused.reason
         led.set_direct_bill_block("3145550199", False)
         assert not led.direct_bill("3145550199").blocked
         assert led.reconcile() == []
+
+
+@pytest.mark.parametrize(("history_cents", "this_month_cents", "blocked"), [
+    ((10,), 25, False),             # the defect as filed: 10 cents -> 25 cents was "unusual"
+    ((500,), 1499, False),          # +$9.99: under the floor
+    ((500,), 1600, True),           # +$11, +220 %
+    ((1500, 0, 500), 2900, False),  # +480 % on last month, but under +100 % on the largest of 3
+    ((1500, 0, 500), 3100, True),
+    ((), 1995, False),              # a new account under the review amount
+    ((), 2000, True),               # the defect as filed: $0 -> $30 never fired
+])
+def test_the_unusual_increase_rule(tmp_path, cfg, history_cents, this_month_cents, blocked):
+    """The profile's rule: over the largest of the last 3 months by 100 % and at least $10; a
+    number with no history, at $20."""
+    clock = VirtualClock(epoch_s=VirtualClock().epoch_s + 4 * 86400)     # 2026-01-05
+    with Ledger.open(tmp_path / "u.sqlite3", clock=clock, cfg=cfg) as led:
+        led.open_direct_bill("3145550199", credit_limit_cents=10_000)
+        history = (0,) * (3 - len(history_cents)) + tuple(history_cents)   # January .. March
+        for month, cents in enumerate(history, start=1):
+            if cents:
+                led.charge_minute(month, 0, payer_kind="collect", payer_id="3145550199", amount_cents=cents)
+                led.pay_direct_bill("3145550199", led.direct_bill("3145550199").owed_cents)
+            clock.advance_s(31 * 86400)
+        assert dt.datetime.fromtimestamp(clock.wall_time_s(), dt.UTC).month == 4
+        for minute in range(this_month_cents // 5):
+            led.charge_minute(99, minute, payer_kind="collect", payer_id="3145550199", amount_cents=5)
+        assert led.direct_bill("3145550199").blocked is blocked, led.direct_bill("3145550199").blocked_reason
 
 
 def test_the_journal_is_append_only_and_reconcile_finds_tampering(ledger):

@@ -100,7 +100,7 @@ def test_database_work_runs_on_the_worker_thread_in_realtime_mode(tmp_path, prom
 def test_detector_hears_the_handset_not_the_earpiece(tmp_path, prompts):
     """Far-end DTMF reaches the inmate's ear but is never taken for the inmate's keys."""
     far = RobotFarEnd("robot://accept?talk_s=40&threeway=dtmf&threeway_after_s=5")
-    rig = Rig(tmp_path, prompts, far, overrides={"profile.threeway.action": "log"})
+    rig = Rig(tmp_path, prompts, far, overrides={"profile.threeway.on_confirmed": "log"})
     try:
         rig.dial_prepaid()
         assert rig.run_s(120, until=lambda: bool(rig.line.calls))
@@ -244,6 +244,14 @@ def test_a_burst_of_presses_read_in_one_frame_sounds_every_key():
         for _ in range(40):
             decoded += [d.digit for d in detector.feed(h.uplink(None))]
     assert "".join(decoded) == "5735550100#"
+    for key in "5550":                       # held past the minimum, released and pressed again in
+        h.key_down(key)                      # one frame: the same key twice must sound twice
+        for _ in range(5):
+            decoded += [d.digit for d in detector.feed(h.uplink(None))]
+        h.key_up(key)
+    for _ in range(10):
+        decoded += [d.digit for d in detector.feed(h.uplink(None))]
+    assert "".join(decoded) == "5735550100#5550"
     h.key_down("9")                          # a key still held is replaced by the next, as on a phone
     h.uplink(None)
     h.key_down("8")
@@ -435,5 +443,58 @@ def test_the_first_call_records_the_name_the_called_party_then_hears(tmp_path, p
         kept = rig.ledger.voice_name("inmate", "1010")
         assert kept is not None and 2.0 < kept.size / 8000 <= 4.5          # about what was said
         assert sum(1 for e in rig.line.log.history if e.kind == "name-saved") == 1   # the first call only
+    finally:
+        rig.close()
+
+
+@pytest.mark.timeout(90)
+def test_a_no_contact_order_and_a_toll_free_attempt_become_incidents_with_their_calls(tmp_path, prompts):
+    from phonesim.facility.oversight import Oversight
+
+    rig = Rig(tmp_path, prompts, RobotFarEnd("robot://accept?answer_after=0&key_delay_s=1&talk_s=1"),
+              overrides={"profile.limits.wait_between_calls_s": 0})
+    oversight = Oversight(rig.ledger.db)
+    oversight.add_no_contact("1001", "573-555-0100", note="victim's request", by="officer 7")
+    try:
+        for number in ("5735550100", "8005551234"):
+            rig.keypad.lift()
+            rig.run_s(0.5)
+            rig.keypad.type("1234#")
+            assert rig.run_s(10, until=lambda: rig.line.state.phase is Phase.CALL_TYPE)
+            rig.keypad.type("3")
+            assert rig.run_s(5, until=lambda: rig.line.state.phase is Phase.NUMBER)
+            rig.keypad.type(number + "#")
+            assert rig.run_s(30, until=lambda: rig.line.state.phase is Phase.DONE)
+            rig.keypad.hang_up()
+            rig.run_s(1)
+        dispositions = [c.disposition for c in rig.line.calls]
+        assert dispositions == ["no-contact-order", "toll-free-attempt"]
+        incidents = {i.kind: i for i in oversight.incidents()}
+        assert set(incidents) == {"no-contact", "toll-free"}
+        assert incidents["no-contact"].call_id == rig.line.calls[0].cdr_id
+        assert incidents["no-contact"].inmate_id == "1001" and incidents["no-contact"].number == "5735550100"
+        assert [v.call_id for v in oversight.violations("1001", "5735550100")] == [rig.line.calls[0].cdr_id]
+        # another inmate may still call the number
+        assert rig.platform.policy.check_number("1003", "5735550100", "prepaid").disposition != "no-contact-order"
+    finally:
+        rig.close()
+
+
+@pytest.mark.timeout(90)
+def test_id_plus_pin_login_through_a_line(tmp_path, prompts):
+    """``pin.login = "id+pin"``: the phone asks for the ID and the PIN; the PIN alone is refused,
+    the ID then the PIN (decoded from the handset's audio) logs in."""
+    rig = Rig(tmp_path, prompts, RobotFarEnd("robot://accept?answer_after=0&key_delay_s=1&talk_s=1"),
+              overrides={"profile.pin.login": "id+pin"})
+    try:
+        rig.keypad.lift()
+        rig.run_s(0.5)
+        rig.keypad.type("1234#")                                  # the PIN alone: not a login
+        assert rig.run_s(10, until=lambda: any(e["kind"] == "pin-invalid" for e in rig.transcript()))
+        rig.keypad.type("10011234#")                              # ID 1001, then the PIN
+        assert rig.run_s(10, until=lambda: rig.line.state.phase is Phase.CALL_TYPE)
+        assert rig.line.state.inmate_id == "1001"
+        heard = [e["names"] for e in rig.transcript() if e["kind"] == "prompt"]
+        assert heard[0] == ["welcome", "enter_id_pin"] and ["invalid_pin", "enter_id_pin"] in heard
     finally:
         rig.close()

@@ -127,7 +127,7 @@ def test_monthly_quota(tmp_path, seeded_file):
 def test_locked_inmate(world):
     _, led, policy, _ = world
     now = local("2026-03-02 12:00")
-    for _ in range(3):
+    for _ in range(led.inmate_max_failures):
         led.authenticate("0000", wall_s=now, inmate_id="1001")
     v = policy.may_call("1001", wall_s=now + 60)
     assert (v.ok, v.prompt, v.disposition) == (False, "account_locked", "locked")
@@ -189,6 +189,32 @@ def test_debit_prepaid_and_collect_funds(world):
     assert (blocked.ok, blocked.prompt) == (False, "number_blocked") and "unusual increase" in blocked.reason
 
 
+def test_a_collect_call_to_a_number_without_an_account(tmp_path, seeded_file):
+    """The seed's families set up accounts; real systems give a number without one a courtesy
+    call, then tell the called party how to set one up (``billing.no_account``)."""
+    cfg, led, policy, cdrs = make(tmp_path, seeded_file)
+    first = policy.check_number("1001", "212-555-1234", "collect")
+    assert (first.ok, first.courtesy, first.payer_kind, first.cents_per_min) == (True, "free-call", "free", 0)
+    assert first.affordable_minutes == 3 and "courtesy call 1 of 1" in first.reason
+    again = policy.check_number("1001", "2125551234", "collect")
+    assert again.courtesy == "free-call"                       # an unanswered attempt used nothing
+    cid = cdrs.open_call(terminal="t", inmate_id="1001", offhook_s=local("2026-03-02 09:00"))
+    cdrs.update(cid, number="2125551234", call_type="collect", payer_kind="free",
+                answered_s=local("2026-03-02 09:01"), accepted_s=local("2026-03-02 09:01"))
+    cdrs.close_call(cid, disposition="completed", ended_s=local("2026-03-02 09:03"))
+    used = policy.check_number("1003", "2125551234", "collect")  # per number, whoever calls it
+    assert (used.ok, used.courtesy, used.record) == (True, "setup-only", False)
+    assert policy.check_number("1001", DEMO["direct_bill_btn"], "collect").courtesy == ""   # has an account
+    led.close()
+    for mode, expected in (("setup-only", (True, "setup-only", "")),
+                           ("refuse", (False, "", "insufficient-funds"))):
+        (tmp_path / mode).mkdir()
+        _, led, policy, _ = make(tmp_path / mode, seeded_file, **{"profile.billing.no_account": mode})
+        v = policy.check_number("1001", "3125550000", "collect")
+        assert (v.ok, v.courtesy, v.disposition) == expected, v
+        led.close()
+
+
 def test_less_than_one_minute_of_money_is_insufficient(world):
     _, led, policy, _ = world
     led.add_inmate("2001", "Poor Person", "7777")
@@ -208,9 +234,11 @@ def test_privileged_calls_are_free_even_without_money(world):
 
 
 def test_taxes_raise_the_minute_charge(tmp_path, seeded_file):
+    """10 % tax on 5 cents, rounded once per call (5.5 cents a minute), not per minute (6): $10
+    buys 181 minutes (905 + 91 tax = 996 cents), not 166."""
     _, led, policy, _ = make(tmp_path, seeded_file, **{"profile.billing.tax_percent": 10.0})
     v = policy.check_number("1001", "2125551234", "debit")
-    assert (v.cents_per_min, v.minute_charge_cents, v.affordable_minutes) == (5, 6, 1000 // 6)
+    assert (v.cents_per_min, v.minute_charge_cents, v.affordable_minutes) == (5, 6, 181)
     led.close()
 
 
@@ -245,7 +273,7 @@ def test_every_prompt_and_disposition_named_exists(world):
     _, led, policy, cdrs = world
     verdicts = [policy.check_number("1001", n, t) for n, t in [
         ("18005551212", "debit"), ("911", "debit"), ("57355501", "debit"), ("8165550111", "debit"),
-        ("2125551234", "prepaid"), ("2125551234", "collect")]]
+        ("2125551234", "prepaid")]]
     verdicts.append(policy.check_number("1002", "2125551234", "debit"))
     led.block_number("2125551234", kind="facility", note="a victim's request")
     verdicts.append(policy.check_number("1001", "2125551234", "debit"))
@@ -253,7 +281,7 @@ def test_every_prompt_and_disposition_named_exists(world):
                  policy.may_call("1003", wall_s=local("2026-03-02 12:00"))]
     ended = connected_call(cdrs, "1001", local("2026-03-02 09:00"), 5)
     verdicts.append(policy.may_call("1001", wall_s=ended + 60))
-    for _ in range(3):
+    for _ in range(led.inmate_max_failures):
         led.authenticate("0000", wall_s=ended, inmate_id="1001")
     verdicts.append(policy.may_call("1001", wall_s=ended + 60))
     assert all(not v.ok for v in verdicts)

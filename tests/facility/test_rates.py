@@ -136,3 +136,14 @@ def test_warn_caps_issues_rate_above_cap_warnings(tmp_path):
                              'jurisdiction = "*"\ncents_per_min = 25\n')
     with pytest.warns(RateAboveCap, match="25c/min"):
         assert len(warn_caps(cfg, on_date="2026-05-01")) == 2  # above the 2021-era and the 2025 caps
+
+
+@pytest.mark.parametrize(("rate", "tax", "minutes", "total"), [
+    (5, 10, 1, 6), (5, 10, 2, 11), (5, 10, 4, 22), (5, 10, 15, 83), (21, 7.25, 15, 338), (5, 0, 15, 75)])
+def test_tax_is_rounded_once_per_call(rate, tax, minutes, total):
+    """The defect as filed: 10 % on 5 cents billed 6 cents every minute (an effective 20 %)."""
+    from phonesim.facility.rates import charged_through_cents, minute_charge_at_cents
+
+    charges = [minute_charge_at_cents(rate, tax, i) for i in range(minutes)]
+    assert sum(charges) == charged_through_cents(rate, tax, minutes) == total
+    assert max(charges) - min(charges) <= 1            # the minutes of one call differ by a cent at most

@@ -1,9 +1,10 @@
-"""Three-way-call detection: every attempt kind is caught; real conversation is left alone.
+"""Three-way-call detection: every attempt kind is confirmed; real conversation is left alone.
 
 The far-end recordings are built by the benchmark's labelled-set code around real
-recorded speech (Debian's codec2-examples and pocketsphinx-testdata), so the tests
-and ``python -m benchmarks.threeway`` measure the same thing; the tests only use a
-few fixed seeds.
+recordings from Debian packages (speech, music on hold, field recordings), so the
+tests and ``python -m benchmarks.threeway`` measure the same thing; the tests only
+use a few fixed seeds of the tuning part.  The everyday events, one test each,
+are in ``test_threeway_everyday.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.threeway import corpus  # noqa: E402
+from benchmarks.threeway import corpus, sounds  # noqa: E402
 from phonesim.cli import main  # noqa: E402
 from phonesim.clock import FRAME_SAMPLES, FRAMES_PER_SECOND  # noqa: E402
 from phonesim.config import load_config  # noqa: E402
@@ -29,17 +30,23 @@ from phonesim.dsp.levels import dbm0_to_rms  # noqa: E402
 from phonesim.dsp.tones import render_tone  # noqa: E402
 from phonesim.events import ThreeWaySuspected  # noqa: E402
 from phonesim.exc import ConfigError  # noqa: E402
-from phonesim.facility.threeway import ThreeWayDetector, ThreeWayPolicy  # noqa: E402
+from phonesim.facility.threeway import (  # noqa: E402
+    CONFIRM_CONFIDENCE,
+    SUSPECT_CONFIDENCE,
+    ThreeWayDetector,
+    ThreeWayPolicy,
+)
 from phonesim.facility.threeway_attempts import ATTEMPT_KINDS, attempt_audio  # noqa: E402
 
-THRESHOLD = 0.8
+THRESHOLD = CONFIRM_CONFIDENCE
 
 
 @pytest.fixture(scope="module")
 def speech():
     try:
-        return corpus.load_speech()
-    except FileNotFoundError as err:  # make test installs both packages
+        # codec2-examples and pocketsphinx-testdata: about 9 minutes of real voices
+        return sounds.speech("tuning") + tuple(s for s in sounds.speech("held-out") if "pocketsphinx" in s.name)
+    except FileNotFoundError as err:  # make test installs the packages
         pytest.fail(str(err))
 
 
@@ -64,7 +71,7 @@ def to_int16(x: np.ndarray) -> np.ndarray:
 
 
 # --- every kind of attempt is caught by the detector meant for it -------------------
-EXPECTED_DETECTOR = {"flash": {"hook-flash"}, "short-flash": {"hook-flash"},
+EXPECTED_DETECTOR = {"flash": {"hook-flash"}, "plain-flash": {"hook-flash"}, "short-flash": {"hook-flash"},
                      "stutter": {"progress-tone"}, "dtmf": {"far-dtmf"}, "ringback": {"progress-tone"},
                      "hidden-noise": {"hook-flash", "noise-drop"}, "soft-tones": {"progress-tone", "far-dtmf"},
                      "full": {"hook-flash", "progress-tone", "far-dtmf"}}
@@ -72,8 +79,9 @@ EXPECTED_DETECTOR = {"flash": {"hook-flash"}, "short-flash": {"hook-flash"},
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("kind", ATTEMPT_KINDS)
-def test_attempt_in_real_conversation_is_detected(kind, speech):
-    trial = corpus.attempt_trial(kind, np.random.default_rng(100 + ATTEMPT_KINDS.index(kind)), speech)
+def test_attempt_in_real_conversation_is_confirmed(kind):
+    trial = corpus.attempt_trial(kind, np.random.default_rng(100 + ATTEMPT_KINDS.index(kind)), "tuning",
+                                 before_s=(8.0, 12.0))
     events = run(trial.audio)
     start_s, end_s = trial.attempt_start_s, trial.attempt_end_s + 5
     before = strong([e for e in events if e.at_frame / FRAMES_PER_SECOND < start_s])
@@ -86,8 +94,8 @@ def test_attempt_in_real_conversation_is_detected(kind, speech):
 
 
 @pytest.mark.timeout(30)
-def test_flash_then_dial_tone_reinforce_each_other(speech):
-    trial = corpus.attempt_trial("full", np.random.default_rng(7), speech)
+def test_flash_then_dial_tone_reinforce_each_other():
+    trial = corpus.attempt_trial("full", np.random.default_rng(7), "tuning", before_s=(8.0, 12.0))
     events = strong(run(trial.audio))
     assert {"hook-flash", "progress-tone", "far-dtmf"} <= {e.kind for e in events}
     combined = [e for e in events if "combined_with" in e.evidence]
@@ -98,54 +106,73 @@ def test_flash_then_dial_tone_reinforce_each_other(speech):
 @pytest.mark.timeout(30)
 def test_flash_evidence_measures_the_gap():
     rng = np.random.default_rng(3)
-    room = line_noise(8000 * 2, -60.0)
+    room = line_noise(8000 * 5, -60.0)
     from phonesim.facility.threeway_attempts import flash
 
     f = flash(rng=rng, flash_s=0.5, click_dbm0=-6.0)
-    x = np.concatenate([room, f, line_noise(8000 * 2, -70.0, 1)])
+    x = np.concatenate([room, f, line_noise(8000 * 3, -70.0, 1)])
     hits = [e for e in run(to_int16(x + line_noise(len(x), -72.0, 2))) if e.kind == "hook-flash"]
     assert len(hits) == 1
     ev = hits[0].evidence
     assert 450 <= ev["gap_ms"] <= 560, ev
     assert ev["fall_db"] >= 20 and ev["rise_db"] >= 20
-    assert hits[0].confidence == pytest.approx(0.85) and ev["edges"].count("click") == 2
+    assert ev["rise_pulse_ms"] <= 24 and ev["held_fraction"] >= 0.9
+    # the room (-60 dBm0) cut by a click, gone during the gap, a click, and the line held dead
+    assert ev["edges"] == "cut+click+room-gone+click+held"
+    assert hits[0].confidence == pytest.approx(0.9) and hits[0].confidence >= THRESHOLD
 
 
 @pytest.mark.timeout(30)
-def test_faint_flash_in_a_quiet_room_is_weak_unless_the_room_goes_silent():
+def test_gap_without_clicks_or_hold_is_weak_and_a_held_flash_is_confirmed():
+    """What the flash detector weighs: the clicks, and whether the line stays dead after the gap."""
     from phonesim.facility.threeway_attempts import flash
 
-    faint = flash(rng=np.random.default_rng(4), flash_s=0.4, click_dbm0=-42.0)
-    x = np.concatenate([np.zeros(8000 * 12), faint, np.zeros(8000 * 4)])  # a quiet room: line noise only
-    hits = run(to_int16(x + line_noise(len(x), -68.0)))
-    assert [e.kind for e in hits] == ["hook-flash"]
-    assert hits[0].confidence == 0.65 and hits[0].evidence["edges"] == "faint"
-    # The same faint flash when a noisy room (-45 dBm0) then goes silent for seconds: a hold.
-    room = line_noise(8000 * 12, -45.0)
-    x = np.concatenate([room, faint, np.zeros(8000 * 4)])
+    room = line_noise(8000 * 6, -45.0)
+    talk_again = line_noise(8000 * 3, -45.0, 3)
+    # A mute (or the exchange's call-waiting cut): the room stops and comes back, no clicks.
+    x = np.concatenate([room, np.zeros(4000), talk_again])
     hits = run(to_int16(x + line_noise(len(x), -75.0, 2)))
-    assert [e.kind for e in hits] == ["hook-flash", "noise-drop"]
-    assert hits[0].confidence == 0.65
-    assert hits[1].evidence["combined_with"] == ["hook-flash"]
-    assert hits[1].confidence == pytest.approx(1 - 0.35 * 0.4)  # a flash, then a hold
+    assert [e.kind for e in hits] == ["hook-flash"]
+    assert hits[0].evidence["edges"] == "cut+room-gone+resumed"
+    assert hits[0].confidence < SUSPECT_CONFIDENCE
+    # A flash with its clicks, the room back straight after it: suspected, not confirmed.
+    f = flash(rng=np.random.default_rng(4), flash_s=0.4, click_dbm0=-20.0)
+    x = np.concatenate([room, f, talk_again])
+    hits = run(to_int16(x + line_noise(len(x), -75.0, 2)))
+    assert [e.kind for e in hits] == ["hook-flash"]
+    assert SUSPECT_CONFIDENCE <= hits[0].confidence < THRESHOLD, hits[0]
+    # The same flash, then the line held dead for seconds: confirmed.
+    x = np.concatenate([room, f, np.zeros(8000 * 4)])
+    hits = run(to_int16(x + line_noise(len(x), -75.0, 2)))
+    assert hits[0].kind == "hook-flash" and "held" in hits[0].evidence["edges"]
+    assert hits[0].confidence >= THRESHOLD
 
 
 # --- quiet on ordinary calls -----------------------------------------------------------
 @pytest.mark.timeout(60)
-def test_no_false_alarm_on_ordinary_calls(speech):
+def test_no_false_alarm_on_ordinary_calls():
     rng = np.random.default_rng(2024)
-    for _ in range(3):
-        trial = corpus.ordinary_trial(rng, speech, 120.0)
-        assert not strong(run(trial.audio)), trial.notes
+    for i in range(2):
+        trial = corpus.ordinary_call(rng, "tuning", 120.0, first_event=5 * i)
+        assert trial.events, "every ordinary call has everyday events"
+        assert not strong(run(trial.audio)), (trial.notes, trial.events)
 
 
 @pytest.mark.timeout(60)
 def test_no_false_alarm_on_bare_real_speech_with_pauses_and_g711(speech):
-    """Every speech file as recorded, back to back with 0.2-2 s silent pauses, through mu-law."""
+    """Every speech file back to back with 0.2-2 s silent pauses, through mu-law.
+
+    The ends of each file are faded over 10 ms: a recording cut within a sample is a
+    splice, not something a telephone line does (and it looks like a hook flash).
+    """
     rng = np.random.default_rng(5)
+    ramp = 0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, 80))
     parts = []
     for s in speech:
-        parts += [s.samples * 10 ** (rng.uniform(-8, 8) / 20), np.zeros(int(rng.uniform(0.2, 2.0) * 8000))]
+        x = s.samples * 10 ** (rng.uniform(-8, 8) / 20)
+        x[:80] *= ramp
+        x[-80:] *= ramp[::-1]
+        parts += [x, np.zeros(int(rng.uniform(0.2, 2.0) * 8000))]
     x = np.concatenate(parts)
     audio = ulaw_decode(ulaw_encode(to_int16(x + line_noise(len(x), -75.0))))
     assert len(audio) / 8000 > 240  # minutes of real speech
@@ -153,17 +180,16 @@ def test_no_false_alarm_on_bare_real_speech_with_pauses_and_g711(speech):
 
 
 @pytest.mark.timeout(30)
-def test_no_false_alarm_on_music_on_hold_silence_and_noise(speech):
-    rng = np.random.default_rng(9)
-    music = corpus.music_on_hold(8000 * 60, -18.0, rng)
+def test_no_false_alarm_on_music_on_hold_silence_and_noise():
+    music = sounds.music("tuning")[0].samples[: 8000 * 60] * 10 ** (2 / 20)  # real music on hold, -18 dBm0
     mute = np.zeros(8000 * 20)
-    room = corpus.room_noise(8000 * 40, "pink", -50.0, rng, speech)
+    room = line_noise(8000 * 40, -50.0, 4)
     x = np.concatenate([room, music, room, mute, room])
     events = run(to_int16(x + line_noise(len(x), -72.0)))
     assert not strong(events), events
     # The end of the music and the mute are real drops of the background: noted,
     # but too weak to act on.
-    assert {e.kind for e in events} == {"noise-drop"}
+    assert "noise-drop" in {e.kind for e in events}
     mute_start_frame = (len(room) * 2 + len(music)) // FRAME_SAMPLES
     at_mute = [e for e in events if mute_start_frame < e.at_frame < mute_start_frame + 5 * FRAMES_PER_SECOND]
     assert len(at_mute) == 1 and at_mute[0].evidence["drop_db"] >= 12
@@ -252,14 +278,32 @@ def _event(confidence: float) -> ThreeWaySuspected:
     return ThreeWaySuspected(kind="hook-flash", confidence=confidence, at_frame=10)
 
 
-def test_policy_actions_thresholds_and_privileged_calls():
-    policy = ThreeWayPolicy({"action": "warn", "min_confidence": 0.9, "detect_on_privileged": False})
-    assert policy.decide(_event(0.95), privileged=False) == "warn"
-    assert policy.decide(_event(0.85), privileged=False) == "log"
+def test_policy_levels_actions_and_privileged_calls():
+    policy = ThreeWayPolicy({"suspect_confidence": 0.5, "confirm_confidence": 0.9, "on_suspected": "warn",
+                             "on_confirmed": "disconnect", "detect_on_privileged": False})
+    assert [policy.classify(_event(c)) for c in (0.3, 0.5, 0.89, 0.9, 0.99)] == [
+        None, "suspected", "suspected", "confirmed", "confirmed"]
+    assert policy.decide(_event(0.95), privileged=False) == "disconnect"
+    assert policy.decide(_event(0.6), privileged=False) == "warn"
+    assert policy.decide(_event(0.3), privileged=False) == "log"  # a note kept in the CDR
     assert policy.decide(_event(0.99), privileged=True) is None
-    watching = ThreeWayPolicy({"action": "disconnect", "min_confidence": 0.8, "detect_on_privileged": True})
-    assert watching.decide(_event(0.85), privileged=True) == "disconnect"
-    assert "disconnect" in repr(watching)
+    assert policy.action_for("suspected", privileged=True) is None
+    assert policy.label(_event(0.95)).level == "confirmed" and policy.label(_event(0.1)).level == ""
+    assert _event(0.95).level == ""  # the detector does not label
+    # the one-level names the offline CLI reads
+    assert (policy.action, policy.min_confidence) == ("disconnect", 0.9)
+    watching = ThreeWayPolicy({"on_confirmed": "warn", "detect_on_privileged": True})
+    assert watching.decide(_event(0.99), privileged=True) == "warn"
+    assert "on_confirmed='warn'" in repr(watching)
+    with pytest.raises(ValueError, match="expected a level"):
+        watching.action_for("certain", privileged=False)
+
+
+def test_policy_escalation_blocks_after_confirmed_detections():
+    policy = ThreeWayPolicy({"block_after_confirmed": 3, "block_window_days": 30})
+    assert [policy.should_block(n) for n in range(5)] == [False, False, False, True, True]
+    never = ThreeWayPolicy({"block_after_confirmed": 0})
+    assert not never.should_block(100)
 
 
 @pytest.mark.parametrize("profile", ["missouri-doc", "federal-bop"])
@@ -268,16 +312,36 @@ def test_policy_from_the_facility_profiles(profile, tmp_path):
     path.write_text(f'[facility]\nprofile = "{profile}"\n')
     cfg = load_config(path)
     policy = ThreeWayPolicy(cfg.profile.threeway)
-    assert policy.action == "disconnect"
+    assert (policy.on_suspected, policy.on_confirmed) == ("log", "disconnect")
+    assert (policy.suspect_confidence, policy.confirm_confidence) == (SUSPECT_CONFIDENCE, CONFIRM_CONFIDENCE)
     assert policy.decide(_event(0.99), privileged=False) == "disconnect"
+    assert policy.decide(_event(SUSPECT_CONFIDENCE), privileged=False) == "log"
     assert policy.decide(_event(0.99), privileged=True) is None
+    assert policy.block_after_confirmed == 3 and policy.block_window_days == 30
 
 
-def test_policy_refuses_bad_settings():
-    with pytest.raises(ConfigError, match="expected one of log, warn, disconnect, got 'hangup'"):
-        ThreeWayPolicy({"action": "hangup"})
-    with pytest.raises(ConfigError, match="min_confidence"):
-        ThreeWayPolicy({"action": "log", "min_confidence": 1.5})
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"on_confirmed": "hangup"}, "on_confirmed: expected one of log, warn, disconnect, got 'hangup'"),
+    ({"on_suspected": "disconnect"}, "on_suspected: expected one of log, warn, got 'disconnect'"),
+    ({"confirm_confidence": 1.5}, "confirm_confidence: expected a number from 0 to 1, got 1.5"),
+    ({"suspect_confidence": 0.9, "confirm_confidence": 0.8}, "suspect_confidence: expected at most"),
+    ({"block_after_confirmed": -1}, "block_after_confirmed: expected a whole number >= 0, got -1"),
+])
+def test_policy_refuses_bad_settings(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        ThreeWayPolicy(settings)
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ('[profile.threeway]\nconfirm_confidence = 2.0\n', "profile.threeway.confirm_confidence"),
+    ('[profile.threeway]\non_suspected = "disconnect"\n', "profile.threeway.on_suspected"),
+    ('[profile.threeway]\nblock_window_days = -3\n', "profile.threeway.block_window_days"),
+])
+def test_config_refuses_bad_threeway_settings(tmp_path, text, key):
+    path = tmp_path / "phonesim.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=key):
+        load_config(path)
 
 
 # --- phonesim threeway FILE.wav ---------------------------------------------------------------
@@ -357,11 +421,11 @@ def test_weak_cues_are_not_combined_into_a_strong_one():
     events = run(to_int16(x + line_noise(len(x), -72.0, 3)))
     assert [e.kind for e in events] == ["noise-drop", "far-dtmf", "far-dtmf", "far-dtmf"]
     drop, stray, second, third = events
-    # a mute and one or two keys: still weak
-    assert (drop.confidence, stray.confidence, second.confidence) == (0.6, 0.6, 0.7)
+    # a mute and one or two keys: still not confirmed
+    assert (drop.confidence, stray.confidence, second.confidence) == (0.45, 0.6, 0.7)
     assert "combined_with" not in stray.evidence and "combined_with" not in second.evidence
     assert third.evidence["combined_with"] == ["noise-drop"]  # a number is being dialled
-    assert third.confidence == pytest.approx(1 - 0.1 * 0.4)
+    assert third.confidence == pytest.approx(1 - 0.1 * 0.55)
 
 
 def test_far_end_a_to_d_are_talk_off_not_dialling():

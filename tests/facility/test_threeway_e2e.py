@@ -21,7 +21,7 @@ def _call(tmp_path, kind: str, action: str):
     scenario = dataclasses.replace(
         SCENARIOS["threeway"],
         far_end=f"robot://accept?talk_s=45&threeway={kind}&threeway_after_s=15",
-        overrides={"profile.threeway.action": action})
+        overrides={"profile.threeway.on_confirmed": action})
     result = run_scenario(scenario, data_dir=tmp_path)
     detections = [e for e in result.cdr.events if e.kind == "three-way"]
     return result, detections

@@ -78,6 +78,31 @@ def test_wrong_pins_lock_the_kiosk_terminal(session, ledger, cfg):
     assert screen.state == "login" and not session.logged_in
 
 
+@pytest.mark.timeout(60)
+def test_guessing_between_ones_own_logins_locks_only_oneself(session, ledger, cfg, clock):
+    """Two wrong PINs, one's own PIN, log out, again: the wrong ones are charged to the person
+    whose right PIN followed them, and their account locks; other inmates still log in."""
+    from phonesim.clock import frames_from_s
+
+    pin = cfg.profile.pin
+    logins = 0
+    for _ in range(20):
+        for guess in ("9998", "9997"):
+            screen = press(session, guess)
+            if "locked until" in screen.message:                 # the kiosk pauses: wait it out
+                clock.advance(frames_from_s(float(pin.lockout_max_s) + 1))
+        screen = press(session, "1234")
+        if screen.state != "menu":
+            break
+        logins += 1
+        press(session, "*")
+    assert "account locked until" in screen.message
+    assert 2 * logins < int(pin.inmate_max_failures) <= 2 * (logins + 1)
+    assert ledger.inmate("1001").locked_until_s > clock.wall_time_s()
+    clock.advance(frames_from_s(float(pin.lockout_max_s) + 1))      # any pause of the kiosk is over
+    assert press(session, "2345").state == "menu"                   # Richard Roe is not locked out
+
+
 @pytest.mark.timeout(30)
 def test_number_request_is_pending_until_staff_approve(session, ledger):
     screen = press(session, "1234" "4" "3145550142" "#")
@@ -149,3 +174,20 @@ def test_kiosk_request_is_approved_by_staff_with_the_admin_cli(tmp_path, cfg, cl
         session = KioskSession(LedgerKioskBackend(ledger, cfg, clock=clock), clock)
         screen = press(session, "1234" "4" "8165550142" "#")
         assert screen.message == "(816) 555-0142 is already on your approved list"
+
+
+@pytest.mark.timeout(60)
+def test_id_plus_pin_login_at_the_kiosk(tmp_path, clock):
+    """With ``pin.login = "id+pin"`` the kiosk waits for # (IDs differ in length) and logs in by
+    the ID then the PIN; the PIN alone is refused."""
+    cfg = load_config(search=False, overrides={"profile.pin.login": "id+pin"})
+    with Ledger.open(tmp_path / "id.sqlite3", clock=clock, cfg=cfg) as ledger:
+        ledger.seed_demo(cfg)
+        backend = LedgerKioskBackend(ledger, cfg, clock=clock, terminal="kiosk-id")
+        session = KioskSession(backend, clock, pin_length=4, id_first=True)
+        screen = press(session, "1234")
+        assert screen.state == "login" and "ID and PIN: ****" in screen.text()
+        assert screen.display[0] == "Enter ID, PIN then #"
+        assert "not accepted" in press(session, "#").message
+        screen = press(session, "10011234#")
+        assert screen.state == "menu" and "John Doe" in screen.text()

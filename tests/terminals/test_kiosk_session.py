@@ -33,7 +33,7 @@ class FakeBank:
     failures: int = 0
     locked: bool = False
 
-    def login(self, pin, *, wall_s):
+    def login(self, pin, *, wall_s, failures_before=0):
         if self.locked:
             return LoginResult(ok=False, locked=True, failures=self.failures, locked_until_s=wall_s + 1800)
         if pin == PIN:

@@ -215,24 +215,87 @@ def test_bad_arguments_get_a_clear_error_and_no_traceback(site, args, code, mess
 
 @pytest.mark.timeout(90)
 def test_a_call_left_open_by_a_crash_is_closed_when_the_phone_starts(site, run_phone):
+    import time
+
     from phonesim.config import load_config
+    from phonesim.facility.sites import Sites
 
     ledger, cdrs = open_records(site)
     try:
         ledger.seed_demo(load_config(site / "phonesim.toml"))
         crashed = cdrs.open_call(terminal="phone-1", inmate_id="1001", offhook_s=1_767_225_610.0)
+        # phone-2's host is alive (its heartbeat is fresh): its call is live, whatever its age
+        Sites(ledger.db).register_terminal("phone-2", facility_id="jccc", unit="", kind="phone", host="h2")
+        Sites(ledger.db).heartbeat({"phone-2": "up"}, wall_s=time.time() + 3600)
         other = cdrs.open_call(terminal="phone-2", inmate_id="1001", offhook_s=1_767_225_610.0)
+        # phone-3 has no process any more (it never wrote a heartbeat): every command closes its call
+        orphan = cdrs.open_call(terminal="phone-3", inmate_id="1001", offhook_s=1_767_225_610.0)
     finally:
         ledger.close()
     phone = run_phone(["--virtual", "--keypad", _script("+,-"), "--audio", "null://",
                        "--far", ROBOT, "--exit-after-call", "--max-s", "30"], cwd=site)
     assert phone.wait_exit(60) == 0, "\n".join(phone.stderr_lines)
     assert any(f"left open by a crash: {crashed}" in line for line in phone.stderr_lines)
+    assert any(f"marked recovered): {orphan}" in line for line in phone.stderr_lines)
     ledger, cdrs = open_records(site)
     try:
         assert cdrs.get(crashed).closed
         assert cdrs.get(crashed).disposition == "abandoned"
+        assert cdrs.get(orphan).closed and cdrs.events(orphan)[-1].kind == "recovered"
         assert not cdrs.get(other).closed   # another phone's live call is left alone
+        assert ledger.reconcile() == []
+    finally:
+        ledger.close()
+
+
+@pytest.mark.timeout(120)
+def test_the_phone_is_a_facility_terminal_lockdown_and_cut_off_reach_it(site, run_phone):
+    """``phonesim phone --unit`` registers its terminal, beats while it runs, and obeys the unit's
+    lockdown and an officer's cut-off like a phone of ``phonesim facility``."""
+    from phonesim.facility.oversight import Oversight
+    from phonesim.facility.sites import Sites
+
+    with open(site / "phonesim.toml", "a") as config:      # two calls in a row for the demo inmate
+        config.write("\n[profile.limits]\nwait_between_calls_s = 0\n")
+    args = ["--realtime", "--seed-demo", "--unit", "C-2", "--terminal", "phone-c2",
+            "--keypad", _script(f"+{PIN}#3,{NUMBER}#"), "--audio", "loopback://lockdown-rt",
+            "--far", "robot://accept?answer_after=0&key_delay_s=1&talk_s=0"]
+    def a_call_ended_from_outside(act) -> tuple[dict, object]:
+        """Start the phone, wait for the call's first charge, ``act(db)`` from this process,
+        then the call's end; stop the phone (SIGTERM)."""
+        phone = run_phone(args, cwd=site)
+        phone.wait_event(lambda e: e["event"] == "charge" and e["minute_index"] == 0, timeout_s=60)
+        ledger, _ = open_records(site)
+        try:
+            done = act(ledger.db)
+        finally:
+            ledger.close()
+        ended = phone.wait_event(lambda e: e["event"] == "end", timeout_s=30)
+        phone.proc.send_signal(signal.SIGTERM)
+        assert phone.wait_exit(30) == 0, "\n".join(phone.stderr_lines)
+        return ended, done
+
+    def lock_down(db):
+        terminal = Sites(db).terminal("phone-c2")
+        assert (terminal.unit, terminal.kind, terminal.status) == ("C-2", "phone", "up")
+        Sites(db).set_lockdown("jccc", "C-2", True, reason="count", by="sgt")
+
+    ended, _ = a_call_ended_from_outside(lock_down)
+    assert ended["disposition"] == "lockdown"
+    ledger, _ = open_records(site)
+    try:
+        sites = Sites(ledger.db)
+        assert sites.terminal("phone-c2").status == "stopped"
+        sites.set_lockdown("jccc", "C-2", False, by="sgt")
+    finally:
+        ledger.close()
+    # the unit open again: a call, then an officer's cut-off from another process
+    ended, command = a_call_ended_from_outside(
+        lambda db: Oversight(db).request_cut_off("phone-c2", by="sgt", reason="threats"))
+    assert ended["disposition"] == "cut-off"
+    ledger, _ = open_records(site)
+    try:
+        assert Oversight(ledger.db).command(command.id).result == "cut off"
         assert ledger.reconcile() == []
     finally:
         ledger.close()

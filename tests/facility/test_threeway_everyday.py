@@ -1,0 +1,71 @@
+"""Everyday events on the far end never reach the confirm threshold: one test per class.
+
+Each test builds a short ordinary call around one event of
+:data:`benchmarks.threeway.everyday.EVENT_KINDS` (real recordings from Debian
+packages where there are any, physical models otherwise; a fixed seed of the
+tuning part) and runs the detector on it frame by frame, as the line does.  The
+full corpus (hours of calls, tuning and held-out) is ``python -m benchmarks.threeway``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.threeway import corpus, everyday  # noqa: E402
+from phonesim.clock import FRAME_SAMPLES  # noqa: E402
+from phonesim.facility.threeway import CONFIRM_CONFIDENCE, ThreeWayDetector  # noqa: E402
+
+
+def _detections(audio: np.ndarray) -> list:
+    detector = ThreeWayDetector()
+    found = []
+    for i in range(len(audio) // FRAME_SAMPLES):
+        found += detector.feed(audio[i * FRAME_SAMPLES:(i + 1) * FRAME_SAMPLES], i)
+    return found
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", everyday.EVENT_KINDS)
+def test_everyday_event_is_never_confirmed(kind):
+    seed = 300 + everyday.EVENT_KINDS.index(kind)
+    trial = corpus.event_trial(kind, np.random.default_rng(seed), "tuning", context_s=5.0)
+    start_s, end_s, _, note = trial.events[0]
+    assert end_s - start_s >= 0.3 and len(trial.audio) / corpus.SR > end_s  # the event is in the call
+    found = _detections(trial.audio)
+    confirmed = [e for e in found if e.confidence >= CONFIRM_CONFIDENCE]
+    assert not confirmed, f"{note}: {confirmed}"
+
+
+@pytest.mark.timeout(60)
+def test_events_that_look_like_a_hold_are_noticed_but_not_confirmed():
+    """A muted phone, a silent hold and the end of music on hold do drop the far end's floor:
+    the detectors see them (so they are not blind), and still do not confirm them."""
+    seen = set()
+    for kind in ("silent-hold", "music-on-hold"):
+        for seed in range(3):
+            trial = corpus.event_trial(kind, np.random.default_rng(900 + seed), "tuning", context_s=5.0)
+            found = _detections(trial.audio)
+            assert all(e.confidence < CONFIRM_CONFIDENCE for e in found), (trial.notes, found)
+            seen |= {e.kind for e in found}
+    assert "noise-drop" in seen
+
+
+def test_every_event_kind_renders_and_unknown_ones_are_refused():
+    rng = np.random.default_rng(1)
+    party = everyday.random_party(rng, "tuning")
+    for kind in everyday.EVENT_KINDS:
+        audio, note = everyday.event(kind, party, rng)
+        assert audio.ndim == 1 and len(audio) > corpus.SR and np.all(np.isfinite(audio)), kind
+        assert note.startswith(kind)
+    with pytest.raises(ValueError, match="unknown everyday event 'volcano'"):
+        everyday.event("volcano", party, rng)
+    with pytest.raises(ValueError, match="unknown corpus split 'training'"):
+        everyday.random_party(rng, "training")
