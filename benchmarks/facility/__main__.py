@@ -163,8 +163,9 @@ def section_day(args, tmp: Path) -> None:
     print("| | " + " | ".join(n for n, _ in runs) + " |\n|---|" + "---|" * len(runs))
     rows = [
         ("simulated line-hours", lambda d: f"{d['result'].line_hours:.1f}"),
-        ("platform process CPU s (of which PIN key derivation)",
-         lambda d: f"{d['result'].cpu_s:.1f} ({sum(d['timings'].seconds['pin-kdf-cpu']):.1f})"),
+        ("platform process CPU s (of which PIN key derivations: s, count)",
+         lambda d: f"{d['result'].cpu_s:.1f} ({sum(d['timings'].seconds['pin-kdf-cpu']):.1f}, "
+                   f"{len(d['timings'].seconds['pin-kdf-cpu'])})"),
         ("database server CPU s", lambda d: f"{d['server_cpu_s']:.1f}" if d["server_cpu_s"] else "in process"),
         ("**simulated line-hours per CPU minute** (platform process)",
          lambda d: f"**{d['result'].line_hours / (d['result'].cpu_s / 60):.0f}**"),
