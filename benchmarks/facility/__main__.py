@@ -19,7 +19,9 @@
    null audio paced by the clock, with no late frame over ``--rt-seconds`` (60)
    (:mod:`benchmarks.facility.realtime`).
 
-Run: ``python -m benchmarks.facility`` (all), or ``--sections day,audio``.
+Run: ``python -m benchmarks.facility`` (all: about 45 minutes on 2 cores), ``--sections day,audio``,
+or ``--quick`` (a few minutes: 3-hour days, a 3-minute audio slice, 15-second real-time runs of 8
+and 16 lines; the same code paths and checks, smaller figures and noisier timings).
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ from phonesim.facility.platform import Platform
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = ("day", "audio", "multi", "realtime")
+#: What ``--quick`` changes (options given explicitly still win).
+QUICK = {"hours": 3.0, "audio_minutes": 3.0, "multi_phones": 2, "rt_seconds": 15.0, "rt_lines": "8,16",
+         "rt_one_process": "", "rt_tries": 1, "rt_idle": 4}
 UNIT_NAMES = ("A-1", "B-2", "C-3", "D-4", "E-5", "F-6", "G-7", "H-8", "J-9", "K-10", "L-11", "M-12")
 
 
@@ -141,25 +146,36 @@ def checks_text(checks: dict) -> str:
             f"{checks['interface_vs_db'][:5]}, by time {checks['by_time'][:5]}, open {checks['open']}")
 
 
+def day_span(args) -> tuple[str, float | None]:
+    """The day simulated: its label, and its length in seconds (None: the whole day)."""
+    if args.hours is None:
+        return "05:50-22:45", None
+    return f"05:50 + {args.hours:g} h", args.hours * 3600
+
+
 def section_day(args, tmp: Path) -> None:
-    print(f"## A housing unit's day without audio: {args.phones} phones, 05:50-22:45, "
+    label, span_s = day_span(args)
+    print(f"## A housing unit's day without audio: {args.phones} phones, {label}, "
           f"{args.arrivals:g} arrivals per phone-hour\n")
     print(f"Seed {args.seed} is the day the simulation was developed on; seed {args.held_out_seed} was "
           "not looked at before (held out).\n")
     day = (args.phones, args.arrivals)
-    runs = [(f"SQLite, seed {args.seed}", one_day(tmp / "day.sqlite3", *day, args.seed, tmp / "sqlite"))]
+    runs = [(f"SQLite, seed {args.seed}", one_day(tmp / "day.sqlite3", *day, args.seed, tmp / "sqlite",
+                                                  span_s=span_s))]
     pg = private_postgres()
     if pg is None:
         print("(PostgreSQL is not installed: its column is missing)\n")
     else:
         try:
             runs.append((f"PostgreSQL, seed {args.seed}",
-                         one_day(pg.create_database("facility_day"), *day, args.seed, tmp / "pg", pg=pg)))
+                         one_day(pg.create_database("facility_day"), *day, args.seed, tmp / "pg", pg=pg,
+                                 span_s=span_s)))
         finally:
             pg.close()
     if args.held_out_seed is not None:
         runs.append((f"SQLite, seed {args.held_out_seed} (held out)",
-                     one_day(tmp / "held-out.sqlite3", *day, args.held_out_seed, tmp / "held-out")))
+                     one_day(tmp / "held-out.sqlite3", *day, args.held_out_seed, tmp / "held-out",
+                             span_s=span_s)))
     print("| | " + " | ".join(n for n, _ in runs) + " |\n|---|" + "---|" * len(runs))
     rows = [
         ("simulated line-hours", lambda d: f"{d['result'].line_hours:.1f}"),
@@ -243,8 +259,9 @@ def section_audio(args, tmp: Path) -> None:
 
 def section_multi(args, tmp: Path) -> None:
     n = args.processes
+    label, span_s = day_span(args)
     print(f"## {n} platform processes on one PostgreSQL, each its own unit of {args.multi_phones} phones, "
-          f"one day each\n")
+          f"one day each ({label})\n")
     pg = private_postgres()
     if pg is None:
         print("PostgreSQL is not installed: skipped.\n")
@@ -261,6 +278,7 @@ def section_multi(args, tmp: Path) -> None:
                    "--unit", UNIT_NAMES[k % len(UNIT_NAMES)] + ("" if k < len(UNIT_NAMES) else f"-{k}"),
                    "--unit-index", str(k), "--phones", str(args.multi_phones), "--seed", str(args.seed + k),
                    "--arrivals", str(args.arrivals), "--recordings", str(tmp / f"multi-rec-{k}")]
+            cmd += [] if span_s is None else ["--span-s", str(span_s)]
             procs.append(subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
         for p in procs:
             line = p.stdout.readline()
@@ -306,6 +324,11 @@ def section_multi(args, tmp: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.facility", description=__doc__.split("\n")[0])
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"which (default all: {','.join(SECTIONS)})")
+    parser.add_argument("--quick", action="store_true",
+                        help="a few minutes instead of about 45: " + ", ".join(f"--{k.replace('_', '-')} {v}"
+                                                                             for k, v in QUICK.items()))
+    parser.add_argument("--hours", type=float, default=None,
+                        help="simulate only this many hours of each day from 05:50 (default: the whole day)")
     parser.add_argument("--phones", type=int, default=8, help="wall phones of a unit (default 8)")
     parser.add_argument("--arrivals", type=float, default=Assumptions().arrivals_per_phone_hour,
                         help="people arriving at each phone per hour (default %(default)s)")
@@ -320,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.facility.realtime import add_arguments
 
     add_arguments(parser)
+    if parser.parse_known_args(argv)[0].quick:
+        parser.set_defaults(**QUICK)
     args = parser.parse_args(argv)
     sections = [s for s in args.sections.split(",") if s]
     unknown = [s for s in sections if s not in SECTIONS]

@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--arrivals", type=float, default=Assumptions().arrivals_per_phone_hour)
     parser.add_argument("--recordings", required=True)
+    parser.add_argument("--span-s", type=float, default=None, help="only this much of the day (default: all)")
     args = parser.parse_args(argv)
     cfg = load_config(search=False)
     a = Assumptions(arrivals_per_phone_hour=args.arrivals)
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         print("ready", flush=True)
         sys.stdin.readline()
         r = run_day(platform, unit, transport="events", a=a, seed=args.seed, recordings=Path(args.recordings),
-                    timings=timings)
+                    timings=timings, arrivals_s=args.span_s, span_s=args.span_s)
     print(json.dumps({"unit": args.unit, "phones": r.phones, "simulated_s": r.simulated_s, "cpu_s": r.cpu_s,
                       "wall_s": r.wall_s, "steps": r.steps, "attempts": r.attempts,
                       "timings": timings.as_dict()}), flush=True)
