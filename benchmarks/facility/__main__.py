@@ -19,7 +19,7 @@
    null audio paced by the clock, with no late frame over ``--rt-seconds`` (60)
    (:mod:`benchmarks.facility.realtime`).
 
-Run: ``python -m benchmarks.facility`` (all: about 45 minutes on 2 cores), ``--sections day,audio``,
+Run: ``python -m benchmarks.facility`` (all: about 30-40 minutes on 2 cores), ``--sections day,audio``,
 or ``--quick`` (a few minutes: 3-hour days, a 3-minute audio slice, 15-second real-time runs of 8
 and 16 lines; the same code paths and checks, smaller figures and noisier timings).
 """
@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.facility", description=__doc__.split("\n")[0])
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"which (default all: {','.join(SECTIONS)})")
     parser.add_argument("--quick", action="store_true",
-                        help="a few minutes instead of about 45: " + ", ".join(f"--{k.replace('_', '-')} {v}"
+                        help="about 5 minutes instead of 30-40: " + ", ".join(f"--{k.replace('_', '-')} {v}"
                                                                              for k, v in QUICK.items()))
     parser.add_argument("--hours", type=float, default=None,
                         help="simulate only this many hours of each day from 05:50 (default: the whole day)")
