@@ -92,7 +92,8 @@ def worker(args: argparse.Namespace) -> int:
     with Platform.open(cfg, database=args.database) as platform:
         host = FacilityHost(cfg, platform, terminals=specs, realtime=True, recordings_dir=args.recordings,
                             host_name=f"rt-worker-{args.first}")
-        host.raise_priority()
+        if not args.normal_priority:
+            host.raise_priority()
         runner = threading.Thread(target=host.run, name="host", daemon=True)
         runner.start()
         deadline = time.monotonic() + CONNECT_TIMEOUT_S
@@ -129,7 +130,7 @@ def probe(args: argparse.Namespace) -> int:
     from phonesim.hw.driver import RealTimeDriver
     from phonesim.terminals.facility_host import FacilityHost
 
-    priority = FacilityHost.raise_priority(argparse.Namespace())      # the host's own rule, no host
+    priority = "normal" if args.normal_priority else FacilityHost.raise_priority(argparse.Namespace())
     print("ready", flush=True)
     sys.stdin.readline()
     driver = RealTimeDriver(RealTimeClock())
@@ -146,7 +147,8 @@ def probe(args: argparse.Namespace) -> int:
     return 0
 
 
-def run(lines: int, per_process: int, seconds: float, tmp: Path, *, idle: bool = False) -> dict:
+def run(lines: int, per_process: int, seconds: float, tmp: Path, *, idle: bool = False,
+        normal_priority: bool = False) -> dict:
     """N lines over ceil(N / per_process) worker processes; their merged figures."""
     database = str(tmp / f"rt-{lines}{'-idle' if idle else ''}.sqlite3")
     seed(database, 0 if idle else lines)
@@ -154,11 +156,12 @@ def run(lines: int, per_process: int, seconds: float, tmp: Path, *, idle: bool =
     shares = [(k * lines // workers, (k + 1) * lines // workers) for k in range(workers)]
     procs = [subprocess.Popen([sys.executable, "-m", "benchmarks.facility.realtime", "--worker", "--database",
                                database, "--first", str(a), "--count", str(b - a), "--seconds", str(seconds),
-                               "--recordings", str(tmp / f"rt-rec-{lines}-{k}")] + (["--idle"] if idle else []),
+                               "--recordings", str(tmp / f"rt-rec-{lines}-{k}")] + (["--idle"] if idle else [])
+                              + (["--normal-priority"] if normal_priority else []),
                               cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
              for k, (a, b) in enumerate(shares)]
     procs.append(subprocess.Popen([sys.executable, "-m", "benchmarks.facility.realtime", "--probe", "--seconds",
-                                   str(seconds)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+                                   str(seconds)] + (["--normal-priority"] if normal_priority else []), cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
     try:
         for p in procs:
             if p.stdout.readline().strip() != "ready":
@@ -207,7 +210,8 @@ HEADER = ("| lines | processes | in a call (start / end) | late frames (total; w
           "|---|---|---|---|---|---|---|---|---|---|")
 
 
-def _search(tried: list[int], per_process: int, seconds: float, tmp: Path, tries: int) -> int:
+def _search(tried: list[int], per_process: int, seconds: float, tmp: Path, tries: int, *,
+            normal_priority: bool = False) -> int:
     """Run each N in order (a run whose probe saw the machine stall, with late frames, is tried
     again up to ``tries`` times); stop after the first N with late frames. Returns the most
     lines carried without one."""
@@ -216,7 +220,7 @@ def _search(tried: list[int], per_process: int, seconds: float, tmp: Path, tries
     for n in tried:
         for _ in range(tries):
             tmp.mkdir(parents=True, exist_ok=True)
-            r = run(n, per_process, seconds, tmp)
+            r = run(n, per_process, seconds, tmp, normal_priority=normal_priority)
             print(_row(r), flush=True)
             if not (r["late_total"] and r["probe_late"]):
                 break
@@ -227,18 +231,21 @@ def _search(tried: list[int], per_process: int, seconds: float, tmp: Path, tries
 
 
 def section_realtime(args: argparse.Namespace, tmp: Path) -> None:
-    print(f"## Real-time capacity: lines in a call, null audio paced by the clock, {args.rt_seconds:g} s each\n")
+    priority = "normal priority" if args.rt_normal_priority else "the host's priority (SCHED_RR where allowed)"
+    print(f"## Real-time capacity: lines in a call, null audio paced by the clock, {args.rt_seconds:g} s each, "
+          f"{priority}\n")
     print("A probe process (a line that does nothing, at the same priority) runs beside each run: its "
           "late frames are the shared machine's own hiccups. A run with late frames that the probe saw "
           f"too is tried again (at most {args.rt_tries} times).\n")
     per_one = [int(x) for x in args.rt_one_process.split(",") if x]
     if per_one:
         print("### One process (what one core and one interpreter carry)\n")
-        one = _search(per_one, 10**6, args.rt_seconds, tmp / "one", args.rt_tries)
+        one = _search(per_one, 10**6, args.rt_seconds, tmp / "one", args.rt_tries,
+                      normal_priority=args.rt_normal_priority)
         print(f"\nOne process carries **{one or 'none of those tried'}** connected lines with zero late frames.\n")
     print(f"### The machine: {args.rt_lines_per_process} lines per process\n")
     best = _search([int(x) for x in args.rt_lines.split(",") if x], args.rt_lines_per_process, args.rt_seconds,
-                   tmp / "machine", args.rt_tries)
+                   tmp / "machine", args.rt_tries, normal_priority=args.rt_normal_priority)
     print(f"\nMost lines carried with zero late frames over {args.rt_seconds:g} s: **{best or 'none of those tried'}**.\n")
     if args.rt_idle:
         print(f"### Idle lines: {args.rt_idle} phones on hook, one process\n")
@@ -255,6 +262,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rt-lines-per-process", type=int, default=8, help="(default %(default)s)")
     parser.add_argument("--rt-seconds", type=float, default=60.0, help="each run (default %(default)s)")
     parser.add_argument("--rt-tries", type=int, default=2, help="(default %(default)s)")
+    parser.add_argument("--rt-normal-priority", action="store_true",
+                        help="run the lines at normal priority instead of the host's (SCHED_RR where allowed)")
     parser.add_argument("--rt-idle", type=int, default=16, help="idle lines measured at the end (default %(default)s; 0: none)")
 
 
@@ -263,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", action="store_true")
     parser.add_argument("--probe", action="store_true")
     parser.add_argument("--idle", action="store_true")
+    parser.add_argument("--normal-priority", action="store_true")
     parser.add_argument("--database")
     parser.add_argument("--first", type=int, default=0)
     parser.add_argument("--count", type=int, default=16)
