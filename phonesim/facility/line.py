@@ -95,6 +95,9 @@ class FacilityLine:
         This phone's station name (CDRs, PIN failure counting).
     keep_history
         Keep every log entry of the line's life in ``log.history`` (``phonesim demo``).
+    audio
+        The audio graph (default: a :class:`~phonesim.facility.line_audio.LineAudio`);
+        a :class:`~phonesim.facility.line_audio.SilentLineAudio` simulates a day without audio.
 
     Attributes
     ----------
@@ -107,7 +110,8 @@ class FacilityLine:
     """
 
     def __init__(self, cfg: Any, *, services: Services, prompts: Any, far_end: Any, clock: Any, jobs: Any,
-                 recordings_dir: str | Path, terminal: str = "phone-1", keep_history: bool = False) -> None:
+                 recordings_dir: str | Path, terminal: str = "phone-1", keep_history: bool = False,
+                 audio: Any = None) -> None:
         self.cfg = cfg
         self.prompts = prompts
         self.far_end = far_end
@@ -117,7 +121,7 @@ class FacilityLine:
         self.flow = CallFlow(cfg)
         self.state: CallState = self.flow.initial_state()
         self.log = LineLog(keep_history=keep_history)
-        self.audio = LineAudio()
+        self.audio = audio if audio is not None else LineAudio()
         self.executor = Executor(services=services, jobs=jobs, audio=self.audio, far_end=far_end,
                                  prompts=prompts, clock=clock, log=self.log, emit=self._answers_put,
                                  warning=cfg.profile.warning, recordings_dir=Path(recordings_dir),

@@ -109,15 +109,16 @@ class Platform:
 
     def line(self, *, far_end: Any, clock: Any, recordings_dir: str | Path, terminal: str = "phone-1",
              realtime: bool = False, jobs: Any = None, services: Services | None = None,
-             keep_history: bool = False) -> FacilityLine:
+             keep_history: bool = False, audio: Any = None) -> FacilityLine:
         """A facility line for one wall phone.
 
         ``realtime``: platform work on a worker thread (the line never waits); otherwise
         inline, reproducible frame for frame. ``jobs`` replaces the runner (tests);
-        ``services`` the interfaces this line uses.
+        ``services`` the interfaces this line uses; ``audio`` the audio graph (a
+        :class:`~phonesim.facility.line_audio.SilentLineAudio` to simulate without audio).
         """
         if jobs is None:
             jobs = WorkerJobs(f"line-db-{terminal}") if realtime else InlineJobs()
         return FacilityLine(self.cfg, services=services or self.services, prompts=self.prompts,
                             far_end=far_end, clock=clock, jobs=jobs, recordings_dir=recordings_dir,
-                            terminal=terminal, keep_history=keep_history)
+                            terminal=terminal, keep_history=keep_history, audio=audio)
