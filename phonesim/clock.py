@@ -10,6 +10,7 @@ and behaves the same on a Raspberry Pi.
 
 from __future__ import annotations
 
+import os
 import time
 
 from phonesim.exc import InvalidInput
@@ -109,3 +110,19 @@ class RealTimeClock(Clock):
         delay = due_at - time.monotonic()
         if delay > 0:
             time.sleep(delay)
+
+
+def normal_priority() -> None:
+    """Run the calling thread at the normal scheduling priority.
+
+    A platform process raises itself to real time for its lines' frames (``SCHED_RR``), and
+    threads it starts inherit that.  Helpers that are not on a frame's path (the recorder's
+    writer, the live-event publisher, the console) call this first, so they never preempt a
+    line: at real-time priority the recorders' 50 wake-ups a second per line cost the lines
+    more than their own frames did.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except (OSError, AttributeError):     # not permitted, or not Linux: nothing was raised
+        pass
+

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from dataclasses import asdict
 from typing import Any
 
+from phonesim.clock import normal_priority
 from phonesim.exc import PhoneSimError
 from phonesim.facility.live import Board, BoardRow, LiveFollower
 
@@ -30,15 +30,6 @@ log = logging.getLogger(__name__)
 HISTORY_S = 3600.0
 #: Phases of a call in progress (not idle, not finished).
 IDLE_PHASES = ("idle", "done")
-
-
-def normal_priority() -> None:
-    """Run this thread at the normal priority: the console's threads may be started by a
-    platform process that raised its own to real time for its lines."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-    except (OSError, AttributeError):
-        pass
 
 
 class ConsoleBoard(Board):

@@ -68,7 +68,7 @@ class ConsoleServer:
         return f"<ConsoleServer {self.url}>"
 
     def _serve(self) -> None:
-        from phonesim.console.hub import normal_priority
+        from phonesim.clock import normal_priority
 
         normal_priority()
         self.server.run(sockets=[self.sock])

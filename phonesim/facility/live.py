@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from phonesim.clock import normal_priority
 from phonesim.exc import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,7 @@ class LivePublisher:
             log.warning("pruning live events: %s", err)
 
     def _run(self) -> None:
+        normal_priority()                  # never preempt a line's frames
         while not self._stop.wait(self.interval_s):
             self.flush()
             self._prune()

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from phonesim.clock import normal_priority
 from phonesim.exc import DeviceClosed, InvalidInput
 
 __all__ = ["CallRecorder"]
@@ -143,6 +144,7 @@ class CallRecorder:
         os.write(self._fd, _wav_header(0, self.sample_rate_hz))
 
     def _run(self) -> None:
+        normal_priority()                  # never preempt a line's frames
         try:
             self._open()
         except OSError as err:

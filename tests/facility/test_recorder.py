@@ -139,3 +139,35 @@ def test_a_file_that_cannot_be_created_stops_the_recording_not_the_caller(tmp_pa
     assert isinstance(rec.error, OSError)
     assert rec.frames_written == 0 and rec.dropped_frames == 50
     assert "error" in repr(rec)
+
+
+def test_the_writer_thread_runs_at_normal_priority_under_a_real_time_line(tmp_path):
+    """A platform raises its lines to SCHED_RR and threads inherit it; the writer must not
+    preempt the lines it records (it wakes 50 times a second per line)."""
+    import threading
+
+    found = {}
+
+    def line_thread():
+        try:
+            os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(10))
+        except PermissionError:
+            found["skip"] = "no permission to raise a thread to SCHED_RR (run as root, as CI does)"
+            return
+        rec = CallRecorder(tmp_path / "call.wav")
+        try:
+            rec.write(np.zeros(160, np.int16), np.zeros(160, np.int16))
+            found["line"] = os.sched_getscheduler(0)
+            deadline = time.monotonic() + 10
+            while os.sched_getscheduler(rec._thread.native_id) != os.SCHED_OTHER and time.monotonic() < deadline:
+                threading.Event().wait(0.01)        # the writer lowers itself as it starts
+            found["writer"] = os.sched_getscheduler(rec._thread.native_id)
+        finally:
+            rec.close()
+
+    t = threading.Thread(target=line_thread)
+    t.start()
+    t.join(timeout=30)
+    if "skip" in found:
+        pytest.skip(found["skip"])
+    assert found == {"line": os.SCHED_RR, "writer": os.SCHED_OTHER}
