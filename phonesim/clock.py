@@ -117,9 +117,8 @@ def normal_priority() -> None:
 
     A platform process raises itself to real time for its lines' frames (``SCHED_RR``), and
     threads it starts inherit that.  Helpers that are not on a frame's path (the recorder's
-    writer, the live-event publisher, the console) call this first, so they never preempt a
-    line: at real-time priority the recorders' 50 wake-ups a second per line cost the lines
-    more than their own frames did.
+    writer, the live-event publisher, the console) call this first, so on a busy machine they
+    wait for the lines rather than the lines for them.
     """
     try:
         os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
