@@ -317,10 +317,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="worker processes (default 2; the CPU cost per frame is measured in one)")
     parser.add_argument("--plot", type=Path, default=DOCS / "threeway-curve.png",
                         help="write the trade-off curve here (PNG; default docs/threeway-curve.png)")
+    parser.add_argument("--seed", type=int,
+                        help="build the part(s) from this seed instead of corpus.SEEDS (a look at another "
+                             "draw of the same recordings and ranges; the figures of record use the defaults)")
     parser.add_argument("--dump", type=Path, help="write the recording of every miss and false alarm here")
     args = parser.parse_args(argv)
 
     splits = sounds.SPLITS if args.split == "both" else (args.split,)
+    if args.seed is not None:
+        corpus.SEEDS.update({split: args.seed for split in splits})
     for split in splits:
         print(f"{split}: speech {len(sounds.speech(split))} recordings ({sounds.seconds(sounds.speech(split)) / 60:.1f}"
               f" min), music {len(sounds.music(split))} ({sounds.seconds(sounds.music(split)) / 60:.1f} min), "
