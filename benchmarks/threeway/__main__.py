@@ -265,6 +265,18 @@ def print_curve(name: str, points: list) -> None:
     print("| false alarms / h | " + " | ".join(f"{f:.2f}" for _, _, f in points) + " |")
 
 
+def read_curve(path: Path, split: str) -> list[tuple[float, float, float]]:
+    """The curve of ``split`` as an earlier run printed it (its saved output), to draw beside this run's."""
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(f"{split}: threshold -> detected"):
+            thresholds = [float(v) for v in lines[i + 1].strip("| ").split(" | ")[1:]]
+            detected = [float(v.rstrip(" %")) / 100 for v in lines[i + 3].strip("| ").split(" | ")[1:]]
+            per_hour = [float(v) for v in lines[i + 4].strip("| ").split(" | ")[1:]]
+            return list(zip(thresholds, detected, per_hour, strict=True))
+    raise ValueError(f"{path}: expected the output of a run with a {split!r} curve, found none")
+
+
 def plot(curves: dict[str, list], path: Path) -> None:
     import matplotlib
 
@@ -320,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int,
                         help="build the part(s) from this seed instead of corpus.SEEDS (a look at another "
                              "draw of the same recordings and ranges; the figures of record use the defaults)")
+    parser.add_argument("--with-curve", nargs=2, metavar=("LABEL", "OUTPUT"), action="append", default=[],
+                        help="also draw the curve of part LABEL from OUTPUT, the saved output of an earlier run "
+                             "(the two parts run one after the other on one core)")
     parser.add_argument("--dump", type=Path, help="write the recording of every miss and false alarm here")
     args = parser.parse_args(argv)
 
@@ -355,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         calibration(results[split])
         curves[split] = curve(results[split], thresholds)
         print_curve(split, curves[split])
+    for label, output in args.with_curve:
+        curves[label] = read_curve(Path(output), label.split(" ")[0])
     plot(curves, args.plot)
     us, dtmf_us = cpu_cost_us_per_frame()
     print(f"\nper-line CPU cost: {us:.0f} us per 20 ms frame ({100 * us / 20000:.2f} % of one core here), "

@@ -16,7 +16,8 @@ events.  Its detectors:
     or the far room's floor gone), a *make* click after it, and then the first
     party *held*: the line dead for ``hold_ms``.  A click is a short pulse
     (``pulse_max_ms``) of mostly low frequencies (a step of the loop current),
-    standing out of the audio next to it.  A mute, the exchange's call-waiting
+    standing out of the audio next to it and over within ``ring_down_ms`` (a knock
+    on a door or a table rings on).  A mute, the exchange's call-waiting
     cut or a gap between beeps has no hook-switch click and the same sound
     comes back after it; a handset put down on a table still hears the room.
 ``progress-tone``
@@ -28,7 +29,9 @@ events.  Its detectors:
     :class:`phonesim.dsp.dtmf.DtmfDetector`; the answer key is ignored through
     :meth:`ThreeWayDetector.ignore_digits_until`.  One stray key is weak evidence,
     three within ``dtmf_window_s`` are a number being dialled.  A-D are ignored
-    (no home phone has them; they come from talk-off).
+    (no home phone has them; they come from talk-off), and so is a digit that does
+    not stand ``dtmf_above_line_db`` above the line right before it (talk-off in a
+    bell or a machine in the room, not a key on a held line).
 ``noise-drop``
     The far end's background-noise floor falling well below its running baseline
     and staying there: the first party was put on hold.  A person who mutes the
@@ -105,7 +108,8 @@ class _FlashDetector:
     def __init__(self, *, quiet_dbm0, edge_db, strong_edge_db, gap_min_ms, gap_max_ms, context_ms,
                  click_max_ms, click_min_dbm0, steady_db, steady_fraction, hold_ms, dead_db, dead_fraction,
                  hold_max_db, pulse_max_ms, click_rise_db, click_low_share, low_band_hz, floor_ms,
-                 room_gone_db, ring_down_ms, ring_down_db, ring_floor_db, held_confidence, confidence, weak_confidence, faint_confidence):
+                 room_gone_db, ring_down_ms, ring_down_db, ring_floor_db, held_confidence, confidence,
+                 weak_confidence, faint_confidence):
         self.quiet_dbm0 = quiet_dbm0
         self.edge_db = edge_db
         self.gap_min_blocks = int(np.ceil(gap_min_ms / _BLOCK_MS))
@@ -335,8 +339,8 @@ class _FlashDetector:
                                                       rises=True, after_dbm0=gap_dbm0)
         rise_pulse, rise_low, rise_ring = self._pulse(end, end + self.click_blocks, max(post_dbm0, gap_dbm0),
                                                       rises=False, after_dbm0=max(post_dbm0, gap_dbm0))
-        # A click stands click_rise_db over the line on its side, and it has died (seen dying
-        # against the line after it) by ring_down_ms.
+        # A click stands click_rise_db over the line on its side, and it is over (ring_down_db
+        # under its peak, or back to the line after it) by ring_down_ms: a knock rings on.
         fall_click = (fall_peak >= max(self.click_min_dbm0, pre_dbm0 + self.click_rise_db)
                       and fall_pulse <= self.pulse_max_blocks and fall_low >= self.click_low_share
                       and fall_ring >= self.ring_down_db)
