@@ -292,7 +292,7 @@ def plot(curves: dict[str, list], path: Path) -> None:
             for level, word in names.items():
                 if abs(c - level) < 1e-9:
                     ax.annotate(f"{word} {c:.2f}", (max(f, 0.01), 100 * d), textcoords="offset points",
-                                xytext=(6, -12 if name == "tuning" else 6), fontsize=8)
+                                xytext=(6, -12 if name.startswith("tuning") else 6), fontsize=8)
     ax.set_xscale("log")
     ax.set_ylim(90.0, 100.5)
     ax.set_xlabel("false alarms per hour of ordinary calls (0 drawn at 0.01)")
