@@ -265,6 +265,18 @@ def print_curve(name: str, points: list) -> None:
     print("| false alarms / h | " + " | ".join(f"{f:.2f}" for _, _, f in points) + " |")
 
 
+def read_curve(path: Path, split: str) -> list[tuple[float, float, float]]:
+    """The curve of ``split`` as an earlier run printed it (its saved output), to draw beside this run's."""
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(f"{split}: threshold -> detected"):
+            thresholds = [float(v) for v in lines[i + 1].strip("| ").split(" | ")[1:]]
+            detected = [float(v.rstrip(" %")) / 100 for v in lines[i + 3].strip("| ").split(" | ")[1:]]
+            per_hour = [float(v) for v in lines[i + 4].strip("| ").split(" | ")[1:]]
+            return list(zip(thresholds, detected, per_hour, strict=True))
+    raise ValueError(f"{path}: expected the output of a run with a {split!r} curve, found none")
+
+
 def plot(curves: dict[str, list], path: Path) -> None:
     import matplotlib
 
@@ -280,7 +292,7 @@ def plot(curves: dict[str, list], path: Path) -> None:
             for level, word in names.items():
                 if abs(c - level) < 1e-9:
                     ax.annotate(f"{word} {c:.2f}", (max(f, 0.01), 100 * d), textcoords="offset points",
-                                xytext=(6, -12 if name == "tuning" else 6), fontsize=8)
+                                xytext=(6, -12 if name.startswith("tuning") else 6), fontsize=8)
     ax.set_xscale("log")
     ax.set_ylim(90.0, 100.5)
     ax.set_xlabel("false alarms per hour of ordinary calls (0 drawn at 0.01)")
@@ -317,10 +329,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="worker processes (default 2; the CPU cost per frame is measured in one)")
     parser.add_argument("--plot", type=Path, default=DOCS / "threeway-curve.png",
                         help="write the trade-off curve here (PNG; default docs/threeway-curve.png)")
+    parser.add_argument("--seed", type=int,
+                        help="build the part(s) from this seed instead of corpus.SEEDS (a look at another "
+                             "draw of the same recordings and ranges; the figures of record use the defaults)")
+    parser.add_argument("--with-curve", nargs=2, metavar=("LABEL", "OUTPUT"), action="append", default=[],
+                        help="also draw the curve of part LABEL from OUTPUT, the saved output of an earlier run "
+                             "(the two parts run one after the other on one core)")
     parser.add_argument("--dump", type=Path, help="write the recording of every miss and false alarm here")
     args = parser.parse_args(argv)
 
     splits = sounds.SPLITS if args.split == "both" else (args.split,)
+    if args.seed is not None:
+        corpus.SEEDS.update({split: args.seed for split in splits})
     for split in splits:
         print(f"{split}: speech {len(sounds.speech(split))} recordings ({sounds.seconds(sounds.speech(split)) / 60:.1f}"
               f" min), music {len(sounds.music(split))} ({sounds.seconds(sounds.music(split)) / 60:.1f} min), "
@@ -350,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         calibration(results[split])
         curves[split] = curve(results[split], thresholds)
         print_curve(split, curves[split])
+    for label, output in args.with_curve:
+        curves[label] = read_curve(Path(output), label.split(" ")[0])
     plot(curves, args.plot)
     us, dtmf_us = cpu_cost_us_per_frame()
     print(f"\nper-line CPU cost: {us:.0f} us per 20 ms frame ({100 * us / 20000:.2f} % of one core here), "

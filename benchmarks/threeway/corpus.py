@@ -42,7 +42,7 @@ SPLITS = sounds.SPLITS
 #: (band-limited, then a G.711 round trip), ``voip`` (G.711 with 0.5-3 % packet loss, concealed).
 CHANNELS = ("clean", "band", "ulaw", "alaw", "voip")
 #: Seeds of the two parts: a part is always built from its own.
-SEEDS = {"tuning": 1, "held-out": 104729}
+SEEDS = {"tuning": 1, "held-out": 2147483647}
 
 _BAND_SOS = signal.butter(4, [300, 3400], btype="bandpass", fs=SR, output="sos")
 

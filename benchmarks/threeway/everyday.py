@@ -30,7 +30,8 @@ SR = sounds.SR
 EVENT_KINDS = ("handset-table", "handset-dropped", "mute", "hand-over-mouthpiece", "tv-off", "tv-on",
                "music-on-hold", "silent-hold", "door", "dog", "car-passing", "extension-pickup",
                "speakerphone", "call-waiting", "cordless-fade", "packet-loss", "laugh-cough", "kettle",
-               "baby", "phone-ringing", "stray-key", "room-sound", "appliance-beeps", "walk-away")
+               "baby", "phone-ringing", "stray-key", "room-sound", "appliance-beeps", "walk-away",
+               "knuckle-rap", "slam-then-quiet", "set-down-then-mute", "baby-monitor", "intercom")
 
 
 def span(split: str, tuning: tuple[float, float], held_out: tuple[float, float]) -> tuple[float, float]:
@@ -551,6 +552,84 @@ def _walk_away(party, rng, split):
     return talk(n, party, rng) * env, "talking while walking away and back"
 
 
+def _knuckle_rap(party, rng, split):
+    """Two raps of a knuckle or a pen on the table by the phone, then the party listens in a quiet room.
+
+    The other knock pattern: two short impacts 0.1-1 s apart (a flash's length) with
+    the room's own sound between them and after them, the shape of click, gap, click,
+    held line.
+    """
+    n = _s(rng, (2.5, 5.0))
+    x = room_noise(n, party, rng)
+    level = rng.uniform(*span(split, (-30.0, -10.0), (-40.0, -5.0)))
+    first = int(0.3 * SR)
+    second = first + _s(rng, span(split, (0.12, 0.8), (0.08, 1.1)))
+    for at in (first, second):
+        _place(x, impact(rng, level - rng.uniform(0, 4), body_hz=(250.0, 1500.0), decay_s=(0.004, 0.02)), at)
+    return x, f"two raps on the table {1000 * (second - first) // SR} ms apart at {level:.0f} dBm0, then quiet"
+
+
+def _slam_then_quiet(party, rng, split):
+    """A door slammed, then nobody talks for a few seconds (the room alone, whatever its level)."""
+    n = _s(rng, (2.5, 6.0))
+    x = room_noise(n, party, rng)
+    slam = impact(rng, rng.uniform(-30, -5), body_hz=(60.0, 300.0), decay_s=(0.02, 0.08))
+    _place(x, slam, int(0.3 * SR))
+    if rng.random() < 0.5:  # the latch, a moment after
+        _place(x, impact(rng, rng.uniform(-40, -20), body_hz=(800.0, 3000.0), decay_s=(0.003, 0.01)),
+               int(rng.uniform(0.4, 0.9) * SR))
+    return x, "door slammed, then quiet"
+
+
+def _set_down_then_mute(party, rng, split):
+    """The handset set down on the table (a knock), and a moment later the mute pressed: dead line."""
+    before = _s(rng, span(split, (0.2, 1.5), (0.1, 2.0)))
+    muted = _s(rng, span(split, (2.0, 15.0), (1.0, 30.0)))
+    x = np.concatenate([room_noise(before, party, rng, party.room_dbm0 + rng.uniform(-8.0, 0.0)), np.zeros(muted)])
+    _place(x, impact(rng, rng.uniform(*span(split, (-20.0, -5.0), (-30.0, 0.0)))), 0)
+    _place(x, button_click(rng, rng.uniform(-40, -15)), before - int(0.005 * SR))
+    _place(x, button_click(rng, rng.uniform(-40, -15)), len(x) - int(0.01 * SR))  # unmuted, picked up
+    return x, f"set down, muted {before * 1000 // SR} ms later for {muted / SR:.1f} s"
+
+
+def _baby_monitor(party, rng, split):
+    """A baby monitor's receiver in the room: its squelch opens with a click and hiss, a cry, and closes."""
+    n = _s(rng, (3.0, 8.0))
+    x = room_noise(n, party, rng)
+    level = rng.uniform(-45, -25)
+    pos = int(0.2 * SR)
+    for _ in range(int(rng.integers(1, 4))):
+        burst = _s(rng, (0.3, 2.0))
+        hiss = rng.standard_normal(burst) * float(dbm0_to_rms(level - rng.uniform(5, 15)))
+        if rng.random() < 0.7:
+            hiss += cry(rng, burst, level)
+        tail = int(rng.uniform(0.05, 0.15) * SR)  # the squelch tail: a burst of noise, then cut
+        hiss = np.concatenate([hiss, rng.standard_normal(tail) * float(dbm0_to_rms(level))])
+        _place(x, hiss, pos)
+        _place(x, button_click(rng, level + rng.uniform(0, 10)), pos)
+        pos += len(hiss) + _s(rng, span(split, (0.3, 1.5), (0.1, 2.0)))
+    return x, f"baby monitor at {level:.0f} dBm0"
+
+
+def _intercom(party, rng, split):
+    """A building intercom or door phone: a relay click, a voice from its small speaker, a click, quiet."""
+    n = _s(rng, (2.5, 6.0))
+    x = room_noise(n, party, rng)
+    voices = sounds.speech(split)
+    talk_n = _s(rng, (0.4, 1.5))
+    level = rng.uniform(-40, -20)
+    voice = excerpt(voices[int(rng.integers(len(voices)))].samples, talk_n, rng, fade_s=0.002)
+    voice = np.tanh(3 * signal.sosfilt(signal.butter(2, [500, 2500], btype="bandpass", fs=SR, output="sos"),
+                                       voice) / 32768) * 32768
+    at = int(0.3 * SR)
+    _place(x, _at_level(voice, level), at + int(0.05 * SR))
+    relay = (-45.0, -20.0)
+    _place(x, impact(rng, rng.uniform(*relay), body_hz=(300.0, 3000.0), decay_s=(0.002, 0.01)), at)
+    _place(x, impact(rng, rng.uniform(*relay), body_hz=(300.0, 3000.0), decay_s=(0.002, 0.01)),
+           at + talk_n + int(0.1 * SR))
+    return x, f"a relay, {talk_n * 1000 // SR} ms of a voice at {level:.0f} dBm0, a relay"
+
+
 _EVENTS = {"handset-table": _handset_table,
            "handset-dropped": lambda p, r, s: _handset_table(p, r, s, dropped=True),
            "mute": _mute, "hand-over-mouthpiece": _hand_over, "tv-off": _tv,
@@ -559,5 +638,7 @@ _EVENTS = {"handset-table": _handset_table,
            "extension-pickup": _extension, "speakerphone": _speakerphone, "call-waiting": _call_waiting,
            "cordless-fade": _cordless, "packet-loss": _packet_loss, "laugh-cough": _laugh, "kettle": _kettle,
            "baby": _baby, "phone-ringing": _phone_ringing, "stray-key": _stray_key, "room-sound": _room_sound,
-           "appliance-beeps": _appliance, "walk-away": _walk_away}
+           "appliance-beeps": _appliance, "walk-away": _walk_away, "knuckle-rap": _knuckle_rap,
+           "slam-then-quiet": _slam_then_quiet, "set-down-then-mute": _set_down_then_mute,
+           "baby-monitor": _baby_monitor, "intercom": _intercom}
 assert set(_EVENTS) == set(EVENT_KINDS)

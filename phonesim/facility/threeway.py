@@ -16,7 +16,8 @@ events.  Its detectors:
     or the far room's floor gone), a *make* click after it, and then the first
     party *held*: the line dead for ``hold_ms``.  A click is a short pulse
     (``pulse_max_ms``) of mostly low frequencies (a step of the loop current),
-    standing out of the audio next to it.  A mute, the exchange's call-waiting
+    standing out of the audio next to it and over within ``ring_down_ms`` (a knock
+    on a door or a table rings on).  A mute, the exchange's call-waiting
     cut or a gap between beeps has no hook-switch click and the same sound
     comes back after it; a handset put down on a table still hears the room.
 ``progress-tone``
@@ -28,7 +29,9 @@ events.  Its detectors:
     :class:`phonesim.dsp.dtmf.DtmfDetector`; the answer key is ignored through
     :meth:`ThreeWayDetector.ignore_digits_until`.  One stray key is weak evidence,
     three within ``dtmf_window_s`` are a number being dialled.  A-D are ignored
-    (no home phone has them; they come from talk-off).
+    (no home phone has them; they come from talk-off), and so is a digit that does
+    not stand ``dtmf_above_line_db`` above the line right before it (talk-off in a
+    bell or a machine in the room, not a key on a held line).
 ``noise-drop``
     The far end's background-noise floor falling well below its running baseline
     and staying there: the first party was put on hold.  A person who mutes the
@@ -105,7 +108,8 @@ class _FlashDetector:
     def __init__(self, *, quiet_dbm0, edge_db, strong_edge_db, gap_min_ms, gap_max_ms, context_ms,
                  click_max_ms, click_min_dbm0, steady_db, steady_fraction, hold_ms, dead_db, dead_fraction,
                  hold_max_db, pulse_max_ms, click_rise_db, click_low_share, low_band_hz, floor_ms,
-                 room_gone_db, held_confidence, confidence, weak_confidence, faint_confidence):
+                 room_gone_db, ring_down_ms, ring_down_db, ring_floor_db, held_confidence, confidence,
+                 weak_confidence, faint_confidence):
         self.quiet_dbm0 = quiet_dbm0
         self.edge_db = edge_db
         self.gap_min_blocks = int(np.ceil(gap_min_ms / _BLOCK_MS))
@@ -120,6 +124,9 @@ class _FlashDetector:
         self.click_min_dbm0 = click_min_dbm0
         self.click_rise_db = click_rise_db
         self.click_low_share = click_low_share
+        self.ring_down_blocks = int(round(ring_down_ms / _BLOCK_MS))
+        self.ring_down_db = ring_down_db
+        self.ring_floor_db = ring_floor_db
         self.low_bins = int(round(low_band_hz * _PULSE_FFT / SAMPLE_RATE_HZ))
         self.dead_db = dead_db
         self.dead_fraction = dead_fraction
@@ -191,6 +198,16 @@ class _FlashDetector:
                 found.append(evidence)
         return found
 
+    def level_before(self, block: int) -> float | None:
+        """The line's level just before absolute block ``block``: the median of 60..10 ms before it.
+
+        None when that audio is no longer (or not yet) in the history.
+        """
+        first, stop = block - 30, block - 5
+        if first < max(0, self.n_blocks - self.history) or stop > self.n_blocks:
+            return None
+        return float(np.median(self._lv(first, stop)))
+
     def flush(self) -> list[dict]:
         """Judge the gaps still waiting for audio after them, with what there is (at least 100 ms)."""
         found = []
@@ -234,8 +251,10 @@ class _FlashDetector:
         steady = medians[(within >= self.steady_fraction) & (medians <= _ROOM_MAX_DBM0)]
         return float(np.min(steady)) if steady.size else None
 
-    def _pulse(self, first: int, stop: int, floor_dbm0: float, *, rises: bool) -> tuple[int, float]:
-        """The loudest pulse in absolute blocks [first, stop): (its length in blocks, its low-band share).
+    def _pulse(self, first: int, stop: int, floor_dbm0: float, *, rises: bool, after_dbm0: float
+               ) -> tuple[int, float, float]:
+        """The loudest pulse in absolute blocks [first, stop): (its length in blocks, its low-band share,
+        how far it has died ``ring_down_ms`` after its peak, in dB).
 
         The pulse is the run of blocks around the loudest one that stay within 20 dB
         of it and 10 dB above ``floor_dbm0``.  It must stand out of what is next to it:
@@ -244,7 +263,12 @@ class _FlashDetector:
         returned as longer than any click.  A hook switch's transient is a step of
         the loop current: short, and most of its energy at low frequencies (below
         ``low_band_hz``); a knock, a key, a ring-tone blip ring at their own
-        resonances, higher up.
+        resonances, higher up.  The step is also over at once (the line
+        transformer rings for ~3 ms, the contacts bounce for ~8 ms), where a knock
+        on a door or a table rings for tens of milliseconds: the last value is
+        how far below its peak the pulse is between ``ring_down_ms`` and twice that
+        after it (infinite when it is back within ``ring_floor_db`` of ``after_dbm0``,
+        the line that follows).
         """
         levels = self._lv(first, stop)
         above = levels >= max(floor_dbm0 + 10.0, float(np.max(levels)) - 20.0)
@@ -256,13 +280,16 @@ class _FlashDetector:
         while hi + 1 < len(levels) and above[hi + 1]:
             hi += 1
         if (rises and lo == 0) or (not rises and hi == len(levels) - 1):
-            return len(levels) + 1, 0.0
+            return len(levels) + 1, 0.0, 0.0
         if rises and levels[peak] - float(np.max(self._lv(first + lo - _BLOCKS_PER_FRAME, first + lo))) < 10.0:
-            return len(levels) + 1, 0.0  # no louder than the 20 ms before it: a glottal pulse of a word
+            return len(levels) + 1, 0.0, 0.0  # no louder than the 20 ms before it: a glottal pulse of a word
+        tail = float(np.max(self._lv(first + peak + self.ring_down_blocks, first + peak + 2 * self.ring_down_blocks)))
+        # Back within ring_floor_db of the line that follows counts as died, however faint the pulse.
+        ring_down_db = float(levels[peak]) - (-np.inf if tail <= after_dbm0 + self.ring_floor_db else tail)
         spectrum = np.abs(np.fft.rfft(self._samples(first + lo, first + hi + 1), n=_PULSE_FFT)) ** 2
         total = float(np.sum(spectrum))
         low = float(np.sum(spectrum[:self.low_bins]))
-        return hi - lo + 1, low / total if total > 0 else 0.0
+        return hi - lo + 1, low / total if total > 0 else 0.0, ring_down_db
 
     def _judge(self, start: int, end: int, after_blocks: int) -> dict | None:
         if start - self.before_blocks - self.click_blocks < self.n_blocks - self.history:
@@ -308,12 +335,18 @@ class _FlashDetector:
         # table still hears the room; an open loop or a held line does not.
         room_floor_dbm0 = self._room_floor(start - self.click_blocks - self.floor_blocks, start - self.click_blocks)
         room_gone = room_floor_dbm0 is not None and room_floor_dbm0 - gap_dbm0 >= self.room_gone_db
-        fall_pulse, fall_low = self._pulse(start - self.click_blocks, start, max(pre_dbm0, gap_dbm0), rises=True)
-        rise_pulse, rise_low = self._pulse(end, end + self.click_blocks, max(post_dbm0, gap_dbm0), rises=False)
+        fall_pulse, fall_low, fall_ring = self._pulse(start - self.click_blocks, start, max(pre_dbm0, gap_dbm0),
+                                                      rises=True, after_dbm0=gap_dbm0)
+        rise_pulse, rise_low, rise_ring = self._pulse(end, end + self.click_blocks, max(post_dbm0, gap_dbm0),
+                                                      rises=False, after_dbm0=max(post_dbm0, gap_dbm0))
+        # A click stands click_rise_db over the line on its side, and it is over (ring_down_db
+        # under its peak, or back to the line after it) by ring_down_ms: a knock rings on.
         fall_click = (fall_peak >= max(self.click_min_dbm0, pre_dbm0 + self.click_rise_db)
-                      and fall_pulse <= self.pulse_max_blocks and fall_low >= self.click_low_share)
+                      and fall_pulse <= self.pulse_max_blocks and fall_low >= self.click_low_share
+                      and fall_ring >= self.ring_down_db)
         rise_click = (rise_peak >= max(self.click_min_dbm0, post_dbm0 + self.click_rise_db)
-                      and rise_pulse <= self.pulse_max_blocks and rise_low >= self.click_low_share)
+                      and rise_pulse <= self.pulse_max_blocks and rise_low >= self.click_low_share
+                      and rise_ring >= self.ring_down_db)
         # After the make: the first party held (the line dead for hold_ms), or not.
         # A held line is dead: a few frames may sit above the gap's level (the click's tail,
         # a concealed packet), none may carry a sound (a clock ticking, a ring tone's blips).
@@ -346,6 +379,7 @@ class _FlashDetector:
                 "fall_db": round(fall_db, 1), "rise_db": round(rise_db, 1),
                 "fall_pulse_ms": fall_pulse * _BLOCK_MS, "rise_pulse_ms": rise_pulse * _BLOCK_MS,
                 "fall_low_share": round(fall_low, 2), "rise_low_share": round(rise_low, 2),
+                "fall_ring_down_db": min(99.0, round(fall_ring, 1)), "rise_ring_down_db": min(99.0, round(rise_ring, 1)),
                 "pre_spread_db": round(pre_spread, 1), "post_spread_db": round(post_spread, 1),
                 "pre_dbm0": round(pre_dbm0, 1), "post_dbm0": round(post_dbm0, 1),
                 "held_fraction": round(float(np.mean(dead_frames)), 2),
@@ -424,6 +458,10 @@ class ThreeWayDetector:
     click_low_share, low_band_hz : float
         ...with at least ``click_low_share`` of its energy below ``low_band_hz`` (a
         step of the loop current; knocks, keys and beeps ring higher up).
+    ring_down_ms, ring_down_db, ring_floor_db : float
+        ...and it is over at once: from ``ring_down_ms`` to twice that after its peak
+        it is ``ring_down_db`` under the peak or within ``ring_floor_db`` of the line
+        that follows; a knock on a door or a table rings on for tens of ms.
     hold_ms, dead_db, dead_fraction, hold_max_db : float
         The first party held: for ``hold_ms`` after the make click, ``dead_fraction``
         of the 20 ms frames within ``dead_db`` of the gap's level and none more than
@@ -445,6 +483,12 @@ class ThreeWayDetector:
         Far-end digits within this window are counted together.
     dtmf_confidence : tuple of float
         Confidence for 1, 2 and 3-or-more digits in the window.
+    dtmf_above_line_db : float
+        A far-end digit counts only if its stronger tone stands this far above the
+        line right before it (the median 2 ms level from 60 to 10 ms before the
+        tone).  A number is keyed on a held line, or over a room the keypad's tones
+        drown; talk-off (a bell, a machine, a voice) comes out of a sound as loud as
+        itself.
     combine_window_s : float
         Detections of different kinds this close together reinforce each other...
     strong_confidence : float
@@ -469,14 +513,15 @@ class ThreeWayDetector:
                  click_rise_db: float = 12.0, pulse_max_ms: float = 32.0, click_low_share: float = 0.4,
                  low_band_hz: float = 1000.0, hold_ms: float = 2000.0, dead_db: float = 8.0,
                  dead_fraction: float = 0.9, hold_max_db: float = 20.0, floor_ms: float = 4000.0,
-                 room_gone_db: float = 10.0, held_flash_confidence: float = 0.9,
+                 room_gone_db: float = 10.0, ring_down_ms: float = 16.0, ring_down_db: float = 20.0,
+                 ring_floor_db: float = 6.0, held_flash_confidence: float = 0.9,
                  flash_confidence: float = 0.55, weak_flash_confidence: float = 0.45,
                  faint_flash_confidence: float = 0.3,
                  noise_baseline_s: float = 10.0, noise_sustain_s: float = 1.5,
                  noise_drop_db: float = 12.0, noise_min_baseline_dbm0: float = -62.0,
                  noise_confidence: float = 0.45, dtmf_window_s: float = 10.0,
                  dtmf_confidence: tuple[float, float, float] = (0.6, 0.7, 0.9),
-                 combine_window_s: float = 30.0, strong_confidence: float = 0.8,
+                 dtmf_above_line_db: float = 10.0, combine_window_s: float = 30.0, strong_confidence: float = 0.8,
                  progress: bool = True, dtmf: bool = True) -> None:
         if sample_rate_hz != 8000:
             raise ValueError(f"ThreeWayDetector works on the 8000 Hz line, got sample_rate_hz={sample_rate_hz!r}")
@@ -493,6 +538,8 @@ class ThreeWayDetector:
                                      pulse_max_ms=pulse_max_ms, click_rise_db=click_rise_db,
                                      click_low_share=click_low_share, low_band_hz=low_band_hz,
                                      floor_ms=floor_ms, room_gone_db=room_gone_db,
+                                     ring_down_ms=ring_down_ms, ring_down_db=ring_down_db,
+                                     ring_floor_db=ring_floor_db,
                                      held_confidence=held_flash_confidence, confidence=flash_confidence,
                                      weak_confidence=weak_flash_confidence,
                                      faint_confidence=faint_flash_confidence)
@@ -501,6 +548,7 @@ class ThreeWayDetector:
                                          confidence=noise_confidence)
         self.dtmf_window_frames = int(round(dtmf_window_s * FRAMES_PER_SECOND))
         self.dtmf_confidence = tuple(dtmf_confidence)
+        self.dtmf_above_line_db = float(dtmf_above_line_db)
         self.combine_window_frames = int(round(combine_window_s * FRAMES_PER_SECOND))
         self.strong_confidence = float(strong_confidence)
         self._progress = ProgressDetector(SAMPLE_RATE_HZ) if progress else None
@@ -576,6 +624,10 @@ class ThreeWayDetector:
                     continue
                 if digit.digit not in PHONE_KEYS:  # no home phone has A-D: talk-off, not dialling
                     continue
+                line_dbm0 = self._flash.level_before(int(digit.start_sample) // _BLOCK_SAMPLES)
+                tone_dbm0 = max(float(digit.low_dbm0), float(digit.high_dbm0))
+                if line_dbm0 is not None and tone_dbm0 < line_dbm0 + self.dtmf_above_line_db:
+                    continue  # no louder than the sound it came in: talk-off, not a key
                 self._digits.append((frame_index, digit.digit))
                 while self._digits and self._digits[0][0] < frame_index - self.dtmf_window_frames:
                     self._digits.popleft()
@@ -585,6 +637,7 @@ class ThreeWayDetector:
                               {"digit": digit.digit, "digits": "".join(d for _, d in self._digits),
                                "count": count, "low_dbm0": round(float(digit.low_dbm0), 1),
                                "high_dbm0": round(float(digit.high_dbm0), 1),
+                               "line_before_dbm0": None if line_dbm0 is None else round(line_dbm0, 1),
                                "start_sample": int(digit.start_sample), "end_sample": int(digit.end_sample)}))
         self._samples += FRAME_SAMPLES
         if not found:

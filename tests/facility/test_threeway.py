@@ -435,3 +435,54 @@ def test_far_end_a_to_d_are_talk_off_not_dialling():
                         np.zeros(8000)])
     events = [e for e in run(to_int16(x + line_noise(len(x), -70.0))) if e.kind == "far-dtmf"]
     assert [e.evidence["digits"] for e in events] == ["5"]
+
+
+@pytest.mark.timeout(30)
+def test_far_end_digits_must_stand_above_the_sound_they_come_in():
+    """Talk-off: digit tones inside a louder sound (a bell, a machine, a voice) are not keys;
+    the same digits keyed on a held line are a number being dialled."""
+    from phonesim.facility.threeway_attempts import dtmf_digits
+
+    digits = dtmf_digits("999", rng=np.random.default_rng(5), level_dbm0=-40.0)
+    # in a room whose sound is as loud as the tones: never counted
+    room = line_noise(8000 * 2 + len(digits), -36.0, 4)
+    room[8000:8000 + len(digits)] += digits
+    buried = [e for e in run(to_int16(room + line_noise(len(room), -72.0, 5))) if e.kind == "far-dtmf"]
+    assert buried == []
+    # on a held line (its idle noise 30 dB under them): three keys, confirmed
+    x = np.concatenate([np.zeros(8000), digits, np.zeros(8000)])
+    keyed = [e for e in run(to_int16(x + line_noise(len(x), -72.0, 5))) if e.kind == "far-dtmf"]
+    assert [e.evidence["count"] for e in keyed] == [1, 2, 3]
+    assert keyed[-1].confidence >= THRESHOLD
+    assert all(e.evidence["line_before_dbm0"] < -60.0 for e in keyed)
+
+
+@pytest.mark.timeout(60)
+def test_two_knocks_in_a_silent_room_are_not_a_confirmed_flash():
+    """A door knocked twice in a room below the line's idle noise makes click, gap, click,
+    silence, like a flash and a held line; the knocks ring on for tens of milliseconds
+    where a hook switch's transient is over within ~16 ms."""
+    from benchmarks.threeway.everyday import impact
+    from phonesim.facility.threeway_attempts import hook_click
+
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        speech_like = line_noise(8000 * 3, -30.0, seed) * np.repeat(rng.uniform(0.1, 1.0, 60), 400)
+        quiet = np.zeros(8000 * 4)
+        knock = impact(rng, -25.0, body_hz=(150.0, 600.0), decay_s=(0.015, 0.04))
+        knocks = quiet.copy()
+        knocks[4000:4000 + len(knock)] += knock
+        knocks[5800:5800 + len(knock)] += impact(rng, -25.0, body_hz=(150.0, 600.0), decay_s=(0.015, 0.04))
+        x = np.concatenate([speech_like, knocks])
+        events = run(to_int16(x + line_noise(len(x), -70.0, seed + 10)))
+        assert not strong(events), (seed, [e.evidence for e in events])
+        # the same pattern made by a hook switch: confirmed
+        clicks = quiet.copy()
+        for at in (4000, 5800):
+            click = hook_click(rng=rng, level_dbm0=-25.0)
+            clicks[at:at + len(click)] += click
+        x = np.concatenate([speech_like, clicks])
+        events = [e for e in run(to_int16(x + line_noise(len(x), -70.0, seed + 10))) if e.kind == "hook-flash"]
+        confirmed = strong(events)
+        assert confirmed, (seed, [e.evidence for e in events])
+        assert confirmed[0].evidence["rise_ring_down_db"] >= 20.0
