@@ -98,7 +98,8 @@ def _print_text(path: str, prefix: str, rows: list[dict], duration_s: float, pol
     if rows:
         top = max(rows, key=lambda r: r["confidence"])
         print(f"{prefix}{len(rows)} detection(s) in {duration}; highest {top['kind']} {top['confidence']:.2f} "
-              f"at {top['time']} (profile action: {policy.action} at >= {policy.min_confidence})")
+              f"at {top['time']} (profile: confirmed at >= {policy.confirm_confidence}: {policy.on_confirmed}; "
+              f"suspected at >= {policy.suspect_confidence}: {policy.on_suspected})")
     else:
         print(f"{prefix}no three-way calling detected in {duration}")
 

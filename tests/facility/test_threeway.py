@@ -375,6 +375,7 @@ def test_cli_prints_detections_of_a_recording(recording, capsys):
     assert "disconnect" in {action for _, action in rows}
     assert all(action == ("disconnect" if confidence >= 0.8 else "log") for confidence, action in rows)
     assert out[-1].startswith(f"{len(out) - 1} detection(s) in 00:")
+    assert out[-1].endswith("(profile: confirmed at >= 0.8: disconnect; suspected at >= 0.5: log)")
 
 
 @pytest.mark.timeout(30)
