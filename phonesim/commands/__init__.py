@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import signal
+import threading
 from collections.abc import Iterator
 
 from phonesim.exc import InvalidUrl, UsageError
@@ -126,3 +128,16 @@ def cdr_lines(cdr) -> list[tuple[str, str]]:
             value = f"{float(value):.1f} ({int(minutes)}:{seconds:04.1f})"
         rows.append((key, clean(value)))
     return rows
+
+
+def wait_for_stop(max_s: float | None = None) -> None:
+    """Block until Ctrl-C or SIGTERM (or ``max_s`` seconds), for commands that serve something
+    on other threads (the console, the family line); the previous handlers are put back."""
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        stop.wait(max_s)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+

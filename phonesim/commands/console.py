@@ -16,10 +16,8 @@ It is bound to 127.0.0.1 unless --host says otherwise.  Accounts:
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 
-from phonesim.commands import heal_left_open, number_in, positive_seconds
+from phonesim.commands import heal_left_open, number_in, positive_seconds, wait_for_stop
 from phonesim.config import load_config
 
 
@@ -60,13 +58,9 @@ def run(args: argparse.Namespace) -> int:
 
     recordings = args.recordings or cfg.resolve_path(cfg.paths.recordings)
     server = serve_console(cfg, database, recordings, bind=args.host, port=args.port)
-    stop = threading.Event()
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        stop.wait(args.max_s)
+        wait_for_stop(args.max_s)
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
         server.close()
     return 0
 

@@ -17,10 +17,8 @@ Point a softphone or a PBX route at it, for example with baresip:
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 
-from phonesim.commands import number_in, positive_seconds
+from phonesim.commands import number_in, positive_seconds, wait_for_stop
 from phonesim.config import load_config
 
 
@@ -59,13 +57,7 @@ def run(args: argparse.Namespace) -> int:
         with server:
             print(f"family line: {server.uri} (the provider's number {cfg.profile.family.provider_phone}); "
                   "Ctrl-C to stop", flush=True)
-            stop = threading.Event()
-            previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
-            try:
-                stop.wait(args.max_s)
-            finally:
-                for s, handler in previous.items():
-                    signal.signal(s, handler)
+            wait_for_stop(args.max_s)
         print(f"family line: {len(server.sessions)} call(s) answered, {len(server.refused)} refused", flush=True)
     return 0
 
