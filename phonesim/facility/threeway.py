@@ -20,6 +20,8 @@ events.  Its detectors:
     on a door or a table rings on).  A mute, the exchange's call-waiting
     cut or a gap between beeps has no hook-switch click and the same sound
     comes back after it; a handset put down on a table still hears the room.
+    A frame that repeats the one before it, quieter, is a lost VoIP packet
+    concealed, not the far end's sound: it is left out of those judgements.
 ``progress-tone``
     Dial, stutter, ringback, busy, reorder or SIT tone while connected, found by
     :class:`phonesim.dsp.progress.ProgressDetector` (a connected far end never
@@ -80,6 +82,8 @@ _BLOCK_MS = 1000 * _BLOCK_SAMPLES // 8000
 _FLOOR_DBM0 = -90.0  # levels are clamped here: digital silence is not -inf
 _PULSE_FFT = 512  # a click's spectrum: 15.6 Hz bins
 _ROOM_MAX_DBM0 = -30.0  # louder and steady is a voice holding a vowel, not a room
+_COPY_MIN_CORRELATION = 0.98  # a concealed packet: the last frame again (normalised correlation)...
+_COPY_MAX_POWER_RATIO = 10 ** (-1.0 / 10)  # ...at least 1 dB down
 
 #: The keys of a home phone: far-end A-D "digits" are music or speech, never dialling.
 PHONE_KEYS = "0123456789*#"
@@ -93,6 +97,23 @@ TONE_CONFIDENCE = {"dial": 0.95, "stutter": 0.9, "ringback": 0.9, "busy": 0.85,
 def _level_dbm0(mean_square):
     """Level in dBm0, clamped at the floor (silence would be -inf)."""
     return np.maximum(power_to_dbm0(mean_square), _FLOOR_DBM0)
+
+
+def _repeats(frame: np.ndarray, before: np.ndarray) -> bool:
+    """Is ``frame`` the frame ``before`` played again, quieter: a lost packet concealed?
+
+    A VoIP receiver that loses a packet plays the last one again, attenuated.
+    On a quiet line that copy is a dip; after a click it is a second click 20 ms
+    later.  Neither is the far end's sound, so the flash detector leaves such
+    frames out when it judges whether a line is steady and whether a click rang
+    on.  A steady tone also repeats itself every frame when its period divides
+    20 ms, but at the same level, so the copy must be at least 1 dB down.
+    """
+    energy, energy_before = float(np.dot(frame, frame)), float(np.dot(before, before))
+    if energy <= 0.0 or energy > _COPY_MAX_POWER_RATIO * energy_before:
+        return False
+    cross = float(np.dot(frame, before))
+    return cross > 0.0 and cross * cross >= _COPY_MIN_CORRELATION**2 * energy * energy_before
 
 
 class _FlashDetector:
@@ -147,6 +168,7 @@ class _FlashDetector:
 
     def reset(self) -> None:
         self.levels = np.full(self.history, _FLOOR_DBM0)
+        self.concealed = np.zeros(self.history, dtype=bool)  # blocks of a frame that repeats the one before
         self.samples = np.zeros(self.history * _BLOCK_SAMPLES)  # the same blocks' samples, a ring
         self.n_blocks = 0  # blocks seen
         self.gap_start = None  # absolute block index where the current quiet run began
@@ -158,6 +180,11 @@ class _FlashDetector:
         base = self.n_blocks - self.history
         return self.levels[start - base:stop - base]
 
+    def _concealed(self, start: int, stop: int) -> np.ndarray:
+        """Which of absolute blocks [start, stop) belong to a concealed frame."""
+        base = self.n_blocks - self.history
+        return self.concealed[start - base:stop - base]
+
     def _samples(self, start: int, stop: int) -> np.ndarray:
         """Samples of absolute blocks [start, stop) (must still be in the history)."""
         index = np.arange(start * _BLOCK_SAMPLES, stop * _BLOCK_SAMPLES) % self.samples.size
@@ -168,6 +195,8 @@ class _FlashDetector:
         self.levels[:-n] = self.levels[n:]
         self.levels[-n:] = block_levels
         at = self.n_blocks * _BLOCK_SAMPLES % self.samples.size
+        self.concealed[:-n] = self.concealed[n:]
+        self.concealed[-n:] = self.n_blocks > 0 and _repeats(samples, self.samples[at - samples.size:at or None])
         self.samples[at:at + samples.size] = samples  # the ring holds whole frames
         first = self.n_blocks
         self.n_blocks += n
@@ -220,16 +249,20 @@ class _FlashDetector:
         self.pending = []
         return found
 
-    def _steady(self, levels: np.ndarray) -> tuple[bool, float, float]:
-        """Is this context silence, room noise or a steady tone (not speech)?
+    def _steady(self, first: int, stop: int) -> tuple[bool, float, float]:
+        """Is absolute blocks [first, stop) silence, room noise or a steady tone (not speech)?
 
         Returns ``(steady, spread_db, median_dbm0)``.
 
         Speech, even an echo of it far below the talker's level, swings by more
         than ``steady_db`` from one 20 ms frame to the next; an open line, a room
-        or a tone does not.
+        or a tone does not.  Concealed packets are left out: a lost packet's copy
+        is a dip of 6 dB or more in a quiet line, not the far end's sound.
         """
-        frames = levels.reshape(-1, _BLOCKS_PER_FRAME)
+        frames = self._lv(first, stop).reshape(-1, _BLOCKS_PER_FRAME)
+        kept = ~self._concealed(first, stop).reshape(-1, _BLOCKS_PER_FRAME).any(axis=1)
+        if kept.any():
+            frames = frames[kept]
         frame_db = _level_dbm0(np.mean(10 ** (frames / 10), axis=1) * DBM0_RMS**2)
         spread = np.abs(frame_db - np.median(frame_db))
         within = np.count_nonzero(spread <= self.steady_db) / frame_db.size
@@ -283,7 +316,10 @@ class _FlashDetector:
             return len(levels) + 1, 0.0, 0.0
         if rises and levels[peak] - float(np.max(self._lv(first + lo - _BLOCKS_PER_FRAME, first + lo))) < 10.0:
             return len(levels) + 1, 0.0, 0.0  # no louder than the 20 ms before it: a glottal pulse of a word
-        tail = float(np.max(self._lv(first + peak + self.ring_down_blocks, first + peak + 2 * self.ring_down_blocks)))
+        # A lost packet's copy of the click (the frame played again, quieter) is not ringing.
+        ring_first, ring_stop = first + peak + self.ring_down_blocks, first + peak + 2 * self.ring_down_blocks
+        tail = float(np.max(self._lv(ring_first, ring_stop)[~self._concealed(ring_first, ring_stop)],
+                            initial=_FLOOR_DBM0))
         # Back within ring_floor_db of the line that follows counts as died, however faint the pulse.
         ring_down_db = float(levels[peak]) - (-np.inf if tail <= after_dbm0 + self.ring_floor_db else tail)
         spectrum = np.abs(np.fft.rfft(self._samples(first + lo, first + hi + 1), n=_PULSE_FFT)) ** 2
@@ -303,10 +339,10 @@ class _FlashDetector:
         if fall_db < self.edge_db or rise_db < self.edge_db:
             return None
         context = min(after_blocks, self.context_blocks)
-        pre_ok, pre_spread, pre_dbm0 = self._steady(self._lv(start - self.click_blocks - self.context_blocks,
-                                                   start - self.click_blocks))
+        pre_ok, pre_spread, pre_dbm0 = self._steady(start - self.click_blocks - self.context_blocks,
+                                                    start - self.click_blocks)
         after = self._lv(end + self.click_blocks, end + self.click_blocks + after_blocks)
-        post_ok, post_spread, post_dbm0 = self._steady(after[:context])
+        post_ok, post_spread, post_dbm0 = self._steady(end + self.click_blocks, end + self.click_blocks + context)
         # The audio after the gap must be steady (a held line, a tone, the room back), never
         # speech: a recording spliced onto silence looks like that.  Before it: steady
         # too, or loud sharp edges, or (tested below) a make click and the line held.
@@ -324,9 +360,10 @@ class _FlashDetector:
                and gap_head <= gap_dbm0 + 10.0)
         # A voice cut off mid-word: within 12 ms of full level the line is at its floor.
         # Words fade over tens of milliseconds; an opening loop cuts them at once (its
-        # click ringing out for a few ms).
+        # click and the line's filters ringing out for a few ms).  Full level is within
+        # 15 dB of the loudest 2 ms of the last 40: a syllable swings that much.
         loudest = float(np.max(fall_zone))
-        tail_blocks = len(fall_zone) - 1 - int(np.flatnonzero(fall_zone >= loudest - 10.0)[-1])
+        tail_blocks = len(fall_zone) - 1 - int(np.flatnonzero(fall_zone >= loudest - 15.0)[-1])
         cut = cut or (tail_blocks <= 6 and loudest - gap_dbm0 >= self.strong_edge_db
                       and gap_head <= gap_dbm0 + 10.0)
         resumed = (post_ok and post_dbm0 - gap_dbm0 >= self.edge_db and first >= post_dbm0 - 6.0
@@ -341,7 +378,11 @@ class _FlashDetector:
                                                       rises=False, after_dbm0=max(post_dbm0, gap_dbm0))
         # A click stands click_rise_db over the line on its side, and it is over (ring_down_db
         # under its peak, or back to the line after it) by ring_down_ms: a knock rings on.
-        fall_click = (fall_peak >= max(self.click_min_dbm0, pre_dbm0 + self.click_rise_db)
+        # When talk comes before the break, the line on its side is the 20 ms just before
+        # the click's window, not the talk's median over 300 ms.
+        fall_side_dbm0 = pre_dbm0 if pre_ok else min(pre_dbm0, float(np.median(
+            self._lv(start - self.click_blocks - _BLOCKS_PER_FRAME, start - self.click_blocks))))
+        fall_click = (fall_peak >= max(self.click_min_dbm0, fall_side_dbm0 + self.click_rise_db)
                       and fall_pulse <= self.pulse_max_blocks and fall_low >= self.click_low_share
                       and fall_ring >= self.ring_down_db)
         rise_click = (rise_peak >= max(self.click_min_dbm0, post_dbm0 + self.click_rise_db)

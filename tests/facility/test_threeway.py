@@ -35,6 +35,7 @@ from phonesim.facility.threeway import (  # noqa: E402
     SUSPECT_CONFIDENCE,
     ThreeWayDetector,
     ThreeWayPolicy,
+    _repeats,
 )
 from phonesim.facility.threeway_attempts import ATTEMPT_KINDS, attempt_audio  # noqa: E402
 
@@ -487,3 +488,87 @@ def test_two_knocks_in_a_silent_room_are_not_a_confirmed_flash():
         confirmed = strong(events)
         assert confirmed, (seed, [e.evidence for e in events])
         assert confirmed[0].evidence["rise_ring_down_db"] >= 20.0
+
+
+def test_a_lost_packet_concealed_is_told_from_a_repeating_tone():
+    """A frame played again quieter is a concealed packet; a tone whose period divides
+    20 ms repeats itself at the same level, and noise never repeats."""
+    rng = np.random.default_rng(8)
+    frame = rng.standard_normal(FRAME_SAMPLES) * 300
+    assert _repeats(frame / 2, frame)
+    assert _repeats(np.round(frame / 2), np.round(frame))
+    tone = 3000 * np.sin(2 * np.pi * 400.0 * np.arange(2 * FRAME_SAMPLES) / 8000)
+    assert not _repeats(tone[FRAME_SAMPLES:2 * FRAME_SAMPLES], tone[:FRAME_SAMPLES])
+    assert not _repeats(rng.standard_normal(FRAME_SAMPLES) * 150, frame)
+    assert not _repeats(np.zeros(FRAME_SAMPLES), np.zeros(FRAME_SAMPLES))
+    assert not _repeats(-frame / 2, frame)
+
+
+def _conceal(pcm: np.ndarray, frames) -> np.ndarray:
+    """``pcm`` with each of ``frames`` lost and concealed by the frame before it, 6 dB down."""
+    out = pcm.copy()
+    for i in frames:
+        out[i * FRAME_SAMPLES:(i + 1) * FRAME_SAMPLES] = out[(i - 1) * FRAME_SAMPLES:i * FRAME_SAMPLES] // 2
+    return out
+
+
+@pytest.mark.timeout(60)
+def test_a_flash_is_confirmed_through_lost_packets():
+    """VoIP loss concealment plays a lost packet's predecessor again: right after the make
+    click that is a copy of the click 20 ms later (not a knock ringing on), and in the
+    held line it is a dip (not talk).  Neither may hide the flash."""
+    from phonesim.facility.threeway_attempts import hook_click
+
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        room = line_noise(8000 * 4, -60.0, seed)
+        held = np.zeros(8000 * 4)
+        x = np.concatenate([room, np.zeros(3000), held])
+        break_at, make_at = len(room), len(room) + 3000 - 200
+        for at in (break_at, make_at):
+            click = hook_click(rng=rng, level_dbm0=-20.0)
+            x[at:at + len(click)] += click
+        pcm = to_int16(x + line_noise(len(x), -66.0, seed + 20))
+        make_frame = (make_at + 8) // FRAME_SAMPLES
+        lossy = _conceal(pcm, [make_frame + 1, make_frame + 12, make_frame + 13, make_frame + 30])
+        for audio in (pcm, lossy):
+            flashes = [e for e in run(audio) if e.kind == "hook-flash"]
+            assert strong(flashes), (seed, [e.evidence for e in flashes])
+            assert "click+held" in strong(flashes)[0].evidence["edges"]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("kind,index", [("plain-flash", 34), ("plain-flash", 35), ("plain-flash", 58),
+                                        ("short-flash", 2), ("hidden-noise", 31)])
+def test_round_two_held_out_misses_are_confirmed(kind, index):
+    """The attempts the round-2 held-out run missed (that seed is tuning now): a click
+    after talk, a voice cut mid-syllable, and lost packets around a flash."""
+    seed = 2147483647 * 1_000_003 + 1000 * ATTEMPT_KINDS.index(kind) + index
+    trial = corpus.attempt_trial(kind, np.random.default_rng(seed), "held-out")
+    events = run(trial.audio)
+    hits = strong([e for e in events
+                   if trial.attempt_start_s <= e.at_frame / FRAMES_PER_SECOND <= trial.attempt_end_s + 10])
+    assert hits, (trial.notes, [(e.at_frame, e.kind, e.confidence, e.evidence.get("edges")) for e in events])
+    assert not strong([e for e in events if e.at_frame / FRAMES_PER_SECOND < trial.attempt_start_s])
+
+
+@pytest.mark.timeout(60)
+def test_two_knocks_stay_unconfirmed_when_the_packet_after_a_knock_is_lost():
+    """Concealment hides how long the knock rang on; the knock must not turn into a click."""
+    from benchmarks.threeway.everyday import impact
+
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        speech_like = line_noise(8000 * 3, -30.0, seed) * np.repeat(rng.uniform(0.1, 1.0, 60), 400)
+        knocks = np.zeros(8000 * 4)
+        second_at = 4000 + int(rng.uniform(800, 6000))
+        for at in (4000, second_at):
+            knock = impact(rng, -25.0, body_hz=(150.0, 600.0), decay_s=(0.015, 0.04))
+            knocks[at:at + len(knock)] += knock
+        x = np.concatenate([speech_like, knocks])
+        pcm = to_int16(x + line_noise(len(x), -70.0, seed + 10))
+        first_frame = (len(speech_like) + 4000) // FRAME_SAMPLES
+        second_frame = (len(speech_like) + second_at) // FRAME_SAMPLES
+        for lost in ([second_frame + 1], [first_frame + 1, second_frame + 1]):
+            events = run(_conceal(pcm, lost))
+            assert not strong(events), (seed, lost, [e.evidence for e in events])
