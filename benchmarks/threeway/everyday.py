@@ -31,7 +31,8 @@ EVENT_KINDS = ("handset-table", "handset-dropped", "mute", "hand-over-mouthpiece
                "music-on-hold", "silent-hold", "door", "dog", "car-passing", "extension-pickup",
                "speakerphone", "call-waiting", "cordless-fade", "packet-loss", "laugh-cough", "kettle",
                "baby", "phone-ringing", "stray-key", "room-sound", "appliance-beeps", "walk-away",
-               "knuckle-rap", "slam-then-quiet", "set-down-then-mute", "baby-monitor", "intercom")
+               "knuckle-rap", "slam-then-quiet", "set-down-then-mute", "baby-monitor", "intercom",
+               "handset-taps", "noise-gate")
 
 
 def span(split: str, tuning: tuple[float, float], held_out: tuple[float, float]) -> tuple[float, float]:
@@ -630,6 +631,53 @@ def _intercom(party, rng, split):
     return x, f"a relay, {talk_n * 1000 // SR} ms of a voice at {level:.0f} dBm0, a relay"
 
 
+def _taps_in_pause(party, rng, split, gated=False):
+    """The party stops talking and taps the handset in the pause (a finger, a ring, the cord).
+
+    A tap is a short, low thump: a contact pulse exciting the handset's shell,
+    ringing for 2-15 ms, in a room that may be quieter than the line.  Talk that
+    stops, a thump, then silence: the shapes of a break, a make click and a held
+    line.  The party then listens for a few seconds.
+
+    ``gated``: the phone is a mobile or a VoIP app whose noise suppressor gates the
+    line between words.  The gate opens on the voice and on a tap, holds open for
+    20-200 ms after it, and closes within a few milliseconds, to nothing or to
+    25-40 dB down, so the room is heard only while it is open: every pause is a
+    room cut off at once, and the line after a tap is dead.
+    """
+    talk_n, quiet_n = _s(rng, (1.5, 4.0)), _s(rng, (2.5, 6.0))
+    n = talk_n + quiet_n
+    voice = np.zeros(n)
+    voice[:talk_n] = excerpt(party.voice.samples, talk_n, rng) * 10 ** ((party.level_db + rng.uniform(-3, 3)) / 20)
+    taps = int(rng.integers(1, 4))
+    level = rng.uniform(*span(split, (-40.0, -10.0), (-45.0, -5.0)))
+    at = talk_n
+    for _ in range(taps):
+        at += _s(rng, span(split, (0.1, 1.2), (0.06, 1.5)))
+        _place(voice, impact(rng, level - rng.uniform(0, 6), body_hz=(150.0, 1200.0), decay_s=(0.002, 0.015)), at)
+    # The gate keys on 2 ms levels of what the microphone hears above the room.
+    block = 16
+    keyed = voice[:n // block * block].reshape(-1, block)
+    threshold_dbm0 = max(party.room_dbm0 + 10.0, -50.0)
+    open_blocks = 10 * np.log10(np.mean(keyed * keyed, axis=1) / float(dbm0_to_rms(0.0)) ** 2 + 1e-12) > threshold_dbm0
+    hold_blocks = int(rng.uniform(*span(split, (0.03, 0.15), (0.02, 0.2))) * SR) // block
+    opened = np.flatnonzero(open_blocks)
+    idx = np.arange(len(open_blocks))
+    last_open = np.full(len(open_blocks), -10**9)
+    last_open[opened] = opened
+    last_open = np.maximum.accumulate(last_open)
+    since_ms = (idx - last_open - hold_blocks) * 1000.0 * block / SR  # past the hold
+    release_ms = rng.uniform(*span(split, (2.0, 20.0), (1.0, 30.0)))
+    floor = 0.0 if rng.random() < 0.5 else 10 ** (-rng.uniform(25, 40) / 20)
+    env = np.where(since_ms <= 0, 1.0, np.maximum(floor, np.exp(-np.maximum(since_ms, 0) / release_ms)))
+    env = np.concatenate([np.repeat(env, block), np.full(n - len(env) * block, env[-1] if len(env) else 1.0)])
+    if not gated:
+        env[:] = 1.0
+    x = (voice + room_noise(n, party, rng)) * env
+    gate = f"gated line (hold {hold_blocks * block * 1000 // SR} ms, release {release_ms:.0f} ms), " if gated else ""
+    return x, f"{gate}{taps} tap(s) at {level:.0f} dBm0 in the pause"
+
+
 _EVENTS = {"handset-table": _handset_table,
            "handset-dropped": lambda p, r, s: _handset_table(p, r, s, dropped=True),
            "mute": _mute, "hand-over-mouthpiece": _hand_over, "tv-off": _tv,
@@ -640,5 +688,6 @@ _EVENTS = {"handset-table": _handset_table,
            "baby": _baby, "phone-ringing": _phone_ringing, "stray-key": _stray_key, "room-sound": _room_sound,
            "appliance-beeps": _appliance, "walk-away": _walk_away, "knuckle-rap": _knuckle_rap,
            "slam-then-quiet": _slam_then_quiet, "set-down-then-mute": _set_down_then_mute,
-           "baby-monitor": _baby_monitor, "intercom": _intercom}
+           "baby-monitor": _baby_monitor, "intercom": _intercom, "handset-taps": _taps_in_pause,
+           "noise-gate": lambda p, r, s: _taps_in_pause(p, r, s, gated=True)}
 assert set(_EVENTS) == set(EVENT_KINDS)

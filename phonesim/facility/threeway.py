@@ -129,7 +129,8 @@ class _FlashDetector:
     def __init__(self, *, quiet_dbm0, edge_db, strong_edge_db, gap_min_ms, gap_max_ms, context_ms,
                  click_max_ms, click_min_dbm0, steady_db, steady_fraction, hold_ms, dead_db, dead_fraction,
                  hold_max_db, pulse_max_ms, click_rise_db, click_low_share, low_band_hz, floor_ms,
-                 room_gone_db, ring_down_ms, ring_down_db, ring_floor_db, held_confidence, confidence,
+                 room_gone_db, ring_down_ms, ring_down_db, ring_floor_db, certain_db, room_sure_db, held_confidence,
+                 confidence,
                  weak_confidence, faint_confidence):
         self.quiet_dbm0 = quiet_dbm0
         self.edge_db = edge_db
@@ -148,6 +149,8 @@ class _FlashDetector:
         self.ring_down_blocks = int(round(ring_down_ms / _BLOCK_MS))
         self.ring_down_db = ring_down_db
         self.ring_floor_db = ring_floor_db
+        self.certain_db = certain_db
+        self.room_sure_db = room_sure_db
         self.low_bins = int(round(low_band_hz * _PULSE_FFT / SAMPLE_RATE_HZ))
         self.dead_db = dead_db
         self.dead_fraction = dead_fraction
@@ -313,19 +316,20 @@ class _FlashDetector:
         while hi + 1 < len(levels) and above[hi + 1]:
             hi += 1
         if (rises and lo == 0) or (not rises and hi == len(levels) - 1):
-            return len(levels) + 1, 0.0, 0.0
+            return len(levels) + 1, 0.0, 0.0, 0.0
         if rises and levels[peak] - float(np.max(self._lv(first + lo - _BLOCKS_PER_FRAME, first + lo))) < 10.0:
-            return len(levels) + 1, 0.0, 0.0  # no louder than the 20 ms before it: a glottal pulse of a word
+            return len(levels) + 1, 0.0, 0.0, 0.0  # no louder than the 20 ms before it: a glottal pulse of a word
         # A lost packet's copy of the click (the frame played again, quieter) is not ringing.
         ring_first, ring_stop = first + peak + self.ring_down_blocks, first + peak + 2 * self.ring_down_blocks
         tail = float(np.max(self._lv(ring_first, ring_stop)[~self._concealed(ring_first, ring_stop)],
                             initial=_FLOOR_DBM0))
         # Back within ring_floor_db of the line that follows counts as died, however faint the pulse.
-        ring_down_db = float(levels[peak]) - (-np.inf if tail <= after_dbm0 + self.ring_floor_db else tail)
+        decay_db = float(levels[peak]) - tail
+        ring_down_db = np.inf if tail <= after_dbm0 + self.ring_floor_db else decay_db
         spectrum = np.abs(np.fft.rfft(self._samples(first + lo, first + hi + 1), n=_PULSE_FFT)) ** 2
         total = float(np.sum(spectrum))
         low = float(np.sum(spectrum[:self.low_bins]))
-        return hi - lo + 1, low / total if total > 0 else 0.0, ring_down_db
+        return hi - lo + 1, low / total if total > 0 else 0.0, ring_down_db, decay_db
 
     def _judge(self, start: int, end: int, after_blocks: int) -> dict | None:
         if start - self.before_blocks - self.click_blocks < self.n_blocks - self.history:
@@ -372,9 +376,9 @@ class _FlashDetector:
         # table still hears the room; an open loop or a held line does not.
         room_floor_dbm0 = self._room_floor(start - self.click_blocks - self.floor_blocks, start - self.click_blocks)
         room_gone = room_floor_dbm0 is not None and room_floor_dbm0 - gap_dbm0 >= self.room_gone_db
-        fall_pulse, fall_low, fall_ring = self._pulse(start - self.click_blocks, start, max(pre_dbm0, gap_dbm0),
+        fall_pulse, fall_low, fall_ring, fall_decay = self._pulse(start - self.click_blocks, start, max(pre_dbm0, gap_dbm0),
                                                       rises=True, after_dbm0=gap_dbm0)
-        rise_pulse, rise_low, rise_ring = self._pulse(end, end + self.click_blocks, max(post_dbm0, gap_dbm0),
+        rise_pulse, rise_low, rise_ring, rise_decay = self._pulse(end, end + self.click_blocks, max(post_dbm0, gap_dbm0),
                                                       rises=False, after_dbm0=max(post_dbm0, gap_dbm0))
         # A click stands click_rise_db over the line on its side, and it is over (ring_down_db
         # under its peak, or back to the line after it) by ring_down_ms: a knock rings on.
@@ -401,7 +405,14 @@ class _FlashDetector:
         if not gate and not (held and rise_click):
             return None
         broken = fall_click or cut or room_gone
-        if held and rise_click and broken:
+        # One of the clicks must be seen to die: certain_db under its peak 16 ms on.  A tap on
+        # the handset that rings for 5 ms or more is not, nor is a click too faint to tell.
+        # Or the far room, heard room_sure_db over the dead line, is gone: a tap can't do that
+        # (a steady stretch of talk can pass for a quiet room, hence the margin).
+        certain = ((room_gone and room_floor_dbm0 - gap_dbm0 >= self.room_sure_db)
+                   or (fall_click and fall_decay >= self.certain_db)
+                   or (rise_click and rise_decay >= self.certain_db))
+        if held and rise_click and broken and certain:
             confidence = self.held_confidence  # click, open loop, click, and the line held
         elif broken and rise_click:
             confidence = self.confidence
@@ -421,6 +432,7 @@ class _FlashDetector:
                 "fall_pulse_ms": fall_pulse * _BLOCK_MS, "rise_pulse_ms": rise_pulse * _BLOCK_MS,
                 "fall_low_share": round(fall_low, 2), "rise_low_share": round(rise_low, 2),
                 "fall_ring_down_db": min(99.0, round(fall_ring, 1)), "rise_ring_down_db": min(99.0, round(rise_ring, 1)),
+                "fall_decay_db": round(fall_decay, 1), "rise_decay_db": round(rise_decay, 1),
                 "pre_spread_db": round(pre_spread, 1), "post_spread_db": round(post_spread, 1),
                 "pre_dbm0": round(pre_dbm0, 1), "post_dbm0": round(post_dbm0, 1),
                 "held_fraction": round(float(np.mean(dead_frames)), 2),
@@ -503,6 +515,12 @@ class ThreeWayDetector:
         ...and it is over at once: from ``ring_down_ms`` to twice that after its peak
         it is ``ring_down_db`` under the peak or within ``ring_floor_db`` of the line
         that follows; a knock on a door or a table rings on for tens of ms.
+    click_certain_db, room_sure_db : float
+        A held flash is confirmed only if one of its clicks is seen to die (this far
+        under its peak from ``ring_down_ms`` on), or if the far room, heard
+        ``room_sure_db`` over the gap, is gone.  A tap on the handset that rings for
+        5 ms or more does not die that fast, a click too faint cannot be seen to,
+        and a tap cannot silence a room.
     hold_ms, dead_db, dead_fraction, hold_max_db : float
         The first party held: for ``hold_ms`` after the make click, ``dead_fraction``
         of the 20 ms frames within ``dead_db`` of the gap's level and none more than
@@ -555,7 +573,8 @@ class ThreeWayDetector:
                  low_band_hz: float = 1000.0, hold_ms: float = 2000.0, dead_db: float = 8.0,
                  dead_fraction: float = 0.9, hold_max_db: float = 20.0, floor_ms: float = 4000.0,
                  room_gone_db: float = 10.0, ring_down_ms: float = 16.0, ring_down_db: float = 20.0,
-                 ring_floor_db: float = 6.0, held_flash_confidence: float = 0.9,
+                 ring_floor_db: float = 6.0, click_certain_db: float = 28.0, room_sure_db: float = 20.0,
+                 held_flash_confidence: float = 0.9,
                  flash_confidence: float = 0.55, weak_flash_confidence: float = 0.45,
                  faint_flash_confidence: float = 0.3,
                  noise_baseline_s: float = 10.0, noise_sustain_s: float = 1.5,
@@ -580,7 +599,8 @@ class ThreeWayDetector:
                                      click_low_share=click_low_share, low_band_hz=low_band_hz,
                                      floor_ms=floor_ms, room_gone_db=room_gone_db,
                                      ring_down_ms=ring_down_ms, ring_down_db=ring_down_db,
-                                     ring_floor_db=ring_floor_db,
+                                     ring_floor_db=ring_floor_db, certain_db=click_certain_db,
+                                     room_sure_db=room_sure_db,
                                      held_confidence=held_flash_confidence, confidence=flash_confidence,
                                      weak_confidence=weak_flash_confidence,
                                      faint_confidence=faint_flash_confidence)

@@ -24,8 +24,8 @@ from phonesim.clock import FRAME_SAMPLES  # noqa: E402
 from phonesim.facility.threeway import CONFIRM_CONFIDENCE, ThreeWayDetector  # noqa: E402
 
 
-def _detections(audio: np.ndarray) -> list:
-    detector = ThreeWayDetector()
+def _detections(audio: np.ndarray, detector: ThreeWayDetector | None = None) -> list:
+    detector = detector or ThreeWayDetector()
     found = []
     for i in range(len(audio) // FRAME_SAMPLES):
         found += detector.feed(audio[i * FRAME_SAMPLES:(i + 1) * FRAME_SAMPLES], i)
@@ -69,3 +69,23 @@ def test_every_event_kind_renders_and_unknown_ones_are_refused():
         everyday.event("volcano", party, rng)
     with pytest.raises(ValueError, match="unknown corpus split 'training'"):
         everyday.random_party(rng, "training")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("kind", ["handset-taps", "noise-gate"])
+def test_taps_on_the_handset_in_a_pause_are_never_confirmed(kind):
+    """Talk that stops, a low thump on the handset, then silence: the shape of a flash
+    and a held line, most of all on a phone that gates its pauses to nothing.  A held
+    flash is confirmed only when one of its clicks is seen to die within 16 ms; without
+    that rule some of these calls would be cut off."""
+    found_with, found_without = [], []
+    for seed in range(40):
+        rng = np.random.default_rng(7000 + seed)
+        party = everyday.random_party(rng, "tuning")
+        audio, note = everyday.event(kind, party, rng)
+        pcm = corpus.channel(audio, rng, str(rng.choice(corpus.CHANNELS)))
+        found_with += [(note, e) for e in _detections(pcm) if e.confidence >= CONFIRM_CONFIDENCE]
+        found_without += [(note, e) for e in _detections(pcm, ThreeWayDetector(click_certain_db=0.0))
+                          if e.confidence >= CONFIRM_CONFIDENCE]
+    assert not found_with, found_with
+    assert found_without, "these seeds no longer exercise the rule"
