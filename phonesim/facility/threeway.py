@@ -129,9 +129,8 @@ class _FlashDetector:
     def __init__(self, *, quiet_dbm0, edge_db, strong_edge_db, gap_min_ms, gap_max_ms, context_ms,
                  click_max_ms, click_min_dbm0, steady_db, steady_fraction, hold_ms, dead_db, dead_fraction,
                  hold_max_db, pulse_max_ms, click_rise_db, click_low_share, low_band_hz, floor_ms,
-                 room_gone_db, ring_down_ms, ring_down_db, ring_floor_db, certain_db, room_sure_db, held_confidence,
-                 confidence,
-                 weak_confidence, faint_confidence):
+                 room_gone_db, ring_down_ms, ring_down_db, ring_floor_db, certain_db, room_sure_db,
+                 held_confidence, confidence, weak_confidence, faint_confidence):
         self.quiet_dbm0 = quiet_dbm0
         self.edge_db = edge_db
         self.gap_min_blocks = int(np.ceil(gap_min_ms / _BLOCK_MS))
@@ -290,7 +289,7 @@ class _FlashDetector:
     def _pulse(self, first: int, stop: int, floor_dbm0: float, *, rises: bool, after_dbm0: float
                ) -> tuple[int, float, float]:
         """The loudest pulse in absolute blocks [first, stop): (its length in blocks, its low-band share,
-        how far it has died ``ring_down_ms`` after its peak, in dB).
+        how far it has died ``ring_down_ms`` after its peak, and its measured decay, in dB).
 
         The pulse is the run of blocks around the loudest one that stay within 20 dB
         of it and 10 dB above ``floor_dbm0``.  It must stand out of what is next to it:
@@ -301,10 +300,11 @@ class _FlashDetector:
         ``low_band_hz``); a knock, a key, a ring-tone blip ring at their own
         resonances, higher up.  The step is also over at once (the line
         transformer rings for ~3 ms, the contacts bounce for ~8 ms), where a knock
-        on a door or a table rings for tens of milliseconds: the last value is
+        on a door or a table rings for tens of milliseconds: the third value is
         how far below its peak the pulse is between ``ring_down_ms`` and twice that
         after it (infinite when it is back within ``ring_floor_db`` of ``after_dbm0``,
-        the line that follows).
+        the line that follows), and the last is that fall as measured, floor or not
+        (whether the click can be *seen* to die).
         """
         levels = self._lv(first, stop)
         above = levels >= max(floor_dbm0 + 10.0, float(np.max(levels)) - 20.0)
