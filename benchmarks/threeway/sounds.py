@@ -94,7 +94,9 @@ def _read_any(path: Path) -> np.ndarray:
         x = np.fromfile(path, dtype="<i2").astype(np.float64)
         return resample_once(x, rate, SR) if rate != SR else x
     if path.suffix in (".ogg", ".oga"):
-        out = subprocess.run(["sox", str(path), "-t", "raw", "-e", "signed", "-b", "16", "-c", "1",
+        # -D: no dither.  sox dithers at random by default, so the same file would decode
+        # differently from run to run and the corpus would not be reproducible.
+        out = subprocess.run(["sox", "-D", str(path), "-t", "raw", "-e", "signed", "-b", "16", "-c", "1",
                               "-r", str(SR), "-"], capture_output=True, check=True, timeout=120).stdout
         return np.frombuffer(out, dtype="<i2").astype(np.float64)
     data = path.read_bytes()

@@ -12,7 +12,11 @@ needs each component above ``min_level_dbm0`` and the tone (pair) to carry at
 least ``min_share`` of the block's energy, which rejects speech; a pair also
 needs the two components within ``max_pair_twist_db`` of each other.  A class
 change takes two blocks to confirm, so a single odd block does not break a
-cadence.
+cadence.  A tone that has been on for longer than a stutter burst ends only after
+three blocks without it: a lost VoIP packet, concealed by playing the previous
+20 ms again more quietly, breaks the pair for one or two blocks (its copy is out
+of phase with the tone), and without that allowance it cut one ringback cycle
+into pieces too short to report.  No cadence has a silence that short.
 
 Kinds and when they are reported (once per episode, while the tone may go on):
 
@@ -62,6 +66,7 @@ _FAMILY = {_DIAL: {"dial", "stutter"}, _RING: {"ringback"}, _BUSY: {"busy", "reo
 KINDS = ("dial", "stutter", "ringback", "busy", "reorder", "sit")
 _BURST_BLOCKS = (2, 6)  # a stutter burst or gap: 50-150 ms (100 ms nominal)
 _PERIOD_BLOCKS = (6, 10)  # a burst and the gap after it: 150-250 ms (200 ms nominal)
+_DROPOUT_BLOCKS = 2  # a steady tone survives this many blocks without it (a concealed lost packet)
 
 
 def _stutter_bursts(segments: list[tuple[int, int, int, float]], count: int) -> bool:
@@ -201,7 +206,9 @@ class ProgressDetector:
                 self._cand_n += 1
             else:
                 self._cand, self._cand_start, self._cand_n = cls, b, 1
-            if self._cand_n >= 2:
+            # A tone on for longer than a stutter burst survives a short dropout.
+            dropout = (cls == _NONE and self._cur != _NONE and self._cand_start - self._cur_start > _BURST_BLOCKS[1])
+            if self._cand_n >= (_DROPOUT_BLOCKS + 1 if dropout else 2):
                 self._close_segment(self._cand_start, found)
                 self._cur, self._cur_start = self._cand, self._cand_start
                 self._cur_power, self._cur_count = power * 2, 2

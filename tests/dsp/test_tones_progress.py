@@ -183,3 +183,35 @@ def test_dial_pair_flickering_faster_than_a_stutter_is_not_one():
                        + [np.concatenate([pair, np.zeros(400, dtype=np.int16)])] * 6
                        + [np.zeros(8000, dtype=np.int16)])
     assert classify(x) == []
+
+
+def conceal_lost_packets(x: np.ndarray, lost: list[int]) -> np.ndarray:
+    """``x`` with the 20 ms packets ``lost`` replaced by the packet before, 6 dB down (VoIP concealment)."""
+    y = x.copy()
+    for i in lost:
+        y[i * 160:(i + 1) * 160] = y[(i - 1) * 160:i * 160] // 2
+    return y
+
+
+@pytest.mark.parametrize("name,lost", [("ringback", [66, 96, 126]), ("dial", list(range(52, 350, 30))),
+                                       ("busy", [61, 111, 161, 211, 261])])
+def test_a_tone_is_recognised_through_concealed_lost_packets(name, lost):
+    # Each copy is out of phase with the tone around it: two 25 ms blocks without the pair, which
+    # cut every ringback cycle, dial tone and busy burst here into pieces too short to report.
+    x = g711_round_trip(telephone_band(np.concatenate([np.zeros(8000, dtype=np.int16),
+                                                       render_tone(name, 6.0, level_dbm0=-20.0)])))
+    y = conceal_lost_packets(x, lost)
+    blocks = y[:y.size // 200 * 200].reshape(-1, 200).astype(float)
+    classes, _ = ProgressDetector()._classify(blocks)
+    assert np.count_nonzero(classes[40:] == 0) > np.count_nonzero(
+        ProgressDetector()._classify(x[:blocks.size].reshape(-1, 200).astype(float))[0][40:] == 0)
+    assert [t.kind for t in classify(y)][:1] == [name]
+
+
+def test_a_tone_broken_for_75_ms_is_two_tones():
+    # Three blocks without the pair is a real silence, as in a cadence: not bridged.
+    on = render_tone("ringback", 1.0, level_dbm0=-20.0)
+    x = np.concatenate([np.zeros(4000, dtype=np.int16), on, np.zeros(600, dtype=np.int16), on,
+                        np.zeros(8000, dtype=np.int16)])
+    assert classify(x) == []
+    assert [t.kind for t in classify(np.concatenate([x[:4000 + on.size], on]))] == ["ringback"]
