@@ -32,7 +32,7 @@ EVENT_KINDS = ("handset-table", "handset-dropped", "mute", "hand-over-mouthpiece
                "speakerphone", "call-waiting", "cordless-fade", "packet-loss", "laugh-cough", "kettle",
                "baby", "phone-ringing", "stray-key", "room-sound", "appliance-beeps", "walk-away",
                "knuckle-rap", "slam-then-quiet", "set-down-then-mute", "baby-monitor", "intercom",
-               "handset-taps", "noise-gate")
+               "handset-taps", "noise-gate", "fidget-taps")
 
 
 def span(split: str, tuning: tuple[float, float], held_out: tuple[float, float]) -> tuple[float, float]:
@@ -655,11 +655,26 @@ def _taps_in_pause(party, rng, split, gated=False):
     for _ in range(taps):
         at += _s(rng, span(split, (0.1, 1.2), (0.06, 1.5)))
         _place(voice, impact(rng, level - rng.uniform(0, 6), body_hz=(150.0, 1200.0), decay_s=(0.002, 0.015)), at)
-    # The gate keys on 2 ms levels of what the microphone hears above the room.
+    env, gate = _gate_envelope(voice, party, rng, split)
+    if not gated:
+        env[:] = 1.0
+    x = (voice + room_noise(n, party, rng)) * env
+    return x, f"{gate + ', ' if gated else ''}{taps} tap(s) at {level:.0f} dBm0 in the pause"
+
+
+def _gate_envelope(keyed: np.ndarray, party: Party, rng: np.random.Generator, split: str
+                   ) -> tuple[np.ndarray, str]:
+    """The gain of a phone's noise gate keyed on ``keyed`` (what its microphone hears above the room).
+
+    The gate works on 2 ms levels: it opens on the voice or a tap, holds open for
+    20-200 ms after it, and closes within a few milliseconds, to nothing or to
+    25-40 dB down.  Returns the gain per sample and a note describing the gate.
+    """
+    n = len(keyed)
     block = 16
-    keyed = voice[:n // block * block].reshape(-1, block)
+    blocks = keyed[:n // block * block].reshape(-1, block)
     threshold_dbm0 = max(party.room_dbm0 + 10.0, -50.0)
-    open_blocks = 10 * np.log10(np.mean(keyed * keyed, axis=1) / float(dbm0_to_rms(0.0)) ** 2 + 1e-12) > threshold_dbm0
+    open_blocks = 10 * np.log10(np.mean(blocks * blocks, axis=1) / float(dbm0_to_rms(0.0)) ** 2 + 1e-12) > threshold_dbm0
     hold_blocks = int(rng.uniform(*span(split, (0.03, 0.15), (0.02, 0.2))) * SR) // block
     opened = np.flatnonzero(open_blocks)
     idx = np.arange(len(open_blocks))
@@ -671,11 +686,35 @@ def _taps_in_pause(party, rng, split, gated=False):
     floor = 0.0 if rng.random() < 0.5 else 10 ** (-rng.uniform(25, 40) / 20)
     env = np.where(since_ms <= 0, 1.0, np.maximum(floor, np.exp(-np.maximum(since_ms, 0) / release_ms)))
     env = np.concatenate([np.repeat(env, block), np.full(n - len(env) * block, env[-1] if len(env) else 1.0)])
-    if not gated:
-        env[:] = 1.0
-    x = (voice + room_noise(n, party, rng)) * env
-    gate = f"gated line (hold {hold_blocks * block * 1000 // SR} ms, release {release_ms:.0f} ms), " if gated else ""
-    return x, f"{gate}{taps} tap(s) at {level:.0f} dBm0 in the pause"
+    return env, f"gated line (hold {hold_blocks * block * 1000 // SR} ms, release {release_ms:.0f} ms)"
+
+
+def _fidget_while_listening(party, rng, split):
+    """The party listens for a long while (the inmate is talking) and fidgets with the handset.
+
+    Taps, double and triple taps on the shell, now and then over 5-30 s of
+    listening: two little flashes with a dead line between them, if the line is
+    dead.  On an analogue line the inmate's own voice comes back as hybrid
+    echo; on a line with an echo canceller, or a mobile or VoIP app that gates
+    what its microphone does not hear, only the taps are left.
+    """
+    n = _s(rng, span(split, (5.0, 30.0), (4.0, 45.0)))
+    voice = np.zeros(n)
+    level = rng.uniform(*span(split, (-40.0, -10.0), (-45.0, -5.0)))
+    bursts = int(rng.integers(2, 6))
+    for _ in range(bursts):
+        at = int(rng.integers(0, max(1, n - SR)))
+        for _ in range(int(rng.integers(1, 4))):  # a tap, a double or a triple tap
+            _place(voice, impact(rng, level - rng.uniform(0, 6), body_hz=(150.0, 1200.0), decay_s=(0.002, 0.015)), at)
+            at += _s(rng, span(split, (0.1, 0.6), (0.06, 1.0)))
+    line = str(rng.choice(["echo", "echo-cancelled", "gated"]))
+    background = listen(n, party, rng) if line == "echo" else room_noise(n, party, rng)
+    x = voice + background
+    note = f"{line} line"
+    if line == "gated":
+        env, note = _gate_envelope(voice, party, rng, split)
+        x = x * env
+    return x, f"{note}, {bursts} bursts of taps at {level:.0f} dBm0 while listening for {n / SR:.0f} s"
 
 
 _EVENTS = {"handset-table": _handset_table,
@@ -689,5 +728,6 @@ _EVENTS = {"handset-table": _handset_table,
            "appliance-beeps": _appliance, "walk-away": _walk_away, "knuckle-rap": _knuckle_rap,
            "slam-then-quiet": _slam_then_quiet, "set-down-then-mute": _set_down_then_mute,
            "baby-monitor": _baby_monitor, "intercom": _intercom, "handset-taps": _taps_in_pause,
-           "noise-gate": lambda p, r, s: _taps_in_pause(p, r, s, gated=True)}
+           "noise-gate": lambda p, r, s: _taps_in_pause(p, r, s, gated=True),
+           "fidget-taps": _fidget_while_listening}
 assert set(_EVENTS) == set(EVENT_KINDS)

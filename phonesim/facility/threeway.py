@@ -366,10 +366,14 @@ class _FlashDetector:
         # Words fade over tens of milliseconds; an opening loop cuts them at once (its
         # click and the line's filters ringing out for a few ms).  Full level is within
         # 15 dB of the loudest 2 ms of the last 40: a syllable swings that much.
+        # Something must have been going on to be cut: the 20 ms before the click window are
+        # above the gap too (a tap in a pause rises out of the gap's own level and falls back).
         loudest = float(np.max(fall_zone))
         tail_blocks = len(fall_zone) - 1 - int(np.flatnonzero(fall_zone >= loudest - 15.0)[-1])
+        before_dbm0 = float(np.median(self._lv(start - self.click_blocks - _BLOCKS_PER_FRAME,
+                                               start - self.click_blocks)))
         cut = cut or (tail_blocks <= 6 and loudest - gap_dbm0 >= self.strong_edge_db
-                      and gap_head <= gap_dbm0 + 10.0)
+                      and gap_head <= gap_dbm0 + 10.0 and before_dbm0 >= gap_dbm0 + self.edge_db)
         resumed = (post_ok and post_dbm0 - gap_dbm0 >= self.edge_db and first >= post_dbm0 - 6.0
                    and gap_tail <= gap_dbm0 + 10.0)
         # The far room gone: its floor well above the gap.  A handset put down on a
@@ -384,8 +388,7 @@ class _FlashDetector:
         # under its peak, or back to the line after it) by ring_down_ms: a knock rings on.
         # When talk comes before the break, the line on its side is the 20 ms just before
         # the click's window, not the talk's median over 300 ms.
-        fall_side_dbm0 = pre_dbm0 if pre_ok else min(pre_dbm0, float(np.median(
-            self._lv(start - self.click_blocks - _BLOCKS_PER_FRAME, start - self.click_blocks))))
+        fall_side_dbm0 = pre_dbm0 if pre_ok else min(pre_dbm0, before_dbm0)
         fall_click = (fall_peak >= max(self.click_min_dbm0, fall_side_dbm0 + self.click_rise_db)
                       and fall_pulse <= self.pulse_max_blocks and fall_low >= self.click_low_share
                       and fall_ring >= self.ring_down_db)
@@ -409,9 +412,10 @@ class _FlashDetector:
         # the handset that rings for 5 ms or more is not, nor is a click too faint to tell.
         # Or the far room, heard room_sure_db over the dead line, is gone: a tap can't do that
         # (a steady stretch of talk can pass for a quiet room, hence the margin).
+        fall_dies = fall_click and fall_decay >= self.certain_db
+        rise_dies = rise_click and rise_decay >= self.certain_db
         certain = ((room_gone and room_floor_dbm0 - gap_dbm0 >= self.room_sure_db)
-                   or (fall_click and fall_decay >= self.certain_db)
-                   or (rise_click and rise_decay >= self.certain_db))
+                   or (fall_dies and rise_dies) or ((cut or room_gone) and (fall_dies or rise_dies)))
         if held and rise_click and broken and certain:
             confidence = self.held_confidence  # click, open loop, click, and the line held
         elif broken and rise_click:
