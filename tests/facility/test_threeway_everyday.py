@@ -76,8 +76,9 @@ def test_every_event_kind_renders_and_unknown_ones_are_refused():
 def test_taps_on_the_handset_in_a_pause_are_never_confirmed(kind):
     """Talk that stops, a low thump on the handset, then silence: the shape of a flash
     and a held line, most of all on a phone that gates its pauses to nothing.  A held
-    flash is confirmed only when one of its clicks is seen to die within 16 ms; without
-    that rule some of these calls would be cut off."""
+    flash is confirmed only when its clicks are seen to die within 16 ms; without that
+    rule some of these calls would be cut off.  (A double tap while listening:
+    ``test_a_double_tap_whose_second_tap_dies_is_only_suspected``.)"""
     found_with, found_without = [], []
     for seed in range(40):
         rng = np.random.default_rng(7000 + seed)
@@ -100,3 +101,34 @@ def test_a_compressed_recording_decodes_the_same_every_time():
     first, second = sounds._read_any(path), sounds._read_any(path)
     assert first.size > corpus.SR
     assert np.array_equal(first, second)
+
+
+def _fidget_flashes(seed: int) -> list:
+    rng = np.random.default_rng(seed)
+    party = everyday.random_party(rng, "tuning")
+    audio, _ = everyday.event("fidget-taps", party, rng)
+    pcm = corpus.channel(audio, rng, str(rng.choice(corpus.CHANNELS)))
+    return [e for e in _detections(pcm) if e.kind == "hook-flash" and e.confidence >= 0.5]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("seed", [7051, 7117])
+def test_a_double_tap_whose_second_tap_dies_is_only_suspected(seed):
+    """Round 3 confirmed these: a double tap while listening on an echo-cancelled line, the
+    second tap dying within 16 ms like a hook click.  Both clicks must be seen to die."""
+    flashes = _fidget_flashes(seed)
+    held = [e for e in flashes if e.evidence["edges"] == "click+click+held"]
+    assert held, flashes
+    for e in held:
+        assert e.evidence["rise_decay_db"] >= 28.0 > e.evidence["fall_decay_db"]
+        assert e.confidence < CONFIRM_CONFIDENCE
+
+
+@pytest.mark.timeout(120)
+def test_a_tap_out_of_a_pause_is_not_a_voice_cut():
+    """A tap rises out of the gap's own level and falls back: a pulse, not a sound cut off.
+    Counted as a cut it made a gated double tap a confirmed flash."""
+    flashes = _fidget_flashes(61014)
+    assert flashes
+    assert all("cut" not in e.evidence["edges"] for e in flashes), [e.evidence["edges"] for e in flashes]
+    assert all(e.confidence < CONFIRM_CONFIDENCE for e in flashes)
