@@ -408,10 +408,12 @@ class _FlashDetector:
         if not gate and not (held and rise_click):
             return None
         broken = fall_click or cut or room_gone
-        # One of the clicks must be seen to die: certain_db under its peak 16 ms on.  A tap on
-        # the handset that rings for 5 ms or more is not, nor is a click too faint to tell.
-        # Or the far room, heard room_sure_db over the dead line, is gone: a tap can't do that
-        # (a steady stretch of talk can pass for a quiet room, hence the margin).
+        # The clicks must be seen to die: certain_db under their peaks 16 ms on.  A tap on the
+        # handset that rings for 5 ms or more does not, nor does a click too faint to tell.
+        # Some taps die that fast, so one such click needs a second (a double tap in a quiet
+        # room is click, gap, click), or a break that a tap can't make: the voice or the room
+        # cut off.  Or the far room, heard room_sure_db over the dead line, is gone: a tap
+        # can't do that (a steady stretch of talk can pass for a quiet room, hence the margin).
         fall_dies = fall_click and fall_decay >= self.certain_db
         rise_dies = rise_click and rise_decay >= self.certain_db
         certain = ((room_gone and room_floor_dbm0 - gap_dbm0 >= self.room_sure_db)
@@ -520,11 +522,12 @@ class ThreeWayDetector:
         it is ``ring_down_db`` under the peak or within ``ring_floor_db`` of the line
         that follows; a knock on a door or a table rings on for tens of ms.
     click_certain_db, room_sure_db : float
-        A held flash is confirmed only if one of its clicks is seen to die (this far
-        under its peak from ``ring_down_ms`` on), or if the far room, heard
-        ``room_sure_db`` over the gap, is gone.  A tap on the handset that rings for
-        5 ms or more does not die that fast, a click too faint cannot be seen to,
-        and a tap cannot silence a room.
+        A held flash is confirmed only if both of its clicks are seen to die (this
+        far under their peaks from ``ring_down_ms`` on), or one of them with the break
+        also a cut or the room gone, or if the far room, heard ``room_sure_db`` over
+        the gap, is gone.  A tap on the handset that rings for 5 ms or more does not
+        die that fast, a click too faint cannot be seen to, a tap cannot silence a
+        room, and two taps that both die at once are rarer than one.
     hold_ms, dead_db, dead_fraction, hold_max_db : float
         The first party held: for ``hold_ms`` after the make click, ``dead_fraction``
         of the 20 ms frames within ``dead_db`` of the gap's level and none more than
