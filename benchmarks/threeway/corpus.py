@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import signal
 
+from benchmarks.dtmf.conditions import conceal_lost_packets
 from benchmarks.threeway import everyday, sounds
 from benchmarks.threeway.everyday import Party, listen, random_party, room_noise, span, talk
 from phonesim.dsp.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
@@ -93,9 +94,7 @@ def channel(x: np.ndarray, rng: np.random.Generator, kind: str) -> np.ndarray:
         pcm = alaw_decode(alaw_encode(pcm))
     if kind == "voip":  # lost 20 ms packets, concealed by repeating the last one 6 dB down
         loss = rng.uniform(0.005, 0.03)
-        for i in np.flatnonzero(rng.random(len(pcm) // 160) < loss):
-            if i:
-                pcm[i * 160:(i + 1) * 160] = pcm[(i - 1) * 160:i * 160] // 2
+        pcm = conceal_lost_packets(pcm, np.flatnonzero(rng.random(len(pcm) // 160) < loss))
     return pcm
 
 

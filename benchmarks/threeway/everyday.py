@@ -655,10 +655,10 @@ def _taps_in_pause(party, rng, split, gated=False):
     for _ in range(taps):
         at += _s(rng, span(split, (0.1, 1.2), (0.06, 1.5)))
         _place(voice, impact(rng, level - rng.uniform(0, 6), body_hz=(150.0, 1200.0), decay_s=(0.002, 0.015)), at)
-    env, gate = _gate_envelope(voice, party, rng, split)
-    if not gated:
-        env[:] = 1.0
-    x = (voice + room_noise(n, party, rng)) * env
+    env, gate = _gate_envelope(voice, party, rng, split)  # drawn either way: later draws stay the same
+    x = voice + room_noise(n, party, rng)
+    if gated:
+        x = x * env
     return x, f"{gate + ', ' if gated else ''}{taps} tap(s) at {level:.0f} dBm0 in the pause"
 
 

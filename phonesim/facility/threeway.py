@@ -287,7 +287,7 @@ class _FlashDetector:
         return float(np.min(steady)) if steady.size else None
 
     def _pulse(self, first: int, stop: int, floor_dbm0: float, *, rises: bool, after_dbm0: float
-               ) -> tuple[int, float, float]:
+               ) -> tuple[int, float, float, float]:
         """The loudest pulse in absolute blocks [first, stop): (its length in blocks, its low-band share,
         how far it has died ``ring_down_ms`` after its peak, and its measured decay, in dB).
 

@@ -7,6 +7,7 @@ import pytest
 
 from benchmarks.dtmf.conditions import (
     band_noise,
+    conceal_lost_packets,
     g711_round_trip,
     mean_power,
     speech_files,
@@ -183,14 +184,6 @@ def test_dial_pair_flickering_faster_than_a_stutter_is_not_one():
                        + [np.concatenate([pair, np.zeros(400, dtype=np.int16)])] * 6
                        + [np.zeros(8000, dtype=np.int16)])
     assert classify(x) == []
-
-
-def conceal_lost_packets(x: np.ndarray, lost: list[int]) -> np.ndarray:
-    """``x`` with the 20 ms packets ``lost`` replaced by the packet before, 6 dB down (VoIP concealment)."""
-    y = x.copy()
-    for i in lost:
-        y[i * 160:(i + 1) * 160] = y[(i - 1) * 160:i * 160] // 2
-    return y
 
 
 @pytest.mark.parametrize("name,lost", [("ringback", [66, 96, 126]), ("dial", list(range(52, 350, 30))),

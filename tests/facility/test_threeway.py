@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.dtmf.conditions import conceal_lost_packets  # noqa: E402
 from benchmarks.threeway import corpus, sounds  # noqa: E402
 from phonesim.cli import main  # noqa: E402
 from phonesim.clock import FRAME_SAMPLES, FRAMES_PER_SECOND  # noqa: E402
@@ -505,14 +506,6 @@ def test_a_lost_packet_concealed_is_told_from_a_repeating_tone():
     assert not _repeats(-frame / 2, frame)
 
 
-def _conceal(pcm: np.ndarray, frames) -> np.ndarray:
-    """``pcm`` with each of ``frames`` lost and concealed by the frame before it, 6 dB down."""
-    out = pcm.copy()
-    for i in frames:
-        out[i * FRAME_SAMPLES:(i + 1) * FRAME_SAMPLES] = out[(i - 1) * FRAME_SAMPLES:i * FRAME_SAMPLES] // 2
-    return out
-
-
 @pytest.mark.timeout(60)
 def test_a_flash_is_confirmed_through_lost_packets():
     """VoIP loss concealment plays a lost packet's predecessor again: right after the make
@@ -531,7 +524,7 @@ def test_a_flash_is_confirmed_through_lost_packets():
             x[at:at + len(click)] += click
         pcm = to_int16(x + line_noise(len(x), -66.0, seed + 20))
         make_frame = (make_at + 8) // FRAME_SAMPLES
-        lossy = _conceal(pcm, [make_frame + 1, make_frame + 12, make_frame + 13, make_frame + 30])
+        lossy = conceal_lost_packets(pcm, [make_frame + 1, make_frame + 12, make_frame + 13, make_frame + 30])
         for audio in (pcm, lossy):
             flashes = [e for e in run(audio) if e.kind == "hook-flash"]
             assert strong(flashes), (seed, [e.evidence for e in flashes])
@@ -571,5 +564,5 @@ def test_two_knocks_stay_unconfirmed_when_the_packet_after_a_knock_is_lost():
         first_frame = (len(speech_like) + 4000) // FRAME_SAMPLES
         second_frame = (len(speech_like) + second_at) // FRAME_SAMPLES
         for lost in ([second_frame + 1], [first_frame + 1, second_frame + 1]):
-            events = run(_conceal(pcm, lost))
+            events = run(conceal_lost_packets(pcm, lost))
             assert not strong(events), (seed, lost, [e.evidence for e in events])

@@ -32,6 +32,14 @@ def _detections(audio: np.ndarray, detector: ThreeWayDetector | None = None) -> 
     return found
 
 
+def _event_on_a_line(kind: str, seed: int) -> tuple[np.ndarray, str]:
+    """One everyday event of the tuning part, alone, through a random channel: (pcm, note)."""
+    rng = np.random.default_rng(seed)
+    party = everyday.random_party(rng, "tuning")
+    audio, note = everyday.event(kind, party, rng)
+    return corpus.channel(audio, rng, str(rng.choice(corpus.CHANNELS))), note
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("kind", everyday.EVENT_KINDS)
 def test_everyday_event_is_never_confirmed(kind):
@@ -81,10 +89,7 @@ def test_taps_on_the_handset_in_a_pause_are_never_confirmed(kind):
     ``test_a_double_tap_whose_second_tap_dies_is_only_suspected``.)"""
     found_with, found_without = [], []
     for seed in range(40):
-        rng = np.random.default_rng(7000 + seed)
-        party = everyday.random_party(rng, "tuning")
-        audio, note = everyday.event(kind, party, rng)
-        pcm = corpus.channel(audio, rng, str(rng.choice(corpus.CHANNELS)))
+        pcm, note = _event_on_a_line(kind, 7000 + seed)
         found_with += [(note, e) for e in _detections(pcm) if e.confidence >= CONFIRM_CONFIDENCE]
         found_without += [(note, e) for e in _detections(pcm, ThreeWayDetector(click_certain_db=0.0))
                           if e.confidence >= CONFIRM_CONFIDENCE]
@@ -104,10 +109,7 @@ def test_a_compressed_recording_decodes_the_same_every_time():
 
 
 def _fidget_flashes(seed: int) -> list:
-    rng = np.random.default_rng(seed)
-    party = everyday.random_party(rng, "tuning")
-    audio, _ = everyday.event("fidget-taps", party, rng)
-    pcm = corpus.channel(audio, rng, str(rng.choice(corpus.CHANNELS)))
+    pcm, _ = _event_on_a_line("fidget-taps", seed)
     return [e for e in _detections(pcm) if e.kind == "hook-flash" and e.confidence >= 0.5]
 
 
