@@ -79,27 +79,46 @@ def key_wav(path, key: str):
     return write_wav(path, np.concatenate([tone, np.zeros(30 * 8000, dtype=np.int16)]))
 
 
-def find_prompt(recording: np.ndarray, prompt: np.ndarray) -> list[float]:
-    """Start times (s) where ``prompt`` appears in ``recording`` (normalised correlation > 0.6).
+def _match_score(x: np.ndarray, piece: np.ndarray) -> np.ndarray:
+    """Normalised correlation of ``piece`` at every offset of ``x``."""
+    corr = fftconvolve(x, piece[::-1], mode="valid")
+    energy = np.sqrt(np.maximum(fftconvolve(x * x, np.ones(piece.size), mode="valid"), 1e-9))
+    return corr / (energy * np.linalg.norm(piece))
 
-    Only the prompt's first second is matched: a late packet or a stall on a
-    busy machine shifts the rest of a long prompt by a frame, and the called
-    party's recording ends a few tens of ms early (baresip drops its jitter
-    buffer at BYE).  One second of speech is unambiguous.
+
+def find_prompt(recording: np.ndarray, prompt: np.ndarray, *, pieces: int = 4, piece_s: float = 0.25,
+                max_slip_frames: int = 3) -> list[float]:
+    """Start times (s) where ``prompt`` appears in ``recording``.
+
+    Only the prompt's first second is matched, in ``pieces`` of ``piece_s``: each must
+    correlate above 0.6, the first where the prompt starts, each later one up to
+    ``max_slip_frames`` 20 ms frames behind where the piece before it ended.  A late
+    packet on a busy machine makes the called party's jitter buffer play a filler
+    frame, and everything after it arrives one frame later (seen in CI, 0.4 s into a
+    warning, which a single one-second match then missed); the called party's
+    recording also ends a few tens of ms early (baresip drops its jitter buffer at
+    BYE).  One second of speech is unambiguous.
     """
     x = recording.astype(float)
-    p = prompt[:8000].astype(float)
-    corr = fftconvolve(x, p[::-1], mode="valid")
-    energy = np.sqrt(np.maximum(fftconvolve(x * x, np.ones(p.size), mode="valid"), 1e-9))
-    score = corr / (energy * np.linalg.norm(p))
+    n = int(8000 * piece_s)
+    slip = 160 * max_slip_frames
+    scores = [_match_score(x, prompt[k * n:(k + 1) * n].astype(float)) for k in range(pieces)]
     hits, i = [], 0
-    while i < score.size:
-        if score[i] > 0.6:
-            j = i + int(np.argmax(score[i : i + 4000]))
-            hits.append(j / 8000)
-            i = j + p.size
-        else:
+    while i < scores[0].size:
+        if scores[0][i] <= 0.6:
             i += 1
+            continue
+        start = i + int(np.argmax(scores[0][i : i + 4000]))
+        at, whole = start, True
+        for score in scores[1:]:
+            window = score[at + n : at + n + slip + 1]
+            if window.size == 0 or float(np.max(window)) <= 0.6:
+                whole = False
+                break
+            at = at + n + int(np.argmax(window))
+        if whole:
+            hits.append(start / 8000)
+        i = start + (pieces * n if whole else n)
     return hits
 
 
